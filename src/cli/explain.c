@@ -1,0 +1,567 @@
+/* cli/explain.c — `clearmta explain`: explains SMTP replies, codes and bounce/log lines given
+ * as arguments or, with --stdin, one per line (multi-line replies grouped); readable blocks
+ * or JSON Lines (--json). RFC 8259 (JSON). */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "cli/cli.h"
+#include "reply/explain.h"
+
+#define TEXT_COPY_MAX 8192 /* reply text shown; longer texts are cut */
+
+struct explain_opts {
+    bool json;
+    bool from_stdin;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: clearmta explain [--json] REPLY...\n"
+          "       clearmta explain --stdin [--json] < FILE\n"
+          "\n"
+          "Explains an SMTP reply, a reply code (503), an enhanced status code (5.7.1) or a\n"
+          "bounce or log line holding a reply: class, meaning, likely cause, what to do,\n"
+          "whether and when to retry, and the bounce reason (userunknown, mailboxfull, ...).\n"
+          "\n"
+          "  REPLY...   the arguments joined with spaces are one reply; newlines inside it\n"
+          "             separate the lines of a multi-line reply\n"
+          "  --stdin    read one reply per line; the lines of a multi-line reply (550-... up to\n"
+          "             550 ...) are read together; blank lines are skipped\n"
+          "  --json     one JSON object per reply (JSON Lines) with the fields code, enhanced,\n"
+          "             class, retry, reason, meaning, cause, action (and more)\n"
+          "  -h, --help this help\n"
+          "\n"
+          "Exit status: 0 all explained, 1 some input was not a reply, 2 usage error.\n",
+          f);
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is invalid (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t len)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned min;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2, min = 0x80, cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3, min = 0x800, cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4, min = 0x10000, cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0u) != 0x80u)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static bool buf_append(struct buf *b, const char *s, size_t n)
+{
+    if (n > SIZE_MAX - b->len - 1)
+        return false;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return false;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return true;
+}
+
+/* Appends str as a JSON string: quotes, backslashes and control characters escaped, invalid
+ * UTF-8 replaced by U+FFFD. */
+static bool json_escape(struct buf *b, const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    bool ok = buf_append(b, "\"", 1);
+    size_t i = 0;
+    while (ok && i < len) {
+        size_t run = i;
+        while (run < len && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i) {
+            ok = buf_append(b, str + i, run - i);
+            i = run;
+            continue;
+        }
+        unsigned char c = s[i];
+        char esc[8];
+        size_t n = utf8_len(s + i, len - i);
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\', esc[1] = (char)c;
+            ok = buf_append(b, esc, 2);
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            esc[0] = '\\', esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            ok = buf_append(b, esc, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            static const char hex[] = "0123456789abcdef";
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4], esc[5] = hex[c & 0xf];
+            ok = buf_append(b, esc, 6);
+        } else if (n == 0) {
+            ok = buf_append(b, "\xef\xbf\xbd", 3);
+        } else {
+            ok = buf_append(b, str + i, n);
+            i += n;
+            continue;
+        }
+        i++;
+    }
+    return ok && buf_append(b, "\"", 1);
+}
+
+static void put_json_string(FILE *f, const char *str, size_t len)
+{
+    static struct buf scratch;
+    scratch.len = 0;
+    if (json_escape(&scratch, str, len))
+        fwrite_unlocked(scratch.p, 1, scratch.len, f);
+    else
+        fputs_unlocked("\"\"", f); /* out of memory: an empty string keeps the JSON valid */
+}
+
+/* The long texts come from the static tables: each is escaped once and then copied. */
+#define JSON_CACHE_SLOTS 2048u
+static struct {
+    const char *key;
+    struct buf json;
+} json_cache[JSON_CACHE_SLOTS];
+
+static void put_json_static(FILE *f, const char *str)
+{
+    size_t h = ((uintptr_t)str >> 3) & (JSON_CACHE_SLOTS - 1);
+    for (size_t probe = 0; probe < 16; probe++, h = (h + 1) & (JSON_CACHE_SLOTS - 1)) {
+        if (json_cache[h].key == str) {
+            fwrite_unlocked(json_cache[h].json.p, 1, json_cache[h].json.len, f);
+            return;
+        }
+        if (json_cache[h].key == NULL) {
+            if (!json_escape(&json_cache[h].json, str, strlen(str)))
+                break;
+            json_cache[h].key = str;
+            fwrite_unlocked(json_cache[h].json.p, 1, json_cache[h].json.len, f);
+            return;
+        }
+    }
+    put_json_string(f, str, strlen(str));
+}
+
+/* ,"name":"value" for a static text, or null. */
+static void put_json_field(FILE *f, const char *name, const char *value)
+{
+    putc_unlocked(',', f);
+    putc_unlocked('"', f);
+    fputs_unlocked(name, f);
+    fputs_unlocked("\":", f);
+    if (value)
+        put_json_static(f, value);
+    else
+        fputs_unlocked("null", f);
+}
+
+static void put_int(FILE *f, int v)
+{
+    char d[12];
+    size_t n = 0;
+    unsigned u = v < 0 ? 0u : (unsigned)v;
+    do {
+        d[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u && n < sizeof d);
+    while (n)
+        putc_unlocked(d[--n], f);
+}
+
+static void print_json(FILE *f, const struct reply_explanation *ex, const char *text, size_t text_len)
+{
+    fputs_unlocked("{\"code\":", f);
+    if (ex->code)
+        put_int(f, ex->code);
+    else
+        fputs_unlocked("null", f);
+    fputs_unlocked(",\"enhanced\":", f);
+    if (ex->status.cls) {
+        putc_unlocked('"', f);
+        put_int(f, ex->status.cls);
+        putc_unlocked('.', f);
+        put_int(f, ex->status.subject);
+        putc_unlocked('.', f);
+        put_int(f, ex->status.detail);
+        putc_unlocked('"', f);
+    } else {
+        fputs_unlocked("null", f);
+    }
+    put_json_field(f, "class", reply_class_name(ex->cls));
+    fputs_unlocked(ex->retry ? ",\"retry\":true" : ",\"retry\":false", f);
+    put_json_field(f, "reason", reply_reason_name(ex->reason));
+    put_json_field(f, "meaning", ex->meaning);
+    put_json_field(f, "cause", ex->cause);
+    put_json_field(f, "action", ex->action);
+    put_json_field(f, "retry_when", ex->retry_when);
+    put_json_field(f, "summary", ex->summary);
+    put_json_field(f, "title", ex->basic ? ex->basic->title : NULL);
+    put_json_field(f, "enhanced_title", ex->enhanced ? ex->enhanced->title : NULL);
+    put_json_field(f, "admin", ex->admin);
+    static const char *const from[] = {"class", "code", "enhanced", "text"};
+    put_json_field(f, "reason_from", from[ex->reason_from]);
+    put_json_field(f, "matched", ex->matched);
+    put_json_field(f, "hint", ex->hint);
+    fputs_unlocked(",\"command\":", f);
+    if (ex->command)
+        put_json_string(f, ex->command, ex->command_len);
+    else
+        fputs_unlocked("null", f);
+    fputs_unlocked(",\"text\":", f);
+    put_json_string(f, text, text_len);
+    fputs_unlocked(",\"notes\":[", f);
+    bool first = true;
+    for (int n = 0; n < REPLY_NOTE__COUNT; n++) {
+        if (!(ex->notes & (1u << n)))
+            continue;
+        if (!first)
+            putc_unlocked(',', f);
+        put_json_static(f, reply_explain_note_text((enum reply_note)n));
+        first = false;
+    }
+    fputs_unlocked("]}\n", f);
+}
+
+static void print_json_error(FILE *f, enum reply_explain_err err, unsigned long line,
+                             const char *input, size_t len)
+{
+    fputs_unlocked("{\"error\":", f);
+    const char *msg = reply_explain_strerror(err);
+    put_json_string(f, msg, strlen(msg));
+    fprintf(f, ",\"line\":%lu,\"input\":", line);
+    put_json_string(f, input, len);
+    fputs_unlocked("}\n", f);
+}
+
+/* "Label:" padded to the value column. */
+static void put_label(FILE *f, const char *label)
+{
+    size_t n = strlen(label);
+    fputs_unlocked(label, f);
+    for (; n < 15; n++)
+        putc_unlocked(' ', f);
+}
+
+static void print_field(FILE *f, const char *label, const char *value)
+{
+    if (value && value[0]) {
+        put_label(f, label);
+        fputs_unlocked(value, f);
+        putc_unlocked('\n', f);
+    }
+}
+
+/* For codes the table does not hold: the meaning of each digit. */
+static void print_digits(FILE *f, int first, int second, bool enhanced)
+{
+    const char *a = reply_first_digit_meaning(first);
+    const char *b = enhanced ? reply_subject_meaning(second) : reply_second_digit_meaning(second);
+    put_label(f, "");
+    fprintf(f, "first digit %d: %s; %s %d: %s\n", first, a ? a : "no meaning",
+            enhanced ? "subject" : "second digit", second, b ? b : "no defined meaning");
+}
+
+static void print_human(FILE *f, const struct reply_explanation *ex, const char *text, size_t text_len)
+{
+    if (text_len > 0) {
+        put_label(f, "Reply text:");
+        fwrite_unlocked(text, 1, text_len, f);
+        putc_unlocked('\n', f);
+    }
+    if (ex->code) {
+        put_label(f, "Code:");
+        put_int(f, ex->code);
+        fputs_unlocked(", ", f);
+        fputs_unlocked(reply_first_digit_meaning(ex->code / 100), f);
+        if (ex->basic && ex->basic->title && ex->basic->title[0]) {
+            fputs_unlocked(" (", f);
+            fputs_unlocked(ex->basic->title, f);
+            putc_unlocked(')', f);
+        }
+        putc_unlocked('\n', f);
+        if (!ex->basic)
+            print_digits(f, ex->code / 100, ex->code / 10 % 10, false);
+    }
+    if (ex->status.cls) {
+        put_label(f, "Enhanced code:");
+        put_int(f, ex->status.cls);
+        putc_unlocked('.', f);
+        put_int(f, ex->status.subject);
+        putc_unlocked('.', f);
+        put_int(f, ex->status.detail);
+        putc_unlocked(' ', f);
+        fputs_unlocked(ex->enhanced ? ex->enhanced->title : "(not in the registry)", f);
+        putc_unlocked('\n', f);
+        if (!ex->enhanced)
+            print_digits(f, ex->status.cls, ex->status.subject, true);
+    }
+    print_field(f, "Class:", reply_class_name(ex->cls));
+    put_label(f, "Reason:");
+    fputs_unlocked(reply_reason_name(ex->reason), f);
+    fputs_unlocked(": ", f);
+    fputs_unlocked(ex->summary, f);
+    if (ex->matched) {
+        size_t n = strlen(ex->matched);
+        fputs_unlocked(" (the text says \"", f);
+        fwrite_unlocked(ex->matched, 1, n - (ex->matched[n - 1] == '*'), f);
+        fputs_unlocked("\")", f);
+    }
+    putc_unlocked('\n', f);
+    print_field(f, "Meaning:", ex->meaning);
+    print_field(f, "Likely cause:", ex->cause);
+    print_field(f, "What to do:", ex->action);
+    print_field(f, "Administrator:", ex->admin);
+    put_label(f, "Retry:");
+    fputs_unlocked(ex->retry ? "yes: " : "no: ", f);
+    fputs_unlocked(ex->retry_when, f);
+    putc_unlocked('\n', f);
+    if (ex->command) {
+        put_label(f, "Stage:");
+        fputs_unlocked("in reply to ", f);
+        fwrite_unlocked(ex->command, 1, ex->command_len, f);
+        putc_unlocked('\n', f);
+    }
+    for (int n = 0; n < REPLY_NOTE__COUNT; n++)
+        if (ex->notes & (1u << n))
+            print_field(f, "Note:", reply_explain_note_text((enum reply_note)n));
+}
+
+/* Explains one reply and prints it; returns false for bad input. */
+static bool explain_one(const struct explain_opts *o, const char *input, size_t len,
+                        unsigned long line, bool *first_block)
+{
+    struct reply_explanation ex;
+    enum reply_explain_err err = reply_explain(input, len, &ex);
+    if (err != REPLY_EXPLAIN_OK) {
+        if (o->json && o->from_stdin)
+            print_json_error(stdout, err, line, input, len);
+        else if (o->from_stdin)
+            fprintf(stderr, "clearmta explain: line %lu: %s\n", line, reply_explain_strerror(err));
+        else
+            fprintf(stderr, "clearmta explain: %s\n", reply_explain_strerror(err));
+        return false;
+    }
+    static char text[TEXT_COPY_MAX];
+    size_t text_len = reply_explain_text(&ex, text, sizeof text);
+    if (o->json) {
+        print_json(stdout, &ex, text, text_len);
+    } else {
+        if (!*first_block)
+            putc_unlocked('\n', stdout);
+        print_human(stdout, &ex, text, text_len);
+    }
+    *first_block = false;
+    return true;
+}
+
+/* ---- input ------------------------------------------------------------------------------- */
+
+static int explain_args(const struct explain_opts *o, int argc, char **argv)
+{
+    struct buf b = {0};
+    for (int i = 0; i < argc; i++) {
+        if ((i > 0 && !buf_append(&b, " ", 1)) || !buf_append(&b, argv[i], strlen(argv[i]))) {
+            fprintf(stderr, "clearmta explain: out of memory\n");
+            free(b.p);
+            return 1;
+        }
+    }
+    bool first = true;
+    bool ok = explain_one(o, b.p ? b.p : "", b.len, 1, &first);
+    free(b.p);
+    return ok ? 0 : 1;
+}
+
+/* "550-" or "550 " or "550" at the start of a line: the code of a reply line, or 0. */
+static int line_code(const char *s, size_t len, char *sep)
+{
+    if (len < 3 || s[0] < '2' || s[0] > '5' || s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9')
+        return 0;
+    *sep = len > 3 ? s[3] : ' ';
+    if (*sep != '-' && *sep != ' ' && *sep != '\t')
+        return 0;
+    return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+}
+
+struct reader {
+    const struct explain_opts *o;
+    struct buf group;           /* the lines of a multi-line reply read so far */
+    int group_code;             /* 0 when no group is open */
+    size_t group_lines;
+    unsigned long group_line;   /* line number of its first line */
+    unsigned long explained, bad;
+    bool first_block;
+};
+
+static void flush_group(struct reader *r)
+{
+    if (r->group_code == 0)
+        return;
+    if (explain_one(r->o, r->group.p, r->group.len, r->group_line, &r->first_block))
+        r->explained++;
+    else
+        r->bad++;
+    r->group.len = 0;
+    r->group_code = 0;
+    r->group_lines = 0;
+}
+
+static bool group_add(struct reader *r, const char *s, size_t len)
+{
+    if ((r->group.len > 0 && !buf_append(&r->group, "\n", 1)) || !buf_append(&r->group, s, len))
+        return false;
+    r->group_lines++;
+    return true;
+}
+
+/* One input line: continues or ends an open multi-line reply, opens one, or stands alone. */
+static bool take_line(struct reader *r, const char *s, size_t len, unsigned long line)
+{
+    char sep = ' ';
+    int code = line_code(s, len, &sep);
+    if (r->group_code != 0) {
+        if (code == r->group_code) {
+            if (!group_add(r, s, len))
+                return false;
+            if (sep != '-' || r->group_lines >= REPLY_LINES_MAX)
+                flush_group(r);
+            return true;
+        }
+        flush_group(r); /* a reply that never ended: explained as read */
+    }
+    bool blank = true;
+    for (size_t i = 0; i < len && blank; i++)
+        blank = s[i] == ' ' || s[i] == '\t';
+    if (blank)
+        return true;
+    if (code != 0 && sep == '-') {
+        r->group_code = code;
+        r->group_line = line;
+        return group_add(r, s, len);
+    }
+    if (explain_one(r->o, s, len, line, &r->first_block))
+        r->explained++;
+    else
+        r->bad++;
+    return true;
+}
+
+static int explain_stdin(const struct explain_opts *o)
+{
+    static char outbuf[1 << 16];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    struct reader r = {.o = o, .first_block = true};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    unsigned long lineno = 0;
+    bool ok = true;
+    while (ok && (n = getline(&line, &cap, stdin)) >= 0) {
+        size_t len = (size_t)n;
+        lineno++;
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        ok = take_line(&r, line, len, lineno);
+    }
+    if (ok)
+        flush_group(&r);
+    free(line);
+    free(r.group.p);
+    if (!ok) {
+        fprintf(stderr, "clearmta explain: out of memory\n");
+        return 1;
+    }
+    if (ferror(stdin)) {
+        fprintf(stderr, "clearmta explain: error reading standard input\n");
+        return 1;
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "clearmta explain: error writing standard output\n");
+        return 1;
+    }
+    if (r.explained == 0 && r.bad == 0) {
+        fprintf(stderr, "clearmta explain: no reply on standard input\n");
+        return 1;
+    }
+    return r.bad ? 1 : 0;
+}
+
+int cli_explain(int argc, char **argv)
+{
+    struct explain_opts o = {0};
+    /* Options may stand anywhere before "--"; the other arguments form the reply, in order. */
+    int nwords = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            while (++i < argc)
+                argv[1 + nwords++] = argv[i];
+            break;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--json") == 0) {
+            o.json = true;
+        } else if (strcmp(a, "--stdin") == 0) {
+            o.from_stdin = true;
+        } else if (a[0] == '-' && a[1] != '\0' && (a[1] < '0' || a[1] > '9')) {
+            fprintf(stderr, "clearmta explain: unknown option '%s' (try --help; '--' ends options)\n", a);
+            return 2;
+        } else {
+            argv[1 + nwords++] = argv[i];
+        }
+    }
+    if (o.from_stdin && nwords > 0) {
+        fprintf(stderr, "clearmta explain: give replies either as arguments or with --stdin, not both\n");
+        return 2;
+    }
+    if (o.from_stdin)
+        return explain_stdin(&o);
+    if (nwords == 0) {
+        fprintf(stderr, "clearmta explain: nothing to explain (try --help)\n");
+        return 2;
+    }
+    int rc = explain_args(&o, nwords, argv + 1);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "clearmta explain: error writing standard output\n");
+        return 1;
+    }
+    return rc;
+}

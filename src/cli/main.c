@@ -1,0 +1,59 @@
+/* cli/main.c — the clearmta binary: dispatches to one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static int cli_help(int argc, char **argv);
+static int cli_version(int argc, char **argv);
+
+static const struct subcommand subcommands[] = {
+    {"serve", cli_serve, "run the SMTP server (-c FILE; default configuration without)"},
+    {"check-config", cli_check_config, "check a configuration file (-c FILE)"},
+    {"explain", cli_explain, "explain an SMTP reply, code or bounce line (--stdin, --json)"},
+    {"docs", cli_docs, "print generated documentation (docs replies)"},
+    {"version", cli_version, "print the version"},
+    {"help", cli_help, "print this help"},
+};
+
+static int cli_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("usage: clearmta COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        printf("  %-13s %s\n", subcommands[i].name, subcommands[i].summary);
+    return 0;
+}
+
+static int cli_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("clearmta %s\n", CLEARMTA_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_help(0, NULL);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        name = "help";
+    if (strcmp(name, "--version") == 0)
+        name = "version";
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        if (strcmp(subcommands[i].name, name) == 0)
+            return subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "clearmta: unknown command '%s' (try 'clearmta help')\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,230 @@
+/* net/server.c — the server process: opens the queue and listeners, accepts connections
+ * (enforcing the global and per-IP limits with 421 4.7.0), runs the loop, and shuts down
+ * gracefully on SIGTERM/SIGINT (transactions in flight finish, then 421 4.3.2). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/ipcount.h"
+#include "net/listener.h"
+#include "net/log.h"
+#include "net/server.h"
+
+/* Connections accepted per readiness event: enough for bursts, small enough to stay fair. */
+#define ACCEPT_BATCH 64
+
+static unsigned listener_extensions(void)
+{
+    return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 | SMTP_EXT_DSN |
+           SMTP_EXT_CHUNKING;
+}
+
+/* Refuses a connection over a limit with its 421 reply, without a session. */
+static void refuse(struct net_server *srv, int fd, enum reply_id id, const char *addr)
+{
+    char text[512];
+    size_t n = reply_format(text, sizeof text, id, srv->cfg->hostname, NULL, 0,
+                            REPLY_FMT_ENHANCED);
+    ssize_t w = send(fd, text, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w; /* best effort: the client is refused either way */
+    close(fd);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    net_log("reject: connect from [%s]: %.*s", addr, (int)n, text);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    struct net_listener *l = arg;
+    struct net_server *srv = l->srv;
+    (void)what;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED)
+                net_log("warning: accept on port %u: %s", l->conf->port, strerror(errno));
+            return;
+        }
+        char addr[64];
+        net_peer_address(&ss, addr, sizeof addr);
+        if (srv->n_conns >= srv->cfg->max_connections) {
+            refuse(srv, fd, REPLY_TOO_MANY_CONNECTIONS, addr);
+            continue;
+        }
+        if (!net_ipcount_add(srv->per_ip, addr, srv->cfg->max_connections_per_ip)) {
+            refuse(srv, fd, REPLY_TOO_MANY_CONNECTIONS_IP, addr);
+            continue;
+        }
+        net_conn_accept(l, fd, addr);
+    }
+}
+
+static void on_queue(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_server *srv = arg;
+    (void)fd;
+    (void)what;
+    store_queue_process(srv->queue);
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_server *srv = arg;
+    (void)fd;
+    (void)what;
+    net_log("shutdown: grace period over, closing %u connection(s)", srv->n_conns);
+    while (srv->conns)
+        net_conn_close(srv->conns);
+    event_base_loopexit(srv->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct net_server *srv = arg;
+    (void)what;
+    if (srv->shutting_down)
+        return;
+    srv->shutting_down = true;
+    net_log("shutdown: signal %d, finishing %u connection(s)", (int)sig, srv->n_conns);
+    for (size_t i = 0; i < srv->n_listeners; i++) {
+        event_del(srv->listeners[i].ev);
+        close(srv->listeners[i].fd);
+    }
+    struct net_conn *c = srv->conns;
+    while (c) {
+        struct net_conn *next = c->next; /* c may close and go */
+        net_conn_shutdown(c);
+        c = next;
+    }
+    if (srv->n_conns == 0) {
+        event_base_loopexit(srv->base, NULL);
+        return;
+    }
+    struct timeval grace = {.tv_sec = srv->cfg->shutdown_grace};
+    srv->grace_ev = evtimer_new(srv->base, on_grace_over, srv);
+    if (srv->grace_ev)
+        evtimer_add(srv->grace_ev, &grace);
+}
+
+static bool open_listeners(struct net_server *srv)
+{
+    const struct policy_config *cfg = srv->cfg;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        struct net_listener *l = &srv->listeners[i];
+        char err[256];
+        l->conf = &cfg->listeners[i];
+        l->srv = srv;
+        l->fd = net_listen(l->conf->host, l->conf->port, err, sizeof err);
+        if (l->fd < 0) {
+            net_log("fatal: %s", err);
+            return false;
+        }
+        l->opts = (struct smtp_server_opts){
+            .hostname = cfg->hostname,
+            .max_message_size = cfg->max_message_size,
+            .max_recipients = cfg->max_recipients,
+            .max_errors = cfg->max_errors,
+            .ext = listener_extensions(),
+            .bare_lf_normalize = cfg->bare_lf_normalize,
+            .soft_bounce = cfg->soft_bounce,
+        };
+        l->ev = event_new(srv->base, l->fd, EV_READ | EV_PERSIST, on_accept, l);
+        if (!l->ev || event_add(l->ev, NULL) < 0)
+            return false;
+        srv->n_listeners++;
+        net_log("listening on %s:%u (%s)", l->conf->host[0] ? l->conf->host : "*",
+                l->conf->port, policy_listen_kind_name(l->conf->kind));
+    }
+    return true;
+}
+
+static bool open_queue(struct net_server *srv)
+{
+    const struct policy_config *cfg = srv->cfg;
+    struct store_opts o = {
+        .queue_dir = cfg->queue_dir,
+        .maildir_root = cfg->maildir_root,
+        .hostname = cfg->hostname,
+        .deliver_local = true,
+        .log = net_log_line,
+    };
+    char err[256];
+    if (store_queue_open(&o, &srv->queue, err, sizeof err) != STORE_OK) {
+        net_log("fatal: queue %s: %s", cfg->queue_dir, err);
+        return false;
+    }
+    srv->queue_ev = event_new(srv->base, store_queue_event_fd(srv->queue), EV_READ | EV_PERSIST,
+                              on_queue, srv);
+    return srv->queue_ev && event_add(srv->queue_ev, NULL) == 0;
+}
+
+static bool setup(struct net_server *srv)
+{
+    const struct policy_config *cfg = srv->cfg;
+    srv->base = event_base_new();
+    srv->per_ip = net_ipcount_new();
+    if (!srv->base || !srv->per_ip)
+        return false;
+    struct timeval command = {.tv_sec = cfg->timeout_command};
+    struct timeval data = {.tv_sec = cfg->timeout_data};
+    srv->command_timeout = event_base_init_common_timeout(srv->base, &command);
+    srv->data_timeout = event_base_init_common_timeout(srv->base, &data);
+    net_transaction_callbacks(&srv->callbacks);
+    srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, on_signal, srv);
+    srv->sigint_ev = evsignal_new(srv->base, SIGINT, on_signal, srv);
+    if (!srv->command_timeout || !srv->data_timeout || !srv->sigterm_ev || !srv->sigint_ev ||
+        evsignal_add(srv->sigterm_ev, NULL) < 0 || evsignal_add(srv->sigint_ev, NULL) < 0)
+        return false;
+    signal(SIGPIPE, SIG_IGN);
+    return open_queue(srv) && open_listeners(srv);
+}
+
+static void teardown(struct net_server *srv)
+{
+    while (srv->conns)
+        net_conn_close(srv->conns);
+    if (srv->queue)
+        store_queue_close(srv->queue); /* runs the callbacks of commits still in flight */
+    if (!srv->shutting_down)
+        for (size_t i = 0; i < srv->n_listeners; i++)
+            close(srv->listeners[i].fd);
+    for (size_t i = 0; i < srv->n_listeners; i++)
+        event_free(srv->listeners[i].ev);
+    struct event *evs[] = {srv->queue_ev, srv->sigterm_ev, srv->sigint_ev, srv->grace_ev};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (evs[i])
+            event_free(evs[i]);
+    net_ipcount_free(srv->per_ip);
+    if (srv->base)
+        event_base_free(srv->base);
+}
+
+int net_server_run(const struct policy_config *cfg)
+{
+    struct net_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        net_log("fatal: out of memory");
+        return 1;
+    }
+    srv->cfg = cfg;
+    net_log_use_syslog(cfg->log_syslog);
+    int status = 0;
+    if (setup(srv)) {
+        net_log("clearmta ready: hostname=%s, queue=%s, maildir=%s", cfg->hostname,
+                cfg->queue_dir, cfg->maildir_root);
+        event_base_dispatch(srv->base);
+        net_log("shutdown: complete");
+    } else {
+        status = 1;
+    }
+    teardown(srv);
+    free(srv);
+    return status;
+}

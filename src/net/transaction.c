@@ -1,0 +1,219 @@
+/* net/transaction.c — the session's callbacks: sender and recipient decisions from policy,
+ * the message into the store, its commit answered when it is durable, rejections logged. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/log.h"
+#include "net/server.h"
+#include "policy/recipients.h"
+#include "smtp/received.h"
+
+/* Free space is read at every MAIL: one statvfs costs about a microsecond, and a cached figure
+ * lets a fast client past the threshold. An unreadable figure counts as enough. */
+static uint64_t free_space(struct net_server *srv)
+{
+    uint64_t bytes = UINT64_MAX;
+    store_queue_free_space(srv->queue, &bytes);
+    return bytes;
+}
+
+static void set_detail(struct smtp_decision *d, const char *text)
+{
+    size_t n = strlen(text);
+    if (n >= sizeof d->detail)
+        n = sizeof d->detail - 1;
+    memcpy(d->detail, text, n);
+    d->detail[n] = '\0';
+}
+
+static enum smtp_verdict on_mail(void *ctx, const struct smtp_command *cmd, struct smtp_decision *d)
+{
+    struct net_conn *c = ctx;
+    if (free_space(c->srv) < c->srv->cfg->min_free_disk) {
+        d->reply = REPLY_DISK_FULL;
+        return SMTP_DECIDED;
+    }
+    d->reply = REPLY_SENDER_OK;
+    set_detail(d, cmd->path.mailbox);
+    return SMTP_DECIDED;
+}
+
+static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd, struct smtp_decision *d)
+{
+    struct net_conn *c = ctx;
+    const struct smtp_path *p = &cmd->path;
+    set_detail(d, p->mailbox);
+    switch (policy_rcpt_lookup(c->srv->cfg, p->local, p->is_postmaster ? "" : p->domain,
+                               d->mailbox, sizeof d->mailbox)) {
+    case POLICY_RCPT_LOCAL:
+        d->reply = REPLY_RCPT_OK;
+        break;
+    case POLICY_RCPT_UNKNOWN_USER:
+        d->reply = REPLY_USER_UNKNOWN;
+        break;
+    case POLICY_RCPT_NOT_LOCAL:
+        d->reply = REPLY_RELAY_DENIED;
+        break;
+    }
+    return SMTP_DECIDED;
+}
+
+static enum reply_id store_failure_reply(enum store_err err)
+{
+    return err == STORE_ERR_NOSPACE ? REPLY_DISK_FULL : REPLY_STORE_FAILED;
+}
+
+static enum store_err write_received(struct net_conn *c, const struct smtp_envelope *env)
+{
+    char header[1024];
+    struct smtp_received r = {
+        .helo = smtp_server_helo(c->session),
+        .client_addr = c->addr,
+        .hostname = c->srv->cfg->hostname,
+        .queue_id = store_msg_id(c->msg),
+        .for_rcpt = env->n_rcpts == 1 ? env->rcpts[0].address : NULL,
+        .esmtp = smtp_server_esmtp(c->session),
+        .utf8 = env->smtputf8,
+        .when = time(NULL),
+    };
+    size_t n = smtp_received_format(header, sizeof header, &r);
+    if (n == 0) { /* an absurdly long recipient: leave the "for" clause out */
+        r.for_rcpt = NULL;
+        n = smtp_received_format(header, sizeof header, &r);
+    }
+    return store_msg_write(c->msg, header, n);
+}
+
+static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *env,
+                                       struct smtp_decision *d)
+{
+    struct net_conn *c = ctx;
+    struct store_rcpt *rcpts = calloc(env->n_rcpts, sizeof *rcpts);
+    char *sender = strdup(env->sender.mailbox);
+    if (!rcpts || !sender) {
+        free(rcpts);
+        free(sender);
+        d->reply = REPLY_INTERNAL_ERROR;
+        return SMTP_DECIDED;
+    }
+    for (size_t i = 0; i < env->n_rcpts; i++) {
+        rcpts[i].address = env->rcpts[i].address;
+        rcpts[i].local_user = env->rcpts[i].mailbox;
+        rcpts[i].notify = env->rcpts[i].notify; /* SMTP_NOTIFY_* and STORE_NOTIFY_* agree */
+        rcpts[i].orcpt = env->rcpts[i].orcpt;
+    }
+    struct store_envelope se = {
+        .sender = sender,
+        .rcpts = rcpts,
+        .n_rcpts = env->n_rcpts,
+        .envid = env->envid[0] ? env->envid : NULL,
+        .ret = (int)env->ret,
+        .body = (int)env->body,
+        .smtputf8 = env->smtputf8,
+        .client_addr = c->addr,
+        .helo = smtp_server_helo(c->session),
+        .arrival = (int64_t)time(NULL),
+    };
+    enum store_err err = store_msg_begin(c->srv->queue, &se, &c->msg);
+    free(rcpts);
+    if (err == STORE_OK)
+        err = write_received(c, env);
+    if (err != STORE_OK) {
+        free(sender);
+        if (c->msg)
+            store_msg_abort(c->msg);
+        c->msg = NULL;
+        net_log("store: cannot start a message from [%s]: %s", c->addr, store_strerror(err));
+        d->reply = store_failure_reply(err);
+        return SMTP_DECIDED;
+    }
+    free(c->msg_sender);
+    c->msg_sender = sender;
+    c->msg_rcpts = env->n_rcpts;
+    c->msg_size = 0;
+    d->reply = REPLY_START_DATA;
+    return SMTP_DECIDED;
+}
+
+static enum reply_id on_data_write(void *ctx, const char *p, size_t n)
+{
+    struct net_conn *c = ctx;
+    c->msg_size += n;
+    enum store_err err = store_msg_write(c->msg, p, n);
+    return err == STORE_OK ? REPLY_OK : store_failure_reply(err);
+}
+
+static void commit_done(void *ctx, enum store_err err, const char *queue_id)
+{
+    struct net_conn *c = ctx;
+    c->committing = false;
+    if (err == STORE_OK)
+        net_log("%s: client=[%s], from=<%s>, size=%llu, nrcpt=%zu", queue_id, c->addr,
+                c->msg_sender ? c->msg_sender : "", (unsigned long long)c->msg_size, c->msg_rcpts);
+    else
+        net_log("store: commit failed for a message from [%s]: %s", c->addr, store_strerror(err));
+    if (c->dead) { /* the client left before we could answer */
+        net_transaction_forget(c);
+        free(c);
+        return;
+    }
+    struct smtp_decision d;
+    memset(&d, 0, sizeof d);
+    d.reply = err == STORE_OK ? REPLY_QUEUED : store_failure_reply(err);
+    if (err == STORE_OK)
+        set_detail(&d, queue_id);
+    smtp_server_resume(c->session, &d);
+    net_conn_update(c);
+}
+
+static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
+{
+    struct net_conn *c = ctx;
+    (void)d;
+    struct store_msg *m = c->msg;
+    c->msg = NULL;
+    c->committing = true;
+    store_msg_commit(m, commit_done, c);
+    return SMTP_PENDING;
+}
+
+static void on_data_abort(void *ctx)
+{
+    struct net_conn *c = ctx;
+    if (c->msg)
+        store_msg_abort(c->msg);
+    c->msg = NULL;
+}
+
+/* Rejections are logged with the exact reply sent. */
+static void on_reply(void *ctx, const char *line, enum reply_id id, const char *detail)
+{
+    struct net_conn *c = ctx;
+    if (reply_row_get(id)->code < 400)
+        return;
+    char text[1024];
+    size_t n = reply_format(text, sizeof text, id, detail, NULL, 0, REPLY_FMT_ENHANCED);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    net_log("reject: %s from [%s]: %.*s", line[0] ? line : "-", c->addr, (int)n, text);
+}
+
+void net_transaction_callbacks(struct smtp_server_callbacks *cb)
+{
+    cb->mail = on_mail;
+    cb->rcpt = on_rcpt;
+    cb->data_begin = on_data_begin;
+    cb->data_write = on_data_write;
+    cb->data_end = on_data_end;
+    cb->data_abort = on_data_abort;
+    cb->on_reply = on_reply;
+}
+
+void net_transaction_forget(struct net_conn *c)
+{
+    on_data_abort(c);
+    free(c->msg_sender);
+    c->msg_sender = NULL;
+}

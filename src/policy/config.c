@@ -1,0 +1,949 @@
+/* policy/config.c — clearmta.conf(5): embedded defaults, a line-based loader that reports every
+ * problem with file:line, users files, and the sorted domain/user tables recipients.c searches. */
+#include "policy/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy/recipients.h"
+
+/* A domain line as read, before lines for the same domain are merged. */
+struct pending_domain {
+    struct policy_domain d;
+    size_t cap_users;
+    unsigned line;   /* 0 for the embedded default */
+};
+
+struct loader {
+    struct policy_config *c;
+    struct policy_problems *p;
+    size_t problems;
+    const char *config_name; /* anchors relative users-file paths */
+    const char *file;        /* where the line being read comes from */
+    unsigned line;
+    unsigned anchor;         /* config line a problem belongs to (users files: the domain line) */
+    unsigned anchors[POLICY_PROBLEMS_MAX];
+    unsigned *set_line;      /* per directive: line it was set on, 0 if not yet */
+    unsigned listen_line[POLICY_LISTENERS_MAX];
+    bool listen_seen;
+    struct pending_domain *domains;
+    size_t n_domains, cap_domains;
+};
+
+/* A token echoed in a message: truncated, bytes >= 0x80 escaped so no terminal sees them raw. */
+struct shown {
+    char s[72];
+};
+
+static struct shown show(const char *tok)
+{
+    struct shown out;
+    size_t n = 0;
+    for (; *tok != '\0' && n + 5 < sizeof out.s - 3; tok++) {
+        unsigned char ch = (unsigned char)*tok;
+        if (ch >= 0x80)
+            n += (size_t)snprintf(out.s + n, sizeof out.s - n, "\\x%02x", ch);
+        else
+            out.s[n++] = (char)ch;
+    }
+    if (*tok != '\0') {
+        memcpy(out.s + n, "...", 3);
+        n += 3;
+    }
+    out.s[n] = '\0';
+    return out;
+}
+
+/* The slot for the next problem, kept in config-line order (anchor) even for problems found
+ * after reading, such as conflicting domain lines; NULL when it falls beyond the kept ones. */
+static struct policy_problem *problem_slot(struct loader *ld)
+{
+    struct policy_problems *p = ld->p;
+    size_t at = p->count;
+    while (at > 0 && ld->anchors[at - 1] > ld->anchor)
+        at--;
+    if (at == POLICY_PROBLEMS_MAX) {
+        p->dropped++;
+        return NULL;
+    }
+    if (p->count == POLICY_PROBLEMS_MAX)
+        p->dropped++; /* the last kept problem makes room */
+    else
+        p->count++;
+    size_t move = p->count - 1 - at;
+    memmove(&p->items[at + 1], &p->items[at], move * sizeof p->items[0]);
+    memmove(&ld->anchors[at + 1], &ld->anchors[at], move * sizeof ld->anchors[0]);
+    ld->anchors[at] = ld->anchor;
+    return &p->items[at];
+}
+
+__attribute__((format(printf, 2, 3))) static void problem(struct loader *ld, const char *fmt, ...)
+{
+    ld->problems++;
+    struct policy_problem *pr = ld->p != NULL ? problem_slot(ld) : NULL;
+    if (pr == NULL)
+        return;
+    pr->line = ld->line;
+    size_t flen = strlen(ld->file);
+    if (flen >= sizeof pr->file)
+        flen = sizeof pr->file - 1; /* a path that long is still recognisable by its start */
+    memcpy(pr->file, ld->file, flen);
+    pr->file[flen] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(pr->message, sizeof pr->message, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        memcpy(pr->message, "(unprintable message)", sizeof "(unprintable message)");
+    else if ((size_t)n >= sizeof pr->message)
+        memcpy(pr->message + sizeof pr->message - 4, "...", 4);
+}
+
+static void out_of_memory(struct loader *ld)
+{
+    problem(ld, "out of memory");
+}
+
+/* ---- values ---- */
+
+/* Decimal digits, optionally (suffix) one of k, M, G (binary multiples, either case).
+ * Saturates at UINT64_MAX so an overlong number reads as "above its bound". */
+static bool parse_number(const char *s, bool suffix, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i = 0;
+    if (s[0] < '0' || s[0] > '9')
+        return false;
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned digit = (unsigned)(s[i] - '0');
+        v = v > (UINT64_MAX - digit) / 10 ? UINT64_MAX : v * 10 + digit;
+    }
+    unsigned shift = 0;
+    if (suffix && s[i] != '\0') {
+        switch (s[i]) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        default: return false;
+        }
+        i++;
+    }
+    if (s[i] != '\0')
+        return false;
+    *out = v > (UINT64_MAX >> shift) ? UINT64_MAX : v << shift;
+    return true;
+}
+
+/* RFC 1123 §2.1 host name: LDH labels of 1..63 octets, not starting or ending with '-'. */
+static bool valid_hostname(const char *s)
+{
+    size_t len = strlen(s), label = 0;
+    if (len == 0 || len > 253)
+        return false;
+    for (size_t i = 0; i <= len; i++) {
+        char ch = s[i];
+        if (ch == '.' || ch == '\0') {
+            if (label == 0 || label > 63 || s[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || (ch == '-' && label > 0)) {
+            label++;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A user or catch-all mailbox as written in the config: a safe directory name that is also a
+ * plain local part (quoting characters and '@' mean the line is not what the admin meant). */
+static bool valid_user(const char *s)
+{
+    return policy_mailbox_name_safe(s, strlen(s)) && strpbrk(s, "@\"\\") == NULL;
+}
+
+static void lower_ascii(char *s)
+{
+    for (; *s != '\0'; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* ---- tokens ---- */
+
+struct cursor {
+    char *pos;
+};
+
+/* Next whitespace-separated token of a line, NUL-terminated in place; NULL at the end of the
+ * line or at a token starting with '#', which begins a comment. */
+static char *next_token(struct cursor *cur)
+{
+    char *s = cur->pos;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '#')
+        *s = '\0';
+    if (*s == '\0') {
+        cur->pos = s;
+        return NULL;
+    }
+    char *start = s;
+    while (*s != '\0' && *s != ' ' && *s != '\t')
+        s++;
+    if (*s != '\0')
+        *s++ = '\0';
+    cur->pos = s;
+    return start;
+}
+
+/* ---- directives ---- */
+
+struct directive;
+typedef void apply_fn(struct loader *ld, const struct directive *d, struct cursor *cur);
+
+struct directive {
+    const char *keyword;
+    apply_fn *apply;
+    bool repeatable;
+    size_t offset;         /* field in struct policy_config */
+    bool size;             /* number: uint64_t field, k/M/G allowed (else unsigned) */
+    uint64_t min, max;     /* number bounds */
+    const char *bound;     /* name of the max bound, for messages */
+    const char *words[2];  /* choice: the words for false and true (true NULL: one word) */
+};
+
+#define FIELD(name) offsetof(struct policy_config, name)
+#define NO_FIELD ((size_t)-1)
+
+static void *field(struct loader *ld, const struct directive *d)
+{
+    return (char *)ld->c + d->offset;
+}
+
+/* The single value of a directive that takes one; reports and returns NULL otherwise. */
+static char *one_value(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char *v = next_token(cur);
+    if (v == NULL || next_token(cur) != NULL) {
+        problem(ld, "%s takes exactly one value", d->keyword);
+        return NULL;
+    }
+    return v;
+}
+
+static void apply_number(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char *v = one_value(ld, d, cur);
+    uint64_t n;
+    if (v == NULL)
+        return;
+    if (!parse_number(v, d->size, &n)) {
+        problem(ld, "%s: '%s' is not a number%s", d->keyword, show(v).s,
+                d->size ? " (digits, optionally followed by k, M or G)" : "");
+    } else if (n < d->min) {
+        problem(ld, "%s must be at least %llu", d->keyword, (unsigned long long)d->min);
+    } else if (n > d->max) {
+        problem(ld, "%s %s is above its bound %llu (%s)", d->keyword, show(v).s,
+                (unsigned long long)d->max, d->bound);
+    } else if (d->size) {
+        *(uint64_t *)field(ld, d) = n;
+    } else {
+        *(unsigned *)field(ld, d) = (unsigned)n;
+    }
+}
+
+static void apply_choice(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char *v = one_value(ld, d, cur);
+    if (v == NULL)
+        return;
+    bool is_true = d->words[1] != NULL && strcmp(v, d->words[1]) == 0;
+    if (!is_true && strcmp(v, d->words[0]) != 0) {
+        if (d->words[1] != NULL)
+            problem(ld, "%s takes '%s' or '%s', not '%s'", d->keyword, d->words[0], d->words[1],
+                    show(v).s);
+        else
+            problem(ld, "%s takes only '%s', not '%s'", d->keyword, d->words[0], show(v).s);
+        return;
+    }
+    if (d->offset != NO_FIELD)
+        *(bool *)field(ld, d) = is_true;
+}
+
+static void apply_path(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char *v = one_value(ld, d, cur);
+    if (v == NULL)
+        return;
+    size_t len = strlen(v);
+    if (len >= POLICY_PATH_CAP) {
+        problem(ld, "%s is longer than %u bytes", d->keyword, POLICY_PATH_CAP - 1);
+        return;
+    }
+    memcpy(field(ld, d), v, len + 1);
+}
+
+static void apply_hostname(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char *v = one_value(ld, d, cur);
+    if (v == NULL)
+        return;
+    if (!valid_hostname(v)) {
+        problem(ld, "hostname '%s' is not a valid host name (letters, digits, '-', '.')",
+                show(v).s);
+        return;
+    }
+    memcpy(ld->c->hostname, v, strlen(v) + 1);
+}
+
+/* "ADDR:PORT" with ADDR an IPv4 address, "[IPv6]" or "*"; host gets the inet_ntop form. */
+static bool parse_listen_addr(const char *text, struct policy_listener *l)
+{
+    char s[sizeof l->host + 16]; /* "[" host "]:" port; anything longer is not an address */
+    size_t len = strlen(text);
+    if (len >= sizeof s)
+        return false;
+    memcpy(s, text, len + 1);
+    char *colon, *host = s;
+    int af = AF_INET;
+    if (s[0] == '[') {
+        char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return false;
+        *close = '\0';
+        host = s + 1;
+        colon = close + 1;
+        af = AF_INET6;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return false;
+        *colon = '\0';
+    }
+    uint64_t port;
+    if (!parse_number(colon + 1, false, &port) || port == 0 || port > 65535)
+        return false;
+    l->port = (unsigned short)port;
+    if (af == AF_INET && strcmp(host, "*") == 0) {
+        l->host[0] = '\0';
+        return true;
+    }
+    unsigned char bin[16];
+    return inet_pton(af, host, bin) == 1 && inet_ntop(af, bin, l->host, sizeof l->host) != NULL;
+}
+
+static void apply_listen(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    (void)d;
+    char *kind = next_token(cur), *addr = next_token(cur);
+    struct policy_listener l;
+    if (kind == NULL || addr == NULL || next_token(cur) != NULL) {
+        problem(ld, "listen takes a kind (mx, submission, submissions) and ADDRESS:PORT");
+        return;
+    }
+    if (strcmp(kind, "mx") == 0) {
+        l.kind = POLICY_LISTEN_MX;
+    } else if (strcmp(kind, "submission") == 0) {
+        l.kind = POLICY_LISTEN_SUBMISSION;
+    } else if (strcmp(kind, "submissions") == 0) {
+        l.kind = POLICY_LISTEN_SUBMISSIONS;
+    } else {
+        problem(ld, "listen: unknown kind '%s' (mx, submission or submissions)", show(kind).s);
+        return;
+    }
+    if (!parse_listen_addr(addr, &l)) {
+        problem(ld, "listen: '%s' is not ADDRESS:PORT (IPv4, [IPv6] or *, port 1-65535)",
+                show(addr).s);
+        return;
+    }
+    /* The first listen line replaces the embedded default listeners. */
+    if (!ld->listen_seen)
+        ld->c->n_listeners = 0;
+    ld->listen_seen = true;
+    for (size_t i = 0; i < ld->c->n_listeners; i++) {
+        const struct policy_listener *o = &ld->c->listeners[i];
+        if (o->port == l.port && strcmp(o->host, l.host) == 0) {
+            problem(ld, "listen: address already used on line %u", ld->listen_line[i]);
+            return;
+        }
+    }
+    if (ld->c->n_listeners == POLICY_LISTENERS_MAX) {
+        problem(ld, "listen: more than %u listeners (POLICY_LISTENERS_MAX)", POLICY_LISTENERS_MAX);
+        return;
+    }
+    ld->listen_line[ld->c->n_listeners] = ld->line;
+    ld->c->listeners[ld->c->n_listeners++] = l;
+}
+
+/* ---- domains ---- */
+
+static struct pending_domain *new_domain(struct loader *ld, const char *name)
+{
+    if (ld->n_domains == ld->cap_domains) {
+        size_t cap = ld->cap_domains ? ld->cap_domains * 2 : 8;
+        struct pending_domain *nd = realloc(ld->domains, cap * sizeof *nd);
+        if (nd == NULL)
+            return NULL;
+        ld->domains = nd;
+        ld->cap_domains = cap;
+    }
+    struct pending_domain *pd = &ld->domains[ld->n_domains++];
+    memset(pd, 0, sizeof *pd);
+    memcpy(pd->d.name, name, strlen(name) + 1);
+    pd->line = ld->line;
+    return pd;
+}
+
+/* Adds a user to a domain line; an invalid name is reported and skipped. False: out of memory. */
+static bool add_user(struct loader *ld, struct pending_domain *pd, const char *user)
+{
+    if (!valid_user(user)) {
+        problem(ld, "user '%s' cannot be a mailbox name (no '/', '@', quotes, backslashes, "
+                "control characters or leading '.'; at most %d bytes)",
+                show(user).s, LIMIT_LOCAL_PART);
+        return true;
+    }
+    if (pd->d.n_users == pd->cap_users) {
+        size_t cap = pd->cap_users ? pd->cap_users * 2 : 16;
+        char **nu = realloc(pd->d.users, cap * sizeof *nu);
+        if (nu == NULL)
+            return false;
+        pd->d.users = nu;
+        pd->cap_users = cap;
+    }
+    char *copy = strdup(user);
+    if (copy == NULL)
+        return false;
+    lower_ascii(copy);
+    pd->d.users[pd->d.n_users++] = copy;
+    return true;
+}
+
+/* Each line of a users file holds one user; '#' begins a comment. */
+struct users_ctx {
+    struct pending_domain *pd;
+    bool oom;
+};
+
+typedef void line_fn(struct loader *ld, char *line, void *arg);
+static void each_line(struct loader *ld, const char *file, const char *data, size_t len,
+                      line_fn *fn, void *arg);
+
+static void users_line(struct loader *ld, char *line, void *arg)
+{
+    struct users_ctx *uc = arg;
+    struct cursor cur = {line};
+    char *user = next_token(&cur);
+    if (user == NULL || uc->oom)
+        return;
+    if (next_token(&cur) != NULL) {
+        problem(ld, "one user per line");
+        return;
+    }
+    if (!add_user(ld, uc->pd, user)) {
+        uc->oom = true;
+        out_of_memory(ld);
+    }
+}
+
+/* Reads a whole regular file of at most POLICY_CONFIG_FILE_MAX bytes. On failure returns NULL
+ * with the reason in err; errno goes no further. */
+static char *read_file(const char *path, size_t *len, char *err, size_t errcap)
+{
+    /* O_NONBLOCK: opening a FIFO must not hang the loader; regular files ignore it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    char *buf = NULL;
+    struct stat st;
+    if (fd < 0) {
+        snprintf(err, errcap, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errcap, "cannot stat: %s", strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errcap, "not a regular file");
+        goto fail;
+    }
+    if (st.st_size > (off_t)POLICY_CONFIG_FILE_MAX) {
+        snprintf(err, errcap, "larger than %u bytes", POLICY_CONFIG_FILE_MAX);
+        goto fail;
+    }
+    size_t want = (size_t)st.st_size, got = 0;
+    buf = malloc(want + 1);
+    if (buf == NULL) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    while (got < want) {
+        ssize_t n = read(fd, buf + got, want - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errcap, "cannot read: %s", strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break; /* the file shrank while we read: take what is there */
+        got += (size_t)n;
+    }
+    close(fd);
+    *len = got;
+    return buf;
+fail:
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+/* A relative users-file path is relative to the directory of the config file. */
+static bool resolve_path(const char *config_name, const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(config_name, '/');
+    size_t dir = (path[0] == '/' || slash == NULL) ? 0 : (size_t)(slash - config_name) + 1;
+    size_t plen = strlen(path);
+    if (dir + plen >= cap)
+        return false;
+    memcpy(out, config_name, dir);
+    memcpy(out + dir, path, plen + 1);
+    return true;
+}
+
+static void load_users_file(struct loader *ld, struct pending_domain *pd, const char *path)
+{
+    char full[POLICY_PATH_CAP], err[160];
+    size_t len;
+    if (!resolve_path(ld->config_name, path, full, sizeof full)) {
+        problem(ld, "users-file: path is longer than %u bytes", POLICY_PATH_CAP - 1);
+        return;
+    }
+    char *data = read_file(full, &len, err, sizeof err);
+    if (data == NULL) {
+        problem(ld, "users-file '%s': %s", show(full).s, err);
+        return;
+    }
+    struct users_ctx uc = {pd, false};
+    each_line(ld, full, data, len, users_line, &uc);
+    free(data);
+}
+
+static void apply_domain(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    (void)d;
+    char *name = next_token(cur), *mode = next_token(cur);
+    char canon[LIMIT_DOMAIN + 1];
+    if (name == NULL || mode == NULL) {
+        problem(ld, "domain takes a name and users USER..., users-file PATH or catch-all MAILBOX");
+        return;
+    }
+    bool literal = name[0] == '[';
+    if ((!literal && !valid_hostname(name)) || !policy_domain_canonical(name, canon, sizeof canon)) {
+        problem(ld, "domain '%s' is not a domain name or an address literal", show(name).s);
+        return;
+    }
+    bool users = strcmp(mode, "users") == 0;
+    if (!users && strcmp(mode, "users-file") != 0 && strcmp(mode, "catch-all") != 0) {
+        problem(ld, "domain %s: '%s' is not users, users-file or catch-all", canon, show(mode).s);
+        return;
+    }
+    char *first = next_token(cur);
+    if (first == NULL || (!users && next_token(cur) != NULL)) {
+        problem(ld, "domain %s: %s takes %s", canon, mode,
+                users ? "at least one user" : "exactly one value");
+        return;
+    }
+    bool catch_all = strcmp(mode, "catch-all") == 0;
+    if (catch_all && !valid_user(first)) {
+        problem(ld, "domain %s: catch-all mailbox '%s' is not a safe mailbox name", canon,
+                show(first).s);
+        return;
+    }
+    struct pending_domain *pd = new_domain(ld, canon);
+    if (pd == NULL) {
+        out_of_memory(ld);
+    } else if (catch_all) {
+        pd->d.kind = POLICY_DOMAIN_CATCH_ALL;
+        memcpy(pd->d.catch_all, first, strlen(first) + 1); /* valid_user bounds the length */
+        lower_ascii(pd->d.catch_all);
+    } else if (!users) {
+        load_users_file(ld, pd, first);
+    } else {
+        for (char *u = first; u != NULL; u = next_token(cur)) {
+            if (!add_user(ld, pd, u)) {
+                out_of_memory(ld);
+                return;
+            }
+        }
+    }
+}
+
+static const struct directive directives[] = {
+    {.keyword = "hostname", .apply = apply_hostname},
+    {.keyword = "listen", .apply = apply_listen, .repeatable = true},
+    {.keyword = "data_dir", .apply = apply_path, .offset = FIELD(data_dir)},
+    {.keyword = "queue_dir", .apply = apply_path, .offset = FIELD(queue_dir)},
+    {.keyword = "maildir_root", .apply = apply_path, .offset = FIELD(maildir_root)},
+    {.keyword = "domain", .apply = apply_domain, .repeatable = true},
+    {.keyword = "max_message_size", .apply = apply_number, .offset = FIELD(max_message_size),
+     .size = true, .min = 1, .max = LIMIT_MESSAGE_SIZE_MAX, .bound = "LIMIT_MESSAGE_SIZE_MAX"},
+    {.keyword = "max_recipients", .apply = apply_number, .offset = FIELD(max_recipients),
+     .min = 1, .max = LIMIT_RECIPIENTS_MAX, .bound = "LIMIT_RECIPIENTS_MAX"},
+    {.keyword = "max_connections", .apply = apply_number, .offset = FIELD(max_connections),
+     .min = 1, .max = POLICY_CONNECTIONS_MAX, .bound = "POLICY_CONNECTIONS_MAX"},
+    {.keyword = "max_connections_per_ip", .apply = apply_number,
+     .offset = FIELD(max_connections_per_ip), .min = 1, .max = POLICY_CONNECTIONS_MAX,
+     .bound = "POLICY_CONNECTIONS_MAX"},
+    {.keyword = "max_errors", .apply = apply_number, .offset = FIELD(max_errors), .min = 1,
+     .max = POLICY_ERRORS_MAX, .bound = "POLICY_ERRORS_MAX"},
+    {.keyword = "timeout_command", .apply = apply_number, .offset = FIELD(timeout_command),
+     .min = 1, .max = POLICY_TIMEOUT_MAX, .bound = "POLICY_TIMEOUT_MAX"},
+    {.keyword = "timeout_data", .apply = apply_number, .offset = FIELD(timeout_data), .min = 1,
+     .max = POLICY_TIMEOUT_MAX, .bound = "POLICY_TIMEOUT_MAX"},
+    {.keyword = "min_free_disk", .apply = apply_number, .offset = FIELD(min_free_disk),
+     .size = true, .min = 0, .max = POLICY_MIN_FREE_DISK_MAX, .bound = "POLICY_MIN_FREE_DISK_MAX"},
+    {.keyword = "shutdown_grace", .apply = apply_number, .offset = FIELD(shutdown_grace),
+     .min = 0, .max = POLICY_SHUTDOWN_GRACE_MAX, .bound = "POLICY_SHUTDOWN_GRACE_MAX"},
+    {.keyword = "bare_lf", .apply = apply_choice, .offset = FIELD(bare_lf_normalize),
+     .words = {"reject", "normalize"}},
+    {.keyword = "soft_bounce", .apply = apply_choice, .offset = FIELD(soft_bounce),
+     .words = {"no", "yes"}},
+    {.keyword = "vrfy", .apply = apply_choice, .offset = NO_FIELD, .words = {"no", NULL}},
+    {.keyword = "log", .apply = apply_choice, .offset = FIELD(log_syslog),
+     .words = {"stderr", "syslog"}},
+};
+#define N_DIRECTIVES (sizeof directives / sizeof directives[0])
+
+static void config_line(struct loader *ld, char *line, void *arg)
+{
+    (void)arg;
+    struct cursor cur = {line};
+    char *kw = next_token(&cur);
+    ld->anchor = ld->line;
+    if (kw == NULL)
+        return;
+    for (size_t i = 0; i < N_DIRECTIVES; i++) {
+        const struct directive *d = &directives[i];
+        if (strcmp(kw, d->keyword) != 0)
+            continue;
+        /* A repeated single-valued directive is more likely an oversight than an override. */
+        if (!d->repeatable && ld->set_line[i] != 0) {
+            problem(ld, "%s is already set on line %u", d->keyword, ld->set_line[i]);
+            return;
+        }
+        ld->set_line[i] = ld->line;
+        d->apply(ld, d, &cur);
+        return;
+    }
+    problem(ld, "unknown directive '%s'", show(kw).s);
+}
+
+/* ---- lines ---- */
+
+/* True when the line holds only printable bytes, tabs and bytes >= 0x80 (UTF-8 user names). */
+static bool clean_line(struct loader *ld, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            problem(ld, "control character 0x%02x in column %zu", ch, i + 1);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Calls fn with each line of data (NUL-terminated, without its LF or CRLF), tracking file and
+ * line number for problems; overlong or binary lines are reported and skipped. */
+static void each_line(struct loader *ld, const char *file, const char *data, size_t len,
+                      line_fn *fn, void *arg)
+{
+    const char *saved_file = ld->file;
+    unsigned saved_line = ld->line;
+    char buf[POLICY_CONFIG_LINE_MAX + 1];
+    size_t pos = 0;
+    ld->file = file;
+    ld->line = 0;
+    while (pos < len) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        size_t end = nl != NULL ? (size_t)(nl - data) : len, n = end - pos;
+        if (ld->line != (unsigned)-1)
+            ld->line++;
+        if (n > 0 && data[end - 1] == '\r')
+            n--;
+        if (n > POLICY_CONFIG_LINE_MAX) {
+            problem(ld, "line is longer than %u bytes", POLICY_CONFIG_LINE_MAX);
+        } else if (clean_line(ld, data + pos, n)) {
+            memcpy(buf, data + pos, n);
+            buf[n] = '\0';
+            fn(ld, buf, arg);
+        }
+        pos = end + 1;
+    }
+    ld->file = saved_file;
+    ld->line = saved_line;
+}
+
+/* ---- finishing ---- */
+
+static void free_users(struct policy_domain *d)
+{
+    for (size_t i = 0; i < d->n_users; i++)
+        free(d->users[i]);
+    free(d->users);
+    d->users = NULL;
+    d->n_users = 0;
+}
+
+static int pending_cmp(const void *a, const void *b)
+{
+    const struct pending_domain *x = a, *y = b;
+    int c = strcmp(x->d.name, y->d.name);
+    return c != 0 ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+static int str_ptr_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void sort_users(struct policy_domain *d)
+{
+    if (d->n_users == 0)
+        return;
+    qsort(d->users, d->n_users, sizeof d->users[0], str_ptr_cmp);
+    size_t keep = 1;
+    for (size_t i = 1; i < d->n_users; i++) {
+        if (strcmp(d->users[i], d->users[keep - 1]) == 0)
+            free(d->users[i]); /* listed twice: harmless, keep one */
+        else
+            d->users[keep++] = d->users[i];
+    }
+    d->n_users = keep;
+}
+
+/* Moves the users of src to the end of dst. */
+static bool merge_users(struct pending_domain *dst, struct pending_domain *src)
+{
+    size_t n = dst->d.n_users + src->d.n_users;
+    if (src->d.n_users == 0)
+        return true;
+    if (n > dst->cap_users) {
+        char **nu = realloc(dst->d.users, n * sizeof *nu);
+        if (nu == NULL)
+            return false;
+        dst->d.users = nu;
+        dst->cap_users = n;
+    }
+    memcpy(dst->d.users + dst->d.n_users, src->d.users, src->d.n_users * sizeof src->d.users[0]);
+    dst->d.n_users = n;
+    free(src->d.users);
+    src->d.users = NULL;
+    src->d.n_users = 0;
+    return true;
+}
+
+/* Sorts the domain lines by name and merges lines for the same domain: users lines add up, a
+ * catch-all stands alone, and any config line for a name replaces its embedded default. */
+static void finish_domains(struct loader *ld)
+{
+    struct pending_domain *pd = ld->domains;
+    size_t n = ld->n_domains, kept = 0;
+    if (n > 0)
+        qsort(pd, n, sizeof pd[0], pending_cmp);
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && strcmp(pd[j].d.name, pd[i].d.name) == 0)
+            j++;
+        if (j - i > 1 && pd[i].line == 0)
+            free_users(&pd[i++].d); /* the default, overridden by the config */
+        struct pending_domain *first = &pd[i];
+        for (size_t k = i + 1; k < j; k++) {
+            if (first->d.kind == POLICY_DOMAIN_CATCH_ALL || pd[k].d.kind == POLICY_DOMAIN_CATCH_ALL) {
+                ld->line = ld->anchor = pd[k].line;
+                problem(ld, "domain %s is already defined on line %u (a catch-all domain is "
+                        "defined once)", pd[k].d.name, first->line);
+                free_users(&pd[k].d);
+            } else if (!merge_users(first, &pd[k])) {
+                ld->line = ld->anchor = pd[k].line;
+                out_of_memory(ld);
+                free_users(&pd[k].d);
+            }
+        }
+        sort_users(&first->d);
+        pd[kept++] = *first;
+        i = j;
+    }
+    ld->n_domains = kept;
+    struct policy_domain *out = kept ? calloc(kept, sizeof *out) : NULL;
+    if (kept > 0 && out == NULL) {
+        ld->line = 0;
+        ld->anchor = (unsigned)-1;
+        out_of_memory(ld);
+        for (size_t i = 0; i < kept; i++)
+            free_users(&pd[i].d);
+        return;
+    }
+    for (size_t i = 0; i < kept; i++)
+        out[i] = pd[i].d;
+    ld->c->domains = out;
+    ld->c->n_domains = kept;
+}
+
+static unsigned directive_line(const struct loader *ld, const char *keyword)
+{
+    for (size_t i = 0; i < N_DIRECTIVES; i++)
+        if (strcmp(directives[i].keyword, keyword) == 0)
+            return ld->set_line[i];
+    return 0;
+}
+
+/* dir + "/" + leaf into out; false when it does not fit. */
+static bool join_path(char *out, size_t cap, const char *dir, const char *leaf)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, leaf);
+    return n >= 0 && (size_t)n < cap;
+}
+
+/* queue_dir and maildir_root follow data_dir unless set themselves, whatever the line order. */
+static void finish_dirs(struct loader *ld)
+{
+    static const struct {
+        const char *keyword, *leaf;
+        size_t offset;
+    } derived[] = {{"queue_dir", "queue", FIELD(queue_dir)},
+                   {"maildir_root", "maildir", FIELD(maildir_root)}};
+    for (size_t i = 0; i < sizeof derived / sizeof derived[0]; i++) {
+        if (directive_line(ld, derived[i].keyword) != 0)
+            continue;
+        char *dst = (char *)ld->c + derived[i].offset;
+        if (!join_path(dst, POLICY_PATH_CAP, ld->c->data_dir, derived[i].leaf)) {
+            ld->line = ld->anchor = directive_line(ld, "data_dir");
+            problem(ld, "data_dir is too long to hold %s (%u bytes at most)", derived[i].leaf,
+                    POLICY_PATH_CAP - 1);
+            dst[0] = '\0';
+        }
+    }
+}
+
+/* ---- public ---- */
+
+const char *policy_listen_kind_name(enum policy_listen_kind kind)
+{
+    switch (kind) {
+    case POLICY_LISTEN_MX: return "mx";
+    case POLICY_LISTEN_SUBMISSION: return "submission";
+    case POLICY_LISTEN_SUBMISSIONS: return "submissions";
+    }
+    return "?";
+}
+
+static void default_hostname(char *out, size_t cap)
+{
+    if (gethostname(out, cap) != 0 || memchr(out, '\0', cap) == NULL || !valid_hostname(out))
+        snprintf(out, cap, "localhost");
+}
+
+bool policy_config_defaults(struct policy_config *c)
+{
+    memset(c, 0, sizeof *c);
+    default_hostname(c->hostname, sizeof c->hostname);
+    c->listeners[0] = (struct policy_listener){POLICY_LISTEN_MX, "127.0.0.1", 2525};
+    c->listeners[1] = (struct policy_listener){POLICY_LISTEN_SUBMISSION, "127.0.0.1", 2587};
+    c->n_listeners = 2;
+    snprintf(c->data_dir, sizeof c->data_dir, "./var/clearmta");
+    snprintf(c->queue_dir, sizeof c->queue_dir, "./var/clearmta/queue");
+    snprintf(c->maildir_root, sizeof c->maildir_root, "./var/clearmta/maildir");
+    c->max_message_size = LIMIT_MESSAGE_SIZE_DEFAULT;
+    c->max_recipients = LIMIT_RECIPIENTS_DEFAULT;
+    c->max_connections = LIMIT_CONNECTIONS_DEFAULT;
+    c->max_connections_per_ip = LIMIT_CONNECTIONS_PER_IP_DEFAULT;
+    c->max_errors = LIMIT_SESSION_ERRORS_DEFAULT;
+    c->timeout_command = LIMIT_TIMEOUT_COMMAND_DEFAULT;
+    c->timeout_data = LIMIT_TIMEOUT_DATA_DEFAULT;
+    c->shutdown_grace = LIMIT_SHUTDOWN_GRACE;
+    c->min_free_disk = LIMIT_MIN_FREE_DISK_DEFAULT;
+    /* The local domain "localhost": every local part reaches the postmaster's mailbox. */
+    c->domains = calloc(1, sizeof *c->domains);
+    if (c->domains == NULL)
+        return false;
+    snprintf(c->domains[0].name, sizeof c->domains[0].name, "localhost");
+    c->domains[0].kind = POLICY_DOMAIN_CATCH_ALL;
+    snprintf(c->domains[0].catch_all, sizeof c->domains[0].catch_all, "postmaster");
+    c->n_domains = 1;
+    return true;
+}
+
+void policy_config_free(struct policy_config *c)
+{
+    for (size_t i = 0; i < c->n_domains; i++)
+        free_users(&c->domains[i]);
+    free(c->domains);
+    c->domains = NULL;
+    c->n_domains = 0;
+}
+
+/* Hands the default domains to the loader as line-0 entries, so config lines can replace them. */
+static bool adopt_default_domains(struct loader *ld)
+{
+    struct policy_config *c = ld->c;
+    bool ok = true;
+    for (size_t i = 0; ok && i < c->n_domains; i++) {
+        struct pending_domain *pd = new_domain(ld, c->domains[i].name);
+        ok = pd != NULL;
+        if (ok) {
+            pd->d = c->domains[i];
+            pd->line = 0;
+            c->domains[i].users = NULL;
+            c->domains[i].n_users = 0;
+        }
+    }
+    policy_config_free(c); /* frees what was not adopted */
+    return ok;
+}
+
+size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
+                                 struct policy_config *c, struct policy_problems *p)
+{
+    unsigned set_line[N_DIRECTIVES] = {0};
+    struct loader ld = {.c = c, .p = p, .config_name = name, .file = name, .set_line = set_line};
+    if (p != NULL) {
+        p->count = 0;
+        p->dropped = 0;
+    }
+    if (!policy_config_defaults(c) || !adopt_default_domains(&ld)) {
+        out_of_memory(&ld);
+    } else {
+        each_line(&ld, name, data, len, config_line, NULL);
+        finish_dirs(&ld);
+    }
+    finish_domains(&ld);
+    free(ld.domains);
+    return ld.problems;
+}
+
+size_t policy_config_load(const char *path, struct policy_config *c, struct policy_problems *p)
+{
+    char err[160];
+    size_t len;
+    char *data = read_file(path, &len, err, sizeof err);
+    if (data != NULL) {
+        size_t n = policy_config_load_buffer(path, data, len, c, p);
+        free(data);
+        return n;
+    }
+    /* Still leave c holding the defaults, so callers handle both outcomes the same way. */
+    size_t n = policy_config_load_buffer(path, "", 0, c, p);
+    struct loader ld = {.c = c, .p = p, .file = path};
+    problem(&ld, "%s", err);
+    return n + ld.problems;
+}

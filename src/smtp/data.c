@@ -1,0 +1,217 @@
+/* smtp/data.c — DATA/BDAT body reader: dot-unstuffing, end only at <CRLF>.<CRLF>, bare CR/LF
+ * and NUL detection or normalisation, size accounting. RFC 5321 §4.1.1.4, §4.5.2, §2.3.8;
+ * RFC 3030. Lines over 998 octets (§4.5.3.1.6) are kept unchanged: never split, never truncated.
+ *
+ * Why it looks like this. The reader is a byte-level state machine that keeps no message data,
+ * only where it is in a line (start of line, just after a leading dot, inside a line) and whether
+ * the last octet was a CR. Long lines therefore cost nothing and cannot overflow anything, and a
+ * line's length is no business of the reader. Output goes out as zero-copy runs of the input,
+ * broken only where the output differs from the input (a removed dot, an inserted CR or LF, the
+ * terminator) and at the end of each fed buffer.
+ *
+ * Only a real CRLF (CR immediately followed by LF) ends a line. A bare LF or bare CR ends
+ * nothing: a dot after it is neither unstuffed nor a terminator. Treating "\n.\n", "\r.\r\n" and
+ * the like as the end of data is what lets an attacker smuggle a second message through a relay
+ * that reads line ends differently (the December 2023 "SMTP smuggling" class).
+ *
+ * A CR inside a line is emitted at once, whatever follows: as stored, CR LF and a bare CR both
+ * begin with that CR. The one CR that must be held is the one after a leading dot, because
+ * ".\r\n" at the start of a line is the terminator and nothing of it is stored. That CR is a
+ * known octet, so holding it is one bit of state, not a buffer. */
+#include "smtp/data.h"
+
+#include <string.h>
+
+/* Where the reader is in the current line; pending_cr adds "the last octet was a CR". */
+enum data_state {
+    AT_LINE_START, /* after a real CRLF, or at the very start of DATA */
+    AFTER_DOT,     /* a leading dot was read (and dropped); with pending_cr, ".\r" (both held) */
+    IN_LINE        /* anywhere else; with pending_cr, the CR has already been emitted */
+};
+
+/* One call's view of its input: the run [run, i) of input octets not yet emitted. */
+struct scan {
+    struct smtp_data_reader *r;
+    const char *p;
+    size_t run;
+    smtp_data_emit_fn emit;
+    void *ctx;
+};
+
+void smtp_data_init(struct smtp_data_reader *r, uint64_t limit, unsigned flags)
+{
+    memset(r, 0, sizeof *r);
+    r->limit = limit;
+    r->flags = flags;
+    r->state = AT_LINE_START;
+}
+
+/* Counts len stored octets and emits those that fit under the limit. Emitting exactly up to the
+ * limit (not "the whole run or nothing") keeps the output independent of how input was split. */
+static void output(struct scan *s, const char *data, size_t len)
+{
+    struct smtp_data_reader *r = s->r;
+    uint64_t room = r->too_big ? 0 : r->limit - r->size;
+    size_t take = (uint64_t)len < room ? len : (size_t)room;
+
+    if (len == 0)
+        return;
+    /* saturate rather than wrap: a wrapped count would look small again */
+    r->size = (uint64_t)len > UINT64_MAX - r->size ? UINT64_MAX : r->size + len;
+    if (r->size > r->limit)
+        r->too_big = true;
+    if (take > 0 && !r->emit_failed && s->emit(s->ctx, data, take) != 0)
+        r->emit_failed = true;
+}
+
+/* Emits the pending run of input up to (not including) end. */
+static void flush(struct scan *s, size_t end)
+{
+    output(s, s->p + s->run, end - s->run);
+    s->run = end;
+}
+
+/* Drops input octet i from the output (a leading dot, a held CR). */
+static void skip(struct scan *s, size_t i)
+{
+    flush(s, i);
+    s->run = i + 1;
+}
+
+/* A CR turned out not to be followed by LF; input octet i is the one after it (not yet
+ * emitted). The CR itself was already emitted, so normalising only has to add the LF. */
+static void bare_cr(struct scan *s, size_t i)
+{
+    if (!(s->r->flags & SMTP_DATA_NORMALIZE_BARE)) {
+        s->r->bare_lf = true;
+        return;
+    }
+    flush(s, i);
+    output(s, "\n", 1);
+}
+
+/* Input octet i is an LF without a CR before it: normalising puts a CR in front of it. */
+static void bare_lf(struct scan *s, size_t i)
+{
+    if (!(s->r->flags & SMTP_DATA_NORMALIZE_BARE)) {
+        s->r->bare_lf = true;
+        return;
+    }
+    flush(s, i);
+    output(s, "\r", 1);
+}
+
+/* Index of the first CR, LF or NUL in p[i..n), or n. The octets before it are plain text that
+ * changes no state, so the common case skips the per-octet state machine. */
+static size_t plain_end(const char *p, size_t i, size_t n)
+{
+    while (i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0')
+        i++;
+    return i;
+}
+
+/* One octet inside a line (emitted as part of the run). A real CRLF starts a new line; BDAT
+ * never looks at the line state, as it has no dot-stuffing. */
+static void line_octet(struct scan *s, size_t i)
+{
+    struct smtp_data_reader *r = s->r;
+    unsigned char c = (unsigned char)s->p[i];
+
+    if (r->pending_cr) {
+        r->pending_cr = false;
+        if (c == '\n') {
+            r->state = AT_LINE_START;
+            return;
+        }
+        bare_cr(s, i);
+    }
+    if (c == '\r')
+        r->pending_cr = true;
+    else if (c == '\n')
+        bare_lf(s, i);
+    else if (c == '\0')
+        r->nul = true;
+}
+
+/* ".\r" at a line start was followed by input octet i, which is not LF: it was no terminator.
+ * The dot stays dropped (unstuffing); the held CR is bare and is stored now. */
+static void release_dot_cr(struct scan *s, size_t i)
+{
+    struct smtp_data_reader *r = s->r;
+
+    flush(s, i);
+    if (r->flags & SMTP_DATA_NORMALIZE_BARE) {
+        output(s, "\r\n", 2);
+    } else {
+        r->bare_lf = true;
+        output(s, "\r", 1);
+    }
+}
+
+size_t smtp_data_feed(struct smtp_data_reader *r, const char *p, size_t n,
+                      smtp_data_emit_fn emit, void *ctx)
+{
+    struct scan s = { r, p, 0, emit, ctx };
+
+    if (r->done)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r->state == IN_LINE && !r->pending_cr) {
+            i = plain_end(p, i, n);
+            if (i == n)
+                break;
+        }
+        if (r->state == AT_LINE_START) {
+            r->state = IN_LINE;
+            if (p[i] == '.') {
+                r->state = AFTER_DOT;
+                skip(&s, i);
+                continue;
+            }
+        } else if (r->state == AFTER_DOT) {
+            if (!r->pending_cr && p[i] == '\r') {
+                r->pending_cr = true;
+                skip(&s, i);
+                continue;
+            }
+            r->state = IN_LINE;
+            if (r->pending_cr) {
+                r->pending_cr = false;
+                if (p[i] == '\n') {
+                    flush(&s, i);
+                    r->done = true;
+                    return i + 1;
+                }
+                release_dot_cr(&s, i);
+            }
+        }
+        line_octet(&s, i);
+    }
+    flush(&s, n);
+    return n;
+}
+
+void smtp_data_feed_chunk(struct smtp_data_reader *r, const char *p, size_t n, bool last,
+                          smtp_data_emit_fn emit, void *ctx)
+{
+    struct scan s = { r, p, 0, emit, ctx };
+
+    if (r->done)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (!r->pending_cr) {
+            i = plain_end(p, i, n);
+            if (i == n)
+                break;
+        }
+        line_octet(&s, i);
+    }
+    flush(&s, n);
+    if (last) {
+        if (r->pending_cr) {
+            r->pending_cr = false;
+            bare_cr(&s, n);
+        }
+        r->done = true;
+    }
+}

@@ -1,0 +1,832 @@
+/* smtp/server_session.c — the server state machine, greeting to QUIT, without I/O.
+ * RFC 5321 §3–4, RFC 2920, RFC 1870, RFC 6152, RFC 2034, RFC 6531, RFC 3030, RFC 3461.
+ * Each command has a "may it run now?" check and a "do it" step; every reply names a row of
+ * the reply table. Input is buffered (bounded) while a decision is pending, so pipelined
+ * commands are answered in order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp/data.h"
+#include "smtp/server_session.h"
+
+enum state {
+    ST_NEED_HELO, /* greeted, no HELO/EHLO yet */
+    ST_READY,     /* HELO/EHLO done, no transaction */
+    ST_MAIL,      /* MAIL accepted: RCPT, DATA, BDAT */
+    ST_DATA,      /* reading DATA content */
+    ST_BDAT,      /* reading a BDAT chunk's octets */
+};
+
+/* Which decision the session waits for. */
+enum pending {
+    PEND_NONE,
+    PEND_MAIL,
+    PEND_RCPT,
+    PEND_DATA_BEGIN, /* after DATA */
+    PEND_BDAT_BEGIN, /* after the first BDAT */
+    PEND_DATA_END,
+};
+
+struct smtp_server {
+    const struct smtp_server_opts *opts;
+    const struct smtp_server_callbacks *cb;
+    void *ctx;
+
+    enum state state;
+    enum pending pending;
+    bool esmtp, closing, shutting_down, discarding_line;
+    unsigned errors;
+    char *helo;
+
+    struct smtp_envelope *env;
+    struct smtp_rcpt pending_rcpt; /* the RCPT awaiting its decision */
+    struct smtp_data_reader reader;
+    bool storing;   /* data_begin accepted: storage is open */
+    bool bdat_used; /* this transaction uses BDAT */
+    bool bdat_last;
+    uint64_t bdat_size, bdat_left;
+    enum reply_id bdat_refusal; /* chunk is read and discarded, then refused with this */
+    enum reply_id write_failure; /* what data_write said when storage failed */
+    bool bdat_refusing;
+
+    char line[64]; /* the command being answered, sanitised, for on_reply */
+
+    char *in;
+    size_t in_len, in_cap;
+    char *out;
+    size_t out_len, out_off, out_cap;
+};
+
+/* Input buffer: pipelined commands plus one partial line (or a block of message data). */
+#define INPUT_CAP (LIMIT_PIPELINE_INPUT + LIMIT_MAIL_RCPT_LINE)
+/* Buffers above this are released when drained, so idle sessions stay small. */
+#define IDLE_BUFFER_KEEP 1024
+
+/* ---- output ---------------------------------------------------------------------------- */
+
+static bool out_reserve(struct smtp_server *s, size_t need)
+{
+    if (s->out_off > 0 && s->out_off == s->out_len) {
+        s->out_off = s->out_len = 0;
+    }
+    if (s->out_cap - s->out_len >= need)
+        return true;
+    size_t cap = s->out_cap ? s->out_cap : 256;
+    while (cap - s->out_len < need)
+        cap *= 2;
+    char *p = realloc(s->out, cap);
+    if (!p)
+        return false;
+    s->out = p;
+    s->out_cap = cap;
+    return true;
+}
+
+static bool counts_as_error(enum reply_id id)
+{
+    const struct reply_row *row = reply_row_get(id);
+    return row->code >= 500;
+}
+
+static void send_reply_lines(struct smtp_server *s, enum reply_id id, const char *detail,
+                             const char *const *more, size_t n_more)
+{
+    unsigned flags = REPLY_FMT_ENHANCED | (s->opts->soft_bounce ? REPLY_FMT_SOFT_BOUNCE : 0);
+    size_t need = 512;
+    for (;;) {
+        if (!out_reserve(s, need)) {
+            s->closing = true; /* out of memory: nothing sane left to say */
+            return;
+        }
+        size_t n = reply_format(s->out + s->out_len, s->out_cap - s->out_len, id, detail,
+                                more, n_more, flags);
+        if (n > 0) {
+            s->out_len += n;
+            break;
+        }
+        need = (s->out_cap - s->out_len) * 2 + 512;
+    }
+    if (s->cb->on_reply)
+        s->cb->on_reply(s->ctx, s->line, id, detail ? detail : "");
+    if (reply_row_get(id)->code == 421 || id == REPLY_BYE)
+        s->closing = true;
+    else if (counts_as_error(id) && ++s->errors >= s->opts->max_errors)
+        send_reply_lines(s, REPLY_TOO_MANY_ERRORS, s->opts->hostname, NULL, 0);
+}
+
+static void send_reply(struct smtp_server *s, enum reply_id id, const char *detail)
+{
+    send_reply_lines(s, id, detail, NULL, 0);
+}
+
+/* ---- transaction ----------------------------------------------------------------------- */
+
+static void rcpt_clear(struct smtp_rcpt *r)
+{
+    free(r->address);
+    free(r->mailbox);
+    free(r->orcpt);
+    memset(r, 0, sizeof *r);
+}
+
+static void abort_storage(struct smtp_server *s)
+{
+    if (s->storing && s->cb->data_abort)
+        s->cb->data_abort(s->ctx);
+    s->storing = false;
+}
+
+/* Ends the transaction (RSET, HELO/EHLO, end of message, failure): frees the envelope. */
+static void transaction_reset(struct smtp_server *s)
+{
+    abort_storage(s);
+    if (s->env) {
+        for (size_t i = 0; i < s->env->n_rcpts; i++)
+            rcpt_clear(&s->env->rcpts[i]);
+        free(s->env->rcpts);
+        free(s->env);
+        s->env = NULL;
+    }
+    rcpt_clear(&s->pending_rcpt);
+    s->bdat_used = false;
+    s->bdat_refusing = false;
+    s->state = s->helo ? ST_READY : ST_NEED_HELO;
+}
+
+static char *dup_string(const char *p)
+{
+    size_t n = strlen(p);
+    char *d = malloc(n + 1);
+    if (d)
+        memcpy(d, p, n + 1);
+    return d;
+}
+
+/* ---- decisions --------------------------------------------------------------------------- */
+
+static bool accepted(const struct smtp_decision *d)
+{
+    enum reply_class cls = reply_class_of(reply_row_get(d->reply)->code);
+    return cls == REPLY_CLASS_SUCCESS || cls == REPLY_CLASS_INTERMEDIATE;
+}
+
+static void begin_reading_message(struct smtp_server *s, enum state st)
+{
+    unsigned flags = s->opts->bare_lf_normalize ? SMTP_DATA_NORMALIZE_BARE : 0;
+    smtp_data_init(&s->reader, s->opts->max_message_size, flags);
+    s->write_failure = REPLY_STORE_FAILED;
+    s->storing = true;
+    s->state = st;
+}
+
+static void decide_mail(struct smtp_server *s, const struct smtp_decision *d)
+{
+    if (accepted(d)) {
+        s->state = ST_MAIL;
+    } else {
+        transaction_reset(s);
+    }
+    send_reply(s, d->reply, d->detail);
+}
+
+static void decide_rcpt(struct smtp_server *s, const struct smtp_decision *d)
+{
+    struct smtp_envelope *env = s->env;
+    if (accepted(d)) {
+        if (d->mailbox[0] != '\0' && !(s->pending_rcpt.mailbox = dup_string(d->mailbox))) {
+            rcpt_clear(&s->pending_rcpt);
+            send_reply(s, REPLY_INTERNAL_ERROR, NULL);
+            return;
+        }
+        if (env->n_rcpts == env->cap_rcpts) {
+            size_t cap = env->cap_rcpts ? env->cap_rcpts * 2 : 4;
+            struct smtp_rcpt *r = realloc(env->rcpts, cap * sizeof *r);
+            if (!r) {
+                rcpt_clear(&s->pending_rcpt);
+                send_reply(s, REPLY_INTERNAL_ERROR, NULL);
+                return;
+            }
+            env->rcpts = r;
+            env->cap_rcpts = cap;
+        }
+        env->rcpts[env->n_rcpts++] = s->pending_rcpt;
+        memset(&s->pending_rcpt, 0, sizeof s->pending_rcpt);
+    } else {
+        rcpt_clear(&s->pending_rcpt);
+    }
+    send_reply(s, d->reply, d->detail);
+}
+
+static void decide_data_begin(struct smtp_server *s, const struct smtp_decision *d)
+{
+    if (accepted(d))
+        begin_reading_message(s, ST_DATA);
+    send_reply(s, d->reply, d->detail);
+}
+
+static void decide_bdat_begin(struct smtp_server *s, const struct smtp_decision *d)
+{
+    if (accepted(d)) {
+        begin_reading_message(s, ST_BDAT);
+    } else {
+        s->bdat_refusing = true;
+        s->bdat_refusal = d->reply;
+        s->state = ST_BDAT;
+    }
+}
+
+static void decide_data_end(struct smtp_server *s, const struct smtp_decision *d)
+{
+    transaction_reset(s);
+    send_reply(s, d->reply, d->detail);
+}
+
+static void decided(struct smtp_server *s, const struct smtp_decision *d)
+{
+    enum pending p = s->pending;
+    s->pending = PEND_NONE;
+    switch (p) {
+    case PEND_MAIL: decide_mail(s, d); break;
+    case PEND_RCPT: decide_rcpt(s, d); break;
+    case PEND_DATA_BEGIN: decide_data_begin(s, d); break;
+    case PEND_BDAT_BEGIN: decide_bdat_begin(s, d); break;
+    case PEND_DATA_END: decide_data_end(s, d); break;
+    case PEND_NONE: break;
+    }
+}
+
+/* Asks a callback; applies its decision now or when the caller resumes. */
+static void ask(struct smtp_server *s, enum pending what,
+                enum smtp_verdict verdict, struct smtp_decision *d)
+{
+    s->pending = what;
+    if (verdict == SMTP_DECIDED)
+        decided(s, d);
+}
+
+static void decision_init(struct smtp_decision *d)
+{
+    memset(d, 0, sizeof *d);
+    d->reply = REPLY_INTERNAL_ERROR;
+}
+
+/* ---- message end ------------------------------------------------------------------------- */
+
+static int emit_to_storage(void *ctx, const char *p, size_t n)
+{
+    struct smtp_server *s = ctx;
+    enum reply_id failure = s->cb->data_write(s->ctx, p, n);
+    if (failure == REPLY_OK)
+        return 0;
+    s->write_failure = failure;
+    return -1;
+}
+
+/* The message is complete: refuse it for what the reader found, or commit it. */
+static void finish_message(struct smtp_server *s)
+{
+    const struct smtp_data_reader *r = &s->reader;
+    enum reply_id refusal = REPLY_OK;
+    if (r->nul)
+        refusal = REPLY_NUL_BYTE;
+    else if (r->bare_lf)
+        refusal = REPLY_BARE_LF;
+    else if (r->too_big)
+        refusal = REPLY_SIZE_EXCEEDED;
+    else if (r->emit_failed)
+        refusal = s->write_failure;
+    if (refusal != REPLY_OK) {
+        transaction_reset(s);
+        send_reply(s, refusal, NULL);
+        return;
+    }
+    struct smtp_decision d;
+    decision_init(&d);
+    s->storing = false; /* from here on the caller owns the stored message's fate */
+    ask(s, PEND_DATA_END, s->cb->data_end(s->ctx, &d), &d);
+}
+
+static void finish_bdat_chunk(struct smtp_server *s)
+{
+    if (s->bdat_refusing) {
+        s->bdat_refusing = false;
+        transaction_reset(s);
+        send_reply(s, s->bdat_refusal, NULL);
+        return;
+    }
+    if (s->reader.too_big) {
+        transaction_reset(s);
+        send_reply(s, REPLY_SIZE_EXCEEDED, NULL);
+        return;
+    }
+    if (s->bdat_last) {
+        smtp_data_feed_chunk(&s->reader, "", 0, true, emit_to_storage, s);
+        s->state = ST_MAIL;
+        finish_message(s);
+        return;
+    }
+    s->state = ST_MAIL;
+    char octets[24];
+    snprintf(octets, sizeof octets, "%llu", (unsigned long long)s->bdat_size);
+    send_reply(s, REPLY_CHUNK_OK, octets);
+}
+
+/* ---- commands ---------------------------------------------------------------------------- */
+
+static enum reply_id parse_error_reply(enum smtp_cmd_err err)
+{
+    switch (err) {
+    case SMTP_CMD_OK: return REPLY_OK;
+    case SMTP_CMD_UNKNOWN_VERB: return REPLY_UNKNOWN_COMMAND;
+    case SMTP_CMD_NOT_IMPLEMENTED: return REPLY_NOT_IMPLEMENTED;
+    case SMTP_CMD_SYNTAX: return REPLY_SYNTAX;
+    case SMTP_CMD_BAD_SENDER: return REPLY_BAD_SENDER_SYNTAX;
+    case SMTP_CMD_BAD_RECIPIENT: return REPLY_BAD_RCPT_SYNTAX;
+    case SMTP_CMD_EIGHT_BIT_PATH: return REPLY_EIGHT_BIT_PATH;
+    case SMTP_CMD_UNKNOWN_PARAM: return REPLY_UNKNOWN_PARAM;
+    case SMTP_CMD_PARAM_UNSUPPORTED: return REPLY_PARAM_NOT_SUPPORTED;
+    case SMTP_CMD_BAD_PARAM_VALUE: return REPLY_SYNTAX;
+    }
+    return REPLY_SYNTAX;
+}
+
+static void reply_parse_error(struct smtp_server *s, enum smtp_cmd_err err,
+                              const struct smtp_command *cmd)
+{
+    send_reply(s, parse_error_reply(err), cmd->err_detail[0] ? cmd->err_detail : "malformed command");
+}
+
+static void do_helo(struct smtp_server *s, const struct smtp_command *cmd, bool ehlo)
+{
+    char *name = malloc(cmd->arg_len + 1);
+    if (!name) {
+        send_reply(s, REPLY_INTERNAL_ERROR, NULL);
+        return;
+    }
+    memcpy(name, cmd->arg, cmd->arg_len);
+    name[cmd->arg_len] = '\0';
+    free(s->helo);
+    s->helo = name;
+    s->esmtp = ehlo;
+    transaction_reset(s); /* RFC 5321 §4.1.4: HELO/EHLO imply RSET */
+    if (!ehlo) {
+        send_reply(s, REPLY_HELO_OK, s->opts->hostname);
+        return;
+    }
+    const char *lines[12];
+    size_t n = 0;
+    char size_line[40];
+    unsigned ext = s->opts->ext;
+    lines[n++] = "PIPELINING";
+    if (ext & SMTP_EXT_SIZE) {
+        snprintf(size_line, sizeof size_line, "SIZE %llu",
+                 (unsigned long long)s->opts->max_message_size);
+        lines[n++] = size_line;
+    }
+    if (ext & SMTP_EXT_8BITMIME)
+        lines[n++] = "8BITMIME";
+    lines[n++] = "ENHANCEDSTATUSCODES";
+    if (ext & SMTP_EXT_SMTPUTF8)
+        lines[n++] = "SMTPUTF8";
+    if (ext & SMTP_EXT_CHUNKING)
+        lines[n++] = "CHUNKING";
+    if (ext & SMTP_EXT_BINARYMIME)
+        lines[n++] = "BINARYMIME";
+    if (ext & SMTP_EXT_DSN)
+        lines[n++] = "DSN";
+    send_reply_lines(s, REPLY_HELO_OK, s->opts->hostname, lines, n);
+}
+
+static void do_mail(struct smtp_server *s, const struct smtp_command *cmd)
+{
+    if (cmd->has_size && (s->opts->ext & SMTP_EXT_SIZE) && cmd->size > s->opts->max_message_size) {
+        send_reply(s, REPLY_SIZE_EXCEEDED, NULL);
+        return;
+    }
+    struct smtp_envelope *env = calloc(1, sizeof *env);
+    if (!env) {
+        send_reply(s, REPLY_INTERNAL_ERROR, NULL);
+        return;
+    }
+    env->sender = cmd->path;
+    env->has_size = cmd->has_size;
+    env->size = cmd->size;
+    env->body = cmd->body;
+    env->smtputf8 = cmd->smtputf8;
+    env->ret = cmd->ret;
+    memcpy(env->envid, cmd->envid, sizeof env->envid);
+    s->env = env;
+    struct smtp_decision d;
+    decision_init(&d);
+    ask(s, PEND_MAIL, s->cb->mail(s->ctx, cmd, &d), &d);
+}
+
+static void do_rcpt(struct smtp_server *s, const struct smtp_command *cmd)
+{
+    s->env->rcpt_attempts++;
+    if (s->env->n_rcpts >= s->opts->max_recipients) {
+        send_reply(s, REPLY_TOO_MANY_RCPTS, NULL);
+        return;
+    }
+    struct smtp_rcpt *r = &s->pending_rcpt;
+    rcpt_clear(r);
+    r->notify = cmd->notify;
+    r->address = dup_string(cmd->path.mailbox);
+    if (cmd->orcpt[0] != '\0')
+        r->orcpt = dup_string(cmd->orcpt);
+    if (!r->address || (cmd->orcpt[0] != '\0' && !r->orcpt)) {
+        rcpt_clear(r);
+        send_reply(s, REPLY_INTERNAL_ERROR, NULL);
+        return;
+    }
+    struct smtp_decision d;
+    decision_init(&d);
+    ask(s, PEND_RCPT, s->cb->rcpt(s->ctx, cmd, &d), &d);
+}
+
+/* DATA and BDAT need a transaction with at least one accepted recipient. */
+static enum reply_id message_start_refusal(const struct smtp_server *s)
+{
+    if (s->state != ST_MAIL)
+        return REPLY_NEED_MAIL;
+    if (s->env->n_rcpts == 0)
+        return s->env->rcpt_attempts ? REPLY_NO_VALID_RCPTS : REPLY_NEED_RCPT;
+    return REPLY_OK;
+}
+
+static void do_data(struct smtp_server *s)
+{
+    enum reply_id refusal = message_start_refusal(s);
+    if (refusal == REPLY_OK && s->bdat_used)
+        refusal = REPLY_DATA_AFTER_BDAT;
+    if (refusal != REPLY_OK) {
+        send_reply(s, refusal, NULL);
+        return;
+    }
+    struct smtp_decision d;
+    decision_init(&d);
+    ask(s, PEND_DATA_BEGIN, s->cb->data_begin(s->ctx, s->env, &d), &d);
+}
+
+static void do_bdat(struct smtp_server *s, const struct smtp_command *cmd)
+{
+    s->bdat_size = s->bdat_left = cmd->chunk_size;
+    s->bdat_last = cmd->last;
+    enum reply_id refusal = message_start_refusal(s);
+    if (refusal != REPLY_OK) {
+        /* RFC 3030 §2: the chunk's octets are read and discarded, then refused. */
+        s->bdat_refusing = true;
+        s->bdat_refusal = refusal;
+        s->state = ST_BDAT;
+        return;
+    }
+    if (s->bdat_used) {
+        s->state = ST_BDAT;
+        return;
+    }
+    s->bdat_used = true;
+    struct smtp_decision d;
+    decision_init(&d);
+    ask(s, PEND_BDAT_BEGIN, s->cb->data_begin(s->ctx, s->env, &d), &d);
+}
+
+static void do_help(struct smtp_server *s)
+{
+    static const char *const lines[] = {
+        "HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP",
+        "'clearmta explain CODE' explains any reply",
+    };
+    send_reply_lines(s, REPLY_HELP, NULL, lines, sizeof lines / sizeof lines[0]);
+}
+
+/* Sequence checks that come before argument syntax (RFC 5321 §4.1.4: 503 for bad order). */
+static enum reply_id sequence_refusal(const struct smtp_server *s, enum smtp_verb verb)
+{
+    switch (verb) {
+    case SMTP_VERB_MAIL:
+        if (s->state == ST_NEED_HELO)
+            return REPLY_NEED_HELO;
+        if (s->state == ST_MAIL)
+            return REPLY_NESTED_MAIL;
+        return REPLY_OK;
+    case SMTP_VERB_RCPT:
+        if (s->state != ST_MAIL)
+            return REPLY_NEED_MAIL;
+        return s->bdat_used ? REPLY_RCPT_AFTER_BDAT : REPLY_OK;
+    default:
+        return REPLY_OK;
+    }
+}
+
+static void remember_line(struct smtp_server *s, const char *line, size_t len)
+{
+    size_t n = len < sizeof s->line - 1 ? len : sizeof s->line - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)line[i];
+        s->line[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    s->line[n] = '\0';
+}
+
+static bool is_mail_or_rcpt(const char *line, size_t len)
+{
+    return len >= 4 && (strncasecmp(line, "MAIL", 4) == 0 || strncasecmp(line, "RCPT", 4) == 0);
+}
+
+/* HELO/EHLO names that are not valid domains ("my_host", "DESKTOP_1") are common from real
+ * clients, and the name is only recorded (Received:), never trusted: a single token of
+ * printable ASCII is accepted; anything else stays a syntax error. */
+static bool tolerable_helo(const struct smtp_command *cmd)
+{
+    if ((cmd->verb != SMTP_VERB_HELO && cmd->verb != SMTP_VERB_EHLO) || !cmd->arg)
+        return false;
+    for (size_t i = 0; i < cmd->arg_len; i++)
+        if (cmd->arg[i] <= ' ' || cmd->arg[i] > '~')
+            return false;
+    return cmd->arg_len > 0 && cmd->arg_len <= LIMIT_DOMAIN;
+}
+
+static void handle_line(struct smtp_server *s, const char *line, size_t len)
+{
+    remember_line(s, line, len);
+    size_t limit = is_mail_or_rcpt(line, len) ? LIMIT_MAIL_RCPT_LINE : LIMIT_COMMAND_LINE;
+    if (len + 2 > limit) {
+        send_reply(s, REPLY_LINE_TOO_LONG, NULL);
+        return;
+    }
+    if (memchr(line, '\0', len) || memchr(line, '\r', len)) {
+        send_reply(s, REPLY_SYNTAX, "NUL or CR inside a command line");
+        return;
+    }
+    unsigned ext = s->opts->ext;
+    if (s->env && s->env->smtputf8)
+        ext |= SMTP_EXT_UTF8_TRANSACTION;
+    struct smtp_command cmd;
+    enum smtp_cmd_err err = smtp_command_parse(line, len, ext, &cmd);
+    if (err == SMTP_CMD_UNKNOWN_VERB) {
+        send_reply(s, REPLY_UNKNOWN_COMMAND, NULL);
+        return;
+    }
+    if (s->shutting_down && s->state != ST_MAIL && cmd.verb != SMTP_VERB_QUIT) {
+        send_reply(s, REPLY_SHUTTING_DOWN, s->opts->hostname);
+        return;
+    }
+    enum reply_id refusal = sequence_refusal(s, cmd.verb);
+    if (refusal != REPLY_OK) {
+        send_reply(s, refusal, NULL);
+        return;
+    }
+    if (err == SMTP_CMD_SYNTAX && tolerable_helo(&cmd))
+        err = SMTP_CMD_OK;
+    if (err != SMTP_CMD_OK) {
+        reply_parse_error(s, err, &cmd);
+        return;
+    }
+    switch (cmd.verb) {
+    case SMTP_VERB_HELO: do_helo(s, &cmd, false); break;
+    case SMTP_VERB_EHLO: do_helo(s, &cmd, true); break;
+    case SMTP_VERB_MAIL: do_mail(s, &cmd); break;
+    case SMTP_VERB_RCPT: do_rcpt(s, &cmd); break;
+    case SMTP_VERB_DATA: do_data(s); break;
+    case SMTP_VERB_BDAT: do_bdat(s, &cmd); break;
+    case SMTP_VERB_RSET:
+        transaction_reset(s);
+        send_reply(s, REPLY_RESET, NULL);
+        break;
+    case SMTP_VERB_NOOP: send_reply(s, REPLY_OK, NULL); break;
+    case SMTP_VERB_QUIT: send_reply(s, REPLY_BYE, NULL); break;
+    case SMTP_VERB_VRFY: send_reply(s, REPLY_VRFY_CANNOT, NULL); break;
+    case SMTP_VERB_HELP: do_help(s); break;
+    case SMTP_VERB_EXPN:
+    case SMTP_VERB_STARTTLS:
+    case SMTP_VERB_AUTH:
+    case SMTP_VERB_TURN:
+    case SMTP_VERB_ETRN:
+    case SMTP_VERB_ATRN:
+    case SMTP_VERB_SEND:
+    case SMTP_VERB_SOML:
+    case SMTP_VERB_SAML:
+        send_reply(s, REPLY_NOT_IMPLEMENTED, NULL);
+        break;
+    case SMTP_VERB_UNKNOWN:
+        send_reply(s, REPLY_UNKNOWN_COMMAND, NULL);
+        break;
+    }
+}
+
+/* ---- input ------------------------------------------------------------------------------- */
+
+/* Consumes message octets from buf; returns how many. */
+static size_t consume_message(struct smtp_server *s, const char *buf, size_t n)
+{
+    if (s->state == ST_DATA) {
+        size_t used = smtp_data_feed(&s->reader, buf, n, emit_to_storage, s);
+        if (s->reader.done) {
+            s->state = ST_MAIL;
+            finish_message(s);
+        }
+        return used;
+    }
+    size_t take = n < s->bdat_left ? n : (size_t)s->bdat_left;
+    if (!s->bdat_refusing && s->storing)
+        smtp_data_feed_chunk(&s->reader, buf, take, false, emit_to_storage, s);
+    s->bdat_left -= take;
+    return take;
+}
+
+/* Consumes one command line from buf if complete; returns bytes used (0: need more). */
+static size_t consume_line(struct smtp_server *s, const char *buf, size_t n)
+{
+    const char *lf = memchr(buf, '\n', n);
+    if (!lf) {
+        if (n > LIMIT_MAIL_RCPT_LINE) {
+            s->discarding_line = true; /* the reply is sent once the line ends */
+            return n;
+        }
+        return 0;
+    }
+    size_t used = (size_t)(lf - buf) + 1;
+    size_t len = used - 1;
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    if (s->discarding_line) {
+        s->discarding_line = false;
+        remember_line(s, buf, len);
+        send_reply(s, REPLY_LINE_TOO_LONG, NULL);
+    } else {
+        handle_line(s, buf, len);
+    }
+    return used;
+}
+
+static void process(struct smtp_server *s)
+{
+    size_t pos = 0;
+    while (!s->closing && s->pending == PEND_NONE) {
+        if (s->state == ST_BDAT && s->bdat_left == 0) { /* "BDAT 0 LAST" or a chunk just read */
+            finish_bdat_chunk(s);
+            continue;
+        }
+        if (pos >= s->in_len)
+            break;
+        const char *buf = s->in + pos;
+        size_t n = s->in_len - pos;
+        size_t used = (s->state == ST_DATA || s->state == ST_BDAT) ? consume_message(s, buf, n)
+                                                                   : consume_line(s, buf, n);
+        if (used == 0)
+            break;
+        pos += used;
+    }
+    if (s->closing)
+        pos = s->in_len; /* nothing after the last word is read */
+    if (pos > 0 && pos < s->in_len)
+        memmove(s->in, s->in + pos, s->in_len - pos);
+    s->in_len -= pos;
+    if (s->in_len == 0 && s->in_cap > IDLE_BUFFER_KEEP) {
+        free(s->in);
+        s->in = NULL;
+        s->in_cap = 0;
+    }
+}
+
+/* ---- public ------------------------------------------------------------------------------ */
+
+struct smtp_server *smtp_server_new(const struct smtp_server_opts *opts,
+                                    const struct smtp_server_callbacks *cb, void *ctx)
+{
+    struct smtp_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->opts = opts;
+    s->cb = cb;
+    s->ctx = ctx;
+    s->state = ST_NEED_HELO;
+    return s;
+}
+
+void smtp_server_free(struct smtp_server *s)
+{
+    if (!s)
+        return;
+    transaction_reset(s);
+    free(s->helo);
+    free(s->in);
+    free(s->out);
+    free(s);
+}
+
+void smtp_server_start(struct smtp_server *s)
+{
+    send_reply(s, REPLY_GREETING, s->opts->hostname);
+}
+
+size_t smtp_server_input_room(const struct smtp_server *s)
+{
+    if (s->closing || s->in_len >= LIMIT_PIPELINE_INPUT)
+        return 0;
+    return LIMIT_PIPELINE_INPUT - s->in_len;
+}
+
+void smtp_server_feed(struct smtp_server *s, const char *data, size_t len)
+{
+    if (s->closing || len == 0)
+        return;
+    if (s->in_cap - s->in_len < len) {
+        size_t cap = s->in_cap ? s->in_cap : IDLE_BUFFER_KEEP;
+        while (cap < s->in_len + len)
+            cap *= 2;
+        if (cap > INPUT_CAP) {
+            /* The caller read past input_room: keep what fits, never more. */
+            cap = INPUT_CAP;
+            if (s->in_len + len > cap)
+                len = cap - s->in_len;
+        }
+        char *p = realloc(s->in, cap);
+        if (!p) {
+            send_reply(s, REPLY_INTERNAL_ERROR, NULL);
+            s->closing = true;
+            return;
+        }
+        s->in = p;
+        s->in_cap = cap;
+    }
+    memcpy(s->in + s->in_len, data, len);
+    s->in_len += len;
+    process(s);
+}
+
+void smtp_server_resume(struct smtp_server *s, const struct smtp_decision *d)
+{
+    if (s->pending == PEND_NONE)
+        return;
+    decided(s, d);
+    process(s);
+}
+
+bool smtp_server_pending(const struct smtp_server *s)
+{
+    return s->pending != PEND_NONE;
+}
+
+const char *smtp_server_output(const struct smtp_server *s, size_t *len)
+{
+    *len = s->out_len - s->out_off;
+    return s->out ? s->out + s->out_off : "";
+}
+
+void smtp_server_consume_output(struct smtp_server *s, size_t n)
+{
+    if (n > s->out_len - s->out_off)
+        n = s->out_len - s->out_off;
+    s->out_off += n;
+    if (s->out_off == s->out_len) {
+        s->out_off = s->out_len = 0;
+        if (s->out_cap > IDLE_BUFFER_KEEP) {
+            free(s->out);
+            s->out = NULL;
+            s->out_cap = 0;
+        }
+    }
+}
+
+bool smtp_server_closing(const struct smtp_server *s)
+{
+    return s->closing;
+}
+
+bool smtp_server_in_data(const struct smtp_server *s)
+{
+    return s->state == ST_DATA || s->state == ST_BDAT;
+}
+
+void smtp_server_timeout(struct smtp_server *s)
+{
+    if (s->closing)
+        return;
+    s->line[0] = '\0';
+    s->pending = PEND_NONE; /* a decision arriving later is ignored */
+    transaction_reset(s);
+    send_reply(s, REPLY_TIMEOUT, s->opts->hostname);
+}
+
+void smtp_server_shutdown(struct smtp_server *s)
+{
+    s->shutting_down = true;
+    bool busy = s->pending != PEND_NONE || s->state == ST_MAIL || s->state == ST_DATA ||
+                s->state == ST_BDAT || s->in_len > 0;
+    if (!busy && !s->closing) {
+        s->line[0] = '\0';
+        send_reply(s, REPLY_SHUTTING_DOWN, s->opts->hostname);
+    }
+}
+
+const char *smtp_server_helo(const struct smtp_server *s)
+{
+    return s->helo ? s->helo : "";
+}
+
+bool smtp_server_esmtp(const struct smtp_server *s)
+{
+    return s->esmtp;
+}

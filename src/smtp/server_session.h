@@ -1,0 +1,127 @@
+/* smtp/server_session.h — the sans-I/O SMTP server session: fed bytes, it produces reply bytes
+ * and asks its caller, through callbacks, to decide on senders and recipients and to store
+ * the message. It never touches a socket, a file or the clock. RFC 5321, RFC 1869/5321 EHLO,
+ * RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 2034 ENHANCEDSTATUSCODES,
+ * RFC 6531 SMTPUTF8, RFC 3030 CHUNKING, RFC 3461 DSN.
+ *
+ * Decisions may be asynchronous (a counter in Redis, a group commit): a callback that cannot
+ * decide at once returns SMTP_PENDING; the session then stops processing input (keeping what
+ * arrives, up to a bound) until the caller calls smtp_server_resume() with the decision. */
+#ifndef CLEARMTA_SMTP_SERVER_SESSION_H
+#define CLEARMTA_SMTP_SERVER_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reply/reply.h"
+#include "smtp/command.h"
+
+struct smtp_server;
+
+struct smtp_server_opts {
+    const char *hostname;      /* ours, in greeting, EHLO and 421 replies */
+    uint64_t max_message_size; /* SIZE advertised and enforced */
+    unsigned max_recipients;   /* RCPT beyond this: 452 4.5.3 */
+    unsigned max_errors;       /* protocol errors before 421 4.7.0 and close */
+    unsigned ext;              /* SMTP_EXT_* offered in EHLO */
+    bool bare_lf_normalize;    /* turn bare CR/LF into CRLF instead of rejecting (550 5.6.0) */
+    bool soft_bounce;          /* 5xx → 4xx on every reply (testing a configuration) */
+};
+
+/* A decision on a MAIL, RCPT, DATA/BDAT start or message end. */
+struct smtp_decision {
+    enum reply_id reply;          /* the reply to send; its class says accepted or not */
+    char detail[LIMIT_PATH + 64]; /* "{}" of the reply row (address, queue id); "" for none */
+    char mailbox[LIMIT_PATH + 1]; /* RCPT accepted for local delivery: the mailbox; "" = remote */
+};
+
+enum smtp_verdict { SMTP_DECIDED, SMTP_PENDING };
+
+/* One accepted recipient of the open transaction. */
+struct smtp_rcpt {
+    char *address; /* "local@domain" or "postmaster" */
+    char *mailbox; /* local mailbox, NULL for a remote recipient */
+    unsigned notify;
+    char *orcpt; /* NULL when absent */
+};
+
+/* The open transaction, valid from MAIL to its end. */
+struct smtp_envelope {
+    struct smtp_path sender;
+    bool has_size;
+    uint64_t size;
+    enum smtp_body body;
+    bool smtputf8;
+    enum smtp_ret ret;
+    char envid[LIMIT_ENVID + 1];
+    struct smtp_rcpt *rcpts;
+    size_t n_rcpts;
+    size_t cap_rcpts;
+    size_t rcpt_attempts; /* RCPT commands seen, accepted or not */
+};
+
+struct smtp_server_callbacks {
+    /* MAIL FROM, syntax and SIZE already checked. Accept with REPLY_SENDER_OK. */
+    enum smtp_verdict (*mail)(void *ctx, const struct smtp_command *cmd, struct smtp_decision *d);
+    /* RCPT TO, syntax and recipient count already checked. Accept with REPLY_RCPT_OK, setting
+     * d->mailbox for local delivery. */
+    enum smtp_verdict (*rcpt)(void *ctx, const struct smtp_command *cmd, struct smtp_decision *d);
+    /* The message starts (DATA, or the first BDAT): open storage for the envelope. Accept with
+     * REPLY_START_DATA (DATA) or any 2xx/3xx; anything else refuses. */
+    enum smtp_verdict (*data_begin)(void *ctx, const struct smtp_envelope *env, struct smtp_decision *d);
+    /* Message bytes, unstuffed, in order. Returns REPLY_OK, or the reply that refuses the
+     * message at its end because storage failed (451 4.3.0, 452 4.3.1); later bytes are not
+     * passed on. */
+    enum reply_id (*data_write)(void *ctx, const char *p, size_t n);
+    /* The whole message arrived and passed the checks: make it durable. Accept with REPLY_QUEUED
+     * and the queue id as detail. */
+    enum smtp_verdict (*data_end)(void *ctx, struct smtp_decision *d);
+    /* The message is refused after data_begin accepted it: discard what was stored. */
+    void (*data_abort)(void *ctx);
+    /* Every reply the session sends, for logging (optional). line: the command it answers
+     * (NUL-ended, sanitised, may be ""). */
+    void (*on_reply)(void *ctx, const char *line, enum reply_id id, const char *detail);
+};
+
+/* Creates a session; opts and cb must outlive it. NULL when out of memory. */
+struct smtp_server *smtp_server_new(const struct smtp_server_opts *opts,
+                                    const struct smtp_server_callbacks *cb, void *ctx);
+void smtp_server_free(struct smtp_server *s);
+
+/* Queues the greeting (220). */
+void smtp_server_start(struct smtp_server *s);
+
+/* How many more input bytes the session takes now (0: stop reading until it resumes). */
+size_t smtp_server_input_room(const struct smtp_server *s);
+
+/* Feeds bytes from the client (at most input_room). Processes them until they run out, a
+ * decision is pending or the session closes. */
+void smtp_server_feed(struct smtp_server *s, const char *data, size_t len);
+
+/* Gives the decision a callback left pending, then goes on with buffered input. */
+void smtp_server_resume(struct smtp_server *s, const struct smtp_decision *d);
+bool smtp_server_pending(const struct smtp_server *s);
+
+/* Reply bytes waiting to be sent: a pointer to them and their length; consume what was sent. */
+const char *smtp_server_output(const struct smtp_server *s, size_t *len);
+void smtp_server_consume_output(struct smtp_server *s, size_t n);
+
+/* True once the session has said its last word (221, 421): flush the output, then close. */
+bool smtp_server_closing(const struct smtp_server *s);
+
+/* True while message data is being received (the caller uses the data timeout). */
+bool smtp_server_in_data(const struct smtp_server *s);
+
+/* The client was silent too long: 421 4.4.2 and close. */
+void smtp_server_timeout(struct smtp_server *s);
+
+/* The server is shutting down: an idle session gets 421 4.3.2 now; a session inside a
+ * transaction finishes it, and its next command gets 421 4.3.2. */
+void smtp_server_shutdown(struct smtp_server *s);
+
+/* The HELO/EHLO name given ("" before it) and whether EHLO was used. */
+const char *smtp_server_helo(const struct smtp_server *s);
+bool smtp_server_esmtp(const struct smtp_server *s);
+
+#endif

@@ -1,0 +1,48 @@
+/* store/maildir.h — writes messages into Maildirs (tmp/ → sync → new/), with unique names per the
+ * Maildir convention "<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>". Used by one thread at a time. */
+#ifndef CLEARMTA_STORE_MAILDIR_H
+#define CLEARMTA_STORE_MAILDIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Longest file name we make: the escaped hostname (4 bytes per byte at worst) and the numbers. */
+#define STORE_MAILDIR_NAME_MAX 1200
+
+struct store_maildir {
+    int root_fd;
+    char *host;     /* hostname with '/' and ':' escaped as \057 and \072 */
+    char *buf;      /* copy buffer */
+    pid_t pid;
+    uint64_t counter;
+};
+
+/* One message file being delivered. */
+struct store_maildir_file {
+    const char *user; /* borrowed from the caller */
+    char name[STORE_MAILDIR_NAME_MAX];
+    int fd;           /* open while in tmp/, -1 after publish or discard */
+    int where;        /* private: 0 nowhere, 1 tmp/, 2 new/ */
+};
+
+/* Opens (creating) the maildir root. Functions below return 0 or an errno value. */
+int store_maildir_open(struct store_maildir *md, const char *root, const char *hostname);
+void store_maildir_close(struct store_maildir *md);
+
+/* Creates <user>/tmp/<unique> (and the Maildir itself, mode 0700, when missing) holding prefix
+ * then size bytes of src_fd from src_off. Not synced. On error nothing is left behind. */
+int store_maildir_write(struct store_maildir *md, const char *user, const char *prefix,
+                        size_t prefix_len, int src_fd, uint64_t src_off, uint64_t size,
+                        struct store_maildir_file *f);
+/* fdatasync of the file; store_maildir_syncfs syncs the whole filesystem of the root instead. */
+int store_maildir_fdatasync(struct store_maildir_file *f);
+int store_maildir_syncfs(struct store_maildir *md);
+/* Renames tmp/<name> to new/<name> and closes the file. */
+int store_maildir_publish(struct store_maildir *md, struct store_maildir_file *f);
+/* fsync of <user>/new, which makes published names durable. */
+int store_maildir_sync_new(struct store_maildir *md, const char *user);
+/* Removes the file from tmp/ or new/, wherever it is, and closes it. */
+void store_maildir_discard(struct store_maildir *md, struct store_maildir_file *f);
+
+#endif

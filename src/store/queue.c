@@ -1,0 +1,661 @@
+/* store/queue.c — the durable queue: tmp/ file per message written from the loop thread, group
+ * commit on a sync thread (one data sync, renames into queue/, one directory sync per batch),
+ * completions back to the loop through an eventfd, recovery at open. Shape of OpenSMTPD's
+ * queue_fs.c (tmp → sync → rename, one cleanup path per failure), syncs shared per batch. */
+#include "store/queue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "limits_mta.h"
+#include "store/deliver_local.h"
+#include "store/fault.h"
+#include "store/queue_file.h"
+
+#define WRITE_BUF (64 * 1024)
+
+/* Where a message's file is, so that a failure removes exactly it. */
+enum msg_place { IN_NOWHERE, IN_TMP, IN_QUEUE };
+
+struct store_msg {
+    struct store_queue *q;
+    struct store_msg *next;
+    char id[STORE_ID_LEN + 1];
+    int fd;
+    enum msg_place place;
+    enum store_err err; /* sticky */
+    char *buf;          /* write buffer, WRITE_BUF bytes; NULL once committed */
+    size_t len;         /* bytes in buf */
+    uint64_t flushed;   /* bytes written to the file */
+    size_t size_off;    /* offset of the size digits in the header */
+    uint64_t body_size;
+    store_commit_fn done;
+    void *ctx;
+};
+
+struct msg_list {
+    struct store_msg *head, **tail;
+};
+
+struct store_queue {
+    int dir_fd, tmp_fd, queue_fd, lock_fd, event_fd;
+    enum store_sync_mode sync_mode;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct msg_list pending; /* committed, waiting for the sync thread */
+    struct msg_list done;    /* waiting for their callback */
+    bool stopping;
+    bool thread_started;
+    pthread_t sync_thread;
+    uint64_t last_id; /* under mu */
+    struct store_local *local;
+    atomic_uint_fast64_t committed, commit_failed, batches, syncs;
+};
+
+const char *store_strerror(enum store_err err)
+{
+    switch (err) {
+#define STORE_ERR_CASE(name, text) \
+    case name:                     \
+        return text;
+        STORE_ERRORS(STORE_ERR_CASE)
+#undef STORE_ERR_CASE
+    }
+    return "unknown store error";
+}
+
+static void list_init(struct msg_list *l)
+{
+    l->head = NULL;
+    l->tail = &l->head;
+}
+
+/* Appends the chain starting at first (linked through next). */
+static void list_append(struct msg_list *l, struct store_msg *first)
+{
+    *l->tail = first;
+    while (*l->tail != NULL)
+        l->tail = &(*l->tail)->next;
+}
+
+static struct store_msg *list_take(struct msg_list *l)
+{
+    struct store_msg *all = l->head;
+    list_init(l);
+    return all;
+}
+
+/* ---- queue ids ---- */
+
+/* Microseconds since the epoch, forced above the last id: unique, and sorting by arrival as
+ * long as the clock does not step back (then still unique, see recovery's floor). */
+static void next_id(struct store_queue *q, char out[STORE_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    pthread_mutex_lock(&q->mu);
+    uint64_t v = now > q->last_id ? now : q->last_id + 1;
+    q->last_id = v;
+    pthread_mutex_unlock(&q->mu);
+    for (size_t i = STORE_ID_LEN; i-- > 0; v >>= 4)
+        out[i] = hex[v & 15];
+    out[STORE_ID_LEN] = '\0';
+}
+
+static uint64_t id_value(const char *id)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < STORE_ID_LEN; i++)
+        v = v << 4 | (uint64_t)(id[i] <= '9' ? id[i] - '0' : id[i] - 'A' + 10);
+    return v;
+}
+
+/* ---- completions ---- */
+
+static void wake_loop(struct store_queue *q)
+{
+    uint64_t one = 1;
+    /* EAGAIN means the counter is already non-zero: the loop is woken anyway. */
+    if (write(q->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        return;
+}
+
+static void post_done(struct store_queue *q, struct store_msg *chain)
+{
+    pthread_mutex_lock(&q->mu);
+    list_append(&q->done, chain);
+    pthread_mutex_unlock(&q->mu);
+    wake_loop(q);
+}
+
+void store_queue_process(struct store_queue *q)
+{
+    uint64_t v;
+    if (read(q->event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        return;
+    pthread_mutex_lock(&q->mu);
+    struct store_msg *m = list_take(&q->done);
+    pthread_mutex_unlock(&q->mu);
+    while (m != NULL) {
+        struct store_msg *next = m->next;
+        if (m->done != NULL)
+            m->done(m->ctx, m->err, m->id);
+        free(m);
+        m = next;
+    }
+}
+
+int store_queue_event_fd(struct store_queue *q) { return q->event_fd; }
+
+/* ---- the sync thread ---- */
+
+/* Records the failure and removes whatever of the message exists. */
+static void msg_fail(struct store_msg *m, int e)
+{
+    struct store_queue *q = m->q;
+    if (m->err == STORE_OK)
+        m->err = store_err_from_errno(e);
+    if (m->place == IN_TMP)
+        unlinkat(q->tmp_fd, m->id, 0);
+    else if (m->place == IN_QUEUE)
+        unlinkat(q->queue_fd, m->id, 0);
+    m->place = IN_NOWHERE;
+}
+
+/* Step 1: the data of every message on stable storage. */
+static void sync_data(struct store_queue *q, struct store_msg *batch)
+{
+    if (q->sync_mode == STORE_SYNC_SYNCFS) {
+        int e = store_io_syncfs(STORE_FAULT_SYNC, q->tmp_fd);
+        atomic_fetch_add(&q->syncs, 1);
+        for (struct store_msg *m = batch; e != 0 && m != NULL; m = m->next)
+            msg_fail(m, e);
+        return;
+    }
+    for (struct store_msg *m = batch; m != NULL; m = m->next) {
+        int e = store_io_fdatasync(STORE_FAULT_SYNC, m->fd);
+        atomic_fetch_add(&q->syncs, 1);
+        if (e != 0)
+            msg_fail(m, e);
+    }
+}
+
+/* Steps 2 and 3: rename the durable files into queue/, then make the names durable. */
+static void publish(struct store_queue *q, struct store_msg *batch)
+{
+    bool renamed = false;
+    for (struct store_msg *m = batch; m != NULL; m = m->next) {
+        if (m->err != STORE_OK)
+            continue;
+        int e = store_io_renameat(STORE_FAULT_RENAME, q->tmp_fd, m->id, q->queue_fd, m->id);
+        if (e != 0) {
+            msg_fail(m, e);
+            continue;
+        }
+        m->place = IN_QUEUE;
+        renamed = true;
+    }
+    if (!renamed)
+        return;
+    int e = store_io_fsync(STORE_FAULT_SYNC, q->queue_fd);
+    atomic_fetch_add(&q->syncs, 1);
+    for (struct store_msg *m = batch; e != 0 && m != NULL; m = m->next)
+        if (m->err == STORE_OK)
+            msg_fail(m, e);
+}
+
+static void commit_batch(struct store_queue *q, struct store_msg *batch)
+{
+    sync_data(q, batch);
+    publish(q, batch);
+    atomic_fetch_add(&q->batches, 1);
+    for (struct store_msg *m = batch; m != NULL; m = m->next) {
+        if (m->err == STORE_OK) {
+            atomic_fetch_add(&q->committed, 1);
+            if (q->local != NULL) {
+                store_local_submit(q->local, m->id, m->fd); /* takes the fd */
+                m->fd = -1;
+            }
+        } else {
+            atomic_fetch_add(&q->commit_failed, 1);
+        }
+        if (m->fd >= 0)
+            close(m->fd);
+        m->fd = -1;
+    }
+    post_done(q, batch);
+}
+
+static void *sync_main(void *arg)
+{
+    struct store_queue *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (q->pending.head == NULL && !q->stopping)
+            pthread_cond_wait(&q->cv, &q->mu);
+        /* Everything committed so far is one batch; the next accumulates meanwhile. */
+        struct store_msg *batch = list_take(&q->pending);
+        if (batch == NULL)
+            break; /* stopping, and nothing left in flight */
+        pthread_mutex_unlock(&q->mu);
+        commit_batch(q, batch);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* ---- messages ---- */
+
+static void msg_flush(struct store_msg *m)
+{
+    if (m->err != STORE_OK || m->len == 0)
+        return;
+    int e = store_io_write_all(STORE_FAULT_WRITE, m->fd, m->buf, m->len);
+    if (e != 0)
+        m->err = store_err_from_errno(e);
+    m->flushed += m->len;
+    m->len = 0;
+}
+
+static void msg_append(struct store_msg *m, const char *p, size_t n)
+{
+    if (n > WRITE_BUF - m->len) {
+        msg_flush(m);
+        if (m->err == STORE_OK && n >= WRITE_BUF) {
+            /* Large writes skip the copy. */
+            int e = store_io_write_all(STORE_FAULT_WRITE, m->fd, p, n);
+            if (e != 0)
+                m->err = store_err_from_errno(e);
+            m->flushed += n;
+            return;
+        }
+    }
+    if (m->err != STORE_OK)
+        return;
+    memcpy(m->buf + m->len, p, n);
+    m->len += n;
+}
+
+static void msg_free(struct store_msg *m)
+{
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m->buf);
+    free(m);
+}
+
+enum store_err store_msg_begin(struct store_queue *q, const struct store_envelope *env,
+                               struct store_msg **out)
+{
+    char *hdr = NULL;
+    size_t hlen;
+    enum store_err err;
+
+    *out = NULL;
+    if (q->stopping)
+        return STORE_ERR_CLOSED;
+    struct store_msg *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return STORE_ERR_NOMEM;
+    m->q = q;
+    m->fd = -1;
+    m->buf = malloc(WRITE_BUF);
+    if (m->buf == NULL) {
+        err = STORE_ERR_NOMEM;
+        goto fail;
+    }
+    next_id(q, m->id);
+    err = store_qf_format(env, m->id, &hdr, &hlen, &m->size_off);
+    if (err != STORE_OK)
+        goto fail;
+    m->fd = openat(q->tmp_fd, m->id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (m->fd < 0) {
+        err = store_err_from_errno(errno);
+        goto fail;
+    }
+    m->place = IN_TMP;
+    msg_append(m, hdr, hlen);
+    err = m->err;
+    if (err != STORE_OK)
+        goto fail;
+    free(hdr);
+    *out = m;
+    return STORE_OK;
+fail:
+    free(hdr);
+    msg_fail(m, 0);
+    msg_free(m);
+    return err;
+}
+
+const char *store_msg_id(const struct store_msg *m) { return m->id; }
+
+enum store_err store_msg_write(struct store_msg *m, const char *p, size_t n)
+{
+    if (m->err != STORE_OK)
+        return m->err;
+    if (n > LIMIT_MESSAGE_SIZE_MAX - m->body_size) {
+        m->err = STORE_ERR_INVALID;
+        return m->err;
+    }
+    m->body_size += n;
+    msg_append(m, p, n);
+    return m->err;
+}
+
+/* The header went out with a zero size: write the real one, in the buffer while the header is
+ * still there, else in the file. */
+static void msg_patch_size(struct store_msg *m)
+{
+    char digits[STORE_QF_SIZE_DIGITS];
+    store_qf_size_digits(m->body_size, digits);
+    if (m->flushed == 0) {
+        memcpy(m->buf + m->size_off, digits, sizeof digits);
+        return;
+    }
+    int e = store_io_pwrite_all(STORE_FAULT_WRITE, m->fd, digits, sizeof digits, m->size_off);
+    if (e != 0)
+        m->err = store_err_from_errno(e);
+}
+
+void store_msg_commit(struct store_msg *m, store_commit_fn done, void *ctx)
+{
+    struct store_queue *q = m->q;
+    m->done = done;
+    m->ctx = ctx;
+    if (m->err == STORE_OK)
+        msg_patch_size(m);
+    msg_flush(m);
+    free(m->buf);
+    m->buf = NULL;
+    m->next = NULL;
+    if (m->err != STORE_OK) {
+        msg_fail(m, 0);
+        close(m->fd);
+        m->fd = -1;
+        atomic_fetch_add(&q->commit_failed, 1);
+        post_done(q, m); /* the callback still runs later, from store_queue_process() */
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    list_append(&q->pending, m);
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void store_msg_abort(struct store_msg *m)
+{
+    msg_fail(m, 0);
+    msg_free(m);
+}
+
+/* ---- open, recovery, close ---- */
+
+static enum store_err open_error(char *err, size_t errlen, const char *what, const char *path,
+                                 int e)
+{
+    char eb[128];
+    /* A truncated error text is still an error text: the result needs no check. */
+    (void)snprintf(err, errlen, "%s %s: %s", what, path != NULL ? path : "",
+                   strerror_r(e, eb, sizeof eb));
+    return store_err_from_errno(e);
+}
+
+static int open_subdir(int dir_fd, const char *name, int *out)
+{
+    if (mkdirat(dir_fd, name, 0700) != 0 && errno != EEXIST)
+        return errno;
+    *out = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return *out < 0 ? errno : 0;
+}
+
+/* Calls fn for every entry of the directory open on dir_fd except "." and "..". */
+static int for_each_entry(int dir_fd, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    int fd = dup(dir_fd);
+    if (fd < 0)
+        return errno;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            fn(ctx, de->d_name);
+    closedir(d);
+    return 0;
+}
+
+/* A tmp file is a message whose commit never completed: it must never be delivered. */
+static void remove_tmp(void *ctx, const char *name)
+{
+    struct store_queue *q = ctx;
+    unlinkat(q->tmp_fd, name, 0);
+}
+
+struct id_set {
+    char (*ids)[STORE_ID_LEN + 1];
+    size_t n, cap;
+    bool oom;
+};
+
+static void collect_id(void *ctx, const char *name)
+{
+    struct id_set *s = ctx;
+    if (!store_qf_valid_id(name, strlen(name)) || s->oom)
+        return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap != 0 ? s->cap * 2 : 64;
+        void *p = realloc(s->ids, cap * sizeof *s->ids);
+        if (p == NULL) {
+            s->oom = true;
+            return;
+        }
+        s->ids = p;
+        s->cap = cap;
+    }
+    memcpy(s->ids[s->n++], name, STORE_ID_LEN + 1);
+}
+
+static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Every complete queued message: raise the id floor above it and, with local delivery,
+ * schedule it in arrival order. */
+static enum store_err recover_queue(struct store_queue *q, char *err, size_t errlen)
+{
+    struct id_set s = {0};
+    int e = for_each_entry(q->queue_fd, collect_id, &s);
+    if (e == 0 && s.oom)
+        e = ENOMEM;
+    if (e != 0) {
+        free(s.ids);
+        return open_error(err, errlen, "scanning queue", "", e);
+    }
+    if (s.n > 0)
+        qsort(s.ids, s.n, sizeof *s.ids, cmp_id);
+    for (size_t i = 0; i < s.n; i++) {
+        uint64_t v = id_value(s.ids[i]);
+        if (v > q->last_id)
+            q->last_id = v;
+        if (q->local != NULL)
+            store_local_submit(q->local, s.ids[i], -1);
+    }
+    free(s.ids);
+    return STORE_OK;
+}
+
+static void queue_free(struct store_queue *q)
+{
+    if (q->thread_started) {
+        pthread_mutex_lock(&q->mu);
+        q->stopping = true;
+        pthread_cond_signal(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        pthread_join(q->sync_thread, NULL);
+    }
+    if (q->local != NULL)
+        store_local_stop(q->local);
+    q->local = NULL;
+    if (q->event_fd >= 0)
+        store_queue_process(q);
+    int *fds[] = {&q->tmp_fd, &q->queue_fd, &q->event_fd, &q->lock_fd, &q->dir_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+}
+
+/* The layout and the lock: queue_dir/{lock,tmp,queue}, durable before any message. */
+static enum store_err open_layout(struct store_queue *q, const char *dir, char *err,
+                                  size_t errlen)
+{
+    int e = store_io_mkdirs(dir, 0700);
+    if (e != 0)
+        return open_error(err, errlen, "creating queue directory", dir, e);
+    q->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (q->dir_fd < 0)
+        return open_error(err, errlen, "opening queue directory", dir, errno);
+    q->lock_fd = openat(q->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (q->lock_fd < 0)
+        return open_error(err, errlen, "opening lock file in", dir, errno);
+    /* Two servers on one queue would deliver everything twice. */
+    if (flock(q->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK)
+            return open_error(err, errlen, "locking queue directory", dir, errno);
+        (void)snprintf(err, errlen, "queue directory %s: in use by another process", dir);
+        return STORE_ERR_BUSY;
+    }
+    e = open_subdir(q->dir_fd, "tmp", &q->tmp_fd);
+    if (e == 0)
+        e = open_subdir(q->dir_fd, "queue", &q->queue_fd);
+    if (e == 0)
+        e = store_io_fsync(STORE_FAULT_SYNC, q->dir_fd);
+    if (e != 0)
+        return open_error(err, errlen, "preparing queue directory", dir, e);
+    return STORE_OK;
+}
+
+static enum store_err start_local(struct store_queue *q, const struct store_opts *o, char *err,
+                                  size_t errlen)
+{
+    char host[256];
+    const char *hostname = o->hostname;
+    if (hostname == NULL) {
+        if (gethostname(host, sizeof host) != 0)
+            memcpy(host, "localhost", sizeof "localhost");
+        host[sizeof host - 1] = '\0';
+        hostname = host;
+    }
+    if (o->maildir_root == NULL) {
+        (void)snprintf(err, errlen, "local delivery needs a maildir root");
+        return STORE_ERR_INVALID;
+    }
+    struct store_local_cfg cfg = {
+        .queue_fd = q->queue_fd,
+        .maildir_root = o->maildir_root,
+        .hostname = hostname,
+        .sync_mode = o->sync_mode,
+        .retry_seconds = o->retry_seconds != 0 ? o->retry_seconds : 30,
+        .log = o->log,
+        .log_ctx = o->log_ctx,
+    };
+    return store_local_start(&cfg, &q->local, err, errlen);
+}
+
+enum store_err store_queue_open(const struct store_opts *o, struct store_queue **out, char *err,
+                                size_t errlen)
+{
+    enum store_err rc;
+    *out = NULL;
+    if (o->queue_dir == NULL) {
+        (void)snprintf(err, errlen, "no queue directory given");
+        return STORE_ERR_INVALID;
+    }
+    struct store_queue *q = calloc(1, sizeof *q);
+    if (q == NULL) {
+        (void)snprintf(err, errlen, "out of memory");
+        return STORE_ERR_NOMEM;
+    }
+    q->dir_fd = q->tmp_fd = q->queue_fd = q->lock_fd = q->event_fd = -1;
+    q->sync_mode = o->sync_mode;
+    list_init(&q->pending);
+    list_init(&q->done);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+
+    rc = open_layout(q, o->queue_dir, err, errlen);
+    if (rc != STORE_OK)
+        goto fail;
+    int e = for_each_entry(q->tmp_fd, remove_tmp, q);
+    if (e != 0) {
+        rc = open_error(err, errlen, "cleaning tmp in", o->queue_dir, e);
+        goto fail;
+    }
+    q->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (q->event_fd < 0) {
+        rc = open_error(err, errlen, "eventfd", NULL, errno);
+        goto fail;
+    }
+    if (o->deliver_local && (rc = start_local(q, o, err, errlen)) != STORE_OK)
+        goto fail;
+    rc = recover_queue(q, err, errlen);
+    if (rc != STORE_OK)
+        goto fail;
+    e = pthread_create(&q->sync_thread, NULL, sync_main, q);
+    if (e != 0) {
+        rc = open_error(err, errlen, "starting sync thread", NULL, e);
+        goto fail;
+    }
+    q->thread_started = true;
+    *out = q;
+    return STORE_OK;
+fail:
+    queue_free(q);
+    return rc;
+}
+
+void store_queue_close(struct store_queue *q)
+{
+    if (q != NULL)
+        queue_free(q);
+}
+
+enum store_err store_queue_free_space(struct store_queue *q, uint64_t *bytes)
+{
+    struct statvfs sv;
+    if (fstatvfs(q->queue_fd, &sv) != 0)
+        return store_err_from_errno(errno);
+    *bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    return STORE_OK;
+}
+
+void store_queue_stats(struct store_queue *q, struct store_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->committed = atomic_load(&q->committed);
+    out->commit_failed = atomic_load(&q->commit_failed);
+    out->commit_batches = atomic_load(&q->batches);
+    out->commit_syncs = atomic_load(&q->syncs);
+    if (q->local != NULL)
+        store_local_stats(q->local, out);
+}

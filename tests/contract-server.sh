@@ -1,0 +1,28 @@
+#!/bin/sh
+# tests/contract-server.sh MX_PORT SUB_PORT DATA_DIR — runs clearmta in the foreground set up
+# to the test contract of DESIGN.md: domain example.test with alice, bob and postmaster
+# delivered to DATA_DIR/maildir/<user>/, size limit 10485760, at most 100 recipients.
+# The binary is $CLEARMTA_BIN, else build/clearmta beside this script's repository.
+set -eu
+if [ $# -ne 3 ]; then
+    echo "usage: $0 MX_PORT SUB_PORT DATA_DIR" >&2
+    exit 2
+fi
+mx=$1 sub=$2 data=$3
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${CLEARMTA_BIN:-$here/build/clearmta}
+mkdir -p "$data"
+data=$(cd "$data" && pwd)
+conf=$data/clearmta.conf
+cat >"$conf" <<CONF
+# Written by tests/contract-server.sh: the test contract of DESIGN.md.
+hostname mx.example.test
+listen mx 127.0.0.1:$mx
+listen submission 127.0.0.1:$sub
+data_dir $data
+maildir_root $data/maildir
+domain example.test users alice bob postmaster
+max_message_size 10485760
+max_recipients 100
+CONF
+exec "$bin" serve -c "$conf"

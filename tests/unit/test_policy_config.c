@@ -1,0 +1,719 @@
+/* tests/unit/test_policy_config.c — clearmta.conf loader: defaults, every directive valid and
+ * invalid, bounds at limit-1/limit/limit+1, problem reporting with line numbers, users files. */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy/config.h"
+
+static struct policy_problems problems;
+
+static size_t load(const char *text, struct policy_config *c)
+{
+    return policy_config_load_buffer("test.conf", text, strlen(text), c, &problems);
+}
+
+/* Loads text expecting exactly one problem on line; returns its message. */
+static const char *load_one_problem(const char *text, unsigned line)
+{
+    struct policy_config c;
+    size_t n = load(text, &c);
+    policy_config_free(&c);
+    if (n != 1)
+        fail_msg("expected 1 problem for '%s', got %zu (first: %s)", text, n,
+                 problems.count ? problems.items[0].message : "none");
+    assert_int_equal(problems.items[0].line, line);
+    assert_string_equal(problems.items[0].file, "test.conf");
+    return problems.items[0].message;
+}
+
+static void load_ok(const char *text, struct policy_config *c)
+{
+    size_t n = load(text, c);
+    if (n != 0)
+        fail_msg("'%s': unexpected problem %s:%u: %s", text, problems.items[0].file,
+                 problems.items[0].line, problems.items[0].message);
+}
+
+static void expect_contains(const char *message, const char *part)
+{
+    if (strstr(message, part) == NULL)
+        fail_msg("message '%s' lacks '%s'", message, part);
+}
+
+/* ---- defaults ---- */
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    assert_true(policy_config_defaults(&c));
+    assert_true(c.hostname[0] != '\0');
+    assert_int_equal(c.n_listeners, 2);
+    assert_int_equal(c.listeners[0].kind, POLICY_LISTEN_MX);
+    assert_string_equal(c.listeners[0].host, "127.0.0.1");
+    assert_int_equal(c.listeners[0].port, 2525);
+    assert_int_equal(c.listeners[1].kind, POLICY_LISTEN_SUBMISSION);
+    assert_string_equal(c.listeners[1].host, "127.0.0.1");
+    assert_int_equal(c.listeners[1].port, 2587);
+    assert_string_equal(c.data_dir, "./var/clearmta");
+    assert_string_equal(c.queue_dir, "./var/clearmta/queue");
+    assert_string_equal(c.maildir_root, "./var/clearmta/maildir");
+    assert_int_equal(c.n_domains, 1);
+    assert_string_equal(c.domains[0].name, "localhost");
+    assert_int_equal(c.domains[0].kind, POLICY_DOMAIN_CATCH_ALL);
+    assert_string_equal(c.domains[0].catch_all, "postmaster");
+    assert_int_equal(c.max_message_size, LIMIT_MESSAGE_SIZE_DEFAULT);
+    assert_int_equal(c.max_recipients, LIMIT_RECIPIENTS_DEFAULT);
+    assert_int_equal(c.max_connections, LIMIT_CONNECTIONS_DEFAULT);
+    assert_int_equal(c.max_connections_per_ip, LIMIT_CONNECTIONS_PER_IP_DEFAULT);
+    assert_int_equal(c.max_errors, LIMIT_SESSION_ERRORS_DEFAULT);
+    assert_int_equal(c.timeout_command, LIMIT_TIMEOUT_COMMAND_DEFAULT);
+    assert_int_equal(c.timeout_data, LIMIT_TIMEOUT_DATA_DEFAULT);
+    assert_int_equal(c.shutdown_grace, LIMIT_SHUTDOWN_GRACE);
+    assert_int_equal(c.min_free_disk, LIMIT_MIN_FREE_DISK_DEFAULT);
+    assert_false(c.bare_lf_normalize);
+    assert_false(c.soft_bounce);
+    assert_false(c.log_syslog);
+    policy_config_free(&c);
+    policy_config_free(&c); /* twice is safe */
+}
+
+static void test_empty_and_comments_equal_defaults(void **state)
+{
+    (void)state;
+    struct policy_config c, d;
+    load_ok("", &c);
+    assert_int_equal(c.n_domains, 1);
+    policy_config_free(&c);
+    assert_true(policy_config_defaults(&d));
+    load_ok("# only a comment\n\n   \t\n# another\r\n", &c);
+    assert_string_equal(c.hostname, d.hostname);
+    assert_int_equal(c.n_listeners, d.n_listeners);
+    assert_int_equal(c.n_domains, 1);
+    assert_int_equal(c.max_recipients, d.max_recipients);
+    policy_config_free(&c);
+    policy_config_free(&d);
+}
+
+static void test_comments_crlf_and_last_line(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("max_recipients 50 # trailing comment\r\n\tmax_errors\t3\t\r\ntimeout_data 7", &c);
+    assert_int_equal(c.max_recipients, 50);
+    assert_int_equal(c.max_errors, 3);
+    assert_int_equal(c.timeout_data, 7);
+    policy_config_free(&c);
+}
+
+/* ---- scalar directives ---- */
+
+static void test_hostname(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("hostname mx1.Example-Mail.test\n", &c);
+    assert_string_equal(c.hostname, "mx1.Example-Mail.test");
+    policy_config_free(&c);
+    const char *bad[] = {"hostname -a.test", "hostname a-.test", "hostname a..test",
+                         "hostname a.test.", "hostname a_b.test", "hostname [127.0.0.1]",
+                         "hostname \xc3\xa9.test", "hostname", "hostname a b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_contains(load_one_problem(bad[i], 1), "hostname");
+    char label64[100] = "hostname ";
+    memset(label64 + 9, 'a', 64);
+    label64[73] = '\0';
+    load_one_problem(label64, 1);
+    label64[72] = '\0'; /* 63 octets: fine */
+    load_ok(label64, &c);
+    policy_config_free(&c);
+}
+
+static void test_dirs_follow_data_dir(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("data_dir /srv/mail\n", &c);
+    assert_string_equal(c.data_dir, "/srv/mail");
+    assert_string_equal(c.queue_dir, "/srv/mail/queue");
+    assert_string_equal(c.maildir_root, "/srv/mail/maildir");
+    policy_config_free(&c);
+    /* explicit dirs win whatever the line order */
+    load_ok("queue_dir /q\ndata_dir /d\nmaildir_root /m\n", &c);
+    assert_string_equal(c.queue_dir, "/q");
+    assert_string_equal(c.maildir_root, "/m");
+    assert_string_equal(c.data_dir, "/d");
+    policy_config_free(&c);
+    expect_contains(load_one_problem("data_dir", 1), "exactly one value");
+    expect_contains(load_one_problem("queue_dir a b", 1), "exactly one value");
+}
+
+/* A line of exactly POLICY_CONFIG_LINE_MAX bytes: "keyword /ddd...". */
+static void longest_line(char *text, const char *keyword)
+{
+    size_t klen = strlen(keyword);
+    memcpy(text, keyword, klen);
+    memcpy(text + klen, " /", 2);
+    memset(text + klen + 2, 'd', POLICY_CONFIG_LINE_MAX - klen - 2);
+    text[POLICY_CONFIG_LINE_MAX] = '\0';
+}
+
+/* The longest path a line can hold still fits its field, and data_dir's derived dirs too. */
+static void test_longest_paths(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    char text[POLICY_CONFIG_LINE_MAX + 1];
+    longest_line(text, "data_dir");
+    load_ok(text, &c);
+    assert_int_equal(strlen(c.data_dir), POLICY_CONFIG_LINE_MAX - strlen("data_dir "));
+    assert_int_equal(strlen(c.maildir_root), strlen(c.data_dir) + strlen("/maildir"));
+    policy_config_free(&c);
+    longest_line(text, "maildir_root");
+    load_ok(text, &c);
+    assert_int_equal(strlen(c.maildir_root), POLICY_CONFIG_LINE_MAX - strlen("maildir_root "));
+    policy_config_free(&c);
+}
+
+struct bound_case {
+    const char *keyword;
+    unsigned long long min, max;
+    size_t offset;
+    bool wide;
+};
+
+#define CFG(f) offsetof(struct policy_config, f)
+static const struct bound_case bounds[] = {
+    {"max_message_size", 1, LIMIT_MESSAGE_SIZE_MAX, CFG(max_message_size), true},
+    {"max_recipients", 1, LIMIT_RECIPIENTS_MAX, CFG(max_recipients), false},
+    {"max_connections", 1, POLICY_CONNECTIONS_MAX, CFG(max_connections), false},
+    {"max_connections_per_ip", 1, POLICY_CONNECTIONS_MAX, CFG(max_connections_per_ip), false},
+    {"max_errors", 1, POLICY_ERRORS_MAX, CFG(max_errors), false},
+    {"timeout_command", 1, POLICY_TIMEOUT_MAX, CFG(timeout_command), false},
+    {"timeout_data", 1, POLICY_TIMEOUT_MAX, CFG(timeout_data), false},
+    {"min_free_disk", 0, POLICY_MIN_FREE_DISK_MAX, CFG(min_free_disk), true},
+    {"shutdown_grace", 0, POLICY_SHUTDOWN_GRACE_MAX, CFG(shutdown_grace), false},
+};
+
+static unsigned long long field_value(const struct policy_config *c, const struct bound_case *b)
+{
+    const char *p = (const char *)c + b->offset;
+    return b->wide ? *(const uint64_t *)(const void *)p : *(const unsigned *)(const void *)p;
+}
+
+static void check_value(const struct bound_case *b, unsigned long long v, bool ok)
+{
+    char text[128];
+    struct policy_config c;
+    snprintf(text, sizeof text, "\n%s %llu\n", b->keyword, v);
+    if (ok) {
+        load_ok(text, &c);
+        assert_int_equal(field_value(&c, b), v);
+        policy_config_free(&c);
+    } else {
+        const char *m = load_one_problem(text, 2);
+        expect_contains(m, b->keyword);
+    }
+}
+
+static void test_number_bounds(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        const struct bound_case *b = &bounds[i];
+        if (b->min > 0)
+            check_value(b, b->min - 1, false);
+        check_value(b, b->min, true);
+        check_value(b, b->min + 1, true);
+        check_value(b, b->max - 1, true);
+        check_value(b, b->max, true);
+        check_value(b, b->max + 1, false);
+    }
+    expect_contains(load_one_problem("max_recipients 10001", 1), "LIMIT_RECIPIENTS_MAX");
+    expect_contains(load_one_problem("max_message_size 2147483649", 1), "LIMIT_MESSAGE_SIZE_MAX");
+    expect_contains(load_one_problem("max_recipients 0", 1), "at least 1");
+}
+
+static void test_number_syntax(void **state)
+{
+    (void)state;
+    const char *bad[] = {"max_recipients -1", "max_recipients +5", "max_recipients 1.5",
+                         "max_recipients 10k", "max_recipients x", "max_recipients 0x10",
+                         "max_message_size 10T", "max_message_size 10MB", "max_message_size M",
+                         "max_message_size", "max_message_size 1 2",
+                         "max_recipients 99999999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        load_one_problem(bad[i], 1);
+    struct policy_config c;
+    load_ok("max_message_size 10M\nmin_free_disk 1g\n", &c);
+    assert_int_equal(c.max_message_size, 10485760);
+    assert_int_equal(c.min_free_disk, 1073741824ull);
+    policy_config_free(&c);
+    load_ok("max_message_size 2G\nmin_free_disk 512k\nmax_recipients 007", &c);
+    assert_int_equal(c.max_message_size, LIMIT_MESSAGE_SIZE_MAX);
+    assert_int_equal(c.min_free_disk, 524288);
+    assert_int_equal(c.max_recipients, 7);
+    policy_config_free(&c);
+    /* a suffix that overflows is above the bound, not wrapped around */
+    expect_contains(load_one_problem("min_free_disk 99999999999999999G", 1), "above its bound");
+}
+
+static void test_choices(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("bare_lf normalize\nsoft_bounce yes\nvrfy no\nlog syslog\n", &c);
+    assert_true(c.bare_lf_normalize);
+    assert_true(c.soft_bounce);
+    assert_true(c.log_syslog);
+    policy_config_free(&c);
+    load_ok("bare_lf reject\nsoft_bounce no\nlog stderr\n", &c);
+    assert_false(c.bare_lf_normalize);
+    assert_false(c.soft_bounce);
+    assert_false(c.log_syslog);
+    policy_config_free(&c);
+    const char *bad[] = {"bare_lf yes", "bare_lf", "soft_bounce on", "soft_bounce YES",
+                         "vrfy yes", "vrfy", "log file", "log stderr syslog"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        load_one_problem(bad[i], 1);
+}
+
+static void test_unknown_and_duplicate(void **state)
+{
+    (void)state;
+    expect_contains(load_one_problem("tls_cert /x", 1), "unknown directive 'tls_cert'");
+    expect_contains(load_one_problem("Hostname x", 1), "unknown directive");
+    expect_contains(load_one_problem("alias a b", 1), "unknown directive");
+    expect_contains(load_one_problem("max_errors 3\n\nmax_errors 4\n", 3),
+                    "already set on line 1");
+}
+
+/* ---- listen ---- */
+
+static void test_listen(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("listen mx *:25\nlisten submission [::1]:587\nlisten submissions 192.0.2.7:465\n"
+            "listen mx [2001:DB8:0::1]:25\n", &c);
+    assert_int_equal(c.n_listeners, 4); /* the defaults are replaced */
+    assert_int_equal(c.listeners[0].kind, POLICY_LISTEN_MX);
+    assert_string_equal(c.listeners[0].host, "");
+    assert_int_equal(c.listeners[0].port, 25);
+    assert_int_equal(c.listeners[1].kind, POLICY_LISTEN_SUBMISSION);
+    assert_string_equal(c.listeners[1].host, "::1");
+    assert_int_equal(c.listeners[2].kind, POLICY_LISTEN_SUBMISSIONS);
+    assert_string_equal(c.listeners[2].host, "192.0.2.7");
+    assert_int_equal(c.listeners[2].port, 465);
+    assert_string_equal(c.listeners[3].host, "2001:db8::1");
+    assert_string_equal(policy_listen_kind_name(c.listeners[2].kind), "submissions");
+    policy_config_free(&c);
+
+    const char *bad[] = {"listen", "listen mx", "listen smtp 127.0.0.1:25", "listen mx 127.0.0.1",
+                         "listen mx 127.0.0.1:0", "listen mx 127.0.0.1:65536", "listen mx :25",
+                         "listen mx 127.0.0.256:25", "listen mx ::1:25", "listen mx [::1]25",
+                         "listen mx [127.0.0.1]:25", "listen mx [::1:25", "listen mx *:x",
+                         "listen mx localhost:25", "listen mx 127.0.0.1:25 extra",
+                         "listen mx [*]:25", "listen mx 127.0.0.1:-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_contains(load_one_problem(bad[i], 1), "listen");
+    load_ok("listen mx 127.0.0.1:65535\n", &c);
+    assert_int_equal(c.listeners[0].port, 65535);
+    policy_config_free(&c);
+    expect_contains(load_one_problem("listen mx *:25\nlisten submission 0.0.0.0:25\n"
+                                     "listen submission *:25\n", 3), "already used on line 1");
+}
+
+static void test_listen_max(void **state)
+{
+    (void)state;
+    char text[2048];
+    size_t n = 0;
+    for (unsigned i = 0; i <= POLICY_LISTENERS_MAX; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "listen mx 127.0.0.1:%u\n", 1000 + i);
+    expect_contains(load_one_problem(text, POLICY_LISTENERS_MAX + 1), "POLICY_LISTENERS_MAX");
+    /* exactly the maximum is fine */
+    struct policy_config c;
+    *strrchr(text, 'l') = '\0';
+    load_ok(text, &c);
+    assert_int_equal(c.n_listeners, POLICY_LISTENERS_MAX);
+    policy_config_free(&c);
+}
+
+/* ---- domains ---- */
+
+static const struct policy_domain *domain(const struct policy_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_domains; i++)
+        if (strcmp(c->domains[i].name, name) == 0)
+            return &c->domains[i];
+    fail_msg("no domain %s", name);
+    return NULL;
+}
+
+static void test_domain_users(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("domain Example.TEST users bob Alice postmaster\n"
+            "domain example.test users carol alice\n"
+            "domain other.test catch-all Admin\n", &c);
+    assert_int_equal(c.n_domains, 3);
+    /* sorted by name */
+    assert_string_equal(c.domains[0].name, "example.test");
+    assert_string_equal(c.domains[1].name, "localhost");
+    assert_string_equal(c.domains[2].name, "other.test");
+    const struct policy_domain *d = domain(&c, "example.test");
+    assert_int_equal(d->kind, POLICY_DOMAIN_USERS);
+    assert_int_equal(d->n_users, 4); /* alice listed twice, kept once */
+    assert_string_equal(d->users[0], "alice");
+    assert_string_equal(d->users[1], "bob");
+    assert_string_equal(d->users[2], "carol");
+    assert_string_equal(d->users[3], "postmaster");
+    d = domain(&c, "other.test");
+    assert_int_equal(d->kind, POLICY_DOMAIN_CATCH_ALL);
+    assert_string_equal(d->catch_all, "admin");
+    policy_config_free(&c);
+}
+
+static void test_domain_replaces_default_localhost(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("domain LOCALHOST users root\n", &c);
+    assert_int_equal(c.n_domains, 1);
+    assert_int_equal(c.domains[0].kind, POLICY_DOMAIN_USERS);
+    assert_int_equal(c.domains[0].n_users, 1);
+    policy_config_free(&c);
+    load_ok("domain localhost catch-all me\n", &c);
+    assert_int_equal(c.n_domains, 1);
+    assert_string_equal(c.domains[0].catch_all, "me");
+    policy_config_free(&c);
+}
+
+static void test_domain_literals(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("domain [192.0.2.1] users a\ndomain [ipv6:2001:DB8:0:0::1] users b\n", &c);
+    assert_int_equal(c.n_domains, 3);
+    domain(&c, "[192.0.2.1]");
+    domain(&c, "[IPv6:2001:db8::1]");
+    policy_config_free(&c);
+    const char *bad[] = {"domain [192.0.2] users a", "domain [::1] users a",
+                         "domain [IPv6:192.0.2.1] users a", "domain [x:y] users a",
+                         "domain [192.0.2.1 users a", "domain [] users a"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_contains(load_one_problem(bad[i], 1), "address literal");
+}
+
+static void test_domain_invalid(void **state)
+{
+    (void)state;
+    const char *bad[] = {"domain", "domain a.test", "domain a.test users",
+                         "domain a.test roles x", "domain a.test catch-all",
+                         "domain a.test catch-all a b", "domain a.test users-file",
+                         "domain a.test users-file a b", "domain -a.test users x",
+                         "domain a..test users x", "domain a.test users ../x",
+                         "domain a.test users .x", "domain a.test users a/b",
+                         "domain a.test users alice@a.test", "domain a.test users \"q\"",
+                         "domain a.test users a\\b", "domain a.test catch-all .x",
+                         "domain a.test catch-all x/y", "domain a.test catch-all x@y"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_contains(load_one_problem(bad[i], 1), "");
+    /* a user as long as a local part may be is fine, one more is not */
+    char text[600];
+    memcpy(text, "domain a.test users ", 20);
+    memset(text + 20, 'u', LIMIT_LOCAL_PART);
+    text[20 + LIMIT_LOCAL_PART] = '\0';
+    struct policy_config c;
+    load_ok(text, &c);
+    policy_config_free(&c);
+    memcpy(text + 20 + LIMIT_LOCAL_PART, "u", 2);
+    load_one_problem(text, 1);
+    memcpy(text, "domain a.test catch-all ", 24);
+    memset(text + 24, 'u', LIMIT_LOCAL_PART + 1);
+    text[24 + LIMIT_LOCAL_PART + 1] = '\0';
+    load_one_problem(text, 1);
+}
+
+static void test_domain_catch_all_conflict(void **state)
+{
+    (void)state;
+    expect_contains(load_one_problem("domain a.test catch-all x\n"
+                                     "max_errors 3\ndomain A.test users y\n", 3),
+                    "already defined on line 1");
+    expect_contains(load_one_problem("domain a.test users y\ndomain a.test catch-all x\n", 2),
+                    "already defined on line 1");
+}
+
+/* ---- problems ---- */
+
+static void test_multiple_problems_in_order(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    const char *text = "hostname ok.test\n"           /* 1 */
+                       "bogus\n"                      /* 2 */
+                       "# comment\n"                  /* 3 */
+                       "domain x.test catch-all a\n"  /* 4 */
+                       "max_recipients 0\n"           /* 5 */
+                       "domain x.test users b\n"      /* 6: conflicts with 4 */
+                       "\n"                           /* 7 */
+                       "listen mx nowhere\n"          /* 8 */
+                       "data_dir /d\n";               /* 9 */
+    size_t n = load(text, &c);
+    assert_int_equal(n, 4);
+    assert_int_equal(problems.count, 4);
+    assert_int_equal(problems.dropped, 0);
+    assert_int_equal(problems.items[0].line, 2);
+    assert_int_equal(problems.items[1].line, 5);
+    assert_int_equal(problems.items[2].line, 6);
+    assert_int_equal(problems.items[3].line, 8);
+    /* the valid lines still took effect */
+    assert_string_equal(c.hostname, "ok.test");
+    assert_string_equal(c.queue_dir, "/d/queue");
+    policy_config_free(&c);
+    /* p may be NULL: only the count comes back */
+    n = policy_config_load_buffer("x", text, strlen(text), &c, NULL);
+    assert_int_equal(n, 4);
+    policy_config_free(&c);
+}
+
+static void test_problems_capped(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    size_t lines = POLICY_PROBLEMS_MAX + 36, len = 0;
+    char *text = malloc(lines * 8);
+    assert_non_null(text);
+    for (size_t i = 0; i < lines; i++)
+        len += (size_t)snprintf(text + len, lines * 8 - len, "bad%zu\n", i % 1000);
+    size_t n = policy_config_load_buffer("t", text, len, &c, &problems);
+    assert_int_equal(n, lines);
+    assert_int_equal(problems.count, POLICY_PROBLEMS_MAX);
+    assert_int_equal(problems.dropped, 36);
+    assert_int_equal(problems.items[POLICY_PROBLEMS_MAX - 1].line, POLICY_PROBLEMS_MAX);
+    policy_config_free(&c);
+    free(text);
+}
+
+static void test_overlong_lines(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    size_t cap = 3 * POLICY_CONFIG_LINE_MAX + 100;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    /* line 1: exactly POLICY_CONFIG_LINE_MAX bytes (a comment) plus CRLF: fine */
+    size_t n = 0;
+    text[n++] = '#';
+    memset(text + n, 'x', POLICY_CONFIG_LINE_MAX - 1);
+    n += POLICY_CONFIG_LINE_MAX - 1;
+    memcpy(text + n, "\r\n", 2);
+    n += 2;
+    /* line 2: one byte more: a problem */
+    memset(text + n, 'y', POLICY_CONFIG_LINE_MAX + 1);
+    n += POLICY_CONFIG_LINE_MAX + 1;
+    text[n++] = '\n';
+    memcpy(text + n, "max_errors 2\n", 13);
+    n += 13;
+    /* line 4: overlong without a final newline */
+    memset(text + n, 'z', POLICY_CONFIG_LINE_MAX + 50);
+    n += POLICY_CONFIG_LINE_MAX + 50;
+    size_t found = policy_config_load_buffer("t", text, n, &c, &problems);
+    assert_int_equal(found, 2);
+    assert_int_equal(problems.items[0].line, 2);
+    expect_contains(problems.items[0].message, "longer than 4096");
+    assert_int_equal(problems.items[1].line, 4);
+    assert_int_equal(c.max_errors, 2);
+    policy_config_free(&c);
+    free(text);
+}
+
+static void test_binary_junk(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    static const char junk[] = "max_errors 2\0\n\x01\x02\x03\n\xff\xfe\xfd\n\x7f\n"
+                               "domain a.test users \xc3\xa9l\xc3\xa8ve\n\x1b[31m\n";
+    size_t n = policy_config_load_buffer("t", junk, sizeof junk - 1, &c, &problems);
+    /* NUL, control bytes, an unknown (escaped) keyword, DEL, ESC */
+    assert_int_equal(n, 5);
+    expect_contains(problems.items[0].message, "0x00");
+    assert_int_equal(problems.items[2].line, 3);
+    expect_contains(problems.items[2].message, "\\xff");
+    assert_int_equal(problems.items[4].line, 6);
+    /* the UTF-8 user on line 5 is accepted byte-exact */
+    assert_int_equal(domain(&c, "a.test")->n_users, 1);
+    assert_string_equal(domain(&c, "a.test")->users[0], "\xc3\xa9l\xc3\xa8ve");
+    policy_config_free(&c);
+    /* pseudo-random bytes never crash the loader */
+    unsigned seed = 12345;
+    char buf[4096];
+    for (int round = 0; round < 200; round++) {
+        for (size_t i = 0; i < sizeof buf; i++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[i] = (char)(seed >> 16);
+        }
+        policy_config_load_buffer("t", buf, sizeof buf, &c, &problems);
+        policy_config_free(&c);
+    }
+}
+
+/* ---- files ---- */
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int make_tmpdir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/clearmta-config-XXXXXX");
+    return mkdtemp(tmpdir) != NULL ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static size_t load_path(const char *name, struct policy_config *c)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    return policy_config_load(path, c, &problems);
+}
+
+static void test_file_and_relative_users_file(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    write_file("users", "# the staff\nalice\n  Bob   # trailing comment\n\r\npostmaster\n");
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/sub", tmpdir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_file("sub/more", "carol\n");
+    char text[512];
+    snprintf(text, sizeof text, "domain example.test users-file users\n"
+                                "domain example.test users-file sub/more\n"
+                                "domain abs.test users-file %s/users\n", tmpdir);
+    write_file("clearmta.conf", text);
+    size_t n = load_path("clearmta.conf", &c);
+    if (n != 0)
+        fail_msg("%s:%u: %s", problems.items[0].file, problems.items[0].line,
+                 problems.items[0].message);
+    const struct policy_domain *d = domain(&c, "example.test");
+    assert_int_equal(d->n_users, 4);
+    assert_string_equal(d->users[0], "alice");
+    assert_string_equal(d->users[1], "bob");
+    assert_string_equal(d->users[2], "carol");
+    assert_int_equal(domain(&c, "abs.test")->n_users, 3);
+    policy_config_free(&c);
+}
+
+static void test_users_file_problems(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    write_file("badusers", "alice\nbob carol\n\n../etc\nok\n");
+    write_file("c2.conf", "max_errors 1\ndomain a.test users-file badusers\nmax_errors 2\n"
+                          "domain b.test users-file missing\ndomain c.test users-file .\n");
+    size_t n = load_path("c2.conf", &c);
+    assert_int_equal(n, 5);
+    char expect[256];
+    snprintf(expect, sizeof expect, "%s/badusers", tmpdir);
+    assert_string_equal(problems.items[0].file, expect);
+    assert_int_equal(problems.items[0].line, 2);
+    expect_contains(problems.items[0].message, "one user per line");
+    assert_string_equal(problems.items[1].file, expect);
+    assert_int_equal(problems.items[1].line, 4);
+    assert_int_equal(problems.items[2].line, 3);
+    expect_contains(problems.items[2].message, "already set on line 1");
+    assert_int_equal(problems.items[3].line, 4);
+    expect_contains(problems.items[3].message, "No such file");
+    assert_int_equal(problems.items[4].line, 5);
+    expect_contains(problems.items[4].message, "not a regular file");
+    policy_config_free(&c);
+}
+
+static void test_missing_config_file(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    size_t n = load_path("does-not-exist.conf", &c);
+    assert_int_equal(n, 1);
+    assert_int_equal(problems.items[0].line, 0);
+    expect_contains(problems.items[0].message, "cannot open");
+    /* c holds the defaults and can be freed */
+    assert_int_equal(c.n_domains, 1);
+    policy_config_free(&c);
+    n = policy_config_load(tmpdir, &c, &problems);
+    assert_int_equal(n, 1);
+    expect_contains(problems.items[0].message, "not a regular file");
+    policy_config_free(&c);
+}
+
+static void test_example_config(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    size_t n = policy_config_load("examples/clearmta.conf", &c, &problems);
+    if (n == 1 && problems.items[0].line == 0)
+        skip(); /* run from elsewhere than the repository root */
+    assert_int_equal(n, 0);
+    const struct policy_domain *d = domain(&c, "example.test");
+    assert_int_equal(d->n_users, 3);
+    assert_int_equal(c.max_message_size, 10485760);
+    assert_int_equal(c.max_recipients, 100);
+    policy_config_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_empty_and_comments_equal_defaults),
+        cmocka_unit_test(test_comments_crlf_and_last_line),
+        cmocka_unit_test(test_hostname),
+        cmocka_unit_test(test_dirs_follow_data_dir),
+        cmocka_unit_test(test_longest_paths),
+        cmocka_unit_test(test_number_bounds),
+        cmocka_unit_test(test_number_syntax),
+        cmocka_unit_test(test_choices),
+        cmocka_unit_test(test_unknown_and_duplicate),
+        cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_listen_max),
+        cmocka_unit_test(test_domain_users),
+        cmocka_unit_test(test_domain_replaces_default_localhost),
+        cmocka_unit_test(test_domain_literals),
+        cmocka_unit_test(test_domain_invalid),
+        cmocka_unit_test(test_domain_catch_all_conflict),
+        cmocka_unit_test(test_multiple_problems_in_order),
+        cmocka_unit_test(test_problems_capped),
+        cmocka_unit_test(test_overlong_lines),
+        cmocka_unit_test(test_binary_junk),
+        cmocka_unit_test(test_file_and_relative_users_file),
+        cmocka_unit_test(test_users_file_problems),
+        cmocka_unit_test(test_missing_config_file),
+        cmocka_unit_test(test_example_config),
+    };
+    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+}
