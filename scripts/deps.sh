@@ -4,7 +4,7 @@
 set -eu
 
 build_pkgs="gcc make libc6-dev libevent-dev libssl-dev libcrypt-dev openssl"
-test_pkgs="$build_pkgs libcmocka-dev python3 swaks curl clang libclang-rt-14-dev"
+test_pkgs="$build_pkgs libcmocka-dev python3 swaks curl msmtp clang libclang-rt-14-dev"
 bench_pkgs="$build_pkgs postfix"
 
 case "${1:-build}" in

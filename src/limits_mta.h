@@ -10,6 +10,9 @@
  * RET, ENVID (100 xtext chars), NOTIFY and ORCPT (500 chars) a line can reach about 1000. */
 #define LIMIT_MAIL_RCPT_LINE 1100
 
+/* RFC 4954 §4: an AUTH command line or SASL response line may be up to 12288 octets. */
+#define LIMIT_AUTH_LINE 12288
+
 /* RFC 5321 §4.5.3.1.1-3: local part 64, domain 255, path 256 octets. We accept local parts up to
  * the path limit because real senders exceed 64 and the limit protects nothing of ours. */
 #define LIMIT_LOCAL_PART 256

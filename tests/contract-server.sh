@@ -1,7 +1,9 @@
 #!/bin/sh
 # tests/contract-server.sh MX_PORT SUB_PORT DATA_DIR — runs clearmta in the foreground set up
 # to the test contract of DESIGN.md: domain example.test with alice, bob and postmaster
-# delivered to DATA_DIR/maildir/<user>/, size limit 10485760, at most 100 recipients.
+# delivered to DATA_DIR/maildir/<user>/, size limit 10485760, at most 100 recipients; the
+# submission port offers STARTTLS, then AUTH PLAIN/LOGIN for alice/alice-secret and
+# bob/bob-secret (a self-signed certificate is generated into DATA_DIR/tls/).
 # The binary is $CLEARMTA_BIN, else build/clearmta beside this script's repository.
 set -eu
 if [ $# -ne 3 ]; then
@@ -14,6 +16,13 @@ bin=${CLEARMTA_BIN:-$here/build/clearmta}
 mkdir -p "$data"
 data=$(cd "$data" && pwd)
 conf=$data/clearmta.conf
+users=$data/users
+if [ ! -s "$users" ]; then
+    printf 'alice:%s\nbob:%s\n' "$(openssl passwd -6 alice-secret)" \
+        "$(openssl passwd -6 bob-secret)" >"$users.tmp"
+    chmod 600 "$users.tmp"
+    mv "$users.tmp" "$users"
+fi
 cat >"$conf" <<CONF
 # Written by tests/contract-server.sh: the test contract of DESIGN.md.
 hostname mx.example.test
@@ -24,5 +33,6 @@ maildir_root $data/maildir
 domain example.test users alice bob postmaster
 max_message_size 10485760
 max_recipients 100
+users_file $users
 CONF
 exec "$bin" serve -c "$conf"

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "policy/config.h"
+#include "policy/users.h"
 
 static void usage(FILE *out)
 {
@@ -28,15 +29,48 @@ static void print_problems(const struct policy_problems *p, size_t total)
     fprintf(stderr, "%zu problem%s found\n", total, total == 1 ? "" : "s");
 }
 
+/* What the listener offers, as the session will: STARTTLS, and AUTH after TLS or before. */
+static const char *listener_offers(const struct policy_listener *l)
+{
+    static char buf[64];
+    const char *tls = l->kind == POLICY_LISTEN_SUBMISSIONS ? "tls=implicit"
+                      : l->starttls                        ? "starttls=yes"
+                                                           : "starttls=no";
+    const char *auth = !l->auth ? "auth=no" : l->auth_plaintext ? "auth=yes (also without TLS)"
+                      : l->kind == POLICY_LISTEN_SUBMISSIONS ? "auth=yes"
+                                                             : "auth=after-tls";
+    snprintf(buf, sizeof buf, "%s %s", tls, auth);
+    return buf;
+}
+
 static void print_listener(const struct policy_listener *l)
 {
     const char *kind = policy_listen_kind_name(l->kind);
     if (l->host[0] == '\0')
-        printf("%-24s %s *:%u\n", "listen", kind, l->port);
+        printf("%-24s %s *:%u %s\n", "listen", kind, l->port, listener_offers(l));
     else if (strchr(l->host, ':') != NULL)
-        printf("%-24s %s [%s]:%u\n", "listen", kind, l->host, l->port);
+        printf("%-24s %s [%s]:%u %s\n", "listen", kind, l->host, l->port, listener_offers(l));
     else
-        printf("%-24s %s %s:%u\n", "listen", kind, l->host, l->port);
+        printf("%-24s %s %s:%u %s\n", "listen", kind, l->host, l->port, listener_offers(l));
+}
+
+/* The AUTH settings; never a password hash. */
+static void print_auth(const struct policy_config *c)
+{
+    if (c->tls_cert[0] != '\0') {
+        printf("%-24s %s\n", "tls_cert", c->tls_cert);
+        printf("%-24s %s\n", "tls_key", c->tls_key);
+    } else {
+        printf("%-24s %s\n", "tls_cert", "(self-signed, generated in data_dir)");
+    }
+    if (c->users_file[0] != '\0')
+        printf("%-24s %s (%zu user%s)\n", "users_file", c->users_file,
+               policy_users_count(c->users), policy_users_count(c->users) == 1 ? "" : "s");
+    else
+        printf("%-24s %s\n", "users_file", "(none: AUTH is not offered)");
+    printf("%-24s %s\n", "sender_ownership", c->sender_ownership ? "yes" : "no");
+    printf("%-24s %u\n", "auth_fail_limit", c->auth_fail_limit);
+    printf("%-24s %u\n", "auth_fail_window", c->auth_fail_window);
 }
 
 static void print_domain(const struct policy_domain *d)
@@ -75,6 +109,7 @@ static void print_summary(const char *source, const struct policy_config *c)
     printf("%-24s %s\n", "vrfy", "no");
     printf("%-24s %s\n", "log", c->log_syslog ? "syslog" : "stderr");
     printf("%-24s %u\n", "shutdown_grace", c->shutdown_grace);
+    print_auth(c);
 }
 
 int cli_check_config(int argc, char **argv)

@@ -10,5 +10,6 @@ int cli_explain(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_check_config(int argc, char **argv);
 int cli_docs(int argc, char **argv);
+int cli_passwd(int argc, char **argv);
 
 #endif

@@ -201,7 +201,8 @@ static void put_int(FILE *f, int v)
         putc_unlocked(d[--n], f);
 }
 
-static void print_json(FILE *f, const struct reply_explanation *ex, const char *text, size_t text_len)
+static void print_json(FILE *f, const struct reply_explanation *ex, const char *text,
+                       size_t text_len)
 {
     fputs_unlocked("{\"code\":", f);
     if (ex->code)
@@ -233,8 +234,7 @@ static void print_json(FILE *f, const struct reply_explanation *ex, const char *
     put_json_field(f, "admin", ex->admin);
     static const char *const from[] = {"class", "code", "enhanced", "text"};
     put_json_field(f, "reason_from", from[ex->reason_from]);
-    put_json_field(f, "matched", ex->matched);
-    put_json_field(f, "hint", ex->hint);
+    put_json_field(f, "matched", ex->pattern ? ex->pattern->phrase : NULL);
     fputs_unlocked(",\"command\":", f);
     if (ex->command)
         put_json_string(f, ex->command, ex->command_len);
@@ -294,7 +294,8 @@ static void print_digits(FILE *f, int first, int second, bool enhanced)
             enhanced ? "subject" : "second digit", second, b ? b : "no defined meaning");
 }
 
-static void print_human(FILE *f, const struct reply_explanation *ex, const char *text, size_t text_len)
+static void print_human(FILE *f, const struct reply_explanation *ex, const char *text,
+                        size_t text_len)
 {
     if (text_len > 0) {
         put_label(f, "Reply text:");
@@ -333,10 +334,10 @@ static void print_human(FILE *f, const struct reply_explanation *ex, const char 
     fputs_unlocked(reply_reason_name(ex->reason), f);
     fputs_unlocked(": ", f);
     fputs_unlocked(ex->summary, f);
-    if (ex->matched) {
-        size_t n = strlen(ex->matched);
+    if (ex->pattern) {
+        const struct reply_pattern *p = ex->pattern;
         fputs_unlocked(" (the text says \"", f);
-        fwrite_unlocked(ex->matched, 1, n - (ex->matched[n - 1] == '*'), f);
+        fwrite_unlocked(p->phrase, 1, p->len - (p->phrase[p->len - 1] == '*'), f);
         fputs_unlocked("\")", f);
     }
     putc_unlocked('\n', f);
@@ -542,14 +543,16 @@ int cli_explain(int argc, char **argv)
         } else if (strcmp(a, "--stdin") == 0) {
             o.from_stdin = true;
         } else if (a[0] == '-' && a[1] != '\0' && (a[1] < '0' || a[1] > '9')) {
-            fprintf(stderr, "clearmta explain: unknown option '%s' (try --help; '--' ends options)\n", a);
+            fprintf(stderr, "clearmta explain: unknown option '%s' (try --help; '--' ends "
+                            "options)\n", a);
             return 2;
         } else {
             argv[1 + nwords++] = argv[i];
         }
     }
     if (o.from_stdin && nwords > 0) {
-        fprintf(stderr, "clearmta explain: give replies either as arguments or with --stdin, not both\n");
+        fputs("clearmta explain: give replies either as arguments or with --stdin, not both\n",
+              stderr);
         return 2;
     }
     if (o.from_stdin)

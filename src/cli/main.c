@@ -17,6 +17,7 @@ static const struct subcommand subcommands[] = {
     {"serve", cli_serve, "run the SMTP server (-c FILE; default configuration without)"},
     {"check-config", cli_check_config, "check a configuration file (-c FILE)"},
     {"explain", cli_explain, "explain an SMTP reply, code or bounce line (--stdin, --json)"},
+    {"passwd", cli_passwd, "add an AUTH user or change a password (USER [FILE])"},
     {"docs", cli_docs, "print generated documentation (docs replies)"},
     {"version", cli_version, "print the version"},
     {"help", cli_help, "print this help"},

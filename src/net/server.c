@@ -13,6 +13,7 @@
 #include "net/listener.h"
 #include "net/log.h"
 #include "net/server.h"
+#include "net/tls.h"
 
 /* Connections accepted per readiness event: enough for bursts, small enough to stay fair. */
 #define ACCEPT_BATCH 64
@@ -74,6 +75,14 @@ static void on_queue(evutil_socket_t fd, short what, void *arg)
     store_queue_process(srv->queue);
 }
 
+static void on_authcheck(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_server *srv = arg;
+    (void)fd;
+    (void)what;
+    policy_authcheck_process(srv->authcheck);
+}
+
 static void on_grace_over(evutil_socket_t fd, short what, void *arg)
 {
     struct net_server *srv = arg;
@@ -126,6 +135,14 @@ static bool open_listeners(struct net_server *srv)
             net_log("fatal: %s", err);
             return false;
         }
+        if (l->conf->kind == POLICY_LISTEN_SUBMISSIONS && !srv->tls_ctx) {
+            net_log("fatal: listen submissions %s:%u needs TLS, which is unavailable",
+                    l->conf->host, l->conf->port);
+            return false;
+        }
+        enum smtp_auth_offer auth = SMTP_AUTH_NEVER;
+        if (l->conf->auth && cfg->users)
+            auth = l->conf->auth_plaintext ? SMTP_AUTH_ALWAYS : SMTP_AUTH_AFTER_TLS;
         l->opts = (struct smtp_server_opts){
             .hostname = cfg->hostname,
             .max_message_size = cfg->max_message_size,
@@ -134,6 +151,10 @@ static bool open_listeners(struct net_server *srv)
             .ext = listener_extensions(),
             .bare_lf_normalize = cfg->bare_lf_normalize,
             .soft_bounce = cfg->soft_bounce,
+            .offer_starttls = l->conf->starttls,
+            .tls_available = srv->tls_ctx != NULL,
+            .auth = auth,
+            .require_auth = l->conf->kind != POLICY_LISTEN_MX, /* RFC 6409 §4.3 */
         };
         l->ev = event_new(srv->base, l->fd, EV_READ | EV_PERSIST, on_accept, l);
         if (!l->ev || event_add(l->ev, NULL) < 0)
@@ -165,6 +186,34 @@ static bool open_queue(struct net_server *srv)
     return srv->queue_ev && event_add(srv->queue_ev, NULL) == 0;
 }
 
+/* TLS is optional for a plain MX: without it STARTTLS gets 454 4.7.0 and is not offered. */
+static bool open_tls(struct net_server *srv)
+{
+    const struct policy_config *cfg = srv->cfg;
+    char err[512];
+    srv->tls_ctx = net_tls_context(cfg->tls_cert, cfg->tls_key, cfg->data_dir, cfg->hostname, err,
+                                   sizeof err);
+    if (!srv->tls_ctx)
+        net_log("warning: TLS unavailable: %s", err);
+    return true;
+}
+
+static bool open_auth(struct net_server *srv)
+{
+    const struct policy_config *cfg = srv->cfg;
+    char err[256];
+    srv->authlimit = policy_authlimit_new(cfg->auth_fail_limit,
+                                          (uint64_t)cfg->auth_fail_window * 1000, 65536);
+    srv->authcheck = policy_authcheck_new(1, err, sizeof err);
+    if (!srv->authlimit || !srv->authcheck) {
+        net_log("fatal: authentication: %s", srv->authcheck ? "out of memory" : err);
+        return false;
+    }
+    srv->authcheck_ev = event_new(srv->base, policy_authcheck_event_fd(srv->authcheck),
+                                  EV_READ | EV_PERSIST, on_authcheck, srv);
+    return srv->authcheck_ev && event_add(srv->authcheck_ev, NULL) == 0;
+}
+
 static bool setup(struct net_server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
@@ -183,7 +232,7 @@ static bool setup(struct net_server *srv)
         evsignal_add(srv->sigterm_ev, NULL) < 0 || evsignal_add(srv->sigint_ev, NULL) < 0)
         return false;
     signal(SIGPIPE, SIG_IGN);
-    return open_queue(srv) && open_listeners(srv);
+    return open_queue(srv) && open_tls(srv) && open_auth(srv) && open_listeners(srv);
 }
 
 static void teardown(struct net_server *srv)
@@ -197,7 +246,12 @@ static void teardown(struct net_server *srv)
             close(srv->listeners[i].fd);
     for (size_t i = 0; i < srv->n_listeners; i++)
         event_free(srv->listeners[i].ev);
-    struct event *evs[] = {srv->queue_ev, srv->sigterm_ev, srv->sigint_ev, srv->grace_ev};
+    policy_authcheck_free(srv->authcheck);
+    policy_authlimit_free(srv->authlimit);
+    if (srv->tls_ctx)
+        SSL_CTX_free(srv->tls_ctx);
+    struct event *evs[] = {srv->queue_ev, srv->sigterm_ev, srv->sigint_ev, srv->grace_ev,
+                           srv->authcheck_ev};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);

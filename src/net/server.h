@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "net/transport.h"
+#include "policy/authcheck.h"
+#include "policy/authlimit.h"
 #include "policy/config.h"
 #include "smtp/server_session.h"
 #include "store/queue.h"
@@ -35,6 +38,10 @@ struct net_server {
     unsigned n_conns;
     bool shutting_down;
     const struct timeval *command_timeout, *data_timeout; /* libevent common timeouts */
+    SSL_CTX *tls_ctx; /* NULL when TLS could not be set up */
+    struct policy_authcheck *authcheck; /* password verification off the loop */
+    struct event *authcheck_ev;
+    struct policy_authlimit *authlimit; /* failed AUTH per client address */
     struct smtp_server_callbacks callbacks;
     char readbuf[64 * 1024]; /* shared by every connection: the loop reads one at a time */
 };
@@ -43,10 +50,13 @@ struct net_conn {
     struct net_server *srv;
     struct net_listener *listener;
     struct net_conn *prev, *next;
-    int fd;
+    struct net_transport io;
     struct event ev;
     short ev_mask; /* EV_READ/EV_WRITE currently watched; -1: not added */
     bool ev_data_timeout;
+    bool handshaking;  /* TLS handshake in progress (STARTTLS or implicit TLS) */
+    short read_want;   /* what the transport waits for to read (TLS may need EV_WRITE) */
+    short write_want;  /* ... and to write */
     bool committing; /* a message commit is in flight: the conn lives until its callback */
     bool dead;       /* the socket is gone; free once the commit is done */
     struct smtp_server *session;
@@ -54,6 +64,9 @@ struct net_conn {
     uint64_t msg_size;
     size_t msg_rcpts;
     char *msg_sender;
+    struct policy_authcheck_job *auth_job; /* a password being verified */
+    struct event *auth_delay;              /* holds back the answer to a failed AUTH */
+    char auth_user[LIMIT_PATH + 1];        /* who is trying to log in, for the log */
     char addr[64];
 };
 
@@ -69,5 +82,6 @@ void net_conn_close(struct net_conn *c);
 /* transaction.c: the session callbacks (policy decisions, storage). */
 void net_transaction_callbacks(struct smtp_server_callbacks *cb);
 void net_transaction_forget(struct net_conn *c); /* drop what the conn holds of a message */
+uint64_t net_now_ms(void);                        /* monotonic milliseconds */
 
 #endif

@@ -8,6 +8,7 @@
 #include "net/log.h"
 #include "net/server.h"
 #include "policy/recipients.h"
+#include "policy/users.h"
 #include "smtp/received.h"
 
 /* Free space is read at every MAIL: one statvfs costs about a microsecond, and a cached figure
@@ -35,8 +36,17 @@ static enum smtp_verdict on_mail(void *ctx, const struct smtp_command *cmd, stru
         d->reply = REPLY_DISK_FULL;
         return SMTP_DECIDED;
     }
+    const struct policy_config *cfg = c->srv->cfg;
+    const char *user = smtp_server_auth_user(c->session);
+    const struct smtp_path *p = &cmd->path;
+    set_detail(d, p->mailbox);
+    if (user && cfg->sender_ownership &&
+        !policy_users_owns_sender(cfg->users, cfg, user, p->is_null ? NULL : p->local,
+                                  p->domain)) {
+        d->reply = REPLY_SENDER_NOT_OWNED;
+        return SMTP_DECIDED;
+    }
     d->reply = REPLY_SENDER_OK;
-    set_detail(d, cmd->path.mailbox);
     return SMTP_DECIDED;
 }
 
@@ -53,8 +63,8 @@ static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd, stru
     case POLICY_RCPT_UNKNOWN_USER:
         d->reply = REPLY_USER_UNKNOWN;
         break;
-    case POLICY_RCPT_NOT_LOCAL:
-        d->reply = REPLY_RELAY_DENIED;
+    case POLICY_RCPT_NOT_LOCAL: /* relaying is for authenticated users only */
+        d->reply = smtp_server_auth_user(c->session) ? REPLY_RCPT_OK : REPLY_RELAY_DENIED;
         break;
     }
     return SMTP_DECIDED;
@@ -75,6 +85,8 @@ static enum store_err write_received(struct net_conn *c, const struct smtp_envel
         .queue_id = store_msg_id(c->msg),
         .for_rcpt = env->n_rcpts == 1 ? env->rcpts[0].address : NULL,
         .esmtp = smtp_server_esmtp(c->session),
+        .tls = smtp_server_tls(c->session),
+        .auth = smtp_server_auth_user(c->session) != NULL,
         .utf8 = env->smtputf8,
         .when = time(NULL),
     };
@@ -114,6 +126,7 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
         .smtputf8 = env->smtputf8,
         .client_addr = c->addr,
         .helo = smtp_server_helo(c->session),
+        .auth_user = smtp_server_auth_user(c->session),
         .arrival = (int64_t)time(NULL),
     };
     enum store_err err = store_msg_begin(c->srv->queue, &se, &c->msg);
@@ -187,6 +200,89 @@ static void on_data_abort(void *ctx)
     c->msg = NULL;
 }
 
+/* ---- AUTH ---- */
+
+uint64_t net_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void auth_answer(struct net_conn *c, enum reply_id id)
+{
+    struct smtp_decision d;
+    memset(&d, 0, sizeof d);
+    d.reply = id;
+    if (reply_row_get(id)->code == 421)
+        set_detail(&d, c->srv->cfg->hostname);
+    smtp_server_resume(c->session, &d);
+    net_conn_update(c);
+}
+
+static void on_auth_delay_over(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_conn *c = arg;
+    (void)fd;
+    (void)what;
+    struct net_server *srv = c->srv;
+    bool blocked = policy_authlimit_blocked(srv->authlimit, c->addr, net_now_ms());
+    auth_answer(c, blocked ? REPLY_AUTH_TOO_MANY_FAILURES : REPLY_AUTH_FAILED);
+}
+
+static void on_auth_checked(void *ctx, enum policy_auth_result result)
+{
+    struct net_conn *c = ctx;
+    struct net_server *srv = c->srv;
+    c->auth_job = NULL;
+    if (result == POLICY_AUTH_OK) {
+        policy_authlimit_succeeded(srv->authlimit, c->addr);
+        net_log("auth: [%s] user=%s, status=ok", c->addr, c->auth_user);
+        auth_answer(c, REPLY_AUTH_OK);
+        return;
+    }
+    if (result == POLICY_AUTH_TEMPFAIL) {
+        net_log("auth: [%s] user=%s, status=tempfail", c->addr, c->auth_user);
+        auth_answer(c, REPLY_AUTH_TEMPFAIL);
+        return;
+    }
+    uint64_t now = net_now_ms();
+    policy_authlimit_failed(srv->authlimit, c->addr, now);
+    unsigned delay = policy_authlimit_delay_ms(srv->authlimit, c->addr, now);
+    net_log("auth: [%s] user=%s, status=failed, failures=%u, delay=%ums", c->addr, c->auth_user,
+            policy_authlimit_failures(srv->authlimit, c->addr, now), delay);
+    struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
+    if (!c->auth_delay)
+        c->auth_delay = evtimer_new(srv->base, on_auth_delay_over, c);
+    if (!c->auth_delay || evtimer_add(c->auth_delay, &tv) < 0)
+        on_auth_delay_over(-1, 0, c);
+}
+
+static enum smtp_verdict on_auth(void *ctx, const char *mechanism,
+                                 const struct smtp_sasl_creds *creds, struct smtp_decision *d)
+{
+    struct net_conn *c = ctx;
+    struct net_server *srv = c->srv;
+    size_t n = strnlen(creds->user, sizeof c->auth_user - 1);
+    for (size_t i = 0; i < n; i++) /* the name is the client's: printable for the log */
+        c->auth_user[i] = (creds->user[i] > ' ' && creds->user[i] < 0x7f) ? creds->user[i] : '?';
+    c->auth_user[n] = '\0';
+    if (policy_authlimit_blocked(srv->authlimit, c->addr, net_now_ms())) {
+        net_log("auth: [%s] user=%s, mechanism=%s, status=refused (too many failures)", c->addr,
+                c->auth_user, mechanism);
+        d->reply = REPLY_AUTH_TOO_MANY_FAILURES;
+        set_detail(d, srv->cfg->hostname);
+        return SMTP_DECIDED;
+    }
+    c->auth_job = policy_authcheck_submit(srv->authcheck, srv->cfg->users, creds->user,
+                                          creds->pass, on_auth_checked, c);
+    if (!c->auth_job) {
+        d->reply = REPLY_AUTH_TEMPFAIL;
+        return SMTP_DECIDED;
+    }
+    return SMTP_PENDING;
+}
+
 /* Rejections are logged with the exact reply sent. */
 static void on_reply(void *ctx, const char *line, enum reply_id id, const char *detail)
 {
@@ -208,12 +304,18 @@ void net_transaction_callbacks(struct smtp_server_callbacks *cb)
     cb->data_write = on_data_write;
     cb->data_end = on_data_end;
     cb->data_abort = on_data_abort;
+    cb->auth = on_auth;
     cb->on_reply = on_reply;
 }
 
 void net_transaction_forget(struct net_conn *c)
 {
     on_data_abort(c);
+    policy_authcheck_cancel(c->auth_job);
+    c->auth_job = NULL;
+    if (c->auth_delay)
+        event_free(c->auth_delay);
+    c->auth_delay = NULL;
     free(c->msg_sender);
     c->msg_sender = NULL;
 }

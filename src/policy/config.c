@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "policy/recipients.h"
+#include "policy/users.h"
 
 /* A domain line as read, before lines for the same domain are merged. */
 struct pending_domain {
@@ -341,13 +342,50 @@ static bool parse_listen_addr(const char *text, struct policy_listener *l)
     return inet_pton(af, host, bin) == 1 && inet_ntop(af, bin, l->host, sizeof l->host) != NULL;
 }
 
+/* What each kind offers before any option. */
+static void listener_defaults(struct policy_listener *l)
+{
+    l->starttls = l->kind != POLICY_LISTEN_SUBMISSIONS;
+    l->auth = l->kind != POLICY_LISTEN_MX;
+    l->auth_plaintext = false;
+}
+
+/* Applies one option word after the address; false (reported) when it is unknown or does not
+ * fit the listener's kind. */
+static bool listen_option(struct loader *ld, struct policy_listener *l, const char *opt)
+{
+    const char *kind = policy_listen_kind_name(l->kind);
+    if (strcmp(opt, "no-auth") == 0) {
+        l->auth = false;
+    } else if (strcmp(opt, "no-starttls") == 0 && l->kind != POLICY_LISTEN_SUBMISSIONS) {
+        l->starttls = false;
+    } else if (strcmp(opt, "auth-plaintext") == 0 && l->kind == POLICY_LISTEN_SUBMISSION) {
+        l->auth_plaintext = true;
+    } else if (strcmp(opt, "no-starttls") == 0 || strcmp(opt, "auth-plaintext") == 0) {
+        problem(ld, "listen: %s does not apply to %s listeners (%s)", opt, kind,
+                l->kind == POLICY_LISTEN_MX ? "they never offer AUTH"
+                                            : "they speak TLS from the first byte");
+        return false;
+    } else {
+        problem(ld, "listen: unknown option '%s' (auth-plaintext, no-auth or no-starttls)",
+                show(opt).s);
+        return false;
+    }
+    if (l->auth_plaintext && !l->auth) {
+        problem(ld, "listen: auth-plaintext and no-auth contradict each other");
+        return false;
+    }
+    return true;
+}
+
 static void apply_listen(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     (void)d;
     char *kind = next_token(cur), *addr = next_token(cur);
     struct policy_listener l;
-    if (kind == NULL || addr == NULL || next_token(cur) != NULL) {
-        problem(ld, "listen takes a kind (mx, submission, submissions) and ADDRESS:PORT");
+    if (kind == NULL || addr == NULL) {
+        problem(ld, "listen takes a kind (mx, submission, submissions), ADDRESS:PORT and "
+                "options (auth-plaintext, no-auth, no-starttls)");
         return;
     }
     if (strcmp(kind, "mx") == 0) {
@@ -365,6 +403,10 @@ static void apply_listen(struct loader *ld, const struct directive *d, struct cu
                 show(addr).s);
         return;
     }
+    listener_defaults(&l);
+    for (char *opt = next_token(cur); opt != NULL; opt = next_token(cur))
+        if (!listen_option(ld, &l, opt))
+            return;
     /* The first listen line replaces the embedded default listeners. */
     if (!ld->listen_seen)
         ld->c->n_listeners = 0;
@@ -537,6 +579,49 @@ static void load_users_file(struct loader *ld, struct pending_domain *pd, const 
     free(data);
 }
 
+/* A file the config names (tls_cert, tls_key, users_file), resolved like users files. */
+static void apply_file(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char *v = one_value(ld, d, cur);
+    if (v == NULL)
+        return;
+    if (!resolve_path(ld->config_name, v, field(ld, d), POLICY_PATH_CAP)) {
+        problem(ld, "%s: path is longer than %u bytes", d->keyword, POLICY_PATH_CAP - 1);
+        *(char *)field(ld, d) = '\0';
+    }
+}
+
+/* Problems of the AUTH users file, under its own name and line numbers. */
+static void users_file_problem(void *ctx, unsigned line, const char *message)
+{
+    struct loader *ld = ctx;
+    ld->line = line;
+    problem(ld, "%s", message);
+}
+
+static void apply_users_file(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char err[160];
+    size_t len;
+    apply_file(ld, d, cur);
+    const char *path = ld->c->users_file;
+    if (path[0] == '\0')
+        return;
+    char *data = read_file(path, &len, err, sizeof err);
+    if (data == NULL) {
+        problem(ld, "users_file '%s': %s", show(path).s, err);
+        return;
+    }
+    const char *saved_file = ld->file;
+    unsigned saved_line = ld->line;
+    ld->file = path;
+    policy_users_load_buffer(data, len, users_file_problem, ld, &ld->c->users);
+    ld->file = saved_file;
+    ld->line = saved_line;
+    explicit_bzero(data, len); /* hashes help offline guessing: leave no copy behind */
+    free(data);
+}
+
 static void apply_domain(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     (void)d;
@@ -620,6 +705,15 @@ static const struct directive directives[] = {
     {.keyword = "vrfy", .apply = apply_choice, .offset = NO_FIELD, .words = {"no", NULL}},
     {.keyword = "log", .apply = apply_choice, .offset = FIELD(log_syslog),
      .words = {"stderr", "syslog"}},
+    {.keyword = "tls_cert", .apply = apply_file, .offset = FIELD(tls_cert)},
+    {.keyword = "tls_key", .apply = apply_file, .offset = FIELD(tls_key)},
+    {.keyword = "users_file", .apply = apply_users_file, .offset = FIELD(users_file)},
+    {.keyword = "sender_ownership", .apply = apply_choice, .offset = FIELD(sender_ownership),
+     .words = {"no", "yes"}},
+    {.keyword = "auth_fail_limit", .apply = apply_number, .offset = FIELD(auth_fail_limit),
+     .min = 1, .max = POLICY_AUTH_FAIL_LIMIT_MAX, .bound = "POLICY_AUTH_FAIL_LIMIT_MAX"},
+    {.keyword = "auth_fail_window", .apply = apply_number, .offset = FIELD(auth_fail_window),
+     .min = 1, .max = POLICY_AUTH_FAIL_WINDOW_MAX, .bound = "POLICY_AUTH_FAIL_WINDOW_MAX"},
 };
 #define N_DIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -835,6 +929,18 @@ static void finish_dirs(struct loader *ld)
     }
 }
 
+/* A certificate without its key (or the reverse) is half a setup: say so, do not guess. */
+static void finish_tls(struct loader *ld)
+{
+    /* By line, not value: a line with a bad value has been reported already. */
+    bool cert = directive_line(ld, "tls_cert") != 0, key = directive_line(ld, "tls_key") != 0;
+    if (cert == key)
+        return;
+    ld->line = ld->anchor = directive_line(ld, cert ? "tls_cert" : "tls_key");
+    problem(ld, "%s is set but %s is not (both or neither: without them a self-signed "
+            "certificate is generated)", cert ? "tls_cert" : "tls_key", cert ? "tls_key" : "tls_cert");
+}
+
 /* ---- public ---- */
 
 const char *policy_listen_kind_name(enum policy_listen_kind kind)
@@ -857,9 +963,13 @@ bool policy_config_defaults(struct policy_config *c)
 {
     memset(c, 0, sizeof *c);
     default_hostname(c->hostname, sizeof c->hostname);
-    c->listeners[0] = (struct policy_listener){POLICY_LISTEN_MX, "127.0.0.1", 2525};
-    c->listeners[1] = (struct policy_listener){POLICY_LISTEN_SUBMISSION, "127.0.0.1", 2587};
+    c->listeners[0] = (struct policy_listener){.kind = POLICY_LISTEN_MX, .host = "127.0.0.1",
+                                               .port = 2525};
+    c->listeners[1] = (struct policy_listener){.kind = POLICY_LISTEN_SUBMISSION,
+                                               .host = "127.0.0.1", .port = 2587};
     c->n_listeners = 2;
+    for (size_t i = 0; i < c->n_listeners; i++)
+        listener_defaults(&c->listeners[i]);
     snprintf(c->data_dir, sizeof c->data_dir, "./var/clearmta");
     snprintf(c->queue_dir, sizeof c->queue_dir, "./var/clearmta/queue");
     snprintf(c->maildir_root, sizeof c->maildir_root, "./var/clearmta/maildir");
@@ -872,6 +982,9 @@ bool policy_config_defaults(struct policy_config *c)
     c->timeout_data = LIMIT_TIMEOUT_DATA_DEFAULT;
     c->shutdown_grace = LIMIT_SHUTDOWN_GRACE;
     c->min_free_disk = LIMIT_MIN_FREE_DISK_DEFAULT;
+    c->sender_ownership = true;
+    c->auth_fail_limit = POLICY_AUTH_FAIL_LIMIT_DEFAULT;
+    c->auth_fail_window = POLICY_AUTH_FAIL_WINDOW_DEFAULT;
     /* The local domain "localhost": every local part reaches the postmaster's mailbox. */
     c->domains = calloc(1, sizeof *c->domains);
     if (c->domains == NULL)
@@ -890,6 +1003,8 @@ void policy_config_free(struct policy_config *c)
     free(c->domains);
     c->domains = NULL;
     c->n_domains = 0;
+    policy_users_free(c->users);
+    c->users = NULL;
 }
 
 /* Hands the default domains to the loader as line-0 entries, so config lines can replace them. */
@@ -925,6 +1040,7 @@ size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
     } else {
         each_line(&ld, name, data, len, config_line, NULL);
         finish_dirs(&ld);
+        finish_tls(&ld);
     }
     finish_domains(&ld);
     free(ld.domains);

@@ -32,6 +32,14 @@
 /* Size of a buffer that holds any mailbox name, with its NUL. */
 #define POLICY_MAILBOX_CAP (LIMIT_LOCAL_PART + 1)
 #define POLICY_PATH_CAP 4096u
+/* Failed AUTH attempts per client address within auth_fail_window before 421 4.7.0 and close:
+ * enough for typing mistakes, too few for guessing. Each tracked address keeps that many
+ * times, so the bound also bounds memory. */
+#define POLICY_AUTH_FAIL_LIMIT_DEFAULT 5u
+#define POLICY_AUTH_FAIL_LIMIT_MAX 100u
+/* Seconds; a day at most: a longer memory only keeps records of long-gone clients. */
+#define POLICY_AUTH_FAIL_WINDOW_DEFAULT 600u
+#define POLICY_AUTH_FAIL_WINDOW_MAX 86400u
 
 enum policy_listen_kind {
     POLICY_LISTEN_MX,          /* port 25 role: no AUTH, local domains only */
@@ -42,10 +50,17 @@ enum policy_listen_kind {
 /* "mx", "submission" or "submissions". */
 const char *policy_listen_kind_name(enum policy_listen_kind kind);
 
+/* What a listener offers; the defaults follow its kind, options after the address change them.
+ * AUTH is offered when auth is set, a users_file is loaded, and TLS is active or
+ * auth_plaintext is set: never a password in clear text unless the admin says so. */
 struct policy_listener {
     enum policy_listen_kind kind;
     char host[64];       /* numeric IPv4 or IPv6 (no brackets), "" for any address */
     unsigned short port; /* 1..65535 */
+    bool starttls;       /* offer STARTTLS: mx and submission; no-starttls turns it off.
+                          * submissions speaks TLS from the first byte, so never */
+    bool auth;           /* offer AUTH: submission and submissions; never mx; no-auth: off */
+    bool auth_plaintext; /* auth-plaintext: offer AUTH before TLS too (tests, trusted networks) */
 };
 
 enum policy_domain_kind {
@@ -61,6 +76,8 @@ struct policy_domain {
     size_t n_users;
 };
 
+struct policy_users; /* policy/users.h */
+
 struct policy_config {
     char hostname[256];
     struct policy_listener listeners[POLICY_LISTENERS_MAX];
@@ -73,6 +90,13 @@ struct policy_config {
     unsigned timeout_command, timeout_data, shutdown_grace; /* seconds */
     uint64_t min_free_disk;
     bool bare_lf_normalize, soft_bounce, log_syslog;
+    /* TLS certificate chain and key (PEM), resolved against the config file's directory; both
+     * "" when not set: the server then generates a self-signed pair in data_dir. */
+    char tls_cert[POLICY_PATH_CAP], tls_key[POLICY_PATH_CAP];
+    char users_file[POLICY_PATH_CAP]; /* as resolved; "" when not set */
+    struct policy_users *users;       /* loaded from users_file; NULL without one; owned */
+    bool sender_ownership;            /* MAIL FROM must be owned by the AUTH user (553 5.7.1) */
+    unsigned auth_fail_limit, auth_fail_window; /* failures per client address per seconds */
 };
 
 struct policy_problem {

@@ -15,15 +15,18 @@
 #define PERM REPLY_PAT_PERM
 
 const struct reply_pattern reply_pattern_table[] = {
-#define PATTERN(reason, flags, phrase, hint) {REASON_##reason, flags, phrase, sizeof(phrase) - 1, hint},
+#define PATTERN(reason, flags, phrase, cause, action) \
+    {REASON_##reason, flags, phrase, sizeof(phrase) - 1, cause, action},
 #include "reply/patterns.def"
 };
 const size_t reply_pattern_count = sizeof reply_pattern_table / sizeof reply_pattern_table[0];
 
 #define PATTERN_COUNT (sizeof reply_pattern_table / sizeof reply_pattern_table[0])
+_Static_assert(PATTERN_COUNT < UINT16_MAX, "the phrase index holds row numbers in 16 bits");
 
 static const struct reply_reason_info reason_infos[REASON__COUNT] = {
-#define REASON_INFO(reason, summary, cause, action, retry) [REASON_##reason] = {summary, cause, action, retry},
+#define REASON_INFO(reason, summary, cause, action, retry) \
+    [REASON_##reason] = {summary, cause, action, retry},
 #include "reply/patterns.def"
 };
 
@@ -526,7 +529,7 @@ static void set_text(const unsigned char *s, size_t len, size_t start, struct re
 {
     /* Exchange's "Remote Server returned '550 5.1.1 …'" quotes the reply */
     unsigned char quote = ex->code_offset > 0 ? s[ex->code_offset - 1] : 0;
-    while (start < len && (is_space(s[start]) || s[start] == ',' || s[start] == ';' || s[start] == ':'))
+    while (start < len && (is_space(s[start]) || strchr(",;:", s[start]) != NULL))
         start++;
     size_t end = len;
     static const char intro[] = "(in reply to ";
@@ -603,7 +606,9 @@ static bool reason_of(const char *name, enum reply_reason *r)
 
 static enum reply_class class_of_status(int cls)
 {
-    return cls == 2 ? REPLY_CLASS_SUCCESS : cls == 4 ? REPLY_CLASS_TRANSIENT : REPLY_CLASS_PERMANENT;
+    if (cls == 2)
+        return REPLY_CLASS_SUCCESS;
+    return cls == 4 ? REPLY_CLASS_TRANSIENT : REPLY_CLASS_PERMANENT;
 }
 
 /* A code that says little: no enhanced code, X.Y.0 ("other"), or X.7.1, which servers use for
@@ -635,8 +640,7 @@ static void classify(struct reply_explanation *ex, const unsigned char *s, size_
     const struct reply_pattern *p = &reply_pattern_table[row];
     if ((p->flags & REPLY_PAT_WEAK) && !code_is_vague(ex))
         return;
-    ex->matched = p->phrase;
-    ex->hint = p->hint;
+    ex->pattern = p;
     if (p->reason != ex->reason) {
         ex->reason = p->reason;
         ex->reason_from = REPLY_REASON_FROM_TEXT;
@@ -663,9 +667,12 @@ static void describe(struct reply_explanation *ex)
     ex->meaning = nonempty(m1) ? m1 : nonempty(m2) ? m2 : reply_first_digit_meaning(digit);
     if (!nonempty(ex->meaning))
         ex->meaning = info->summary;
+    /* the phrase's own words first, then the table's unless the text changed the reason */
     bool own = ex->reason_from == REPLY_REASON_FROM_TEXT;
-    ex->cause = nonempty(ex->hint) ? ex->hint : (!own && nonempty(c1)) ? c1 : info->cause;
-    ex->action = (!own && nonempty(a1)) ? a1 : info->action;
+    const char *pc = ex->pattern ? ex->pattern->cause : NULL;
+    const char *pa = ex->pattern ? ex->pattern->action : NULL;
+    ex->cause = nonempty(pc) ? pc : (!own && nonempty(c1)) ? c1 : info->cause;
+    ex->action = nonempty(pa) ? pa : (!own && nonempty(a1)) ? a1 : info->action;
     ex->admin = nonempty(d1) ? d1 : nonempty(d2) ? d2 : NULL;
 }
 

@@ -12,12 +12,14 @@
 
 #define REPLY_EXPLAIN_ERRORS(X)                                                               \
     X(REPLY_EXPLAIN_OK, "ok")                                                                 \
-    X(REPLY_EXPLAIN_EMPTY, "empty input: give a reply, a code such as 550 or 5.1.1, or a log line") \
+    X(REPLY_EXPLAIN_EMPTY,                                                                    \
+      "empty input: give a reply, a code such as 550 or 5.1.1, or a log line")                \
     X(REPLY_EXPLAIN_BINARY, "binary input (NUL or control bytes): not a reply")               \
     X(REPLY_EXPLAIN_NO_CODE,                                                                  \
       "no reply code found: expected a code 200-599 or an enhanced code X.Y.Z (X = 2, 4 or 5)") \
     X(REPLY_EXPLAIN_OUT_OF_RANGE,                                                             \
-      "code out of range: reply codes are 200-599, enhanced codes X.Y.Z have X = 2, 4 or 5 and Y = 0-7")
+      "code out of range: reply codes are 200-599; enhanced codes X.Y.Z have X = 2, 4 or 5 "    \
+      "and Y = 0-7")
 
 enum reply_explain_err {
 #define X(name, text) name,
@@ -43,6 +45,8 @@ enum reply_note {
 };
 const char *reply_explain_note_text(enum reply_note note); /* NULL out of range */
 
+struct reply_pattern;
+
 /* Where the reason came from. */
 enum reply_reason_source {
     REPLY_REASON_FROM_CLASS,    /* only the class was known (or success/intermediate) */
@@ -60,8 +64,7 @@ struct reply_explanation {
     enum reply_reason reason;
     enum reply_reason_source reason_from;
     const char *summary;        /* the reason in a few words */
-    const char *matched;        /* the patterns.def phrase that decided, or NULL */
-    const char *hint;           /* advice specific to that phrase, or NULL */
+    const struct reply_pattern *pattern; /* the patterns.def row that decided, or NULL */
     const char *meaning, *cause, *action; /* never NULL */
     const char *admin;          /* what the receiving administrator should check, or NULL */
     const struct reply_basic *basic;       /* table rows; NULL when absent */
@@ -102,7 +105,7 @@ struct reply_pattern {
     unsigned flags;
     const char *phrase; /* lowercase; ' ' matches white space; final '*' = prefix */
     size_t len;
-    const char *hint;
+    const char *cause, *action; /* words specific to this phrase, or NULL */
 };
 extern const struct reply_pattern reply_pattern_table[];
 extern const size_t reply_pattern_count;

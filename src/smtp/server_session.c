@@ -16,7 +16,12 @@ enum state {
     ST_MAIL,      /* MAIL accepted: RCPT, DATA, BDAT */
     ST_DATA,      /* reading DATA content */
     ST_BDAT,      /* reading a BDAT chunk's octets */
+    ST_AUTH,      /* AUTH: waiting for the client's SASL response line */
+    ST_TLS,       /* STARTTLS accepted: waiting for the caller's handshake */
 };
+
+/* Where an AUTH exchange stands (ST_AUTH). */
+enum sasl_step { SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS };
 
 /* Which decision the session waits for. */
 enum pending {
@@ -26,6 +31,7 @@ enum pending {
     PEND_DATA_BEGIN, /* after DATA */
     PEND_BDAT_BEGIN, /* after the first BDAT */
     PEND_DATA_END,
+    PEND_AUTH,
 };
 
 struct smtp_server {
@@ -35,9 +41,13 @@ struct smtp_server {
 
     enum state state;
     enum pending pending;
-    bool esmtp, closing, shutting_down, discarding_line;
+    bool esmtp, closing, shutting_down, discarding_line, tls;
     unsigned errors;
     char *helo;
+    char *auth_user;
+    struct smtp_sasl_creds *creds; /* during AUTH only; wiped */
+    enum sasl_step sasl_step;
+    const char *sasl_mechanism;
 
     struct smtp_envelope *env;
     struct smtp_rcpt pending_rcpt; /* the RCPT awaiting its decision */
@@ -59,7 +69,7 @@ struct smtp_server {
 };
 
 /* Input buffer: pipelined commands plus one partial line (or a block of message data). */
-#define INPUT_CAP (LIMIT_PIPELINE_INPUT + LIMIT_MAIL_RCPT_LINE)
+#define INPUT_CAP (LIMIT_PIPELINE_INPUT + LIMIT_AUTH_LINE)
 /* Buffers above this are released when drained, so idle sessions stay small. */
 #define IDLE_BUFFER_KEEP 1024
 
@@ -242,6 +252,28 @@ static void decide_data_end(struct smtp_server *s, const struct smtp_decision *d
     send_reply(s, d->reply, d->detail);
 }
 
+static void sasl_end(struct smtp_server *s)
+{
+    if (s->creds) {
+        smtp_sasl_wipe(s->creds);
+        free(s->creds);
+        s->creds = NULL;
+    }
+    if (s->state == ST_AUTH)
+        s->state = s->helo ? ST_READY : ST_NEED_HELO;
+}
+
+static void decide_auth(struct smtp_server *s, const struct smtp_decision *d)
+{
+    if (accepted(d) && s->creds && !(s->auth_user = dup_string(s->creds->user))) {
+        sasl_end(s);
+        send_reply(s, REPLY_AUTH_TEMPFAIL, NULL);
+        return;
+    }
+    sasl_end(s);
+    send_reply(s, d->reply, d->detail);
+}
+
 static void decided(struct smtp_server *s, const struct smtp_decision *d)
 {
     enum pending p = s->pending;
@@ -252,6 +284,7 @@ static void decided(struct smtp_server *s, const struct smtp_decision *d)
     case PEND_DATA_BEGIN: decide_data_begin(s, d); break;
     case PEND_BDAT_BEGIN: decide_bdat_begin(s, d); break;
     case PEND_DATA_END: decide_data_end(s, d); break;
+    case PEND_AUTH: decide_auth(s, d); break;
     case PEND_NONE: break;
     }
 }
@@ -357,6 +390,27 @@ static void reply_parse_error(struct smtp_server *s, enum smtp_cmd_err err,
     send_reply(s, parse_error_reply(err), cmd->err_detail[0] ? cmd->err_detail : "malformed command");
 }
 
+static bool auth_offered(const struct smtp_server *s)
+{
+    return s->opts->auth == SMTP_AUTH_ALWAYS || (s->opts->auth == SMTP_AUTH_AFTER_TLS && s->tls);
+}
+
+static bool starttls_offered(const struct smtp_server *s)
+{
+    return !s->tls && s->opts->offer_starttls && s->opts->tls_available;
+}
+
+/* The extensions this session advertises now: they decide which parameters are known. */
+static unsigned session_ext(const struct smtp_server *s)
+{
+    unsigned ext = s->opts->ext & ~SMTP_EXT_AUTH;
+    if (auth_offered(s))
+        ext |= SMTP_EXT_AUTH;
+    if (s->env && s->env->smtputf8)
+        ext |= SMTP_EXT_UTF8_TRANSACTION;
+    return ext;
+}
+
 static void do_helo(struct smtp_server *s, const struct smtp_command *cmd, bool ehlo)
 {
     char *name = malloc(cmd->arg_len + 1);
@@ -395,11 +449,19 @@ static void do_helo(struct smtp_server *s, const struct smtp_command *cmd, bool 
         lines[n++] = "BINARYMIME";
     if (ext & SMTP_EXT_DSN)
         lines[n++] = "DSN";
+    if (starttls_offered(s))
+        lines[n++] = "STARTTLS";
+    if (auth_offered(s))
+        lines[n++] = "AUTH PLAIN LOGIN";
     send_reply_lines(s, REPLY_HELO_OK, s->opts->hostname, lines, n);
 }
 
 static void do_mail(struct smtp_server *s, const struct smtp_command *cmd)
 {
+    if (s->opts->require_auth && !s->auth_user) {
+        send_reply(s, REPLY_AUTH_REQUIRED, NULL);
+        return;
+    }
     if (cmd->has_size && (s->opts->ext & SMTP_EXT_SIZE) && cmd->size > s->opts->max_message_size) {
         send_reply(s, REPLY_SIZE_EXCEEDED, NULL);
         return;
@@ -491,6 +553,139 @@ static void do_bdat(struct smtp_server *s, const struct smtp_command *cmd)
     ask(s, PEND_BDAT_BEGIN, s->cb->data_begin(s->ctx, s->env, &d), &d);
 }
 
+static void do_starttls(struct smtp_server *s)
+{
+    if (s->tls) {
+        send_reply(s, REPLY_TLS_ALREADY_ACTIVE, NULL);
+        return;
+    }
+    if (!starttls_offered(s)) {
+        send_reply(s, REPLY_TLS_NOT_AVAILABLE, NULL);
+        return;
+    }
+    transaction_reset(s);
+    send_reply(s, REPLY_READY_TLS, NULL);
+    s->state = ST_TLS; /* process() drops whatever follows in plaintext */
+}
+
+static void ask_auth(struct smtp_server *s)
+{
+    struct smtp_decision d;
+    decision_init(&d);
+    ask(s, PEND_AUTH, s->cb->auth(s->ctx, s->sasl_mechanism, s->creds, &d), &d);
+}
+
+/* One SASL message (the initial response or a response line), base64 as sent. */
+static void sasl_message(struct smtp_server *s, const char *b64, size_t len)
+{
+    if (len == 1 && b64[0] == '*') {
+        sasl_end(s);
+        send_reply(s, REPLY_AUTH_CANCELLED, NULL);
+        return;
+    }
+    unsigned char msg[1100];
+    size_t n = 0;
+    bool empty = len == 1 && b64[0] == '='; /* RFC 4954 §4: a zero-length initial response */
+    if (!empty && !smtp_base64_decode(b64, len, msg, sizeof msg, &n)) {
+        sasl_end(s);
+        send_reply(s, REPLY_AUTH_BAD_BASE64, NULL);
+        return;
+    }
+    struct smtp_sasl_creds *c = s->creds;
+    bool ok = true;
+    switch (s->sasl_step) {
+    case SASL_PLAIN:
+        ok = smtp_sasl_plain(msg, n, c) == SMTP_SASL_OK;
+        break;
+    case SASL_LOGIN_USER:
+    case SASL_LOGIN_PASS: {
+        char *field = s->sasl_step == SASL_LOGIN_USER ? c->user : c->pass;
+        size_t cap = s->sasl_step == SASL_LOGIN_USER ? sizeof c->user : sizeof c->pass;
+        ok = n > 0 && n < cap && !memchr(msg, '\0', n);
+        if (ok) {
+            memcpy(field, msg, n);
+            field[n] = '\0';
+        }
+        break;
+    }
+    }
+    explicit_bzero(msg, sizeof msg);
+    if (!ok) {
+        sasl_end(s);
+        send_reply(s, REPLY_AUTH_BAD_BASE64, NULL);
+        return;
+    }
+    if (s->sasl_step == SASL_PLAIN && !smtp_sasl_authzid_ok(c)) {
+        sasl_end(s); /* acting for another identity is not offered */
+        send_reply(s, REPLY_AUTH_FAILED, NULL);
+        return;
+    }
+    if (s->sasl_step == SASL_LOGIN_USER) {
+        s->sasl_step = SASL_LOGIN_PASS;
+        s->state = ST_AUTH;
+        send_reply(s, REPLY_AUTH_CHALLENGE, SMTP_SASL_LOGIN_PASS_CHALLENGE);
+        return;
+    }
+    ask_auth(s);
+}
+
+static enum reply_id auth_refusal(const struct smtp_server *s)
+{
+    if (!auth_offered(s))
+        return s->opts->auth == SMTP_AUTH_AFTER_TLS ? REPLY_ENCRYPTION_REQUIRED
+                                                    : REPLY_AUTH_NOT_ENABLED;
+    if (s->state == ST_NEED_HELO)
+        return REPLY_NEED_HELO;
+    if (s->auth_user)
+        return REPLY_ALREADY_AUTHENTICATED;
+    if (s->state == ST_MAIL)
+        return REPLY_AUTH_IN_TRANSACTION;
+    return REPLY_OK;
+}
+
+/* AUTH mechanism [initial-response] (RFC 4954 §4). */
+static void do_auth(struct smtp_server *s, const struct smtp_command *cmd)
+{
+    size_t mech_len = 0;
+    while (mech_len < cmd->arg_len && cmd->arg[mech_len] != ' ')
+        mech_len++;
+    snprintf(s->line, sizeof s->line, "AUTH %.*s", (int)(mech_len < 20 ? mech_len : 20), cmd->arg);
+    enum reply_id refusal = auth_refusal(s);
+    if (refusal != REPLY_OK) {
+        send_reply(s, refusal, NULL);
+        return;
+    }
+    if (mech_len == 5 && strncasecmp(cmd->arg, "PLAIN", 5) == 0) {
+        s->sasl_mechanism = "PLAIN";
+        s->sasl_step = SASL_PLAIN;
+    } else if (mech_len == 5 && strncasecmp(cmd->arg, "LOGIN", 5) == 0) {
+        s->sasl_mechanism = "LOGIN";
+        s->sasl_step = SASL_LOGIN_USER;
+    } else {
+        send_reply(s, REPLY_AUTH_UNKNOWN_MECHANISM, NULL);
+        return;
+    }
+    s->creds = calloc(1, sizeof *s->creds);
+    if (!s->creds) {
+        send_reply(s, REPLY_AUTH_TEMPFAIL, NULL);
+        return;
+    }
+    s->state = ST_AUTH;
+    const char *initial = cmd->arg + mech_len;
+    size_t initial_len = cmd->arg_len - mech_len;
+    while (initial_len > 0 && *initial == ' ') {
+        initial++;
+        initial_len--;
+    }
+    if (initial_len > 0) {
+        sasl_message(s, initial, initial_len);
+        return;
+    }
+    /* PLAIN: an empty challenge; LOGIN: "Username:". */
+    send_reply(s, REPLY_AUTH_CHALLENGE,
+               s->sasl_step == SASL_PLAIN ? "" : SMTP_SASL_LOGIN_USER_CHALLENGE);
+}
+
 static void do_help(struct smtp_server *s)
 {
     static const char *const lines[] = {
@@ -529,9 +724,15 @@ static void remember_line(struct smtp_server *s, const char *line, size_t len)
     s->line[n] = '\0';
 }
 
-static bool is_mail_or_rcpt(const char *line, size_t len)
+/* RFC 5321 §4.5.3.1.4: 512 octets; MAIL/RCPT carry extension parameters (RFC 3461 allows
+ * longer lines), AUTH carries a SASL initial response (RFC 4954 §4: 12288 octets). */
+static size_t line_limit(const char *line, size_t len)
 {
-    return len >= 4 && (strncasecmp(line, "MAIL", 4) == 0 || strncasecmp(line, "RCPT", 4) == 0);
+    if (len >= 4 && (strncasecmp(line, "MAIL", 4) == 0 || strncasecmp(line, "RCPT", 4) == 0))
+        return LIMIT_MAIL_RCPT_LINE;
+    if (len >= 4 && strncasecmp(line, "AUTH", 4) == 0)
+        return LIMIT_AUTH_LINE;
+    return LIMIT_COMMAND_LINE;
 }
 
 /* HELO/EHLO names that are not valid domains ("my_host", "DESKTOP_1") are common from real
@@ -550,8 +751,7 @@ static bool tolerable_helo(const struct smtp_command *cmd)
 static void handle_line(struct smtp_server *s, const char *line, size_t len)
 {
     remember_line(s, line, len);
-    size_t limit = is_mail_or_rcpt(line, len) ? LIMIT_MAIL_RCPT_LINE : LIMIT_COMMAND_LINE;
-    if (len + 2 > limit) {
+    if (len + 2 > line_limit(line, len)) {
         send_reply(s, REPLY_LINE_TOO_LONG, NULL);
         return;
     }
@@ -559,11 +759,8 @@ static void handle_line(struct smtp_server *s, const char *line, size_t len)
         send_reply(s, REPLY_SYNTAX, "NUL or CR inside a command line");
         return;
     }
-    unsigned ext = s->opts->ext;
-    if (s->env && s->env->smtputf8)
-        ext |= SMTP_EXT_UTF8_TRANSACTION;
     struct smtp_command cmd;
-    enum smtp_cmd_err err = smtp_command_parse(line, len, ext, &cmd);
+    enum smtp_cmd_err err = smtp_command_parse(line, len, session_ext(s), &cmd);
     if (err == SMTP_CMD_UNKNOWN_VERB) {
         send_reply(s, REPLY_UNKNOWN_COMMAND, NULL);
         return;
@@ -598,9 +795,9 @@ static void handle_line(struct smtp_server *s, const char *line, size_t len)
     case SMTP_VERB_QUIT: send_reply(s, REPLY_BYE, NULL); break;
     case SMTP_VERB_VRFY: send_reply(s, REPLY_VRFY_CANNOT, NULL); break;
     case SMTP_VERB_HELP: do_help(s); break;
+    case SMTP_VERB_STARTTLS: do_starttls(s); break;
+    case SMTP_VERB_AUTH: do_auth(s, &cmd); break;
     case SMTP_VERB_EXPN:
-    case SMTP_VERB_STARTTLS:
-    case SMTP_VERB_AUTH:
     case SMTP_VERB_TURN:
     case SMTP_VERB_ETRN:
     case SMTP_VERB_ATRN:
@@ -640,7 +837,7 @@ static size_t consume_line(struct smtp_server *s, const char *buf, size_t n)
 {
     const char *lf = memchr(buf, '\n', n);
     if (!lf) {
-        if (n > LIMIT_MAIL_RCPT_LINE) {
+        if (n > LIMIT_AUTH_LINE) {
             s->discarding_line = true; /* the reply is sent once the line ends */
             return n;
         }
@@ -652,8 +849,12 @@ static size_t consume_line(struct smtp_server *s, const char *buf, size_t n)
         len--;
     if (s->discarding_line) {
         s->discarding_line = false;
-        remember_line(s, buf, len);
+        remember_line(s, buf, s->state == ST_AUTH ? 0 : len);
+        sasl_end(s);
         send_reply(s, REPLY_LINE_TOO_LONG, NULL);
+    } else if (s->state == ST_AUTH) {
+        s->line[0] = '\0'; /* a SASL response is never shown, not even in logs */
+        sasl_message(s, buf, len);
     } else {
         handle_line(s, buf, len);
     }
@@ -663,7 +864,7 @@ static size_t consume_line(struct smtp_server *s, const char *buf, size_t n)
 static void process(struct smtp_server *s)
 {
     size_t pos = 0;
-    while (!s->closing && s->pending == PEND_NONE) {
+    while (!s->closing && s->pending == PEND_NONE && s->state != ST_TLS) {
         if (s->state == ST_BDAT && s->bdat_left == 0) { /* "BDAT 0 LAST" or a chunk just read */
             finish_bdat_chunk(s);
             continue;
@@ -678,8 +879,8 @@ static void process(struct smtp_server *s)
             break;
         pos += used;
     }
-    if (s->closing)
-        pos = s->in_len; /* nothing after the last word is read */
+    if (s->closing || s->state == ST_TLS)
+        pos = s->in_len; /* nothing after the last word, or plaintext after STARTTLS, is read */
     if (pos > 0 && pos < s->in_len)
         memmove(s->in, s->in + pos, s->in_len - pos);
     s->in_len -= pos;
@@ -710,6 +911,8 @@ void smtp_server_free(struct smtp_server *s)
     if (!s)
         return;
     transaction_reset(s);
+    sasl_end(s);
+    free(s->auth_user);
     free(s->helo);
     free(s->in);
     free(s->out);
@@ -723,7 +926,7 @@ void smtp_server_start(struct smtp_server *s)
 
 size_t smtp_server_input_room(const struct smtp_server *s)
 {
-    if (s->closing || s->in_len >= LIMIT_PIPELINE_INPUT)
+    if (s->closing || s->state == ST_TLS || s->in_len >= LIMIT_PIPELINE_INPUT)
         return 0;
     return LIMIT_PIPELINE_INPUT - s->in_len;
 }
@@ -819,6 +1022,32 @@ void smtp_server_shutdown(struct smtp_server *s)
         s->line[0] = '\0';
         send_reply(s, REPLY_SHUTTING_DOWN, s->opts->hostname);
     }
+}
+
+bool smtp_server_wants_tls(const struct smtp_server *s)
+{
+    return s->state == ST_TLS && !s->closing && s->out_len == s->out_off;
+}
+
+void smtp_server_tls_started(struct smtp_server *s)
+{
+    s->tls = true;
+    s->pending = PEND_NONE;
+    free(s->helo);
+    s->helo = NULL;
+    s->esmtp = false;
+    transaction_reset(s); /* state: as after the greeting */
+    s->in_len = 0;
+}
+
+bool smtp_server_tls(const struct smtp_server *s)
+{
+    return s->tls;
+}
+
+const char *smtp_server_auth_user(const struct smtp_server *s)
+{
+    return s->auth_user;
 }
 
 const char *smtp_server_helo(const struct smtp_server *s)

@@ -16,8 +16,16 @@
 
 #include "reply/reply.h"
 #include "smtp/command.h"
+#include "smtp/sasl.h"
 
 struct smtp_server;
+
+/* When a listener offers AUTH (RFC 4954). */
+enum smtp_auth_offer {
+    SMTP_AUTH_NEVER,     /* MX: AUTH is refused with 503 5.5.1 */
+    SMTP_AUTH_AFTER_TLS, /* submission: offered once TLS is active, else 538 5.7.11 */
+    SMTP_AUTH_ALWAYS,    /* offered in plaintext too (explicitly configured) */
+};
 
 struct smtp_server_opts {
     const char *hostname;      /* ours, in greeting, EHLO and 421 replies */
@@ -27,6 +35,10 @@ struct smtp_server_opts {
     unsigned ext;              /* SMTP_EXT_* offered in EHLO */
     bool bare_lf_normalize;    /* turn bare CR/LF into CRLF instead of rejecting (550 5.6.0) */
     bool soft_bounce;          /* 5xx → 4xx on every reply (testing a configuration) */
+    bool offer_starttls;       /* STARTTLS offered in plaintext sessions (RFC 3207) */
+    bool tls_available;        /* the server has a working TLS context */
+    enum smtp_auth_offer auth; /* AUTH PLAIN LOGIN offered when */
+    bool require_auth;         /* MAIL before AUTH: 530 5.7.0 (submission) */
 };
 
 /* A decision on a MAIL, RCPT, DATA/BDAT start or message end. */
@@ -79,8 +91,13 @@ struct smtp_server_callbacks {
     enum smtp_verdict (*data_end)(void *ctx, struct smtp_decision *d);
     /* The message is refused after data_begin accepted it: discard what was stored. */
     void (*data_abort)(void *ctx);
+    /* AUTH credentials were received (mechanism "PLAIN" or "LOGIN"). Accept with
+     * REPLY_AUTH_OK; refuse with REPLY_AUTH_FAILED, REPLY_AUTH_TEMPFAIL or a 421. creds are
+     * wiped once the decision is given: copy what a pending decision needs. */
+    enum smtp_verdict (*auth)(void *ctx, const char *mechanism, const struct smtp_sasl_creds *creds,
+                              struct smtp_decision *d);
     /* Every reply the session sends, for logging (optional). line: the command it answers
-     * (NUL-ended, sanitised, may be ""). */
+     * (NUL-ended, sanitised, may be ""; SASL responses are never shown). */
     void (*on_reply)(void *ctx, const char *line, enum reply_id id, const char *detail);
 };
 
@@ -119,6 +136,19 @@ void smtp_server_timeout(struct smtp_server *s);
 /* The server is shutting down: an idle session gets 421 4.3.2 now; a session inside a
  * transaction finishes it, and its next command gets 421 4.3.2. */
 void smtp_server_shutdown(struct smtp_server *s);
+
+/* STARTTLS was accepted: once the output is flushed the caller runs the TLS handshake and
+ * then calls smtp_server_tls_started(). Input is not taken meanwhile, and whatever the client
+ * sent after STARTTLS in plaintext has been discarded (RFC 3207 §4.2, CVE-2011-0411). */
+bool smtp_server_wants_tls(const struct smtp_server *s);
+
+/* TLS is up (after STARTTLS, or from the start on an implicit-TLS listener): the session
+ * returns to its state after the greeting, forgetting HELO/EHLO and any transaction. */
+void smtp_server_tls_started(struct smtp_server *s);
+bool smtp_server_tls(const struct smtp_server *s);
+
+/* The authenticated user, or NULL. */
+const char *smtp_server_auth_user(const struct smtp_server *s);
 
 /* The HELO/EHLO name given ("" before it) and whether EHLO was used. */
 const char *smtp_server_helo(const struct smtp_server *s);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "policy/config.h"
+#include "policy/users.h"
 
 static struct policy_problems problems;
 
@@ -79,6 +80,20 @@ static void test_defaults(void **state)
     assert_false(c.bare_lf_normalize);
     assert_false(c.soft_bounce);
     assert_false(c.log_syslog);
+    /* mx: STARTTLS, no AUTH; submission: STARTTLS, AUTH once TLS is up */
+    assert_true(c.listeners[0].starttls);
+    assert_false(c.listeners[0].auth);
+    assert_false(c.listeners[0].auth_plaintext);
+    assert_true(c.listeners[1].starttls);
+    assert_true(c.listeners[1].auth);
+    assert_false(c.listeners[1].auth_plaintext);
+    assert_string_equal(c.tls_cert, "");
+    assert_string_equal(c.tls_key, "");
+    assert_string_equal(c.users_file, "");
+    assert_null(c.users);
+    assert_true(c.sender_ownership);
+    assert_int_equal(c.auth_fail_limit, POLICY_AUTH_FAIL_LIMIT_DEFAULT);
+    assert_int_equal(c.auth_fail_window, POLICY_AUTH_FAIL_WINDOW_DEFAULT);
     policy_config_free(&c);
     policy_config_free(&c); /* twice is safe */
 }
@@ -198,6 +213,8 @@ static const struct bound_case bounds[] = {
     {"timeout_data", 1, POLICY_TIMEOUT_MAX, CFG(timeout_data), false},
     {"min_free_disk", 0, POLICY_MIN_FREE_DISK_MAX, CFG(min_free_disk), true},
     {"shutdown_grace", 0, POLICY_SHUTDOWN_GRACE_MAX, CFG(shutdown_grace), false},
+    {"auth_fail_limit", 1, POLICY_AUTH_FAIL_LIMIT_MAX, CFG(auth_fail_limit), false},
+    {"auth_fail_window", 1, POLICY_AUTH_FAIL_WINDOW_MAX, CFG(auth_fail_window), false},
 };
 
 static unsigned long long field_value(const struct policy_config *c, const struct bound_case *b)
@@ -267,18 +284,21 @@ static void test_choices(void **state)
 {
     (void)state;
     struct policy_config c;
-    load_ok("bare_lf normalize\nsoft_bounce yes\nvrfy no\nlog syslog\n", &c);
+    load_ok("bare_lf normalize\nsoft_bounce yes\nvrfy no\nlog syslog\nsender_ownership no\n", &c);
+    assert_false(c.sender_ownership);
     assert_true(c.bare_lf_normalize);
     assert_true(c.soft_bounce);
     assert_true(c.log_syslog);
     policy_config_free(&c);
-    load_ok("bare_lf reject\nsoft_bounce no\nlog stderr\n", &c);
+    load_ok("bare_lf reject\nsoft_bounce no\nlog stderr\nsender_ownership yes\n", &c);
+    assert_true(c.sender_ownership);
     assert_false(c.bare_lf_normalize);
     assert_false(c.soft_bounce);
     assert_false(c.log_syslog);
     policy_config_free(&c);
     const char *bad[] = {"bare_lf yes", "bare_lf", "soft_bounce on", "soft_bounce YES",
-                         "vrfy yes", "vrfy", "log file", "log stderr syslog"};
+                         "vrfy yes", "vrfy", "log file", "log stderr syslog",
+                         "sender_ownership", "sender_ownership off", "sender_ownership yes no"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         load_one_problem(bad[i], 1);
 }
@@ -286,7 +306,7 @@ static void test_choices(void **state)
 static void test_unknown_and_duplicate(void **state)
 {
     (void)state;
-    expect_contains(load_one_problem("tls_cert /x", 1), "unknown directive 'tls_cert'");
+    expect_contains(load_one_problem("tls_certificate /x", 1), "unknown directive 'tls_certificate'");
     expect_contains(load_one_problem("Hostname x", 1), "unknown directive");
     expect_contains(load_one_problem("alias a b", 1), "unknown directive");
     expect_contains(load_one_problem("max_errors 3\n\nmax_errors 4\n", 3),
@@ -319,6 +339,13 @@ static void test_listen(void **state)
                          "listen mx 127.0.0.256:25", "listen mx ::1:25", "listen mx [::1]25",
                          "listen mx [127.0.0.1]:25", "listen mx [::1:25", "listen mx *:x",
                          "listen mx localhost:25", "listen mx 127.0.0.1:25 extra",
+                         "listen mx 127.0.0.1:25 auth-plaintext",
+                         "listen submissions 127.0.0.1:465 no-starttls",
+                         "listen submissions 127.0.0.1:465 auth-plaintext",
+                         "listen submission 127.0.0.1:587 auth-plaintext no-auth",
+                         "listen submission 127.0.0.1:587 no-auth auth-plaintext",
+                         "listen submission 127.0.0.1:587 NO-AUTH",
+                         "listen submission 127.0.0.1:587 no-tls",
                          "listen mx [*]:25", "listen mx 127.0.0.1:-1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_contains(load_one_problem(bad[i], 1), "listen");
@@ -343,6 +370,61 @@ static void test_listen_max(void **state)
     load_ok(text, &c);
     assert_int_equal(c.n_listeners, POLICY_LISTENERS_MAX);
     policy_config_free(&c);
+}
+
+static void test_listen_options(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("listen mx *:25 no-starttls\n"
+            "listen mx *:26 no-auth\n"
+            "listen submission *:587 auth-plaintext\n"
+            "listen submission *:588 no-auth no-starttls\n"
+            "listen submission *:589 no-starttls auth-plaintext # tests only\n"
+            "listen submissions *:465\n"
+            "listen submissions *:466 no-auth\n"
+            "listen submission *:590\n", &c);
+    assert_int_equal(c.n_listeners, 8);
+    const struct {
+        bool starttls, auth, plaintext;
+    } want[] = {{false, false, false}, {true, false, false}, {true, true, true},
+                {false, false, false}, {false, true, true},  {false, true, false},
+                {false, false, false}, {true, true, false}};
+    for (size_t i = 0; i < 8; i++) {
+        assert_int_equal(c.listeners[i].starttls, want[i].starttls);
+        assert_int_equal(c.listeners[i].auth, want[i].auth);
+        assert_int_equal(c.listeners[i].auth_plaintext, want[i].plaintext);
+    }
+    policy_config_free(&c);
+    expect_contains(load_one_problem("listen mx *:25 auth-plaintext", 1), "never offer AUTH");
+    expect_contains(load_one_problem("listen submissions *:465 no-starttls", 1),
+                    "TLS from the first byte");
+    expect_contains(load_one_problem("listen submission *:587 no-auth auth-plaintext", 1),
+                    "contradict");
+    expect_contains(load_one_problem("listen submission *:587 starttls", 1),
+                    "unknown option 'starttls'");
+}
+
+static void test_tls_paths(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    size_t n = policy_config_load_buffer("/etc/clearmta/clearmta.conf",
+                                         "tls_cert certs/mx.pem\ntls_key /keys/mx.key\n",
+                                         strlen("tls_cert certs/mx.pem\ntls_key /keys/mx.key\n"),
+                                         &c, &problems);
+    assert_int_equal(n, 0);
+    assert_string_equal(c.tls_cert, "/etc/clearmta/certs/mx.pem");
+    assert_string_equal(c.tls_key, "/keys/mx.key");
+    policy_config_free(&c);
+    load_ok("tls_key k.pem\ntls_cert c.pem\n", &c); /* relative to a name without directory */
+    assert_string_equal(c.tls_cert, "c.pem");
+    policy_config_free(&c);
+    expect_contains(load_one_problem("max_errors 3\ntls_cert c.pem\n", 2),
+                    "tls_cert is set but tls_key is not");
+    expect_contains(load_one_problem("tls_key k.pem\n", 1), "tls_key is set but tls_cert is not");
+    expect_contains(load_one_problem("tls_cert a b\ntls_key k\n", 1), "exactly one value");
+    expect_contains(load_one_problem("tls_cert a\ntls_key k\ntls_cert b\n", 3), "already set");
 }
 
 /* ---- domains ---- */
@@ -654,6 +736,70 @@ static void test_users_file_problems(void **state)
     policy_config_free(&c);
 }
 
+/* openssl passwd -6 -salt aliceSalt0123456 alice-secret */
+#define ALICE_HASH "$6$aliceSalt0123456$8QyOFYChiWIYio8PSFPLSWfKCx3Z29wp8dBaxfUweEfrldvqB2L7." \
+                   "qJsadR1LMx5DxAodRN4sBR7B5lcsMnsF0"
+
+static void test_users_file_auth(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    write_file("auth-users", "# AUTH users\nalice:" ALICE_HASH "\nbob:" ALICE_HASH
+                             ":bob@example.test\n");
+    write_file("auth.conf", "domain example.test users alice bob\nusers_file auth-users\n");
+    size_t n = load_path("auth.conf", &c);
+    if (n != 0)
+        fail_msg("%s:%u: %s", problems.items[0].file, problems.items[0].line,
+                 problems.items[0].message);
+    char expect[256];
+    snprintf(expect, sizeof expect, "%s/auth-users", tmpdir);
+    assert_string_equal(c.users_file, expect);
+    assert_non_null(c.users);
+    assert_int_equal(policy_users_count(c.users), 2);
+    assert_int_equal(policy_users_verify(c.users, "alice", "alice-secret"), POLICY_AUTH_OK);
+    assert_true(policy_users_owns_sender(c.users, &c, "alice", "alice", "example.test"));
+    policy_config_free(&c);
+    assert_null(c.users);
+}
+
+static void test_users_file_auth_problems(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    write_file("auth-bad", "alice:" ALICE_HASH "\nbob:$1$md5$xxxxxxxxxxxxxxxxxxxxxx\n"
+                           "carol\nalice:" ALICE_HASH "\n");
+    write_file("auth-bad.conf", "max_errors 2\nusers_file auth-bad\nmax_errors 3\n"
+                                "tls_cert x.pem\n");
+    size_t n = load_path("auth-bad.conf", &c);
+    assert_int_equal(n, 5);
+    char expect[256];
+    snprintf(expect, sizeof expect, "%s/auth-bad", tmpdir);
+    /* users-file problems first (anchored at the users_file line), in their file order */
+    assert_string_equal(problems.items[0].file, expect);
+    assert_int_equal(problems.items[0].line, 2);
+    expect_contains(problems.items[0].message, "not a supported crypt(3) hash");
+    assert_null(strstr(problems.items[0].message, "xxxx")); /* never the hash */
+    assert_int_equal(problems.items[1].line, 3);
+    expect_contains(problems.items[1].message, "USER:HASH");
+    assert_int_equal(problems.items[2].line, 4);
+    expect_contains(problems.items[2].message, "already listed on line 1");
+    assert_int_equal(problems.items[3].line, 3);
+    expect_contains(problems.items[3].message, "already set on line 1");
+    assert_int_equal(problems.items[4].line, 4);
+    expect_contains(problems.items[4].message, "tls_key is not");
+    /* the good lines are loaded all the same; c is freed whatever happened */
+    assert_int_equal(policy_users_count(c.users), 1);
+    policy_config_free(&c);
+
+    write_file("auth-missing.conf", "users_file nowhere\n");
+    n = load_path("auth-missing.conf", &c);
+    assert_int_equal(n, 1);
+    expect_contains(problems.items[0].message, "No such file");
+    assert_null(c.users);
+    policy_config_free(&c);
+    expect_contains(load_one_problem("users_file", 1), "exactly one value");
+}
+
 static void test_missing_config_file(void **state)
 {
     (void)state;
@@ -701,6 +847,8 @@ int main(void)
         cmocka_unit_test(test_unknown_and_duplicate),
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_listen_max),
+        cmocka_unit_test(test_listen_options),
+        cmocka_unit_test(test_tls_paths),
         cmocka_unit_test(test_domain_users),
         cmocka_unit_test(test_domain_replaces_default_localhost),
         cmocka_unit_test(test_domain_literals),
@@ -712,6 +860,8 @@ int main(void)
         cmocka_unit_test(test_binary_junk),
         cmocka_unit_test(test_file_and_relative_users_file),
         cmocka_unit_test(test_users_file_problems),
+        cmocka_unit_test(test_users_file_auth),
+        cmocka_unit_test(test_users_file_auth_problems),
         cmocka_unit_test(test_missing_config_file),
         cmocka_unit_test(test_example_config),
     };
