@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     smtp_sasl_plain(data, size, &c);
     if (smtp_sasl_plain_response(line, size, &c) == SMTP_SASL_OK) {
         /* fields are NUL-terminated within their buffers and never empty where required */
-        if (c.user[0] == '\0' || c.pass[0] == '\0' ||
-            memchr(c.user, '\0', sizeof c.user) == NULL || memchr(c.pass, '\0', sizeof c.pass) == NULL)
+        if (c.user[0] == '\0' || c.pass[0] == '\0' || memchr(c.user, '\0', sizeof c.user) == NULL ||
+            memchr(c.pass, '\0', sizeof c.pass) == NULL)
             abort();
         smtp_sasl_authzid_ok(&c);
     }

@@ -222,7 +222,8 @@ static bool rewrite(const struct text *old, const char *user, const char *hash, 
         /* Keep ":addresses" and the line's ending, replace name and hash. */
         const char *colon = memchr(s, ':', len);
         const char *rest = memchr(colon + 1, ':', len - (size_t)(colon + 1 - s));
-        const char *tail = rest != NULL ? rest : (len > 0 && s[len - 1] == '\r' ? s + len - 1 : s + len);
+        const char *end = len > 0 && s[len - 1] == '\r' ? s + len - 1 : s + len;
+        const char *tail = rest != NULL ? rest : end;
         if (!append(out, user, strlen(user)) || !append(out, ":", 1) ||
             !append(out, hash, strlen(hash)) || !append(out, tail, (size_t)(s + full - tail)))
             return false;

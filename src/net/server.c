@@ -2,6 +2,8 @@
  * (enforcing the global and per-IP limits with 421 4.7.0), runs the loop, and shuts down
  * gracefully on SIGTERM/SIGINT (transactions in flight finish, then 421 4.3.2). */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,10 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
                 net_log("warning: accept on port %u: %s", l->conf->port, strerror(errno));
             return;
         }
+        /* Every reply is written whole: Nagle's algorithm would only hold a reply back behind
+         * the client's delayed ACK (40 ms per pipelined batch or TLS flight). */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char addr[64];
         net_peer_address(&ss, addr, sizeof addr);
         if (srv->n_conns >= srv->cfg->max_connections) {
@@ -204,7 +210,7 @@ static bool open_auth(struct net_server *srv)
     char err[256];
     srv->authlimit = policy_authlimit_new(cfg->auth_fail_limit,
                                           (uint64_t)cfg->auth_fail_window * 1000, 65536);
-    srv->authcheck = policy_authcheck_new(1, err, sizeof err);
+    srv->authcheck = policy_authcheck_new(POLICY_AUTHCHECK_THREADS, err, sizeof err);
     if (!srv->authlimit || !srv->authcheck) {
         net_log("fatal: authentication: %s", srv->authcheck ? "out of memory" : err);
         return false;

@@ -145,7 +145,10 @@ SSL_CTX *net_tls_context(const char *cert_path, const char *key_path, const char
     /* Idle TLS connections give back their 34 KiB of record buffers. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* No resumption: SMTP sessions are long and rare per client, and the tickets TLS 1.3 sends
+     * after the handshake would only delay the greeting behind them. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 0);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {

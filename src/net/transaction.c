@@ -227,6 +227,9 @@ static void on_auth_delay_over(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct net_server *srv = c->srv;
     bool blocked = policy_authlimit_blocked(srv->authlimit, c->addr, net_now_ms());
+    if (blocked)
+        net_log("auth: [%s] blocked: %u failures within %u s, closing", c->addr,
+                srv->cfg->auth_fail_limit, srv->cfg->auth_fail_window);
     auth_answer(c, blocked ? REPLY_AUTH_TOO_MANY_FAILURES : REPLY_AUTH_FAILED);
 }
 

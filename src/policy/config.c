@@ -937,8 +937,9 @@ static void finish_tls(struct loader *ld)
     if (cert == key)
         return;
     ld->line = ld->anchor = directive_line(ld, cert ? "tls_cert" : "tls_key");
+    const char *set = cert ? "tls_cert" : "tls_key", *missing = cert ? "tls_key" : "tls_cert";
     problem(ld, "%s is set but %s is not (both or neither: without them a self-signed "
-            "certificate is generated)", cert ? "tls_cert" : "tls_key", cert ? "tls_key" : "tls_cert");
+            "certificate is generated)", set, missing);
 }
 
 /* ---- public ---- */

@@ -72,9 +72,7 @@ bool policy_mailbox_name_safe(const char *name, size_t len)
     return true;
 }
 
-/* Local part as sent → comparison key: unquoted (RFC 5321 §4.1.2: "bob" and bob are the same
- * mailbox), ASCII lower case. False when malformed, too long or unsafe as a directory name. */
-static bool local_key(const char *local, char *key, size_t cap)
+bool policy_local_part_key(const char *local, char *key, size_t cap, size_t *key_len)
 {
     size_t len = strlen(local), n = 0;
     bool quoted = len >= 2 && local[0] == '"' && local[len - 1] == '"';
@@ -93,7 +91,15 @@ static bool local_key(const char *local, char *key, size_t cap)
         key[n++] = ascii_lower(ch);
     }
     key[n] = '\0';
-    return policy_mailbox_name_safe(key, n);
+    *key_len = n;
+    return true;
+}
+
+/* Local part as sent → mailbox key: policy_local_part_key, and safe as a directory name. */
+static bool local_key(const char *local, char *key, size_t cap)
+{
+    size_t n;
+    return policy_local_part_key(local, key, cap, &n) && policy_mailbox_name_safe(key, n);
 }
 
 static int domain_cmp(const void *key, const void *elem)

@@ -34,6 +34,11 @@ bool policy_domain_is_local(const struct policy_config *c, const char *domain);
  * valid IPv4/IPv6 literal, or the result does not fit in cap. Does not validate domain names. */
 bool policy_domain_canonical(const char *domain, char *out, size_t cap);
 
+/* The comparison form of a local part as sent: unquoted (RFC 5321 §4.1.2: "bob" and bob are the
+ * same mailbox) and ASCII lower case, NUL-ended in key. False when malformed or it does not fit
+ * in cap. */
+bool policy_local_part_key(const char *local, char *key, size_t cap, size_t *key_len);
+
 /* True when name (len octets) can be a mailbox directory: non-empty, at most LIMIT_LOCAL_PART
  * octets, no '/', no leading '.', no control characters (< 0x20, 0x7f) and no NUL. */
 bool policy_mailbox_name_safe(const char *name, size_t len);

@@ -117,7 +117,8 @@ bool policy_users_valid_name(const char *name, size_t len)
         return false;
     for (size_t i = 0; i < len; i++) {
         char ch = name[i];
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9');
         if (!alnum && (ch == '\0' || strchr("._-+@", ch) == NULL))
             return false;
     }
@@ -387,21 +388,8 @@ enum policy_auth_result policy_users_verify(const struct policy_users *u, const 
  * comparison form recipient lookup uses. False when it does not fit or is malformed. */
 static bool sender_key(const char *local, const char *domain, char *key, size_t cap)
 {
-    size_t len = strlen(local), n = 0;
-    bool quoted = len >= 2 && local[0] == '"' && local[len - 1] == '"';
-    size_t i = quoted ? 1 : 0, end = quoted ? len - 1 : len;
-    while (i < end) {
-        char ch = local[i++];
-        if (quoted && ch == '\\') {
-            if (i == end)
-                return false;
-            ch = local[i++];
-        }
-        if (n + 2 >= cap)
-            return false;
-        key[n++] = ascii_lower(ch);
-    }
-    if (n == 0)
+    size_t n;
+    if (!policy_local_part_key(local, key, cap > 1 ? cap - 1 : 0, &n) || n == 0)
         return false;
     key[n++] = '@';
     return domain != NULL && domain[0] != '\0' && policy_domain_canonical(domain, key + n, cap - n);

@@ -240,8 +240,9 @@ enum smtp_sasl_err smtp_sasl_plain_response(const char *line, size_t len,
 enum smtp_sasl_err smtp_sasl_login_field(const char *line, size_t len, char *out, size_t cap)
 {
     size_t n = 0;
-    enum smtp_sasl_err err = cap == 0 ? SMTP_SASL_TOO_LONG
-                                      : decode_response(line, len, (unsigned char *)out, cap - 1, &n);
+    enum smtp_sasl_err err = SMTP_SASL_TOO_LONG;
+    if (cap > 0)
+        err = decode_response(line, len, (unsigned char *)out, cap - 1, &n);
     if (err == SMTP_SASL_OK && (n == 0 || memchr(out, '\0', n) != NULL))
         err = SMTP_SASL_MALFORMED;
     if (err == SMTP_SASL_OK)

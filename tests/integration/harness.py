@@ -2,11 +2,13 @@
 starting and stopping a real `clearmta serve` on its own temp data dir, a raw-socket SMTP dialog,
 test messages that prove their own completeness, and Maildir/queue inspection.
 Python 3 standard library only. Every wait is bounded."""
+import base64
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -336,8 +338,11 @@ class ConnectionClosed(AssertionError):
 class Conn:
     """A raw SMTP client connection to 127.0.0.1: send bytes, read whole replies."""
 
-    def __init__(self, port, timeout=REPLY_TIMEOUT):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=REPLY_TIMEOUT, source=None):
+        # source: a local address to connect from (another 127.0.0.0/8 address is another
+        # client IP for per-IP limits)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self.buf = b""
@@ -422,6 +427,16 @@ class Conn:
     def ehlo(self, name="client.example"):
         self.cmd("EHLO " + name)
         return self.expect("250")
+
+    def start_tls(self, context=None):
+        """Runs the TLS handshake on this connection (after '220' to STARTTLS, or at once on an
+        implicit-TLS port); later sends and replies go through TLS. Returns the plaintext the
+        server had sent past the last reply read (b'' when it kept quiet, as it must)."""
+        leftover, self.buf = self.buf, b""
+        self.sock.settimeout(self.timeout)
+        self.sock = (context or tls_client_context()).wrap_socket(self.sock)
+        self.transcript.append("-- TLS %s" % self.sock.version())
+        return leftover
 
     def close(self):
         try:
@@ -618,3 +633,77 @@ class ClientThread(threading.Thread):
             self._target_fn(*self._args)
         except BaseException as e:  # reported by the test, never lost
             self.error = e
+
+
+# ---- TLS and AUTH (t_20 .. t_23) -------------------------------------------------------------
+
+AUTH_USERS = (("alice", "alice-secret"), ("bob", "bob-secret"))
+_hashes = {}
+
+
+def crypt_hash(password):
+    """A SHA-512-crypt hash of password, made as tests/contract-server.sh makes them (openssl
+    passwd -6); cached per password, so a test run costs one openssl call per password."""
+    if password not in _hashes:
+        out = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password.encode(),
+                             stdout=subprocess.PIPE, check=True, timeout=10).stdout
+        _hashes[password] = out.decode().strip()
+    return _hashes[password]
+
+
+def write_users_file(path, users=AUTH_USERS, extra_lines=()):
+    """A users file (mode 0600): USER:HASH for each (user, password), then extra_lines as is."""
+    lines = ["%s:%s" % (u, crypt_hash(p)) for u, p in users] + list(extra_lines)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def tls_client_context(minimum=None, maximum=None):
+    """A client context that accepts any certificate (the server's is self-signed)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if minimum is not None:
+        ctx.minimum_version = minimum
+    if maximum is not None:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+def b64(data):
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def sasl_plain(user, password, authzid=""):
+    """The base64 PLAIN message (RFC 4616): authzid NUL user NUL password."""
+    return b64("%s\0%s\0%s" % (authzid, user, password))
+
+
+def starttls(conn, ehlo_name="client.example"):
+    """EHLO, STARTTLS, handshake, EHLO again on an open (greeted) connection; returns the
+    EHLO reply inside TLS."""
+    conn.ehlo(ehlo_name)
+    conn.cmd("STARTTLS")
+    conn.expect("220 2.0.0")
+    leftover = conn.start_tls()
+    if leftover:
+        raise AssertionError("plaintext after 220 to STARTTLS: %r" % leftover)
+    return conn.ehlo(ehlo_name)
+
+
+def login(conn, user="alice", password="alice-secret"):
+    """AUTH PLAIN with an initial response; fails unless 235 2.7.0."""
+    conn.cmd("AUTH PLAIN " + sasl_plain(user, password))
+    return conn.expect("235 2.7.0")
+
+
+def auth_server(case, extra_config=(), users=AUTH_USERS, users_extra=(), **kw):
+    """Starts the contract server (case: a ServerTestCase) plus a users file with users (alice/
+    alice-secret, bob/bob-secret by default; users_extra: further raw lines) and extra config
+    lines, as tests/contract-server.sh does; the file is DATA_DIR/users."""
+    data_dir = case.mkdtemp()
+    path = write_users_file(os.path.join(data_dir, "users"), users, users_extra)
+    return case.start_server(extra_config=["users_file %s" % path] + list(extra_config),
+                             data_dir=data_dir, **kw)

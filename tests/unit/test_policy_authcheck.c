@@ -92,9 +92,10 @@ static void test_cancel(void **state)
     struct policy_users *u = users();
     struct policy_authcheck *ac = new_ac(0);
     struct outcome a = {0}, b = {0}, c = {0};
-    struct policy_authcheck_job *ja = policy_authcheck_submit(ac, u, "alice", "alice-secret", done, &a);
-    assert_non_null(policy_authcheck_submit(ac, u, "alice", "alice-secret", done, &b));
-    struct policy_authcheck_job *jc = policy_authcheck_submit(ac, u, "alice", "alice-secret", done, &c);
+    const char *pw = "alice-secret";
+    struct policy_authcheck_job *ja = policy_authcheck_submit(ac, u, "alice", pw, done, &a);
+    assert_non_null(policy_authcheck_submit(ac, u, "alice", pw, done, &b));
+    struct policy_authcheck_job *jc = policy_authcheck_submit(ac, u, "alice", pw, done, &c);
     policy_authcheck_cancel(ja); /* still queued */
     assert_true(policy_authcheck_run_one(ac));
     assert_true(policy_authcheck_run_one(ac));

@@ -306,7 +306,8 @@ static void test_choices(void **state)
 static void test_unknown_and_duplicate(void **state)
 {
     (void)state;
-    expect_contains(load_one_problem("tls_certificate /x", 1), "unknown directive 'tls_certificate'");
+    expect_contains(load_one_problem("tls_certificate /x", 1),
+                    "unknown directive 'tls_certificate'");
     expect_contains(load_one_problem("Hostname x", 1), "unknown directive");
     expect_contains(load_one_problem("alias a b", 1), "unknown directive");
     expect_contains(load_one_problem("max_errors 3\n\nmax_errors 4\n", 3),

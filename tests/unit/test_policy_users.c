@@ -340,7 +340,8 @@ static void test_owns_sender(void **state)
     /* a user that is an address owns it */
     assert_true(policy_users_owns_sender(u, &c, "carol@elsewhere.test", "Carol", "ELSEWHERE.test"));
     assert_false(policy_users_owns_sender(u, &c, "carol@elsewhere.test", "carol", "example.test"));
-    assert_false(policy_users_owns_sender(u, &c, "carol@elsewhere.test", "caro", "l@elsewhere.test"));
+    assert_false(
+        policy_users_owns_sender(u, &c, "carol@elsewhere.test", "caro", "l@elsewhere.test"));
     /* the null sender belongs to every user; unknown users own nothing else */
     assert_true(policy_users_owns_sender(u, &c, "alice", NULL, NULL));
     assert_true(policy_users_owns_sender(u, &c, "nobody", NULL, NULL));

@@ -1,0 +1,127 @@
+/* smtp/client_session.h — the sans-I/O SMTP client session, mirror of the server session: fed
+ * the server's bytes, it produces the bytes to send and reports every reply it gets, so the
+ * delivery agent can act on each one. RFC 5321, RFC 1869 EHLO (HELO fallback on 500/502),
+ * RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3461 DSN,
+ * RFC 3207 STARTTLS, RFC 4954 AUTH PLAIN/LOGIN. It never touches a socket, a file or the clock:
+ * the caller owns timeouts (RFC 5321 §4.5.3.2) and calls smtp_client_timeout(). */
+#ifndef CLEARMTA_SMTP_CLIENT_SESSION_H
+#define CLEARMTA_SMTP_CLIENT_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reply/reply.h"
+
+struct smtp_client;
+
+enum smtp_client_tls { SMTP_CLIENT_TLS_NONE, SMTP_CLIENT_TLS_OPPORTUNISTIC, SMTP_CLIENT_TLS_REQUIRED };
+
+struct smtp_client_opts {
+    const char *helo_name;     /* our name in EHLO/HELO */
+    enum smtp_client_tls tls;  /* STARTTLS policy */
+    bool tls_active;           /* the connection is already TLS (implicit TLS, smtps) */
+    const char *auth_user;     /* AUTH PLAIN (or LOGIN) after EHLO when set; NULL: no AUTH */
+    const char *auth_pass;
+    unsigned max_rcpts;        /* recipients per transaction (0: no limit of ours) */
+};
+
+/* What the server offered in its last EHLO reply. */
+struct smtp_client_caps {
+    bool esmtp, pipelining, starttls, eightbitmime, smtputf8, dsn, chunking, enhanced;
+    bool auth_plain, auth_login;
+    bool has_size;
+    uint64_t size;   /* SIZE n (0: no limit announced) */
+    unsigned rcptmax; /* RFC 9422 LIMITS RCPTMAX (0: none) */
+    unsigned mailmax; /* RFC 9422 LIMITS MAILMAX (0: none) */
+};
+
+/* One recipient of a message to send. */
+struct smtp_client_rcpt {
+    const char *address;
+    unsigned notify;   /* SMTP_NOTIFY_* bits (command.h), 0: none */
+    const char *orcpt; /* "rfc822;…" or NULL */
+};
+
+/* A message to send: envelope and the message bytes as stored (CRLF lines, not dot-stuffed:
+ * the session stuffs them). The caller keeps everything alive until the message's outcome. */
+struct smtp_client_message {
+    const char *sender; /* "" for <> */
+    const struct smtp_client_rcpt *rcpts;
+    size_t n_rcpts;
+    bool eightbit;     /* BODY=8BITMIME wanted */
+    bool smtputf8;     /* SMTPUTF8 needed (UTF-8 address or header) */
+    int ret;           /* 0 none, 1 FULL, 2 HDRS */
+    const char *envid; /* or NULL */
+    const char *body;
+    size_t body_len;
+};
+
+/* Why a step failed without a reply from the server, or why a message was not attempted. */
+enum smtp_client_failure {
+    SMTP_CLIENT_REPLY,          /* a reply came: see the reply */
+    SMTP_CLIENT_PROTOCOL,       /* malformed reply from the server: treated as transient */
+    SMTP_CLIENT_TLS_UNAVAILABLE,/* TLS required but not offered or refused */
+    SMTP_CLIENT_AUTH_UNAVAILABLE,/* AUTH wanted but not offered (or no shared mechanism) */
+    SMTP_CLIENT_TOO_BIG,        /* message larger than the server's SIZE: not sent (5.3.4) */
+    SMTP_CLIENT_NEEDS_SMTPUTF8, /* SMTPUTF8 needed, not offered: not sent (5.6.7) */
+    SMTP_CLIENT_TIMEOUT,        /* the caller's timer fired */
+    SMTP_CLIENT_CLOSED,         /* the connection dropped */
+};
+
+/* The outcome of a step: the failure kind and, when a reply came, the parsed reply. */
+struct smtp_client_result {
+    enum smtp_client_failure failure;
+    const struct reply_parsed *reply; /* NULL unless failure == SMTP_CLIENT_REPLY */
+};
+
+struct smtp_client_callbacks {
+    /* EHLO (and STARTTLS, AUTH) done: the session is ready for a message. Call
+     * smtp_client_send() now or later, or smtp_client_quit(). */
+    void (*ready)(void *ctx, const struct smtp_client_caps *caps);
+    /* STARTTLS got its 220: run the handshake, then call smtp_client_tls_started(). */
+    void (*start_tls)(void *ctx);
+    /* The reply to RCPT i of the current message (index into message->rcpts). */
+    void (*rcpt_result)(void *ctx, size_t i, const struct smtp_client_result *r);
+    /* The current message is done: its MAIL/DATA outcome (the final reply after the message
+     * data, or the failing MAIL/DATA reply, or a failure kind). Recipients not accepted were
+     * reported by rcpt_result; those that were accepted share this result. n_tried is the
+     * number of recipients (from the start of the list) that this transaction covered: when it
+     * is less than n_rcpts (max_rcpts, RCPTMAX, or 452 4.5.3 "too many recipients"), the caller
+     * sends the rest in a further transaction with smtp_client_send(). */
+    void (*message_result)(void *ctx, const struct smtp_client_result *r, size_t n_tried);
+    /* The session ended: before ready (greeting refused, EHLO/HELO/STARTTLS/AUTH failed,
+     * connection lost) with why, or after QUIT. */
+    void (*closed)(void *ctx, const struct smtp_client_result *why);
+};
+
+struct smtp_client *smtp_client_new(const struct smtp_client_opts *opts,
+                                    const struct smtp_client_callbacks *cb, void *ctx);
+void smtp_client_free(struct smtp_client *c);
+
+/* Server bytes in; replies are parsed with reply_parse() and acted on. */
+void smtp_client_feed(struct smtp_client *c, const char *data, size_t len);
+
+/* Bytes to write, and how many were written. Message data is produced as the output drains,
+ * so the buffer stays bounded whatever the message size. */
+const char *smtp_client_output(struct smtp_client *c, size_t *len);
+void smtp_client_consume_output(struct smtp_client *c, size_t n);
+
+/* Starts a transaction for msg (after ready or after the previous message_result).
+ * first: the index of the first recipient to cover (a follow-up transaction after a partial
+ * one). Uses PIPELINING when offered. */
+void smtp_client_send(struct smtp_client *c, const struct smtp_client_message *msg, size_t first);
+
+void smtp_client_tls_started(struct smtp_client *c);
+void smtp_client_quit(struct smtp_client *c);
+void smtp_client_timeout(struct smtp_client *c);
+void smtp_client_connection_lost(struct smtp_client *c);
+
+/* True after closed() was reported: the caller closes the socket once output is flushed. */
+bool smtp_client_done(const struct smtp_client *c);
+
+/* True while waiting for message data's final reply (the caller uses the 10-minute timeout of
+ * RFC 5321 §4.5.3.2.6 instead of the command timeout). */
+bool smtp_client_awaiting_data_end(const struct smtp_client *c);
+
+#endif
