@@ -1,10 +1,13 @@
 /* fuzz/fuzz_session.c — libFuzzer target for the sans-I/O SMTP server session
- * (smtp/server_session.c). Byte 0 picks options (bare LF normalisation, a small size limit,
- * which decisions are pending, refusals, shutdown); byte 1 seeds the sizes of the pieces the
- * rest is fed in (its top bit: a timeout after the first piece). Pending decisions are
- * resumed between pieces. Checks: the output is a sequence of well-formed replies
- * (reply_parse), nothing follows a 221/421, storage callbacks come in order, and feeding
- * piecewise or octet by octet gives identical results. */
+ * (smtp/server_session.c), STARTTLS (RFC 3207) and AUTH (RFC 4954) included. Byte 0 picks
+ * options (bare LF normalisation, a small size limit, which decisions are pending, refusals,
+ * shutdown); byte 1 picks STARTTLS and AUTH offers and a timeout after the first piece, and
+ * seeds the sizes of the pieces the rest is fed in. Pending decisions are resumed and the TLS
+ * handshake is "run" between pieces. Checks: the output is a sequence of well-formed replies
+ * (reply_parse), nothing follows a 221/421, storage callbacks come in order, nothing after a
+ * STARTTLS line in the same piece is answered, SASL responses and credentials never reach
+ * on_reply's line, and without a handshake feeding piecewise or octet by octet gives
+ * identical results. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,7 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define OPT_PEND_END 0x20u
 #define OPT_REFUSE 0x40u  /* MAIL: disk full for senders starting with 'f'; data_end: 451 */
 #define OPT_SHUTDOWN 0x80u /* shutdown after the first piece */
-#define SEED_TIMEOUT 0x80u /* in byte 1: the client times out after the first piece */
+/* Byte 1: option bits above, the seed of the piece sizes below (0: one piece). */
+#define SEED_TIMEOUT 0x80u    /* the client times out after the first piece */
+#define SEED_TLS 0x40u        /* STARTTLS offered and available; the handshake always works */
+#define SEED_AUTH 0x20u       /* AUTH offered (after TLS and required before MAIL, or ...) */
+#define SEED_AUTH_ALWAYS 0x10u /* ... in plaintext too, not required */
+#define SEED_PIECES 0x0fu
 
 struct bytes {
     char *p;
@@ -52,6 +60,7 @@ static void bytes_add(struct bytes *b, const char *p, size_t n)
 
 struct fake {
     unsigned opts;
+    uint8_t seed;
     struct smtp_server *s;
     struct bytes out, stored;
     unsigned calls;        /* callbacks made, as a cheap event digest */
@@ -60,6 +69,12 @@ struct fake {
     bool held;
     bool closed; /* the session was closing when the run ended */
     struct smtp_decision decision;
+    unsigned handshakes;   /* TLS handshakes run */
+    bool tls_wait;         /* a 220 to STARTTLS was sent, the handshake not run yet */
+    bool authenticated;    /* a 235 was sent */
+    bool sasl_open;        /* the last reply was a 334: the next line is a SASL response */
+    bool creds_fresh;      /* the auth callback ran since the last reply */
+    char mechanism[8];     /* as the auth callback got it */
 };
 
 static enum smtp_verdict answer(struct fake *f, unsigned pend_opt, struct smtp_decision *d)
@@ -84,6 +99,9 @@ static enum smtp_verdict cb_mail(void *ctx, const struct smtp_command *cmd, stru
     struct fake *f = ctx;
     f->calls++;
     CHECK(!f->storing);
+    /* submission (AUTH after TLS) requires AUTH before MAIL */
+    CHECK(!(f->seed & SEED_AUTH) || (f->seed & SEED_AUTH_ALWAYS) ||
+          smtp_server_auth_user(f->s) != NULL);
     bool refuse = (f->opts & OPT_REFUSE) && cmd->path.local[0] == 'f';
     d->reply = refuse ? REPLY_DISK_FULL : REPLY_SENDER_OK;
     copy_detail(d, cmd->path.mailbox);
@@ -188,10 +206,85 @@ static enum smtp_verdict cb_begin_wrap(void *ctx, const struct smtp_envelope *en
     return v;
 }
 
+/* The credential store: password "ok" passes; users starting with 't' meet a broken store
+ * (454), with 'x' have failed too often (421); users starting with 'p' are answered later. */
+static enum smtp_verdict cb_auth(void *ctx, const char *mechanism,
+                                 const struct smtp_sasl_creds *c, struct smtp_decision *d)
+{
+    struct fake *f = ctx;
+    f->calls++;
+    CHECK(f->seed & SEED_AUTH);
+    CHECK((f->seed & SEED_AUTH_ALWAYS) || smtp_server_tls(f->s));
+    CHECK(smtp_server_auth_user(f->s) == NULL); /* no second AUTH after a success */
+    CHECK(strcmp(mechanism, "PLAIN") == 0 || strcmp(mechanism, "LOGIN") == 0);
+    CHECK(c->user[0] != '\0' && c->pass[0] != '\0' && smtp_sasl_authzid_ok(c));
+    memcpy(f->mechanism, mechanism, 6);
+    f->creds_fresh = true;
+    if (c->user[0] == 't') {
+        d->reply = REPLY_AUTH_TEMPFAIL;
+    } else if (c->user[0] == 'x') {
+        d->reply = REPLY_AUTH_TOO_MANY_FAILURES;
+        copy_detail(d, "mx.example.test");
+    } else {
+        d->reply = strcmp(c->pass, "ok") == 0 ? REPLY_AUTH_OK : REPLY_AUTH_FAILED;
+    }
+    if (c->user[0] != 'p')
+        return SMTP_DECIDED;
+    CHECK(!f->held);
+    f->decision = *d;
+    f->held = true;
+    return SMTP_PENDING;
+}
+
+/* What a log line would show. A SASL response line, and the AUTH command beyond its
+ * mechanism, never appear: so no credential, encoded or decoded, reaches the logs. */
+static void cb_on_reply(void *ctx, const char *line, enum reply_id id, const char *detail)
+{
+    struct fake *f = ctx;
+    CHECK(line != NULL && detail != NULL);
+    if (f->sasl_open)
+        CHECK(line[0] == '\0');
+    if (f->creds_fresh) /* the reply to the message that carried the password */
+        CHECK(line[0] == '\0' ||
+              (strncasecmp(line, "AUTH ", 5) == 0 && strcasecmp(line + 5, f->mechanism) == 0));
+    f->creds_fresh = false;
+    int code = reply_row_get(id)->code;
+    /* After the 220 to STARTTLS no command is answered until the handshake: only a timeout
+     * or a shutdown may still speak (a 421 to no command line). */
+    if (f->tls_wait)
+        CHECK(code == 421 && line[0] == '\0');
+    if (id == REPLY_READY_TLS)
+        f->tls_wait = true;
+    f->sasl_open = code == 334;
+    if (id == REPLY_AUTH_OK)
+        f->authenticated = true;
+}
+
 static const struct smtp_server_callbacks callbacks = {
     .mail = cb_mail, .rcpt = cb_rcpt, .data_begin = cb_begin_wrap, .data_write = cb_write,
-    .data_end = cb_end, .data_abort = cb_abort, .on_reply = NULL,
+    .data_end = cb_end, .data_abort = cb_abort, .auth = cb_auth, .on_reply = cb_on_reply,
 };
+
+/* The session waits for the handshake: its 220 must be the last thing it said (nothing
+ * that followed STARTTLS in the same piece was answered), and it takes no input. */
+static void handshake(struct fake *f)
+{
+    if (!smtp_server_wants_tls(f->s))
+        return;
+    char ready[64];
+    size_t n = reply_format(ready, sizeof ready, REPLY_READY_TLS, NULL, NULL, 0,
+                            REPLY_FMT_ENHANCED);
+    CHECK(n > 0 && (f->seed & SEED_TLS) && !smtp_server_tls(f->s));
+    CHECK(f->out.len >= n && memcmp(f->out.p + f->out.len - n, ready, n) == 0);
+    CHECK(smtp_server_input_room(f->s) == 0 && !smtp_server_pending(f->s));
+    size_t before = f->out.len;
+    smtp_server_tls_started(f->s);
+    f->tls_wait = false;
+    drain(f);
+    CHECK(f->out.len == before && smtp_server_tls(f->s) && !smtp_server_wants_tls(f->s));
+    CHECK(smtp_server_helo(f->s)[0] == '\0');
+    f->handshakes++;
+}
 
 static uint32_t next_random(uint32_t *st)
 {
@@ -215,13 +308,15 @@ static void run(struct fake *f, const struct smtp_server_opts *o, const uint8_t 
     size_t pos = 0;
     bool first = true;
     while (pos < n && !smtp_server_closing(f->s)) {
-        size_t piece = octets ? 1 : (seed == 0 ? n - pos : 1 + next_random(&rnd) % 200);
+        size_t piece = octets ? 1
+                              : ((seed & SEED_PIECES) == 0 ? n - pos : 1 + next_random(&rnd) % 200);
         if (piece > n - pos)
             piece = n - pos;
         size_t room = smtp_server_input_room(f->s);
         if (room == 0) {
-            CHECK(f->held); /* only a pending decision may stop input */
+            CHECK(f->held || smtp_server_wants_tls(f->s)); /* nothing else stops input */
             resume(f);
+            handshake(f);
             continue;
         }
         if (piece > room)
@@ -229,6 +324,7 @@ static void run(struct fake *f, const struct smtp_server_opts *o, const uint8_t 
         smtp_server_feed(f->s, (const char *)in + pos, piece);
         pos += piece;
         drain(f);
+        handshake(f);
         if (first && (f->opts & OPT_SHUTDOWN))
             smtp_server_shutdown(f->s); /* possibly while a decision is pending */
         if (first && (seed & SEED_TIMEOUT))
@@ -236,6 +332,9 @@ static void run(struct fake *f, const struct smtp_server_opts *o, const uint8_t 
         first = false;
         drain(f);
         resume(f);
+        handshake(f);
+        CHECK(!f->tls_wait || smtp_server_closing(f->s)); /* the caller runs the handshake */
+        CHECK(smtp_server_auth_user(f->s) == NULL || f->authenticated);
     }
     resume(f);
     CHECK(!smtp_server_pending(f->s));
@@ -279,15 +378,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                SMTP_EXT_CHUNKING,
         .bare_lf_normalize = (opts & OPT_NORMALIZE) != 0,
         .soft_bounce = false,
+        .offer_starttls = (seed & SEED_TLS) != 0,
+        .tls_available = (seed & SEED_TLS) != 0,
+        .auth = !(seed & SEED_AUTH)          ? SMTP_AUTH_NEVER
+                : (seed & SEED_AUTH_ALWAYS) ? SMTP_AUTH_ALWAYS
+                                            : SMTP_AUTH_AFTER_TLS,
+        .require_auth = (seed & SEED_AUTH) && !(seed & SEED_AUTH_ALWAYS),
     };
-    struct fake a = {.opts = opts}, b = {.opts = opts};
+    struct fake a = {.opts = opts, .seed = seed}, b = {.opts = opts, .seed = seed};
     run(&a, &o, data + 2, size - 2, false, seed);
     run(&b, &o, data + 2, size - 2, true, seed);
     check_output(&a.out, a.closed);
     check_output(&b.out, b.closed);
     /* Where input is cut must not matter (a shutdown or timeout lands after the first piece,
-     * so there it may). */
-    if (!(opts & OPT_SHUTDOWN) && !(seed & SEED_TIMEOUT)) {
+     * so there it may; what followed STARTTLS in its piece is discarded by design). */
+    if (!(opts & OPT_SHUTDOWN) && !(seed & SEED_TIMEOUT) && a.handshakes == 0 &&
+        b.handshakes == 0) {
         CHECK(a.out.len == b.out.len && memcmp(a.out.p, b.out.p, a.out.len) == 0);
         CHECK(a.stored.len == b.stored.len &&
               (a.stored.len == 0 || memcmp(a.stored.p, b.stored.p, a.stored.len) == 0));

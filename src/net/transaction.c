@@ -222,15 +222,9 @@ static void auth_answer(struct net_conn *c, enum reply_id id)
 
 static void on_auth_delay_over(evutil_socket_t fd, short what, void *arg)
 {
-    struct net_conn *c = arg;
     (void)fd;
     (void)what;
-    struct net_server *srv = c->srv;
-    bool blocked = policy_authlimit_blocked(srv->authlimit, c->addr, net_now_ms());
-    if (blocked)
-        net_log("auth: [%s] blocked: %u failures within %u s, closing", c->addr,
-                srv->cfg->auth_fail_limit, srv->cfg->auth_fail_window);
-    auth_answer(c, blocked ? REPLY_AUTH_TOO_MANY_FAILURES : REPLY_AUTH_FAILED);
+    auth_answer(arg, REPLY_AUTH_FAILED); /* the next attempt, if over the limit, gets 421 */
 }
 
 static void on_auth_checked(void *ctx, enum policy_auth_result result)
@@ -254,6 +248,9 @@ static void on_auth_checked(void *ctx, enum policy_auth_result result)
     unsigned delay = policy_authlimit_delay_ms(srv->authlimit, c->addr, now);
     net_log("auth: [%s] user=%s, status=failed, failures=%u, delay=%ums", c->addr, c->auth_user,
             policy_authlimit_failures(srv->authlimit, c->addr, now), delay);
+    if (policy_authlimit_blocked(srv->authlimit, c->addr, now))
+        net_log("auth: [%s] blocked: %u failures within %u s; further attempts get 421 4.7.0",
+                c->addr, srv->cfg->auth_fail_limit, srv->cfg->auth_fail_window);
     struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
     if (!c->auth_delay)
         c->auth_delay = evtimer_new(srv->base, on_auth_delay_over, c);

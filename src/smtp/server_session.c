@@ -42,6 +42,7 @@ struct smtp_server {
     enum state state;
     enum pending pending;
     bool esmtp, closing, shutting_down, discarding_line, tls;
+    size_t discard_limit; /* the limit the line being discarded broke */
     unsigned errors;
     char *helo;
     char *auth_user;
@@ -583,7 +584,7 @@ static void sasl_message(struct smtp_server *s, const char *b64, size_t len)
         send_reply(s, REPLY_AUTH_CANCELLED, NULL);
         return;
     }
-    unsigned char msg[1100];
+    unsigned char msg[LIMIT_AUTH_LINE]; /* base64 decodes to 3/4 of the line at most */
     size_t n = 0;
     bool empty = len == 1 && b64[0] == '='; /* RFC 4954 §4: a zero-length initial response */
     if (!empty && !smtp_base64_decode(b64, len, msg, sizeof msg, &n)) {
@@ -649,7 +650,6 @@ static void do_auth(struct smtp_server *s, const struct smtp_command *cmd)
     size_t mech_len = 0;
     while (mech_len < cmd->arg_len && cmd->arg[mech_len] != ' ')
         mech_len++;
-    snprintf(s->line, sizeof s->line, "AUTH %.*s", (int)(mech_len < 20 ? mech_len : 20), cmd->arg);
     enum reply_id refusal = auth_refusal(s);
     if (refusal != REPLY_OK) {
         send_reply(s, refusal, NULL);
@@ -716,6 +716,13 @@ static enum reply_id sequence_refusal(const struct smtp_server *s, enum smtp_ver
 
 static void remember_line(struct smtp_server *s, const char *line, size_t len)
 {
+    if (len > 5 && strncasecmp(line, "AUTH ", 5) == 0) {
+        /* "AUTH PLAIN <initial response>": the response holds the password; keep the verb and
+         * the mechanism only. */
+        const char *end = memchr(line + 5, ' ', len - 5);
+        if (end)
+            len = (size_t)(end - line);
+    }
     size_t n = len < sizeof s->line - 1 ? len : sizeof s->line - 1;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)line[i];
@@ -748,11 +755,18 @@ static bool tolerable_helo(const struct smtp_command *cmd)
     return cmd->arg_len > 0 && cmd->arg_len <= LIMIT_DOMAIN;
 }
 
+static void send_line_too_long(struct smtp_server *s, size_t limit)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%zu", limit);
+    send_reply(s, REPLY_LINE_TOO_LONG, text);
+}
+
 static void handle_line(struct smtp_server *s, const char *line, size_t len)
 {
     remember_line(s, line, len);
     if (len + 2 > line_limit(line, len)) {
-        send_reply(s, REPLY_LINE_TOO_LONG, NULL);
+        send_line_too_long(s, line_limit(line, len));
         return;
     }
     if (memchr(line, '\0', len) || memchr(line, '\r', len)) {
@@ -838,6 +852,10 @@ static size_t consume_line(struct smtp_server *s, const char *buf, size_t n)
     const char *lf = memchr(buf, '\n', n);
     if (!lf) {
         if (n > LIMIT_AUTH_LINE) {
+            if (!s->discarding_line) { /* the line's start, for the log (never a SASL response) */
+                remember_line(s, buf, s->state == ST_AUTH ? 0 : n);
+                s->discard_limit = s->state == ST_AUTH ? LIMIT_AUTH_LINE : line_limit(buf, n);
+            }
             s->discarding_line = true; /* the reply is sent once the line ends */
             return n;
         }
@@ -849,12 +867,16 @@ static size_t consume_line(struct smtp_server *s, const char *buf, size_t n)
         len--;
     if (s->discarding_line) {
         s->discarding_line = false;
-        remember_line(s, buf, s->state == ST_AUTH ? 0 : len);
         sasl_end(s);
-        send_reply(s, REPLY_LINE_TOO_LONG, NULL);
+        send_line_too_long(s, s->discard_limit);
     } else if (s->state == ST_AUTH) {
         s->line[0] = '\0'; /* a SASL response is never shown, not even in logs */
-        sasl_message(s, buf, len);
+        if (len + 2 > LIMIT_AUTH_LINE) {
+            sasl_end(s);
+            send_line_too_long(s, LIMIT_AUTH_LINE);
+        } else {
+            sasl_message(s, buf, len);
+        }
     } else {
         handle_line(s, buf, len);
     }
@@ -1033,6 +1055,9 @@ void smtp_server_tls_started(struct smtp_server *s)
 {
     s->tls = true;
     s->pending = PEND_NONE;
+    /* RFC 3207 §4.2: all knowledge obtained from the client before TLS is discarded. */
+    free(s->auth_user);
+    s->auth_user = NULL;
     free(s->helo);
     s->helo = NULL;
     s->esmtp = false;

@@ -168,6 +168,22 @@ class ImplicitTLS(ServerTestCase):
         c2.start_tls()
         c2.expect("220")
 
+    def test_silent_clients_do_not_hold_a_handshake_open(self):
+        # A client that never sends its ClientHello (implicit TLS, or after 220 to STARTTLS)
+        # is dropped at the command timeout, like an idle session.
+        mx, sub, port = free_ports(3)
+        srv = auth_server(self, ["listen submissions 127.0.0.1:%d" % port, "timeout_command 1"],
+                          ports=(mx, sub))
+        silent = self.connect(port, greet=False)
+        c = self.connect(srv.sub_port)
+        c.ehlo()
+        c.cmd("STARTTLS")
+        c.expect("220 2.0.0")
+        started = time.monotonic()
+        self.assertTrue(silent.closed(timeout=6), "implicit-TLS client never sent a hello")
+        self.assertTrue(c.closed(timeout=6), "STARTTLS client never sent a hello")
+        self.assertLess(time.monotonic() - started, 6)
+
 
 class Injection(ServerTestCase):
     """Commands pipelined behind STARTTLS in the same write arrive before the handshake; they

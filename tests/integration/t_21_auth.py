@@ -2,7 +2,6 @@
 every AUTH reply with its exact basic and enhanced code, relaying for logged-in users only,
 envelope-sender ownership, the AUTH= MAIL parameter, and the plaintext listener option."""
 import os
-import re
 import time
 import unittest
 
@@ -140,6 +139,23 @@ class Refusals(AuthCase):
         c.cmd("a b c")
         c.expect("501 5.5.2")
         login(c)  # the session goes on
+
+    def test_long_fields(self):
+        # RFC 4616 §2: servers MUST accept authcid and passwd of up to 255 octets; longer ones
+        # may be refused as malformed, but the session must go on.
+        srv = auth_server(self)
+        c = self.session(srv)
+        c.cmd("AUTH PLAIN " + sasl_plain("u" * 255, "p" * 255))
+        c.expect("535 5.7.8")
+        c.cmd("AUTH LOGIN " + b64("u" * 255))
+        c.expect("334 UGFzc3dvcmQ6")
+        c.cmd(b64("p" * 255))
+        c.expect("535 5.7.8")
+        for user, password in (("alice", "p" * 5000), ("u" * 300, "pw"), ("alice", "p" * 9000)):
+            c.cmd("AUTH PLAIN " + sasl_plain(user, password))
+            r = c.reply()
+            self.assertIn(r.first[:9], ("535 5.7.8", "501 5.5.2"), r.text)
+        login(c)
 
     def test_cancel_501_5_7_0(self):
         srv = auth_server(self)

@@ -43,7 +43,7 @@
 #define BYE "221 2.0.0 Bye\r\n"
 #define NEED_MAIL "503 5.5.1 Error: need MAIL command\r\n"
 #define UNKNOWN "500 5.5.2 Error: command not recognized\r\n"
-#define TOO_LONG "500 5.5.2 Error: command line too long (the limit is 512 octets)\r\n"
+#define TOO_LONG "500 5.5.2 Error: line too long (the limit is 512 octets)\r\n"
 #define BARE_LF "550 5.6.0 Error: message contains a bare <LF> or <CR> (line break without " \
                 "CR LF), forbidden by RFC 5321 section 2.3.8\r\n"
 
@@ -689,7 +689,8 @@ static void test_mail_line_limit(void **state)
     snprintf(in, n + 1, "%s%sRSET\r\n%s", HELO_IN, at, over);
     check(&(struct transcript){
         .in = in, .events = MAIL_EV, .open = true,
-        .out = GREETING HELO_OUT MAIL_OUT "250 2.0.0 Reset state\r\n" TOO_LONG});
+        .out = GREETING HELO_OUT MAIL_OUT "250 2.0.0 Reset state\r\n"
+               "500 5.5.2 Error: line too long (the limit is 1100 octets)\r\n"});
     free(in);
     free(at);
     free(over);
