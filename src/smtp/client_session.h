@@ -33,7 +33,7 @@ struct smtp_client_caps {
     bool has_size;
     uint64_t size;   /* SIZE n (0: no limit announced) */
     unsigned rcptmax; /* RFC 9422 LIMITS RCPTMAX (0: none) */
-    unsigned mailmax; /* RFC 9422 LIMITS MAILMAX (0: none) */
+    unsigned mailmax; /* RFC 9422 LIMITS MAILMAX (0: none): the caller counts transactions */
 };
 
 /* One recipient of a message to send. */
@@ -44,13 +44,14 @@ struct smtp_client_rcpt {
 };
 
 /* A message to send: envelope and the message bytes as stored (CRLF lines, not dot-stuffed:
- * the session stuffs them). The caller keeps everything alive until the message's outcome. */
+ * the session stuffs them, and sends a bare CR or LF as CRLF). The caller keeps everything
+ * alive until the message's outcome. */
 struct smtp_client_message {
     const char *sender; /* "" for <> */
     const struct smtp_client_rcpt *rcpts;
     size_t n_rcpts;
-    bool eightbit;     /* BODY=8BITMIME wanted */
-    bool smtputf8;     /* SMTPUTF8 needed (UTF-8 address or header) */
+    bool eightbit;     /* BODY=8BITMIME wanted (a peer without 8BITMIME gets the body anyway) */
+    bool smtputf8;     /* SMTPUTF8 needed (UTF-8 header; a non-ASCII address implies it) */
     int ret;           /* 0 none, 1 FULL, 2 HDRS */
     const char *envid; /* or NULL */
     const char *body;
@@ -58,62 +59,95 @@ struct smtp_client_message {
 };
 
 /* Why a step failed without a reply from the server, or why a message was not attempted. */
+#define SMTP_CLIENT_FAILURES(X)                                                                  \
+    X(SMTP_CLIENT_REPLY, "the server replied")               /* see the reply */                  \
+    X(SMTP_CLIENT_PROTOCOL, "malformed or out-of-sequence reply from the server") /* transient */ \
+    X(SMTP_CLIENT_TLS_UNAVAILABLE, "TLS required but not offered")                                \
+    X(SMTP_CLIENT_AUTH_UNAVAILABLE, "AUTH wanted but not offered, no shared mechanism, or no TLS") \
+    X(SMTP_CLIENT_TOO_BIG, "message larger than the server's SIZE: not sent")   /* 5.3.4 */       \
+    X(SMTP_CLIENT_NEEDS_SMTPUTF8, "SMTPUTF8 needed, not offered: not sent")     /* 5.6.7 */       \
+    X(SMTP_CLIENT_NO_RECIPIENTS, "every recipient was refused: no message data sent")             \
+    X(SMTP_CLIENT_BAD_ENVELOPE, "address or parameter unfit for a command line: not sent")        \
+    X(SMTP_CLIENT_TIMEOUT, "the caller's timer fired")                                            \
+    X(SMTP_CLIENT_CLOSED, "the connection dropped (or the session ran out of memory)")
+
 enum smtp_client_failure {
-    SMTP_CLIENT_REPLY,          /* a reply came: see the reply */
-    SMTP_CLIENT_PROTOCOL,       /* malformed reply from the server: treated as transient */
-    SMTP_CLIENT_TLS_UNAVAILABLE,/* TLS required but not offered or refused */
-    SMTP_CLIENT_AUTH_UNAVAILABLE,/* AUTH wanted but not offered (or no shared mechanism) */
-    SMTP_CLIENT_TOO_BIG,        /* message larger than the server's SIZE: not sent (5.3.4) */
-    SMTP_CLIENT_NEEDS_SMTPUTF8, /* SMTPUTF8 needed, not offered: not sent (5.6.7) */
-    SMTP_CLIENT_TIMEOUT,        /* the caller's timer fired */
-    SMTP_CLIENT_CLOSED,         /* the connection dropped */
+#define X(name, text) name,
+    SMTP_CLIENT_FAILURES(X)
+#undef X
 };
 
-/* The outcome of a step: the failure kind and, when a reply came, the parsed reply. */
+/* Never NULL; "unknown client failure" for a value outside the enum. */
+const char *smtp_client_strerror(enum smtp_client_failure f);
+
+/* The outcome of a step: the failure kind and, when a reply came, the parsed reply. The reply
+ * belongs to the session and is valid only during the callback that receives it. */
 struct smtp_client_result {
     enum smtp_client_failure failure;
     const struct reply_parsed *reply; /* NULL unless failure == SMTP_CLIENT_REPLY */
 };
 
+/* Callbacks may call smtp_client_send(), _quit(), _tls_started(), _timeout() and
+ * _connection_lost(), never smtp_client_free(). Each may be NULL. */
 struct smtp_client_callbacks {
     /* EHLO (and STARTTLS, AUTH) done: the session is ready for a message. Call
-     * smtp_client_send() now or later, or smtp_client_quit(). */
+     * smtp_client_send() now or later, or smtp_client_quit(). Called once per session. */
     void (*ready)(void *ctx, const struct smtp_client_caps *caps);
-    /* STARTTLS got its 220: run the handshake, then call smtp_client_tls_started(). */
+    /* STARTTLS got its 220: run the handshake, then call smtp_client_tls_started(). Bytes the
+     * server sent after the 220 are dropped: they were not protected (CVE-2011-0411). */
     void (*start_tls)(void *ctx);
-    /* The reply to RCPT i of the current message (index into message->rcpts). */
+    /* The outcome of RCPT i of the current message (index into message->rcpts): the server's
+     * reply, or SMTP_CLIENT_BAD_ENVELOPE for a recipient that cannot be put on a command line
+     * (control characters, too long), never sent. Not called for recipients whose reply did not
+     * come (MAIL refused, 421, connection lost) nor for those from a "too many recipients" 452
+     * on (see n_tried). */
     void (*rcpt_result)(void *ctx, size_t i, const struct smtp_client_result *r);
     /* The current message is done: its MAIL/DATA outcome (the final reply after the message
-     * data, or the failing MAIL/DATA reply, or a failure kind). Recipients not accepted were
-     * reported by rcpt_result; those that were accepted share this result. n_tried is the
-     * number of recipients (from the start of the list) that this transaction covered: when it
-     * is less than n_rcpts (max_rcpts, RCPTMAX, or 452 4.5.3 "too many recipients"), the caller
-     * sends the rest in a further transaction with smtp_client_send(). */
+     * data, the failing MAIL/DATA reply, or a failure kind: NO_RECIPIENTS when every recipient
+     * was refused, TOO_BIG / NEEDS_SMTPUTF8 / BAD_ENVELOPE (sender or ENVID) when nothing was
+     * sent, PROTOCOL / TIMEOUT / CLOSED). Called once per smtp_client_send(), after the session
+     * is ready for the next one. Each recipient in [first, n_tried) has as outcome its
+     * rcpt_result if that was not a 2xx, else this result. n_tried is an index into
+     * message->rcpts, one past the last recipient this transaction covered: when it is less
+     * than n_rcpts (max_rcpts, RCPTMAX, or 452 4.5.3 "too many recipients"), the caller sends
+     * the rest in a further transaction with smtp_client_send(msg, n_tried). */
     void (*message_result)(void *ctx, const struct smtp_client_result *r, size_t n_tried);
-    /* The session ended: before ready (greeting refused, EHLO/HELO/STARTTLS/AUTH failed,
-     * connection lost) with why, or after QUIT. */
+    /* The session ended, reported once: before ready (greeting refused, EHLO/HELO/STARTTLS/AUTH
+     * failed) with why, after QUIT with the reply to QUIT, or at any time on a 421, a malformed
+     * reply, a timeout or a lost connection. */
     void (*closed)(void *ctx, const struct smtp_client_result *why);
 };
 
+/* A new session waiting for the greeting. opts is copied, its strings are not: they must
+ * outlive the session. NULL when out of memory or when opts cannot be used: helo_name missing,
+ * longer than LIMIT_DOMAIN + 2 or holding a byte outside printable ASCII or a space; auth_user
+ * without auth_pass, or either longer than the SASL fields of smtp/sasl.h. */
 struct smtp_client *smtp_client_new(const struct smtp_client_opts *opts,
                                     const struct smtp_client_callbacks *cb, void *ctx);
 void smtp_client_free(struct smtp_client *c);
 
-/* Server bytes in; replies are parsed with reply_parse() and acted on. */
+/* Server bytes in; replies are parsed with reply_parse() and acted on. Ignored once done. */
 void smtp_client_feed(struct smtp_client *c, const char *data, size_t len);
 
-/* Bytes to write, and how many were written. Message data is produced as the output drains,
- * so the buffer stays bounded whatever the message size. */
+/* Bytes to write, and how many were written. Message data is produced as the output drains
+ * (64 KiB at a time), so the buffer stays bounded whatever the message size. */
 const char *smtp_client_output(struct smtp_client *c, size_t *len);
 void smtp_client_consume_output(struct smtp_client *c, size_t n);
 
 /* Starts a transaction for msg (after ready or after the previous message_result).
  * first: the index of the first recipient to cover (a follow-up transaction after a partial
- * one). Uses PIPELINING when offered. */
+ * one). Uses PIPELINING when offered. A message the server cannot take (SIZE, SMTPUTF8) or
+ * whose sender/ENVID cannot be sent gets its message_result at once with n_tried = n_rcpts;
+ * so does every message once the session is done (SMTP_CLIENT_CLOSED). Ignored while another
+ * transaction, or the opening (greeting … AUTH), is in progress. */
 void smtp_client_send(struct smtp_client *c, const struct smtp_client_message *msg, size_t first);
 
+/* The TLS handshake after STARTTLS succeeded: EHLO again (RFC 3207 §4.2). */
 void smtp_client_tls_started(struct smtp_client *c);
+/* Sends QUIT when the session is ready (no transaction); ignored otherwise. */
 void smtp_client_quit(struct smtp_client *c);
+/* The caller's timer fired / the connection dropped: whatever is in progress fails with
+ * SMTP_CLIENT_TIMEOUT / SMTP_CLIENT_CLOSED, then closed(). */
 void smtp_client_timeout(struct smtp_client *c);
 void smtp_client_connection_lost(struct smtp_client *c);
 
