@@ -32,7 +32,7 @@ def env_int(name, default):
 ROUNDS = env_int("BENCH_ROUNDS", 3)
 SESSIONS = env_int("BENCH_SESSIONS", 20)
 MSGS = env_int("BENCH_MSGS", 20000)
-MSGS_PER_CONN = env_int("BENCH_MSGS_PER_CONN", 5000)
+MSGS_PER_CONN = env_int("BENCH_MSGS_PER_CONN", 10000)  # 20 000 would not fit in 10 minutes
 BIG_MSGS = env_int("BENCH_BIG_MSGS", 200)
 LATENCY_MSGS = env_int("BENCH_LATENCY_MSGS", 2000)
 IDLE = [int(n) for n in os.environ.get("BENCH_IDLE", "1000 5000 10000").split()]
@@ -85,7 +85,7 @@ def fresh_dir(name, server):
     deleting tens of thousands of files takes long on some disks and slows file creation for
     a while after (ext4 without a journal scans recently freed inodes)."""
     server.gen += 1
-    path = os.path.join(WORK, f"{name}.{server.gen}")
+    path = os.path.join(WORK, "data", f"{name}.{server.gen}")
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
     return path
@@ -155,7 +155,7 @@ class Postfix:
         self._script("start", self.dir)
         if not wait_banner(self.port):
             self.stop()
-            raise RuntimeError("Postfix did not start (see build/bench/postfix/maillog)")
+            raise RuntimeError(f"Postfix did not start (see {self.dir}/maillog)")
 
     def stop(self):
         if not self.dir:
@@ -341,6 +341,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
     os.makedirs(WORK, exist_ok=True)
     started = time.monotonic()
+    load_start = os.getloadavg()[0]
     results = {}
     wanted = os.environ.get("BENCH_SERVERS", "clearmta postfix").lower().split()
     servers = [cls() for cls in (Clearmta, Postfix) if cls.name.lower() in wanted]
@@ -367,7 +368,8 @@ def main():
     with open(os.path.join(WORK, "results.json"), "w") as f:
         json.dump({"raw": results, "summary": summary}, f, indent=1)
     config = {"rounds": ROUNDS, "sessions": SESSIONS, "loads": LOADS, "idle": IDLE,
-              "latency_msgs": LATENCY_MSGS, "elapsed": elapsed, "data_dir": WORK}
+              "latency_msgs": LATENCY_MSGS, "elapsed": elapsed, "data_dir": WORK,
+              "load": (load_start, os.getloadavg()[0])}
     text = report.render(summary, config)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.md"), "w") as f:

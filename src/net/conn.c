@@ -17,15 +17,20 @@
 
 static void conn_event(evutil_socket_t fd, short what, void *arg);
 
+/* Watches the socket for mask with the timeout of the session's state. Only a change of mask
+ * touches the kernel's epoll set; a change of timeout alone reschedules the timer. */
 static void arm(struct net_conn *c, short mask)
 {
     bool data_timeout = smtp_server_in_data(c->session);
     if (mask == c->ev_mask && data_timeout == c->ev_data_timeout)
         return;
-    if (c->ev_mask != -1)
-        event_del(&c->ev);
-    event_assign(&c->ev, c->srv->base, c->io.fd, mask | EV_PERSIST, conn_event, c);
-    event_add(&c->ev, data_timeout ? c->srv->data_timeout : c->srv->command_timeout);
+    const struct timeval *tv = data_timeout ? c->srv->data_timeout : c->srv->command_timeout;
+    if (mask != c->ev_mask) {
+        if (c->ev_mask != -1)
+            event_del(&c->ev);
+        event_assign(&c->ev, c->srv->base, c->io.fd, mask | EV_PERSIST, conn_event, c);
+    }
+    event_add(&c->ev, tv);
     c->ev_mask = mask;
     c->ev_data_timeout = data_timeout;
 }
