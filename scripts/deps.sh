@@ -3,8 +3,8 @@
 # Usage: deps.sh build|test|bench. Runs apt-get as root (sudo when not root).
 set -eu
 
-build_pkgs="gcc make libc6-dev libevent-dev libssl-dev libcrypt-dev openssl"
-test_pkgs="$build_pkgs libcmocka-dev python3 swaks curl msmtp clang libclang-rt-14-dev"
+build_pkgs="gcc make libc6-dev libevent-dev libssl-dev libcrypt-dev libc-ares-dev openssl"
+test_pkgs="$build_pkgs libcmocka-dev python3 swaks curl msmtp dnsmasq-base clang libclang-rt-14-dev"
 bench_pkgs="$build_pkgs postfix"
 
 case "${1:-build}" in

@@ -85,6 +85,40 @@ static void print_domain(const struct policy_domain *d)
     }
 }
 
+/* "[host]:port" or "host:port (MX)", with the TLS mode. */
+static void print_nexthop(const char *label, const char *domain, const struct policy_nexthop *h)
+{
+    printf("%-24s %s%s%s%s%s:%u%s tls=%s", label, domain, domain[0] != '\0' ? " smtp:" : "",
+           h->mx_lookup ? "" : "[", h->host, h->mx_lookup ? "" : "]", h->port,
+           h->mx_lookup ? " (MX look-up)" : "", policy_tls_name(h->tls));
+}
+
+/* Routing and retries; the smart-host password is never shown. */
+static void print_delivery(const struct policy_config *c)
+{
+    for (size_t i = 0; i < c->n_routes; i++) {
+        print_nexthop("route", c->routes[i].domain, &c->routes[i].hop);
+        printf("\n");
+    }
+    const struct policy_relayhost *rh = &c->relayhost;
+    if (rh->set) {
+        print_nexthop("relayhost", "", &rh->hop);
+        if (rh->auth)
+            printf(" auth=%s (user %s)", rh->auth_file, rh->auth_user);
+        if (rh->rate > 0)
+            printf(" rate=%u per %u s", rh->rate, rh->rate_period);
+        printf("\n");
+    } else {
+        printf("%-24s %s\n", "relayhost", "(none: remote mail goes to each domain's MX)");
+    }
+    printf("%-24s %s\n", "resolver", c->resolver[0] != '\0' ? c->resolver : "(/etc/resolv.conf)");
+    printf("%-24s %u\n", "retry_first", c->retry_first);
+    printf("%-24s %u\n", "retry_max", c->retry_max);
+    printf("%-24s %u\n", "queue_lifetime", c->queue_lifetime);
+    printf("%-24s %u%s\n", "delay_warning", c->delay_warning,
+           c->delay_warning == 0 ? " (no warnings)" : "");
+}
+
 static void print_summary(const char *source, const struct policy_config *c)
 {
     printf("%s: ok\n", source);
@@ -110,6 +144,7 @@ static void print_summary(const char *source, const struct policy_config *c)
     printf("%-24s %s\n", "log", c->log_syslog ? "syslog" : "stderr");
     printf("%-24s %u\n", "shutdown_grace", c->shutdown_grace);
     print_auth(c);
+    print_delivery(c);
 }
 
 int cli_check_config(int argc, char **argv)

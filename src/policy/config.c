@@ -672,6 +672,344 @@ static void apply_domain(struct loader *ld, const struct directive *d, struct cu
     }
 }
 
+/* ---- routes, smart host, resolver ---- */
+
+static int route_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct policy_route *)a)->domain,
+                  ((const struct policy_route *)b)->domain);
+}
+
+const char *policy_tls_name(enum policy_tls tls)
+{
+    switch (tls) {
+    case POLICY_TLS_NONE: return "none";
+    case POLICY_TLS_OPPORTUNISTIC: return "opportunistic";
+    case POLICY_TLS_REQUIRED: return "required";
+    case POLICY_TLS_REQUIRED_VERIFY: return "required-verify";
+    }
+    return "?";
+}
+
+static bool parse_tls(const char *word, enum policy_tls *out)
+{
+    static const enum policy_tls all[] = {POLICY_TLS_NONE, POLICY_TLS_OPPORTUNISTIC,
+                                          POLICY_TLS_REQUIRED, POLICY_TLS_REQUIRED_VERIFY};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (strcmp(word, policy_tls_name(all[i])) == 0) {
+            *out = all[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A numeric IPv4 or IPv6 address into its inet_ntop form; false when it is neither. */
+static bool canonical_ip(const char *s, char *out, size_t cap)
+{
+    unsigned char bin[16];
+    int af = strchr(s, ':') != NULL ? AF_INET6 : AF_INET;
+    return inet_pton(af, s, bin) == 1 && inet_ntop(af, bin, out, (socklen_t)cap) != NULL;
+}
+
+/* "[HOST]:PORT", "[HOST]", "HOST:PORT" or "HOST" (module comment in config.h); HOST in
+ * brackets is a host name or numeric IP, without them a host name whose MX is looked up. */
+static bool parse_nexthop(const char *text, struct policy_nexthop *h)
+{
+    char s[LIMIT_DOMAIN + 16]; /* "[" host "]:" port; longer is not a next hop */
+    size_t len = strlen(text);
+    if (len >= sizeof s)
+        return false;
+    memcpy(s, text, len + 1);
+    char *host = s, *port = NULL;
+    h->mx_lookup = s[0] != '[';
+    if (!h->mx_lookup) {
+        char *close = strchr(s, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+            return false;
+        *close = '\0';
+        host = s + 1;
+        port = close[1] == ':' ? close + 2 : NULL;
+    } else if ((port = strchr(s, ':')) != NULL) {
+        *port++ = '\0'; /* a second ':' (bare IPv6) fails the port check below */
+    }
+    uint64_t p = 25;
+    if (port != NULL && (!parse_number(port, false, &p) || p == 0 || p > 65535))
+        return false;
+    h->port = (unsigned short)p;
+    if (!h->mx_lookup && canonical_ip(host, h->host, sizeof h->host))
+        return true;
+    if (!valid_hostname(host) || canonical_ip(host, h->host, sizeof h->host))
+        return false; /* a numeric address needs brackets: it has no MX to look up */
+    memcpy(h->host, host, strlen(host) + 1);
+    lower_ascii(h->host);
+    return true;
+}
+
+/* "tls=WORD"; false when opt is not a tls option (nothing reported), true when it was one
+ * (reported if its value is bad). */
+static bool tls_option(struct loader *ld, const char *keyword, const char *opt,
+                       struct policy_nexthop *h, bool *ok)
+{
+    if (strncmp(opt, "tls=", 4) != 0)
+        return false;
+    if (!parse_tls(opt + 4, &h->tls)) {
+        problem(ld, "%s: tls takes none, opportunistic, required or required-verify, not '%s'",
+                keyword, show(opt + 4).s);
+        *ok = false;
+    }
+    return true;
+}
+
+static bool read_nexthop(struct loader *ld, const char *keyword, const char *text,
+                         struct policy_nexthop *h)
+{
+    h->tls = POLICY_TLS_OPPORTUNISTIC;
+    if (parse_nexthop(text, h))
+        return true;
+    problem(ld, "%s: '%s' is not a next hop ([HOST]:PORT, or HOST:PORT to look up HOST's MX; "
+            "numeric addresses in brackets; port 1-65535)", keyword, show(text).s);
+    return false;
+}
+
+static void apply_route(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    (void)d;
+    char *domain = next_token(cur), *target = next_token(cur);
+    struct policy_route r = {.line = ld->line};
+    bool ok = true;
+    if (domain == NULL || target == NULL) {
+        problem(ld, "route takes a domain, smtp:[HOST]:PORT and optionally tls=MODE");
+        return;
+    }
+    if (!valid_hostname(domain)) {
+        problem(ld, "route: '%s' is not a domain name", show(domain).s);
+        return;
+    }
+    memcpy(r.domain, domain, strlen(domain) + 1);
+    lower_ascii(r.domain);
+    if (strncmp(target, "smtp:", 5) != 0) {
+        problem(ld, "route: '%s' does not start with smtp: (the only transport)", show(target).s);
+        return;
+    }
+    if (!read_nexthop(ld, "route", target + 5, &r.hop))
+        return;
+    for (char *opt = next_token(cur); opt != NULL && ok; opt = next_token(cur))
+        if (!tls_option(ld, "route", opt, &r.hop, &ok)) {
+            problem(ld, "route: unknown option '%s' (tls=MODE)", show(opt).s);
+            ok = false;
+        }
+    if (!ok)
+        return;
+    for (size_t i = 0; i < ld->c->n_routes; i++) {
+        if (strcmp(ld->c->routes[i].domain, r.domain) == 0) {
+            problem(ld, "route: %s is already routed on line %u", r.domain,
+                    ld->c->routes[i].line);
+            return;
+        }
+    }
+    if (ld->c->n_routes == POLICY_ROUTES_MAX) {
+        problem(ld, "route: more than %u routes (POLICY_ROUTES_MAX)", POLICY_ROUTES_MAX);
+        return;
+    }
+    struct policy_route *nr = realloc(ld->c->routes, (ld->c->n_routes + 1) * sizeof *nr);
+    if (nr == NULL) {
+        out_of_memory(ld);
+        return;
+    }
+    ld->c->routes = nr;
+    nr[ld->c->n_routes++] = r;
+}
+
+/* "rate=N/second|minute|hour|day". */
+static bool parse_rate(const char *v, struct policy_relayhost *rh)
+{
+    static const struct {
+        const char *name;
+        unsigned seconds;
+    } periods[] = {{"second", 1}, {"minute", 60}, {"hour", 3600}, {"day", 86400}};
+    char num[24];
+    const char *slash = strchr(v, '/');
+    uint64_t n;
+    size_t len = slash != NULL ? (size_t)(slash - v) : 0;
+    if (len == 0 || len >= sizeof num)
+        return false;
+    memcpy(num, v, len);
+    num[len] = '\0';
+    if (!parse_number(num, false, &n) || n == 0 || n > POLICY_RATE_MAX)
+        return false;
+    for (size_t i = 0; i < sizeof periods / sizeof periods[0]; i++) {
+        if (strcmp(slash + 1, periods[i].name) == 0) {
+            rh->rate = (unsigned)n;
+            rh->rate_period = periods[i].seconds;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The one "user:password" line of a smart-host credentials file (blank lines and '#' comments
+ * aside). Whitespace is part of the password, so lines are not tokenised. */
+static bool parse_credentials(const char *data, size_t len, struct policy_relayhost *rh)
+{
+    size_t found = 0;
+    for (const char *line = data, *end; line < data + len; line = end + 1) {
+        end = memchr(line, '\n', (size_t)(data + len - line));
+        if (end == NULL)
+            end = data + len;
+        size_t n = (size_t)(end - line);
+        if (n > 0 && line[n - 1] == '\r')
+            n--;
+        if (n == 0 || line[0] == '#')
+            continue;
+        const char *colon = memchr(line, ':', n);
+        size_t ulen = colon != NULL ? (size_t)(colon - line) : 0, plen = n - ulen - 1;
+        if (colon == NULL || ulen == 0 || ulen >= POLICY_AUTH_FIELD_CAP || plen == 0 ||
+            plen >= POLICY_AUTH_FIELD_CAP || memchr(line, '\0', n) != NULL || ++found > 1)
+            return false;
+        memcpy(rh->auth_user, line, ulen);
+        rh->auth_user[ulen] = '\0';
+        memcpy(rh->auth_password, colon + 1, plen);
+        rh->auth_password[plen] = '\0';
+    }
+    return found == 1;
+}
+
+/* auth=FILE: resolved against the config directory; group or others may not write it and
+ * others may not read it (0600 or 0640), as it holds a password in clear. */
+static bool load_credentials(struct loader *ld, const char *path, struct policy_relayhost *rh)
+{
+    char err[160];
+    struct stat st;
+    size_t len;
+    if (!resolve_path(ld->config_name, path, rh->auth_file, sizeof rh->auth_file)) {
+        problem(ld, "relayhost: auth path is longer than %u bytes", POLICY_PATH_CAP - 1);
+        return false;
+    }
+    if (stat(rh->auth_file, &st) == 0 && (st.st_mode & 0027) != 0) {
+        problem(ld, "relayhost: auth file '%s' is open to others (mode %03o; use chmod 600)",
+                show(rh->auth_file).s, (unsigned)(st.st_mode & 0777));
+        return false;
+    }
+    char *data = read_file(rh->auth_file, &len, err, sizeof err);
+    if (data == NULL) {
+        problem(ld, "relayhost: auth file '%s': %s", show(rh->auth_file).s, err);
+        return false;
+    }
+    bool ok = parse_credentials(data, len, rh);
+    explicit_bzero(data, len);
+    free(data);
+    if (!ok)
+        problem(ld, "relayhost: auth file '%s' must hold one line user:password (each 1-%u "
+                "bytes)", show(rh->auth_file).s, POLICY_AUTH_FIELD_CAP - 1);
+    return ok;
+}
+
+static bool relayhost_option(struct loader *ld, const char *opt, struct policy_relayhost *rh)
+{
+    bool ok = true;
+    if (tls_option(ld, "relayhost", opt, &rh->hop, &ok))
+        return ok;
+    if (strncmp(opt, "auth=", 5) == 0 && opt[5] != '\0') {
+        rh->auth = load_credentials(ld, opt + 5, rh);
+        return rh->auth;
+    }
+    if (strncmp(opt, "rate=", 5) == 0) {
+        if (parse_rate(opt + 5, rh))
+            return true;
+        problem(ld, "relayhost: rate takes N/second, N/minute, N/hour or N/day with N 1-%u, not "
+                "'%s'", POLICY_RATE_MAX, show(opt + 5).s);
+        return false;
+    }
+    problem(ld, "relayhost: unknown option '%s' (tls=MODE, auth=FILE, rate=N/PERIOD)",
+            show(opt).s);
+    return false;
+}
+
+static void apply_relayhost(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    (void)d;
+    char *target = next_token(cur);
+    struct policy_relayhost rh = {0};
+    bool ok = true;
+    if (target == NULL) {
+        problem(ld, "relayhost takes [HOST]:PORT and options tls=MODE, auth=FILE, rate=N/PERIOD");
+        return;
+    }
+    if (!read_nexthop(ld, "relayhost", target, &rh.hop))
+        return;
+    for (char *opt = next_token(cur); opt != NULL && ok; opt = next_token(cur))
+        ok = relayhost_option(ld, opt, &rh);
+    if (ok && rh.auth && rh.hop.tls == POLICY_TLS_NONE) {
+        problem(ld, "relayhost: auth= with tls=none would send the password in clear");
+        ok = false;
+    }
+    if (ok) {
+        rh.set = true;
+        ld->c->relayhost = rh;
+    }
+    explicit_bzero(&rh, sizeof rh);
+}
+
+/* "IPv4", "IPv4:PORT", "IPv6", "[IPv6]" or "[IPv6]:PORT", stored as c-ares takes it. */
+static void apply_resolver(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char *v = one_value(ld, d, cur);
+    char ip[INET6_ADDRSTRLEN], s[72];
+    uint64_t port = 53;
+    if (v == NULL)
+        return;
+    size_t len = strlen(v);
+    bool ok = len < sizeof s;
+    if (ok) {
+        memcpy(s, v, len + 1);
+        char *host = s, *colon = NULL;
+        if (s[0] == '[') {
+            char *close = strchr(s, ']');
+            ok = close != NULL && (close[1] == '\0' || close[1] == ':');
+            if (ok) {
+                *close = '\0';
+                host = s + 1;
+                colon = close[1] == ':' ? close + 1 : NULL;
+                ok = strchr(host, ':') != NULL;
+            }
+        } else if (strchr(s, ':') == strrchr(s, ':')) {
+            colon = strchr(s, ':'); /* one colon: IPv4:PORT; more: a bare IPv6 address */
+        }
+        if (ok && colon != NULL) {
+            *colon = '\0';
+            ok = parse_number(colon + 1, false, &port) && port >= 1 && port <= 65535;
+        }
+        ok = ok && canonical_ip(host, ip, sizeof ip);
+    }
+    if (!ok) {
+        problem(ld, "resolver: '%s' is not IP[:PORT] (numeric IPv4, or IPv6 in brackets with a "
+                "port; port 1-65535)", show(v).s);
+        return;
+    }
+    bool v6 = strchr(ip, ':') != NULL;
+    snprintf(ld->c->resolver, sizeof ld->c->resolver, "%s%s%s:%u", v6 ? "[" : "", ip,
+             v6 ? "]" : "", (unsigned)port);
+}
+
+const struct policy_route *policy_route_find(const struct policy_config *c, const char *domain)
+{
+    struct policy_route probe;
+    size_t len = strlen(domain);
+    if (len >= sizeof probe.domain || c->n_routes == 0)
+        return NULL;
+    memcpy(probe.domain, domain, len + 1);
+    lower_ascii(probe.domain);
+    return bsearch(&probe, c->routes, c->n_routes, sizeof probe, route_cmp);
+}
+
+/* Sorted once after reading, so look-ups can bisect. */
+static void finish_routes(struct loader *ld)
+{
+    if (ld->c->n_routes > 1)
+        qsort(ld->c->routes, ld->c->n_routes, sizeof ld->c->routes[0], route_cmp);
+}
+
 static const struct directive directives[] = {
     {.keyword = "hostname", .apply = apply_hostname},
     {.keyword = "listen", .apply = apply_listen, .repeatable = true},
@@ -705,6 +1043,8 @@ static const struct directive directives[] = {
     {.keyword = "vrfy", .apply = apply_choice, .offset = NO_FIELD, .words = {"no", NULL}},
     {.keyword = "log", .apply = apply_choice, .offset = FIELD(log_syslog),
      .words = {"stderr", "syslog"}},
+    {.keyword = "sync_mode", .apply = apply_choice, .offset = FIELD(sync_fdatasync),
+     .words = {"syncfs", "fdatasync"}},
     {.keyword = "tls_cert", .apply = apply_file, .offset = FIELD(tls_cert)},
     {.keyword = "tls_key", .apply = apply_file, .offset = FIELD(tls_key)},
     {.keyword = "users_file", .apply = apply_users_file, .offset = FIELD(users_file)},
@@ -714,6 +1054,17 @@ static const struct directive directives[] = {
      .min = 1, .max = POLICY_AUTH_FAIL_LIMIT_MAX, .bound = "POLICY_AUTH_FAIL_LIMIT_MAX"},
     {.keyword = "auth_fail_window", .apply = apply_number, .offset = FIELD(auth_fail_window),
      .min = 1, .max = POLICY_AUTH_FAIL_WINDOW_MAX, .bound = "POLICY_AUTH_FAIL_WINDOW_MAX"},
+    {.keyword = "route", .apply = apply_route, .repeatable = true},
+    {.keyword = "relayhost", .apply = apply_relayhost},
+    {.keyword = "resolver", .apply = apply_resolver},
+    {.keyword = "retry_first", .apply = apply_number, .offset = FIELD(retry_first), .min = 1,
+     .max = POLICY_RETRY_INTERVAL_MAX, .bound = "POLICY_RETRY_INTERVAL_MAX"},
+    {.keyword = "retry_max", .apply = apply_number, .offset = FIELD(retry_max), .min = 1,
+     .max = POLICY_RETRY_INTERVAL_MAX, .bound = "POLICY_RETRY_INTERVAL_MAX"},
+    {.keyword = "queue_lifetime", .apply = apply_number, .offset = FIELD(queue_lifetime),
+     .min = 60, .max = POLICY_QUEUE_LIFETIME_MAX, .bound = "POLICY_QUEUE_LIFETIME_MAX"},
+    {.keyword = "delay_warning", .apply = apply_number, .offset = FIELD(delay_warning), .min = 0,
+     .max = POLICY_QUEUE_LIFETIME_MAX, .bound = "POLICY_QUEUE_LIFETIME_MAX"},
 };
 #define N_DIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -942,6 +1293,24 @@ static void finish_tls(struct loader *ld)
             "certificate is generated)", set, missing);
 }
 
+/* The retry settings must make a schedule: the cap not below the first wait, a warning before
+ * the give-up. */
+static void finish_retry(struct loader *ld)
+{
+    const struct policy_config *c = ld->c;
+    if (c->retry_max < c->retry_first) {
+        ld->line = ld->anchor = directive_line(ld, directive_line(ld, "retry_max") != 0
+                                                       ? "retry_max" : "retry_first");
+        problem(ld, "retry_max (%u) is below retry_first (%u)", c->retry_max, c->retry_first);
+    }
+    if (c->delay_warning != 0 && c->delay_warning >= c->queue_lifetime) {
+        ld->line = ld->anchor = directive_line(ld, directive_line(ld, "delay_warning") != 0
+                                                       ? "delay_warning" : "queue_lifetime");
+        problem(ld, "delay_warning (%u) is not below queue_lifetime (%u): no warning would be "
+                "sent (0 turns warnings off)", c->delay_warning, c->queue_lifetime);
+    }
+}
+
 /* ---- public ---- */
 
 const char *policy_listen_kind_name(enum policy_listen_kind kind)
@@ -986,6 +1355,10 @@ bool policy_config_defaults(struct policy_config *c)
     c->sender_ownership = true;
     c->auth_fail_limit = POLICY_AUTH_FAIL_LIMIT_DEFAULT;
     c->auth_fail_window = POLICY_AUTH_FAIL_WINDOW_DEFAULT;
+    c->retry_first = POLICY_RETRY_FIRST_DEFAULT;
+    c->retry_max = POLICY_RETRY_MAX_DEFAULT;
+    c->queue_lifetime = POLICY_QUEUE_LIFETIME_DEFAULT;
+    c->delay_warning = POLICY_DELAY_WARNING_DEFAULT;
     /* The local domain "localhost": every local part reaches the postmaster's mailbox. */
     c->domains = calloc(1, sizeof *c->domains);
     if (c->domains == NULL)
@@ -1006,6 +1379,10 @@ void policy_config_free(struct policy_config *c)
     c->n_domains = 0;
     policy_users_free(c->users);
     c->users = NULL;
+    free(c->routes);
+    c->routes = NULL;
+    c->n_routes = 0;
+    explicit_bzero(&c->relayhost, sizeof c->relayhost);
 }
 
 /* Hands the default domains to the loader as line-0 entries, so config lines can replace them. */
@@ -1042,6 +1419,8 @@ size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
         each_line(&ld, name, data, len, config_line, NULL);
         finish_dirs(&ld);
         finish_tls(&ld);
+        finish_routes(&ld);
+        finish_retry(&ld);
     }
     finish_domains(&ld);
     free(ld.domains);

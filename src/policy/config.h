@@ -41,6 +41,64 @@
 #define POLICY_AUTH_FAIL_WINDOW_DEFAULT 600u
 #define POLICY_AUTH_FAIL_WINDOW_MAX 86400u
 
+/* Static routes; a longer list belongs in a map file, not in the config. */
+#define POLICY_ROUTES_MAX 1024u
+/* Retry settings, seconds. The bounds keep a typo from retrying every second forever or from
+ * keeping mail for a year: RFC 5321 §4.5.4.1 suggests giving up after 4-5 days. */
+#define POLICY_RETRY_FIRST_DEFAULT 300u
+#define POLICY_RETRY_MAX_DEFAULT 3600u
+#define POLICY_QUEUE_LIFETIME_DEFAULT 432000u
+#define POLICY_DELAY_WARNING_DEFAULT 14400u
+#define POLICY_RETRY_INTERVAL_MAX 86400u        /* a day between attempts at most */
+#define POLICY_QUEUE_LIFETIME_MAX (30u * 86400) /* thirty days */
+/* Smart-host sending rate: messages per period; a million per period is no limit at all. */
+#define POLICY_RATE_MAX 1000000u
+/* SASL user name and password of the smart host (RFC 4616 allows 255 octets each). */
+#define POLICY_AUTH_FIELD_CAP 256u
+
+/* How a next hop is secured: none: never STARTTLS; opportunistic: STARTTLS when offered, any
+ * certificate; required: STARTTLS or defer, any certificate; required-verify: STARTTLS with a
+ * certificate valid for the host name, or defer. */
+enum policy_tls {
+    POLICY_TLS_NONE,
+    POLICY_TLS_OPPORTUNISTIC,
+    POLICY_TLS_REQUIRED,
+    POLICY_TLS_REQUIRED_VERIFY
+};
+
+/* "none", "opportunistic", "required" or "required-verify". */
+const char *policy_tls_name(enum policy_tls tls);
+
+/* A next hop as written after "smtp:" or relayhost: [HOST]:PORT looks HOST up as a host
+ * (A/AAAA, or a numeric address); HOST:PORT without brackets looks up HOST's MX first (as in
+ * Postfix). The port defaults to 25. */
+struct policy_nexthop {
+    char host[LIMIT_DOMAIN + 1]; /* lower-case host name, or a numeric IP (no brackets) */
+    unsigned short port;         /* 1..65535 */
+    enum policy_tls tls;         /* default: opportunistic */
+    bool mx_lookup;              /* written without brackets */
+};
+
+/* route DOMAIN smtp:NEXTHOP [tls=…]: mail for DOMAIN (exactly; not its subdomains) goes there. */
+struct policy_route {
+    char domain[LIMIT_DOMAIN + 1]; /* lower case */
+    struct policy_nexthop hop;
+    unsigned line;                 /* config line, for messages */
+};
+
+/* relayhost NEXTHOP [tls=…] [auth=FILE] [rate=N/PERIOD]: every remote domain without its own
+ * route goes to this smart host. */
+struct policy_relayhost {
+    bool set;
+    struct policy_nexthop hop;
+    bool auth;                                /* auth= given: AUTH PLAIN/LOGIN with these */
+    char auth_file[POLICY_PATH_CAP];          /* as resolved against the config directory */
+    char auth_user[POLICY_AUTH_FIELD_CAP];    /* from the file's "user:password" line */
+    char auth_password[POLICY_AUTH_FIELD_CAP];
+    unsigned rate;        /* messages per rate_period seconds; 0: no limit */
+    unsigned rate_period; /* 1, 60, 3600 or 86400 */
+};
+
 enum policy_listen_kind {
     POLICY_LISTEN_MX,          /* port 25 role: no AUTH, local domains only */
     POLICY_LISTEN_SUBMISSION,  /* RFC 6409: STARTTLS + AUTH */
@@ -90,6 +148,7 @@ struct policy_config {
     unsigned timeout_command, timeout_data, shutdown_grace; /* seconds */
     uint64_t min_free_disk;
     bool bare_lf_normalize, soft_bounce, log_syslog;
+    bool sync_fdatasync; /* sync_mode fdatasync: fdatasync per queue file, not one syncfs */
     /* TLS certificate chain and key (PEM), resolved against the config file's directory; both
      * "" when not set: the server then generates a self-signed pair in data_dir. */
     char tls_cert[POLICY_PATH_CAP], tls_key[POLICY_PATH_CAP];
@@ -97,6 +156,13 @@ struct policy_config {
     struct policy_users *users;       /* loaded from users_file; NULL without one; owned */
     bool sender_ownership;            /* MAIL FROM must be owned by the AUTH user (553 5.7.1) */
     unsigned auth_fail_limit, auth_fail_window; /* failures per client address per seconds */
+    struct policy_route *routes; /* sorted by domain, unique; owned */
+    size_t n_routes;
+    struct policy_relayhost relayhost;
+    /* DNS server for MX look-ups, "IPv4:PORT" or "[IPv6]:PORT"; "" uses /etc/resolv.conf. */
+    char resolver[64];
+    /* Seconds: first retry, the doubling's cap, give-up age, delay-warning age (0: none). */
+    unsigned retry_first, retry_max, queue_lifetime, delay_warning;
 };
 
 struct policy_problem {
@@ -126,7 +192,11 @@ size_t policy_config_load(const char *path, struct policy_config *c, struct poli
 size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
                                  struct policy_config *c, struct policy_problems *p);
 
-/* Releases what c owns and leaves it empty. Safe on a zeroed config and twice. */
+/* The static route for domain (any case), or NULL. */
+const struct policy_route *policy_route_find(const struct policy_config *c, const char *domain);
+
+/* Releases what c owns and leaves it empty (the smart-host password is wiped). Safe on a
+ * zeroed config and twice. */
 void policy_config_free(struct policy_config *c);
 
 #endif

@@ -46,6 +46,201 @@ static void expect_contains(const char *message, const char *part)
         fail_msg("message '%s' lacks '%s'", message, part);
 }
 
+/* ---- routes, smart host, resolver, retry ---- */
+
+static void test_routes(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("route b.example smtp:[127.0.0.1]:2600\n"
+            "route A.Example smtp:Relay.Example.NET tls=required-verify # to the MX of relay\n"
+            "route c.example smtp:[mx.c.example] tls=none\n"
+            "route d.example smtp:[2001:DB8::1]:587\n", &c);
+    assert_int_equal(c.n_routes, 4);
+    assert_string_equal(c.routes[0].domain, "a.example"); /* sorted */
+    assert_string_equal(c.routes[0].hop.host, "relay.example.net");
+    assert_true(c.routes[0].hop.mx_lookup);
+    assert_int_equal(c.routes[0].hop.port, 25);
+    assert_int_equal(c.routes[0].hop.tls, POLICY_TLS_REQUIRED_VERIFY);
+    assert_int_equal(c.routes[0].line, 2);
+    const struct policy_route *r = policy_route_find(&c, "B.EXAMPLE");
+    assert_non_null(r);
+    assert_string_equal(r->hop.host, "127.0.0.1");
+    assert_int_equal(r->hop.port, 2600);
+    assert_false(r->hop.mx_lookup);
+    assert_int_equal(r->hop.tls, POLICY_TLS_OPPORTUNISTIC);
+    r = policy_route_find(&c, "c.example");
+    assert_string_equal(r->hop.host, "mx.c.example");
+    assert_false(r->hop.mx_lookup);
+    assert_int_equal(r->hop.tls, POLICY_TLS_NONE);
+    assert_string_equal(policy_route_find(&c, "d.example")->hop.host, "2001:db8::1");
+    assert_null(policy_route_find(&c, "e.example"));
+    assert_null(policy_route_find(&c, "sub.b.example"));
+    policy_config_free(&c);
+    assert_int_equal(c.n_routes, 0);
+    assert_string_equal(policy_tls_name(POLICY_TLS_REQUIRED), "required");
+}
+
+static void test_route_invalid(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line, *part;
+    } bad[] = {
+        {"route", "takes a domain"},
+        {"route a.example", "takes a domain"},
+        {"route -a.example smtp:[127.0.0.1]:25", "not a domain name"},
+        {"route a.example lmtp:[127.0.0.1]:25", "smtp:"},
+        {"route a.example smtp:[127.0.0.1]:0", "not a next hop"},
+        {"route a.example smtp:[127.0.0.1]:65536", "not a next hop"},
+        {"route a.example smtp:[127.0.0.1]:x", "not a next hop"},
+        {"route a.example smtp:[127.0.0.1", "not a next hop"},
+        {"route a.example smtp:[127.0.0.1]x", "not a next hop"},
+        {"route a.example smtp:127.0.0.1:25", "not a next hop"}, /* numeric needs brackets */
+        {"route a.example smtp:2001:db8::1", "not a next hop"},
+        {"route a.example smtp:[bad_host]:25", "not a next hop"},
+        {"route a.example smtp:", "not a next hop"},
+        {"route a.example smtp:[127.0.0.1]:25 tls=maybe", "tls takes"},
+        {"route a.example smtp:[127.0.0.1]:25 auth=x", "unknown option"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_contains(load_one_problem(bad[i].line, 1), bad[i].part);
+    expect_contains(load_one_problem("route a.example smtp:[127.0.0.1]:25\n"
+                                     "route A.example smtp:[127.0.0.2]:25\n", 2),
+                    "already routed on line 1");
+    /* Bounds: port 1 and 65535 are fine. */
+    struct policy_config c;
+    load_ok("route a.example smtp:[127.0.0.1]:1\nroute b.example smtp:[127.0.0.1]:65535\n", &c);
+    policy_config_free(&c);
+}
+
+static void test_routes_max(void **state)
+{
+    (void)state;
+    size_t cap = (POLICY_ROUTES_MAX + 1) * 48;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = 0;
+    for (unsigned i = 0; i < POLICY_ROUTES_MAX + 1; i++)
+        len += (size_t)snprintf(text + len, cap - len, "route d%u.example smtp:[127.0.0.1]:25\n",
+                                i);
+    struct policy_config c;
+    size_t n = policy_config_load_buffer("test.conf", text, len, &c, &problems);
+    assert_int_equal(n, 1);
+    assert_int_equal(problems.items[0].line, POLICY_ROUTES_MAX + 1);
+    expect_contains(problems.items[0].message, "POLICY_ROUTES_MAX");
+    assert_int_equal(c.n_routes, POLICY_ROUTES_MAX);
+    assert_non_null(policy_route_find(&c, "d1023.example"));
+    policy_config_free(&c);
+    free(text);
+}
+
+static void test_relayhost(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("", &c);
+    assert_false(c.relayhost.set);
+    policy_config_free(&c);
+    load_ok("relayhost [smtp.provider.example]:587 tls=required rate=1000/hour\n", &c);
+    assert_true(c.relayhost.set);
+    assert_string_equal(c.relayhost.hop.host, "smtp.provider.example");
+    assert_int_equal(c.relayhost.hop.port, 587);
+    assert_false(c.relayhost.hop.mx_lookup);
+    assert_int_equal(c.relayhost.hop.tls, POLICY_TLS_REQUIRED);
+    assert_false(c.relayhost.auth);
+    assert_int_equal(c.relayhost.rate, 1000);
+    assert_int_equal(c.relayhost.rate_period, 3600);
+    policy_config_free(&c);
+    assert_false(c.relayhost.set);
+    load_ok("relayhost relay.example rate=1/second", &c);
+    assert_true(c.relayhost.hop.mx_lookup);
+    assert_int_equal(c.relayhost.hop.port, 25);
+    assert_int_equal(c.relayhost.rate_period, 1);
+    policy_config_free(&c);
+    load_ok("relayhost [127.0.0.1]:2600 rate=1000000/minute", &c);
+    assert_int_equal(c.relayhost.rate, POLICY_RATE_MAX);
+    assert_int_equal(c.relayhost.rate_period, 60);
+    policy_config_free(&c);
+    static const struct {
+        const char *line, *part;
+    } bad[] = {
+        {"relayhost", "takes [HOST]:PORT"},
+        {"relayhost [127.0.0.1]:99999", "not a next hop"},
+        {"relayhost [127.0.0.1]:25 rate=0/hour", "rate takes"},
+        {"relayhost [127.0.0.1]:25 rate=1000001/hour", "rate takes"},
+        {"relayhost [127.0.0.1]:25 rate=10/week", "rate takes"},
+        {"relayhost [127.0.0.1]:25 rate=/hour", "rate takes"},
+        {"relayhost [127.0.0.1]:25 rate=10", "rate takes"},
+        {"relayhost [127.0.0.1]:25 tls=always", "tls takes"},
+        {"relayhost [127.0.0.1]:25 speed=1", "unknown option"},
+        {"relayhost [127.0.0.1]:25 auth=", "unknown option"},
+        {"relayhost [127.0.0.1]:25 auth=/nonexistent/clearmta-auth", "cannot open"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_contains(load_one_problem(bad[i].line, 1), bad[i].part);
+    expect_contains(load_one_problem("relayhost [a.example]\nrelayhost [b.example]\n", 2),
+                    "already set on line 1");
+}
+
+static void test_resolver_directive(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *stored;
+    } good[] = {
+        {"127.0.0.1", "127.0.0.1:53"},       {"127.0.0.1:5353", "127.0.0.1:5353"},
+        {"::1", "[::1]:53"},                 {"[::1]", "[::1]:53"},
+        {"[2001:DB8::5]:65535", "[2001:db8::5]:65535"},
+    };
+    struct policy_config c;
+    load_ok("", &c);
+    assert_string_equal(c.resolver, "");
+    policy_config_free(&c);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char line[96];
+        snprintf(line, sizeof line, "resolver %s\n", good[i].value);
+        load_ok(line, &c);
+        assert_string_equal(c.resolver, good[i].stored);
+        policy_config_free(&c);
+    }
+    const char *bad[] = {"resolver dns.example", "resolver 127.0.0.1:0",
+                         "resolver 127.0.0.1:65536", "resolver [127.0.0.1]:53",
+                         "resolver [::1", "resolver 1.2.3", "resolver [::1]x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_contains(load_one_problem(bad[i], 1), "not IP[:PORT]");
+    expect_contains(load_one_problem("resolver", 1), "exactly one value");
+}
+
+static void test_retry_settings(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("", &c);
+    assert_int_equal(c.retry_first, 300);
+    assert_int_equal(c.retry_max, 3600);
+    assert_int_equal(c.queue_lifetime, 432000);
+    assert_int_equal(c.delay_warning, 14400);
+    policy_config_free(&c);
+    load_ok("retry_first 2\nretry_max 10\nqueue_lifetime 60\ndelay_warning 0\n", &c);
+    assert_int_equal(c.retry_first, 2);
+    assert_int_equal(c.retry_max, 10);
+    assert_int_equal(c.queue_lifetime, 60);
+    assert_int_equal(c.delay_warning, 0);
+    policy_config_free(&c);
+    load_ok("retry_first 86400\nretry_max 86400\nqueue_lifetime 2592000\n"
+            "delay_warning 2591999\n", &c);
+    policy_config_free(&c);
+    expect_contains(load_one_problem("retry_first 0", 1), "at least 1");
+    expect_contains(load_one_problem("retry_max 86401", 1), "POLICY_RETRY_INTERVAL_MAX");
+    expect_contains(load_one_problem("queue_lifetime 59", 1), "at least 60");
+    expect_contains(load_one_problem("queue_lifetime 2592001", 1), "POLICY_QUEUE_LIFETIME_MAX");
+    expect_contains(load_one_problem("# x\nretry_first 7200\n", 2), "retry_max (3600) is below");
+    expect_contains(load_one_problem("retry_first 600\nretry_max 300\n", 2), "below retry_first");
+    expect_contains(load_one_problem("queue_lifetime 3600\n", 1), "delay_warning (14400)");
+    expect_contains(load_one_problem("delay_warning 432000\n", 1), "not below queue_lifetime");
+}
+
 /* ---- defaults ---- */
 
 static void test_defaults(void **state)
@@ -801,6 +996,62 @@ static void test_users_file_auth_problems(void **state)
     expect_contains(load_one_problem("users_file", 1), "exactly one value");
 }
 
+static void write_secret(const char *name, const char *text, mode_t mode)
+{
+    char path[256];
+    write_file(name, text);
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* The credentials file is relative to the config file and must not be open to others. */
+static void test_relayhost_auth_file(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    write_secret("relay-auth", "# provider account\n\nmailer@example.test:s3cret: with space\r\n",
+                 0600);
+    write_file("relay.conf", "relayhost [127.0.0.1]:2600 tls=required auth=relay-auth\n");
+    size_t n = load_path("relay.conf", &c);
+    if (n != 0)
+        fail_msg("%s", problems.items[0].message);
+    assert_true(c.relayhost.auth);
+    assert_string_equal(c.relayhost.auth_user, "mailer@example.test");
+    assert_string_equal(c.relayhost.auth_password, "s3cret: with space");
+    assert_non_null(strstr(c.relayhost.auth_file, "/relay-auth"));
+    policy_config_free(&c);
+    assert_string_equal(c.relayhost.auth_password, ""); /* wiped */
+
+    static const struct {
+        const char *content;
+        mode_t mode;
+        const char *part;
+    } bad[] = {
+        {"u:p\n", 0644, "open to others"},
+        {"u:p\n", 0620, "open to others"},
+        {"no colon\n", 0600, "one line user:password"},
+        {":nouser\n", 0600, "one line user:password"},
+        {"nopass:\n", 0600, "one line user:password"},
+        {"a:b\nc:d\n", 0600, "one line user:password"},
+        {"# only a comment\n", 0600, "one line user:password"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_secret("relay-auth", bad[i].content, bad[i].mode);
+        n = load_path("relay.conf", &c);
+        assert_int_equal(n, 1);
+        assert_int_equal(problems.items[0].line, 1);
+        expect_contains(problems.items[0].message, bad[i].part);
+        assert_false(c.relayhost.set);
+        policy_config_free(&c);
+    }
+    write_secret("relay-auth", "u:p\n", 0640); /* a group of the mail system may read it */
+    write_file("relay.conf", "relayhost [127.0.0.1]:2600 tls=none auth=relay-auth\n");
+    n = load_path("relay.conf", &c);
+    assert_int_equal(n, 1);
+    expect_contains(problems.items[0].message, "password in clear");
+    policy_config_free(&c);
+}
+
 static void test_missing_config_file(void **state)
 {
     (void)state;
@@ -855,6 +1106,12 @@ int main(void)
         cmocka_unit_test(test_domain_literals),
         cmocka_unit_test(test_domain_invalid),
         cmocka_unit_test(test_domain_catch_all_conflict),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_route_invalid),
+        cmocka_unit_test(test_routes_max),
+        cmocka_unit_test(test_relayhost),
+        cmocka_unit_test(test_resolver_directive),
+        cmocka_unit_test(test_retry_settings),
         cmocka_unit_test(test_multiple_problems_in_order),
         cmocka_unit_test(test_problems_capped),
         cmocka_unit_test(test_overlong_lines),
@@ -863,6 +1120,7 @@ int main(void)
         cmocka_unit_test(test_users_file_problems),
         cmocka_unit_test(test_users_file_auth),
         cmocka_unit_test(test_users_file_auth_problems),
+        cmocka_unit_test(test_relayhost_auth_file),
         cmocka_unit_test(test_missing_config_file),
         cmocka_unit_test(test_example_config),
     };

@@ -1,0 +1,482 @@
+/* deliver/resolver.c — c-ares on the libevent loop: MX look-ups, A/AAAA of each MX host, the
+ * implicit MX and null MX, failures classified for delivery. RFC 5321 §5.1, RFC 7505. */
+#include "deliver/resolver.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A socket c-ares asked us to watch. */
+struct watch {
+    ares_socket_t fd;
+    struct event *ev;
+};
+
+struct deliver_resolver {
+    struct event_base *base;
+    ares_channel channel;
+    struct event *timer; /* c-ares' next timeout (ares_timeout) */
+    struct watch *watches;
+    size_t n_watches, cap_watches;
+    struct deliver_lookup *lookups; /* every look-up not yet released */
+    bool destroying;     /* ares_destroy runs: callbacks only release memory */
+};
+
+/* Where an address look-up stores its answer. */
+struct host_query {
+    struct deliver_lookup *l;
+    size_t index;
+};
+
+struct deliver_lookup {
+    struct deliver_resolver *r;
+    struct deliver_lookup *prev, *next; /* r->lookups */
+    deliver_resolver_cb *cb;
+    void *ctx;
+    uint64_t random;
+    bool cancelled;
+    bool tempfail;      /* an address look-up failed for the moment */
+    bool host_only;     /* lookup_host: the one host's NXDOMAIN is the outcome */
+    bool nxdomain;      /* host_only and it does not exist */
+    unsigned pending;   /* c-ares requests not yet called back */
+    struct event *done; /* delivers the result from the loop, never from inside c-ares */
+    struct host_query queries[DELIVER_ROUTE_HOSTS_MAX];
+    struct deliver_mx_result res;
+};
+
+const char *deliver_resolver_strerror(enum deliver_resolver_err err)
+{
+    switch (err) {
+#define X(name, text) case name: return text;
+        DELIVER_RESOLVER_ERRORS(X)
+#undef X
+    }
+    return "unknown resolver error";
+}
+
+static void release(struct deliver_lookup *l);
+
+/* ---- the event loop side ---- */
+
+static void arm_timer(struct deliver_resolver *r)
+{
+    struct timeval tv, *next = ares_timeout(r->channel, NULL, &tv);
+    if (next == NULL)
+        evtimer_del(r->timer);
+    else
+        evtimer_add(r->timer, next);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct deliver_resolver *r = arg;
+    (void)fd;
+    (void)what;
+    ares_process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    arm_timer(r);
+}
+
+static void on_socket(evutil_socket_t fd, short what, void *arg)
+{
+    struct deliver_resolver *r = arg;
+    ares_process_fd(r->channel, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
+                    (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+    arm_timer(r);
+}
+
+static struct watch *find_watch(struct deliver_resolver *r, ares_socket_t fd)
+{
+    for (size_t i = 0; i < r->n_watches; i++)
+        if (r->watches[i].fd == fd)
+            return &r->watches[i];
+    return NULL;
+}
+
+/* c-ares says which of its sockets to watch for what; a failure to watch one surfaces as that
+ * query's timeout, so nothing is lost. */
+static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+    struct deliver_resolver *r = data;
+    struct watch *w = find_watch(r, fd);
+    if (w != NULL) {
+        event_free(w->ev);
+        *w = r->watches[--r->n_watches];
+    }
+    if ((!readable && !writable) || r->destroying)
+        return;
+    if (r->n_watches == r->cap_watches) {
+        size_t cap = r->cap_watches ? r->cap_watches * 2 : 4;
+        struct watch *nw = realloc(r->watches, cap * sizeof *nw);
+        if (nw == NULL)
+            return;
+        r->watches = nw;
+        r->cap_watches = cap;
+    }
+    short what = (short)(EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
+    struct event *ev = event_new(r->base, fd, what, on_socket, r);
+    if (ev == NULL || event_add(ev, NULL) != 0) {
+        if (ev != NULL)
+            event_free(ev);
+        return;
+    }
+    r->watches[r->n_watches++] = (struct watch){fd, ev};
+}
+
+struct deliver_resolver *deliver_resolver_new(struct event_base *base, const char *server,
+                                              unsigned timeout_ms, char *err, size_t errcap)
+{
+    struct ares_options opt = {0};
+    int rc = ares_library_init(ARES_LIB_INIT_ALL); /* counted: one per resolver */
+    if (rc != ARES_SUCCESS) {
+        snprintf(err, errcap, "DNS resolver: %s", ares_strerror(rc));
+        return NULL;
+    }
+    struct deliver_resolver *r = calloc(1, sizeof *r);
+    rc = ARES_ENOMEM;
+    if (r == NULL)
+        goto fail;
+    r->base = base;
+    r->timer = evtimer_new(base, on_timer, r);
+    if (r->timer == NULL)
+        goto fail;
+    opt.sock_state_cb = sock_state;
+    opt.sock_state_cb_data = r;
+    opt.timeout = timeout_ms != 0 ? (int)timeout_ms : 3000;
+    opt.tries = 2;
+    opt.flags = ARES_FLAG_NOSEARCH;
+    opt.lookups = (char *)"b"; /* DNS only: /etc/hosts knows no MX */
+    rc = ares_init_options(&r->channel, &opt,
+                           ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+                               ARES_OPT_FLAGS | ARES_OPT_LOOKUPS);
+    if (rc != ARES_SUCCESS)
+        goto fail;
+    if (server != NULL && server[0] != '\0' &&
+        (rc = ares_set_servers_ports_csv(r->channel, server)) != ARES_SUCCESS) {
+        ares_destroy(r->channel);
+        goto fail;
+    }
+    return r;
+fail:
+    snprintf(err, errcap, "DNS resolver%s%s: %s", server != NULL && server[0] ? " " : "",
+             server != NULL ? server : "", ares_strerror(rc));
+    if (r != NULL && r->timer != NULL)
+        event_free(r->timer);
+    free(r);
+    ares_library_cleanup();
+    return NULL;
+}
+
+void deliver_resolver_free(struct deliver_resolver *r)
+{
+    if (r == NULL)
+        return;
+    r->destroying = true;
+    ares_destroy(r->channel); /* calls back every request with ARES_EDESTRUCTION */
+    while (r->lookups != NULL)
+        release(r->lookups); /* those waiting for their done event */
+    for (size_t i = 0; i < r->n_watches; i++)
+        event_free(r->watches[i].ev);
+    free(r->watches);
+    event_free(r->timer);
+    free(r);
+    ares_library_cleanup();
+}
+
+/* ---- look-ups ---- */
+
+static void release(struct deliver_lookup *l)
+{
+    if (l->prev != NULL)
+        l->prev->next = l->next;
+    else
+        l->r->lookups = l->next;
+    if (l->next != NULL)
+        l->next->prev = l->prev;
+    event_free(l->done);
+    free(l);
+}
+
+/* A c-ares callback whose look-up no longer wants answers; true when it handled it. */
+static bool abandoned(struct deliver_lookup *l)
+{
+    if (!l->cancelled && !l->r->destroying)
+        return false;
+    if (l->pending == 0)
+        release(l);
+    return true;
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct deliver_lookup *l = arg;
+    (void)fd;
+    (void)what;
+    l->cb(l->ctx, &l->res);
+    release(l);
+}
+
+static void finish(struct deliver_lookup *l, enum deliver_dns_outcome outcome)
+{
+    static const struct timeval now = {0, 0};
+    l->res.outcome = outcome;
+    l->res.status = deliver_dns_outcome_status(outcome);
+    if (outcome != DELIVER_DNS_OK)
+        l->res.n_hosts = 0;
+    evtimer_add(l->done, &now);
+}
+
+__attribute__((format(printf, 2, 3))) static void note(struct deliver_lookup *l, const char *fmt,
+                                                       ...);
+
+/* Outcome of a failed query: NXDOMAIN and "no such record" are answers; the rest is for now. */
+static enum deliver_dns_outcome failed_query(int status)
+{
+    switch (status) {
+    case ARES_ENOTFOUND: return DELIVER_DNS_NXDOMAIN;
+    case ARES_ENODATA: return DELIVER_DNS_NO_HOST;
+    default: return DELIVER_DNS_TEMPFAIL;
+    }
+}
+
+static void copy_addrs(struct deliver_mx_host *h, const struct ares_addrinfo *ai)
+{
+    for (const struct ares_addrinfo_node *n = ai->nodes; n != NULL; n = n->ai_next) {
+        if (h->n_addrs == DELIVER_ROUTE_ADDRS_MAX)
+            return;
+        struct deliver_addr *a = &h->addrs[h->n_addrs];
+        if (n->ai_family == AF_INET && n->ai_addrlen >= sizeof(struct sockaddr_in)) {
+            memcpy(a->bytes, &((const struct sockaddr_in *)(const void *)n->ai_addr)->sin_addr, 4);
+        } else if (n->ai_family == AF_INET6 && n->ai_addrlen >= sizeof(struct sockaddr_in6)) {
+            memcpy(a->bytes, &((const struct sockaddr_in6 *)(const void *)n->ai_addr)->sin6_addr,
+                   16);
+        } else {
+            continue;
+        }
+        a->family = n->ai_family;
+        h->n_addrs++;
+    }
+}
+
+/* All address look-ups are in: keep the hosts that have addresses, in order. */
+static void finish_hosts(struct deliver_lookup *l)
+{
+    struct deliver_mx_result *res = &l->res;
+    size_t kept = 0;
+    for (size_t i = 0; i < res->n_hosts; i++)
+        if (res->hosts[i].n_addrs > 0)
+            res->hosts[kept++] = res->hosts[i];
+    res->n_hosts = kept;
+    if (kept > 0)
+        finish(l, DELIVER_DNS_OK);
+    else if (l->tempfail)
+        finish(l, DELIVER_DNS_TEMPFAIL);
+    else if (l->nxdomain)
+        finish(l, DELIVER_DNS_NXDOMAIN);
+    else
+        finish(l, res->implicit_mx ? DELIVER_DNS_NO_HOST : DELIVER_DNS_MX_UNRESOLVED);
+}
+
+static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
+{
+    struct host_query *q = arg;
+    struct deliver_lookup *l = q->l;
+    (void)timeouts;
+    l->pending--;
+    if (!abandoned(l)) {
+        struct deliver_mx_host *h = &l->res.hosts[q->index];
+        if (status == ARES_SUCCESS && ai != NULL) {
+            copy_addrs(h, ai);
+        } else {
+            enum deliver_dns_outcome o = failed_query(status);
+            l->tempfail = l->tempfail || o == DELIVER_DNS_TEMPFAIL;
+            l->nxdomain = l->host_only && o == DELIVER_DNS_NXDOMAIN;
+            note(l, "A/AAAA %s: %s", h->name, ares_strerror(status));
+        }
+        if (l->pending == 0)
+            finish_hosts(l);
+    }
+    if (ai != NULL)
+        ares_freeaddrinfo(ai);
+}
+
+/* Starts the address look-ups of res.hosts[0..n_hosts). */
+static void resolve_hosts(struct deliver_lookup *l)
+{
+    struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC, .ai_flags = ARES_AI_NOSORT};
+    size_t n = l->res.n_hosts;
+    l->pending += (unsigned)n; /* all counted first: a synchronous callback must not finish */
+    for (size_t i = 0; i < n; i++) {
+        char fqdn[LIMIT_DOMAIN + 2];
+        unsigned char bin[16];
+        const char *name = l->res.hosts[i].name;
+        bool numeric = inet_pton(AF_INET, name, bin) == 1 || inet_pton(AF_INET6, name, bin) == 1;
+        /* A trailing dot makes a name absolute (no search list); an address stays as is. */
+        snprintf(fqdn, sizeof fqdn, "%s%s", name, numeric ? "" : ".");
+        l->queries[i] = (struct host_query){l, i};
+        ares_getaddrinfo(l->r->channel, fqdn, NULL, &hints, on_addrinfo, &l->queries[i]);
+    }
+}
+
+static void add_host(struct deliver_lookup *l, const char *name, unsigned short preference)
+{
+    struct deliver_mx_host *h = &l->res.hosts[l->res.n_hosts++];
+    memset(h, 0, sizeof *h);
+    memcpy(h->name, name, strlen(name) + 1);
+    h->preference = preference;
+}
+
+/* The MX records of an answer into an ordered host list; false when the answer is malformed
+ * or memory ran out (reported as for now). */
+static bool take_mx(struct deliver_lookup *l, struct ares_mx_reply *list)
+{
+    size_t n = 0, used = 0;
+    for (const struct ares_mx_reply *m = list; m != NULL; m = m->next)
+        n++;
+    struct deliver_mx *recs = calloc(n, sizeof *recs);
+    if (recs == NULL)
+        return false;
+    for (const struct ares_mx_reply *m = list; m != NULL; m = m->next) {
+        size_t len = strlen(m->host);
+        if (len >= sizeof recs[0].host)
+            continue; /* no host name is that long: skip the record, not the domain */
+        memcpy(recs[used].host, m->host, len + 1);
+        recs[used++].preference = m->priority;
+    }
+    if (deliver_route_is_null_mx(recs, used)) {
+        free(recs);
+        finish(l, DELIVER_DNS_NULL_MX);
+        note(l, "MX: null MX (RFC 7505)");
+        return true;
+    }
+    deliver_route_order_mx(recs, used, l->random);
+    for (size_t i = 0; i < used && l->res.n_hosts < DELIVER_ROUTE_HOSTS_MAX; i++)
+        if (recs[i].host[0] != '\0' && strcmp(recs[i].host, ".") != 0)
+            add_host(l, recs[i].host, recs[i].preference); /* a stray "." among real MX */
+    free(recs);
+    if (l->res.n_hosts == 0) {
+        finish(l, DELIVER_DNS_MX_UNRESOLVED);
+        return true;
+    }
+    resolve_hosts(l);
+    return true;
+}
+
+static void on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    struct deliver_lookup *l = arg;
+    struct ares_mx_reply *mx = NULL;
+    (void)timeouts;
+    l->pending--;
+    if (abandoned(l))
+        return;
+    if (status == ARES_SUCCESS)
+        status = ares_parse_mx_reply(abuf, alen, &mx);
+    if (status == ARES_SUCCESS && mx == NULL)
+        status = ARES_ENODATA;
+    if (status == ARES_SUCCESS) {
+        if (!take_mx(l, mx)) {
+            note(l, "MX %s: out of memory", l->res.hosts[0].name);
+            finish(l, DELIVER_DNS_TEMPFAIL);
+        }
+    } else if (status == ARES_ENODATA) {
+        l->res.implicit_mx = true; /* RFC 5321 §5.1: the domain is its own mail host */
+        l->res.n_hosts = 1;
+        resolve_hosts(l);
+    } else {
+        note(l, "MX %s: %s", l->res.hosts[0].name, ares_strerror(status));
+        finish(l, failed_query(status));
+    }
+    if (mx != NULL)
+        ares_free_data(mx);
+}
+
+static void note(struct deliver_lookup *l, const char *fmt, ...)
+{
+    if (l->res.detail[0] != '\0')
+        return; /* the first failure is the one worth logging */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->res.detail, sizeof l->res.detail, fmt, ap);
+    va_end(ap);
+}
+
+/* A lookup for name (its hosts[0] holds the name until the answer replaces it). */
+static enum deliver_resolver_err start(struct deliver_resolver *r, const char *name,
+                                       deliver_resolver_cb *cb, void *ctx,
+                                       struct deliver_lookup **out)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > LIMIT_DOMAIN || strpbrk(name, " \t\r\n\\") != NULL ||
+        name[len - 1] == '.')
+        return DELIVER_RESOLVER_ERR_NAME;
+    struct deliver_lookup *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return DELIVER_RESOLVER_ERR_NOMEM;
+    l->done = evtimer_new(r->base, on_done, l);
+    if (l->done == NULL) {
+        free(l);
+        return DELIVER_RESOLVER_ERR_NOMEM;
+    }
+    l->r = r;
+    l->next = r->lookups;
+    if (l->next != NULL)
+        l->next->prev = l;
+    r->lookups = l;
+    l->cb = cb;
+    l->ctx = ctx;
+    add_host(l, name, 0);
+    *out = l;
+    return DELIVER_RESOLVER_OK;
+}
+
+enum deliver_resolver_err deliver_resolver_lookup_mx(struct deliver_resolver *r,
+                                                     const char *domain, uint64_t random,
+                                                     deliver_resolver_cb *cb, void *ctx,
+                                                     struct deliver_lookup **out)
+{
+    struct deliver_lookup *l;
+    enum deliver_resolver_err e = start(r, domain, cb, ctx, &l);
+    if (e != DELIVER_RESOLVER_OK)
+        return e;
+    l->random = random;
+    l->res.n_hosts = 0; /* hosts[0].name keeps the domain for an implicit MX */
+    l->pending = 1;
+    if (out != NULL)
+        *out = l;
+    ares_query(r->channel, domain, ns_c_in, ns_t_mx, on_mx, l);
+    arm_timer(r);
+    return DELIVER_RESOLVER_OK;
+}
+
+enum deliver_resolver_err deliver_resolver_lookup_host(struct deliver_resolver *r,
+                                                       const char *host,
+                                                       deliver_resolver_cb *cb, void *ctx,
+                                                       struct deliver_lookup **out)
+{
+    struct deliver_lookup *l;
+    enum deliver_resolver_err e = start(r, host, cb, ctx, &l);
+    if (e != DELIVER_RESOLVER_OK)
+        return e;
+    l->res.implicit_mx = true; /* a host, not a domain's MX list: absence is NO_HOST */
+    l->host_only = true;
+    if (out != NULL)
+        *out = l;
+    resolve_hosts(l);
+    arm_timer(r);
+    return DELIVER_RESOLVER_OK;
+}
+
+void deliver_resolver_cancel(struct deliver_lookup *l)
+{
+    if (l == NULL)
+        return;
+    l->cancelled = true;
+    if (l->pending == 0)
+        release(l); /* only the done event was left: freeing it removes it from the loop */
+}
