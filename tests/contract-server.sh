@@ -5,6 +5,8 @@
 # submission port offers STARTTLS, then AUTH PLAIN/LOGIN for alice/alice-secret and
 # bob/bob-secret (a self-signed certificate is generated into DATA_DIR/tls/).
 # The binary is $CLEARMTA_BIN, else build/clearmta beside this script's repository.
+# CONTRACT_RELAY=127.0.0.1:PORT sends every other domain to that host (no DNS, opportunistic
+# STARTTLS, no AUTH); CONTRACT_FAST_RETRY=1 retries after 2 s doubling to 10 s, gives up at 60 s.
 set -eu
 if [ $# -ne 3 ]; then
     echo "usage: $0 MX_PORT SUB_PORT DATA_DIR" >&2
@@ -35,4 +37,11 @@ max_message_size 10485760
 max_recipients 100
 users_file $users
 CONF
+if [ -n "${CONTRACT_RELAY:-}" ]; then
+    host=${CONTRACT_RELAY%:*} port=${CONTRACT_RELAY##*:}
+    printf 'relayhost [%s]:%s\n' "$host" "$port" >>"$conf"
+fi
+if [ "${CONTRACT_FAST_RETRY:-}" = 1 ]; then
+    printf 'retry_first 2\nretry_max 10\nqueue_lifetime 60\ndelay_warning 30\n' >>"$conf"
+fi
 exec "$bin" serve -c "$conf"

@@ -181,6 +181,7 @@ static bool open_queue(struct net_server *srv)
         .hostname = cfg->hostname,
         .deliver_local = true,
         .log = net_log_line,
+        .sync_mode = cfg->sync_fdatasync ? STORE_SYNC_FDATASYNC : STORE_SYNC_SYNCFS,
     };
     char err[256];
     if (store_queue_open(&o, &srv->queue, err, sizeof err) != STORE_OK) {
@@ -220,6 +221,17 @@ static bool open_auth(struct net_server *srv)
     return srv->authcheck_ev && event_add(srv->authcheck_ev, NULL) == 0;
 }
 
+static bool open_agent(struct net_server *srv)
+{
+    struct deliver_agent_opts o = {.base = srv->base, .queue = srv->queue, .log = net_log_line};
+    char err[256];
+    deliver_agent_opts_from_config(&o, srv->cfg);
+    srv->agent = deliver_agent_new(&o, err, sizeof err);
+    if (!srv->agent)
+        net_log("fatal: delivery agent: %s", err);
+    return srv->agent != NULL;
+}
+
 static bool setup(struct net_server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
@@ -238,7 +250,8 @@ static bool setup(struct net_server *srv)
         evsignal_add(srv->sigterm_ev, NULL) < 0 || evsignal_add(srv->sigint_ev, NULL) < 0)
         return false;
     signal(SIGPIPE, SIG_IGN);
-    return open_queue(srv) && open_tls(srv) && open_auth(srv) && open_listeners(srv);
+    return open_queue(srv) && open_tls(srv) && open_auth(srv) && open_agent(srv) &&
+           open_listeners(srv);
 }
 
 static void teardown(struct net_server *srv)
@@ -247,6 +260,7 @@ static void teardown(struct net_server *srv)
         net_conn_close(srv->conns);
     if (srv->queue)
         store_queue_close(srv->queue); /* runs the callbacks of commits still in flight */
+    deliver_agent_free(srv->agent); /* after the queue: bounce commits call it */
     if (!srv->shutting_down)
         for (size_t i = 0; i < srv->n_listeners; i++)
             close(srv->listeners[i].fd);

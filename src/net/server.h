@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "deliver/agent.h"
 #include "net/transport.h"
 #include "policy/authcheck.h"
 #include "policy/authlimit.h"
@@ -42,6 +43,7 @@ struct net_server {
     struct policy_authcheck *authcheck; /* password verification off the loop */
     struct event *authcheck_ev;
     struct policy_authlimit *authlimit; /* failed AUTH per client address */
+    struct deliver_agent *agent;        /* remote delivery (deliver/agent.h) */
     struct smtp_server_callbacks callbacks;
     char readbuf[64 * 1024]; /* shared by every connection: the loop reads one at a time */
 };
@@ -63,6 +65,7 @@ struct net_conn {
     struct store_msg *msg; /* the message being received */
     uint64_t msg_size;
     size_t msg_rcpts;
+    bool msg_remote; /* the message has remote recipients: the agent gets it once committed */
     char *msg_sender;
     struct policy_authcheck_job *auth_job; /* a password being verified */
     struct event *auth_delay;              /* holds back the answer to a failed AUTH */

@@ -104,6 +104,7 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
     struct net_conn *c = ctx;
     struct store_rcpt *rcpts = calloc(env->n_rcpts, sizeof *rcpts);
     char *sender = strdup(env->sender.mailbox);
+    c->msg_remote = false;
     if (!rcpts || !sender) {
         free(rcpts);
         free(sender);
@@ -115,6 +116,7 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
         rcpts[i].local_user = env->rcpts[i].mailbox;
         rcpts[i].notify = env->rcpts[i].notify; /* SMTP_NOTIFY_* and STORE_NOTIFY_* agree */
         rcpts[i].orcpt = env->rcpts[i].orcpt;
+        c->msg_remote = c->msg_remote || rcpts[i].local_user == NULL;
     }
     struct store_envelope se = {
         .sender = sender,
@@ -167,6 +169,8 @@ static void commit_done(void *ctx, enum store_err err, const char *queue_id)
                 c->msg_sender ? c->msg_sender : "", (unsigned long long)c->msg_size, c->msg_rcpts);
     else
         net_log("store: commit failed for a message from [%s]: %s", c->addr, store_strerror(err));
+    if (err == STORE_OK && c->msg_remote && c->srv->agent)
+        deliver_agent_submit(c->srv->agent, queue_id);
     if (c->dead) { /* the client left before we could answer */
         net_transaction_forget(c);
         free(c);

@@ -2,11 +2,16 @@
  * writes one Maildir file per local recipient, then makes the whole batch durable with shared
  * syncs (data, new/ directories, queue updates) so delivery keeps up with group commit.
  * Order per batch: files synced → renamed into new/ → new/ synced → queue file updated or
- * removed → synced. A crash anywhere redelivers at worst, never loses or half-delivers. */
+ * removed → synced. A crash anywhere redelivers at worst, never loses or half-delivers.
+ * In syncfs mode the syncs are the queue's shared syncfs (riding on the commit thread's when
+ * they overlap), and the last one is deferred: the queue update is covered by the next sync
+ * of either thread, or by one when the runner goes idle; losing it only redelivers. */
 #include "store/deliver_local.h"
 
 #include <errno.h>
+#include <sys/file.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +52,7 @@ struct store_local {
     size_t held_fds;              /* jobs in ready with fd >= 0 */
     bool stopping;
     pthread_t thread;
+    bool queue_unsynced; /* runner thread only: queue updates wait for the next syncfs */
     atomic_uint_fast64_t delivered, deferred, batches, syncs, removed;
 };
 
@@ -205,16 +211,32 @@ static void write_files(struct store_local *l, struct loaded *msgs, size_t n_msg
     *n_att = k;
 }
 
+/* One syncfs covering every write of this thread so far: the shared one when there is one. */
+static int local_syncfs(struct store_local *l, enum store_fault_op op)
+{
+    bool ran = true;
+    int e = l->cfg.syncer != NULL ? store_syncer_sync(l->cfg.syncer, op, &ran)
+                                  : store_io_syncfs(op, l->md.root_fd);
+    if (ran)
+        atomic_fetch_add(&l->syncs, 1);
+    if (e == 0)
+        l->queue_unsynced = false;
+    return e;
+}
+
+static bool any_alive(const struct attempt *att, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (att[i].err == 0)
+            return true;
+    return false;
+}
+
 static void sync_files(struct store_local *l, struct attempt *att, size_t n)
 {
     int shared = 0;
-    bool any = false;
-    for (size_t i = 0; i < n; i++)
-        any = any || att[i].err == 0;
-    if (any && l->cfg.sync_mode == STORE_SYNC_SYNCFS) {
-        shared = store_maildir_syncfs(&l->md);
-        atomic_fetch_add(&l->syncs, 1);
-    }
+    if (any_alive(att, n) && l->cfg.sync_mode == STORE_SYNC_SYNCFS)
+        shared = local_syncfs(l, STORE_FAULT_MAILDIR_SYNC);
     for (size_t i = 0; i < n; i++) {
         struct attempt *a = &att[i];
         if (a->err != 0)
@@ -256,6 +278,17 @@ static int by_user(const void *x, const void *y)
  * retry does not deliver twice. */
 static void sync_new_dirs(struct store_local *l, struct attempt *att, size_t n)
 {
+    if (l->cfg.sync_mode == STORE_SYNC_SYNCFS) {
+        /* syncfs writes the directory blocks too: one for every new/ of the batch. */
+        int e = any_alive(att, n) ? local_syncfs(l, STORE_FAULT_MAILDIR_SYNC) : 0;
+        for (size_t i = 0; e != 0 && i < n; i++) {
+            if (att[i].err == 0) {
+                fail(&att[i], e, "maildir sync failed");
+                store_maildir_discard(&l->md, &att[i].f);
+            }
+        }
+        return;
+    }
     struct attempt **order = malloc((n > 0 ? n : 1) * sizeof *order);
     size_t k = 0;
     if (order == NULL) {
@@ -286,6 +319,19 @@ static void sync_new_dirs(struct store_local *l, struct attempt *att, size_t n)
     free(order);
 }
 
+/* Takes the final states another writer (the delivery agent) recorded on disk into qf. */
+static void merge_disk_states(int fd, struct store_qf *qf)
+{
+    struct store_qf now;
+    if (store_qf_read(fd, &now) != STORE_OK)
+        return;
+    if (now.env.n_rcpts == qf->env.n_rcpts)
+        for (size_t i = 0; i < qf->env.n_rcpts; i++)
+            if (now.state[i] != STORE_RCPT_PENDING && qf->state[i] == STORE_RCPT_PENDING)
+                qf->state[i] = now.state[i];
+    store_qf_free(&now);
+}
+
 /* Marks delivered recipients "sent", or removes the queue file when none is left pending. */
 static void update_queue(struct store_local *l, struct loaded *msgs, size_t n_msgs,
                          struct attempt *att, size_t n_att)
@@ -303,10 +349,17 @@ static void update_queue(struct store_local *l, struct loaded *msgs, size_t n_ms
                 msgs[m].retry = true;
             a++;
         }
+        /* The delivery agent records remote outcomes in the same file: under the lock, take
+         * its states from disk before deciding whether anything is left pending. */
+        int fd = msgs[m].job->fd;
+        while (flock(fd, LOCK_EX) != 0 && errno == EINTR)
+            ;
+        merge_disk_states(fd, qf);
         bool pending = false;
         for (size_t i = 0; i < qf->env.n_rcpts; i++)
             pending = pending || qf->state[i] == STORE_RCPT_PENDING;
         if (!pending && unlinkat(l->cfg.queue_fd, qf->id, 0) == 0) {
+            flock(fd, LOCK_UN);
             atomic_fetch_add(&l->removed, 1);
             dir_dirty = true;
             continue;
@@ -322,19 +375,17 @@ static void update_queue(struct store_local *l, struct loaded *msgs, size_t n_ms
             msgs[m].dirty = true;
             files_dirty = true;
         }
+        flock(fd, LOCK_UN);
+    }
+    if (l->cfg.sync_mode == STORE_SYNC_SYNCFS) {
+        l->queue_unsynced = l->queue_unsynced || dir_dirty || files_dirty;
+        return;
     }
     if (dir_dirty) {
         int e = store_io_fsync(STORE_FAULT_SYNC, l->cfg.queue_fd);
         atomic_fetch_add(&l->syncs, 1);
         if (e != 0)
             logf_line(l, "queue directory sync failed: %s", errno_text(e, eb, sizeof eb));
-    }
-    if (files_dirty && l->cfg.sync_mode == STORE_SYNC_SYNCFS) {
-        int e = store_io_syncfs(STORE_FAULT_SYNC, l->cfg.queue_fd);
-        atomic_fetch_add(&l->syncs, 1);
-        if (e != 0)
-            logf_line(l, "queue sync failed: %s", errno_text(e, eb, sizeof eb));
-        return;
     }
     for (size_t m = 0; files_dirty && m < n_msgs; m++) {
         if (!msgs[m].dirty)
@@ -436,12 +487,28 @@ static void wait_for_work(struct store_local *l)
     }
 }
 
+/* Going idle (or stopping): the deferred queue updates get their sync now. A failure only
+ * means a possible redelivery, so it is logged and not retried in a loop. */
+static void flush_queue_updates(struct store_local *l)
+{
+    char eb[128];
+    int e = local_syncfs(l, STORE_FAULT_SYNC);
+    if (e != 0)
+        logf_line(l, "queue sync failed: %s", errno_text(e, eb, sizeof eb));
+    l->queue_unsynced = false;
+}
+
 static void *runner_main(void *arg)
 {
     struct store_local *l = arg;
     struct job *batch[BATCH_MAX];
     pthread_mutex_lock(&l->mu);
     for (;;) {
+        if (l->queue_unsynced && l->ready.head == NULL) {
+            pthread_mutex_unlock(&l->mu);
+            flush_queue_updates(l);
+            pthread_mutex_lock(&l->mu);
+        }
         wait_for_work(l);
         if (l->stopping)
             break;
@@ -469,6 +536,8 @@ static void *runner_main(void *arg)
         }
     }
     pthread_mutex_unlock(&l->mu);
+    if (l->queue_unsynced)
+        flush_queue_updates(l);
     return NULL;
 }
 
@@ -509,6 +578,11 @@ enum store_err store_local_start(const struct store_local_cfg *cfg, struct store
     pthread_condattr_destroy(&ca);
     int e = store_maildir_open(&l->md, cfg->maildir_root, cfg->hostname);
     l->cfg.maildir_root = l->cfg.hostname = NULL; /* the caller's, used during this call only */
+    struct stat q_st, md_st;
+    /* The shared syncfs covers the maildirs only on the queue's filesystem. */
+    if (e == 0 && (fstat(cfg->queue_fd, &q_st) != 0 || fstat(l->md.root_fd, &md_st) != 0 ||
+                   q_st.st_dev != md_st.st_dev))
+        l->cfg.syncer = NULL;
     if (e == 0)
         e = pthread_create(&l->thread, NULL, runner_main, l);
     if (e != 0) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "store/queue.h"
+#include "store/syncer.h"
 
 struct store_local;
 
@@ -15,6 +16,8 @@ struct store_local_cfg {
     const char *maildir_root; /* used during store_local_start() only */
     const char *hostname;     /* used during store_local_start() only */
     enum store_sync_mode sync_mode;
+    struct store_syncer *syncer; /* the queue's shared syncfs, borrowed; used in SYNCFS mode when
+                                  * the maildir root is on the queue's filesystem */
     unsigned retry_seconds;   /* delay before a failed local delivery is tried again */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

@@ -193,11 +193,6 @@ int store_maildir_fdatasync(struct store_maildir_file *f)
     return store_io_fdatasync(STORE_FAULT_MAILDIR_SYNC, f->fd);
 }
 
-int store_maildir_syncfs(struct store_maildir *md)
-{
-    return store_io_syncfs(STORE_FAULT_MAILDIR_SYNC, md->root_fd);
-}
-
 int store_maildir_publish(struct store_maildir *md, struct store_maildir_file *f)
 {
     char from[PATH_MAX_LEN], to[PATH_MAX_LEN];

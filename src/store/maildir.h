@@ -35,9 +35,8 @@ void store_maildir_close(struct store_maildir *md);
 int store_maildir_write(struct store_maildir *md, const char *user, const char *prefix,
                         size_t prefix_len, int src_fd, uint64_t src_off, uint64_t size,
                         struct store_maildir_file *f);
-/* fdatasync of the file; store_maildir_syncfs syncs the whole filesystem of the root instead. */
+/* fdatasync of the file (syncfs mode syncs the filesystem of root_fd instead). */
 int store_maildir_fdatasync(struct store_maildir_file *f);
-int store_maildir_syncfs(struct store_maildir *md);
 /* Renames tmp/<name> to new/<name> and closes the file. */
 int store_maildir_publish(struct store_maildir *md, struct store_maildir_file *f);
 /* fsync of <user>/new, which makes published names durable. */

@@ -1,4 +1,4 @@
-/* store/queue.h — the durable message queue: tmp file per message, group commit (one sync for
+/* store/queue.h — the durable message queue: one file per message, group commit (one sync for
  * every message that finished within the same few ms), recovery, and the local delivery runner
  * that moves committed messages into Maildirs. Principle "Durable before 250" (DESIGN.md). */
 #ifndef CLEARMTA_STORE_QUEUE_H
@@ -68,9 +68,10 @@ struct store_envelope {
     int64_t arrival;         /* unix seconds */
 };
 
-/* How a batch is made durable. SYNCFS (the default) issues one syncfs(2) per batch: measured 2-4x
- * faster than fdatasync per file on ext4, but it also flushes other writers' data on the same
- * filesystem and reports an error for the whole batch. FDATASYNC syncs each file. */
+/* How a batch is made durable. SYNCFS (the default) issues one syncfs(2) per batch, covering
+ * data and directory entries: measured 2-4x faster than fdatasync per file on ext4, but it also
+ * flushes other writers' data on the same filesystem and reports an error for the whole batch.
+ * FDATASYNC syncs each file, then the queue directory. */
 enum store_sync_mode { STORE_SYNC_SYNCFS = 0, STORE_SYNC_FDATASYNC = 1 };
 
 struct store_opts {
@@ -86,7 +87,8 @@ struct store_opts {
 };
 
 /* Opens (creating the layout), takes an exclusive lock on the queue directory, removes partial
- * tmp files and schedules every complete queued message for local delivery. On failure *out is
+ * tmp files, removes queue files whose commit marker does not match (never acknowledged, see
+ * queue_file.h) and schedules every other queued message for local delivery. On failure *out is
  * NULL and err holds one line. Errors: IO, NOSPACE, NOMEM, BUSY (locked by another process). */
 enum store_err store_queue_open(const struct store_opts *o, struct store_queue **out, char *err,
                                 size_t errlen);
@@ -112,6 +114,7 @@ struct store_stats {
     uint64_t commit_failed;   /* commits that reported an error */
     uint64_t commit_batches;  /* batches handled by the sync thread */
     uint64_t commit_syncs;    /* sync calls (syncfs/fdatasync/fsync) made for commits */
+    uint64_t pool_misses;     /* messages whose tmp file was created inline (pool empty) */
     uint64_t delivered;       /* local recipients delivered into a Maildir */
     uint64_t deferred;        /* local delivery attempts that failed (retried later) */
     uint64_t deliver_batches; /* batches handled by the local delivery runner */
@@ -120,7 +123,7 @@ struct store_stats {
 };
 void store_queue_stats(struct store_queue *q, struct store_stats *out);
 
-/* Starts a message: creates its tmp file and writes the envelope. The envelope is copied; the
+/* Starts a message: takes an empty file from the pool (or creates one) and writes the envelope. The envelope is copied; the
  * caller's strings may go away after the call. Errors: INVALID (envelope not storable, see
  * struct store_envelope), NOSPACE, IO, NOMEM, CLOSED. */
 enum store_err store_msg_begin(struct store_queue *q, const struct store_envelope *env,

@@ -216,11 +216,76 @@ void store_qf_size_digits(uint64_t size, char out[STORE_QF_SIZE_DIGITS])
     }
 }
 
+void store_qf_seal(uint64_t size, uint64_t check, char out[STORE_QF_SEAL_LEN])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    store_qf_size_digits(size, out);
+    memcpy(out + STORE_QF_SIZE_DIGITS, "\ncheck ", 7);
+    char *d = out + STORE_QF_SIZE_DIGITS + 7;
+    for (size_t i = STORE_QF_CHECK_DIGITS; i-- > 0; check >>= 4)
+        d[i] = hex[check & 15];
+}
+
+/* ---- the message hash ---- */
+
+#define HASH_SEED 0x243F6A8885A308D3u
+#define HASH_MUL 0x9E3779B97F4A7C15u
+
+static uint64_t hash_word(uint64_t h, const unsigned char w[8])
+{
+    uint64_t v = 0;
+    for (size_t i = 8; i-- > 0;)
+        v = v << 8 | w[i]; /* little-endian whatever the host: files move between hosts */
+    h = (h ^ v) * HASH_MUL;
+    return h ^ (h >> 32);
+}
+
+void store_qf_hash_init(struct store_qf_hash *hs)
+{
+    memset(hs, 0, sizeof *hs);
+    hs->h = HASH_SEED;
+}
+
+void store_qf_hash_update(struct store_qf_hash *hs, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    hs->len += n;
+    if (hs->n_carry > 0) {
+        size_t take = 8 - hs->n_carry < n ? 8 - hs->n_carry : n;
+        memcpy(hs->carry + hs->n_carry, c, take);
+        hs->n_carry += take;
+        c += take;
+        n -= take;
+        if (hs->n_carry < 8)
+            return;
+        hs->h = hash_word(hs->h, hs->carry);
+        hs->n_carry = 0;
+    }
+    for (; n >= 8; c += 8, n -= 8)
+        hs->h = hash_word(hs->h, c);
+    memcpy(hs->carry, c, n);
+    hs->n_carry = n;
+}
+
+uint64_t store_qf_hash_final(const struct store_qf_hash *hs)
+{
+    unsigned char last[8] = {0};
+    uint64_t h = hs->h;
+    if (hs->n_carry > 0) {
+        memcpy(last, hs->carry, hs->n_carry);
+        h = hash_word(h, last);
+    }
+    /* The length tells "ab" from "ab\0" (same padded words). */
+    for (size_t i = 0; i < 8; i++)
+        last[i] = (unsigned char)(hs->len >> (8 * i));
+    return hash_word(h * HASH_MUL, last);
+}
+
 enum store_err store_qf_format(const struct store_envelope *env, const char *id, char **out,
                                size_t *len, size_t *size_off)
 {
-    char num[32];
-    char digits[STORE_QF_SIZE_DIGITS];
+    char num[64];
+    char seal[STORE_QF_SEAL_LEN];
     struct sbuf b = {0};
 
     *out = NULL;
@@ -228,11 +293,16 @@ enum store_err store_qf_format(const struct store_envelope *env, const char *id,
         return STORE_ERR_INVALID;
     sb_str(&b, QF_MAGIC_LINE "\nid ");
     sb_str(&b, id);
-    snprintf(num, sizeof num, "\narrival %" PRId64 "\nsize ", env->arrival);
+    /* At most 9 + 19 + 6 bytes: arrival is >= 0 (checked above); the check guards changes. */
+    int nn = snprintf(num, sizeof num, "\narrival %" PRId64 "\nsize ", env->arrival);
+    if (nn < 0 || (size_t)nn >= sizeof num) {
+        free(b.p);
+        return STORE_ERR_INVALID;
+    }
     sb_str(&b, num);
     *size_off = b.len;
-    store_qf_size_digits(0, digits);
-    sb_put(&b, digits, sizeof digits);
+    store_qf_seal(0, 0, seal);
+    sb_put(&b, seal, sizeof seal);
     sb_str(&b, "\nsender <");
     sb_esc(&b, env->sender);
     sb_str(&b, ">\n");
@@ -264,7 +334,7 @@ enum store_err store_qf_format(const struct store_envelope *env, const char *id,
 enum {
     SEEN_ID = 1 << 0, SEEN_ARRIVAL = 1 << 1, SEEN_SIZE = 1 << 2, SEEN_SENDER = 1 << 3,
     SEEN_ENVID = 1 << 4, SEEN_RET = 1 << 5, SEEN_BODY = 1 << 6, SEEN_SMTPUTF8 = 1 << 7,
-    SEEN_CLIENT = 1 << 8, SEEN_HELO = 1 << 9, SEEN_AUTH = 1 << 10,
+    SEEN_CLIENT = 1 << 8, SEEN_HELO = 1 << 9, SEEN_AUTH = 1 << 10, SEEN_CHECK = 1 << 11,
 };
 #define SEEN_REQUIRED (SEEN_ID | SEEN_ARRIVAL | SEEN_SIZE | SEEN_SENDER)
 
@@ -346,6 +416,24 @@ static bool parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
         if (v > (max - d) / 10)
             return false;
         v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* Exactly STORE_QF_CHECK_DIGITS upper-case hex digits, as the writer makes them. */
+static bool parse_hex64(const char *s, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n != STORE_QF_CHECK_DIGITS)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] >= 'a' && s[i] <= 'f')
+            return false;
+        int d = hex_value(s[i]);
+        if (d < 0)
+            return false;
+        v = v << 4 | (uint64_t)d;
     }
     *out = v;
     return true;
@@ -487,6 +575,10 @@ static bool parse_line(struct qf_parser *ps, const char *k, size_t kn, const cha
         bit = SEEN_SIZE;
         ok = parse_u64(v, n, LIMIT_MESSAGE_SIZE_MAX, &qf->size);
         qf->size_off = (size_t)(v - ps->base);
+    } else if (token_is(k, kn, "check")) {
+        bit = SEEN_CHECK;
+        ok = parse_hex64(v, n, &qf->check);
+        qf->has_check = true;
     } else if (token_is(k, kn, "sender")) {
         bit = SEEN_SENDER;
         ok = decode_address(ps, v, n, &env->sender);
@@ -647,7 +739,8 @@ static enum store_err read_header(int fd, uint64_t file_size, char **out, size_t
     }
 }
 
-enum store_err store_qf_read(int fd, struct store_qf *out)
+/* Reads and parses the header; *file_size is the file's length. */
+static enum store_err read_parsed(int fd, struct store_qf *out, uint64_t *file_size)
 {
     struct stat st;
     char *buf = NULL;
@@ -658,16 +751,78 @@ enum store_err store_qf_read(int fd, struct store_qf *out)
         return STORE_ERR_IO;
     if (st.st_size <= 0)
         return STORE_ERR_CORRUPT;
-    enum store_err err = read_header(fd, (uint64_t)st.st_size, &buf, &hlen);
+    *file_size = (uint64_t)st.st_size;
+    enum store_err err = read_header(fd, *file_size, &buf, &hlen);
     if (err != STORE_OK)
         return err;
     err = store_qf_parse(buf, hlen, out);
     free(buf);
-    if (err == STORE_OK && (uint64_t)st.st_size - hlen != out->size) {
+    return err;
+}
+
+enum store_err store_qf_read(int fd, struct store_qf *out)
+{
+    uint64_t file_size = 0;
+    enum store_err err = read_parsed(fd, out, &file_size);
+    if (err == STORE_OK && file_size - out->header_len != out->size) {
         store_qf_free(out);
         return STORE_ERR_CORRUPT;
     }
     return err;
+}
+
+/* Hashes the message bytes of the file: size bytes from off. */
+static enum store_err hash_body(int fd, uint64_t off, uint64_t size, uint64_t *out)
+{
+    enum { CHUNK = 64 * 1024 };
+    struct store_qf_hash hs;
+    char *buf = malloc(CHUNK);
+    if (buf == NULL)
+        return STORE_ERR_NOMEM;
+    store_qf_hash_init(&hs);
+    int e = 0;
+    while (size > 0 && e == 0) {
+        size_t n = size < CHUNK ? (size_t)size : CHUNK;
+        e = store_io_pread_all(fd, buf, n, off);
+        store_qf_hash_update(&hs, buf, n);
+        off += n;
+        size -= n;
+    }
+    free(buf);
+    *out = store_qf_hash_final(&hs);
+    return e == 0 ? STORE_OK : store_err_from_errno(e);
+}
+
+enum store_qf_state store_qf_verify(int fd, enum store_err *err)
+{
+    struct store_qf qf;
+    uint64_t file_size = 0, sum = 0;
+    struct stat st;
+
+    *err = STORE_OK;
+    /* Nothing, or no complete header: the writer's bytes never all reached the disk. */
+    if (fstat(fd, &st) == 0 && st.st_size == 0)
+        return STORE_QF_UNSEALED;
+    enum store_err e = read_parsed(fd, &qf, &file_size);
+    if (e != STORE_OK) {
+        if (e != STORE_ERR_CORRUPT)
+            *err = e;
+        return STORE_QF_UNREADABLE;
+    }
+    enum store_qf_state res = STORE_QF_COMPLETE;
+    if (file_size - qf.header_len != qf.size) {
+        res = STORE_QF_UNSEALED;
+    } else if (qf.has_check) {
+        e = hash_body(fd, qf.header_len, qf.size, &sum);
+        if (e != STORE_OK) {
+            *err = e;
+            res = STORE_QF_UNREADABLE;
+        } else if (sum != qf.check) {
+            res = STORE_QF_UNSEALED;
+        }
+    }
+    store_qf_free(&qf);
+    return res;
 }
 
 enum store_err store_qf_set_state(int fd, uint64_t state_off, enum store_rcpt_state st)

@@ -17,6 +17,7 @@
  *   id 0190A1B2C3D4E5F6
  *   arrival 1717000000
  *   size 000000002048                  message bytes after the header (fixed width)
+ *   check 9E3779B97F4A7C15             store_qf_hash of the message bytes (fixed width)
  *   sender <alice@example.test>        <> for the null sender
  *   envid QQ314159                     optional, also: ret full|hdrs,
  *   body 8bitmime                      body 7bit|8bitmime|binarymime, smtputf8 yes,
@@ -27,7 +28,13 @@
  *   (blank line, then the message)
  *
  * The recipient state is a fixed-width field (STORE_QF_STATE_WIDTH bytes, padded with spaces)
- * so that a delivery agent records an outcome durably by overwriting it in place. */
+ * so that a delivery agent records an outcome durably by overwriting it in place.
+ *
+ * "size" and "check" are the commit marker: written as zeros first, overwritten together
+ * (store_qf_seal) after the last message byte and before the file's one sync. A file whose
+ * size or check does not match its bytes never finished that sync, so it was never
+ * acknowledged (store_qf_verify). Files without a check line (older writers, which synced
+ * before naming the file in queue/) are trusted on their size alone. */
 
 #define STORE_ID_LEN 16
 #define STORE_QF_VERSION 1
@@ -47,6 +54,8 @@ struct store_qf {
     uint64_t size;              /* message bytes after the header */
     size_t header_len;          /* offset of the message bytes in the file */
     size_t size_off;            /* offset of the fixed-width size digits */
+    bool has_check;             /* a check line was present */
+    uint64_t check;             /* its value */
     struct store_envelope env;
     enum store_rcpt_state *state; /* per recipient */
     uint64_t *state_off;          /* per recipient: file offset of its state field */
@@ -71,6 +80,23 @@ enum store_err store_qf_format(const struct store_envelope *env, const char *id,
 #define STORE_QF_SIZE_DIGITS 12
 void store_qf_size_digits(uint64_t size, char out[STORE_QF_SIZE_DIGITS]);
 
+/* The commit marker: size digits, "\ncheck ", check digits; written at size_off. */
+#define STORE_QF_CHECK_DIGITS 16
+#define STORE_QF_SEAL_LEN (STORE_QF_SIZE_DIGITS + 7 + STORE_QF_CHECK_DIGITS)
+void store_qf_seal(uint64_t size, uint64_t check, char out[STORE_QF_SEAL_LEN]);
+
+/* A streaming 64-bit hash of the message bytes, for torn-write detection (not an adversarial
+ * MAC): 8-byte words mixed by multiply and xor-shift, each step a bijection of the state, so
+ * one differing word always changes the result; the length is mixed in at the end. */
+struct store_qf_hash {
+    uint64_t h, len;
+    unsigned char carry[8];
+    size_t n_carry;
+};
+void store_qf_hash_init(struct store_qf_hash *hs);
+void store_qf_hash_update(struct store_qf_hash *hs, const void *p, size_t n);
+uint64_t store_qf_hash_final(const struct store_qf_hash *hs);
+
 /* Finds the end of the header (the blank line) in p[0..n): true and *header_len (through the
  * blank line) when found. */
 bool store_qf_header_end(const char *p, size_t n, size_t *header_len);
@@ -85,6 +111,15 @@ enum store_err store_qf_parse(const char *p, size_t n, struct store_qf *out);
 enum store_err store_qf_read(int fd, struct store_qf *out);
 
 void store_qf_free(struct store_qf *qf);
+
+/* What recovery finds in a queue file. */
+enum store_qf_state { STORE_QF_COMPLETE, STORE_QF_UNSEALED, STORE_QF_UNREADABLE };
+
+/* Classifies the queue file open on fd: COMPLETE (header parses, size and check match the
+ * bytes), UNSEALED (header parses but the size or check does not match: its commit never
+ * completed, so it was never acknowledged), UNREADABLE (the header does not parse; left for
+ * an administrator). Errors (IO, NOMEM) in *err with UNREADABLE. */
+enum store_qf_state store_qf_verify(int fd, enum store_err *err);
 
 /* "pending", "sent", "bounced", "deferred". */
 const char *store_rcpt_state_name(enum store_rcpt_state st);

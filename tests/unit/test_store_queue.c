@@ -175,6 +175,14 @@ static void assert_nothing_left(struct fx *f)
     assert_int_equal(count_entries(f->queue_dir, "queue"), 0);
 }
 
+static uint64_t hash_of(const char *body)
+{
+    struct store_qf_hash hs;
+    store_qf_hash_init(&hs);
+    store_qf_hash_update(&hs, body, strlen(body));
+    return store_qf_hash_final(&hs);
+}
+
 static void test_commit_after_durable(void **state)
 {
     struct fx *f = *state;
@@ -184,7 +192,7 @@ static void test_commit_after_durable(void **state)
     char id[STORE_ID_LEN + 1];
     memcpy(id, store_msg_id(m), sizeof id);
     assert_true(store_qf_valid_id(id, strlen(id)));
-    assert_int_equal(count_entries(f->queue_dir, "tmp"), 1);
+    assert_int_equal(count_entries(f->queue_dir, "queue"), 0); /* in pool/ or tmp/ until durable */
     assert_int_equal(store_msg_write(m, BODY, 10), STORE_OK);
     assert_int_equal(store_msg_write(m, BODY + 10, sizeof BODY - 11), STORE_OK);
     store_msg_commit(m, on_commit, &r);
@@ -205,6 +213,8 @@ static void test_commit_after_durable(void **state)
     assert_int_equal(store_qf_parse(data, hlen, &qf), STORE_OK);
     assert_int_equal(qf.size, sizeof BODY - 1);
     assert_int_equal(len - hlen, sizeof BODY - 1);
+    assert_true(qf.has_check);
+    assert_true(qf.check == hash_of(BODY));
     assert_memory_equal(data + hlen, BODY, sizeof BODY - 1);
     assert_string_equal(qf.id, id);
     store_qf_free(&qf);
@@ -214,7 +224,7 @@ static void test_commit_after_durable(void **state)
     store_queue_stats(f->q, &st);
     assert_int_equal(st.committed, 1);
     assert_int_equal(st.commit_failed, 0);
-    assert_int_equal(st.commit_syncs, 2); /* data, then the directory */
+    assert_int_equal(st.commit_syncs, 1); /* one syncfs: data and directory entry */
 }
 
 static void test_group_commit_100(void **state)
@@ -397,7 +407,7 @@ static void test_fault_dir_sync_eio(void **state)
 {
     struct fx *f = *state;
     struct result r = {0};
-    open_queue(f, false, STORE_SYNC_SYNCFS);
+    open_queue(f, false, STORE_SYNC_FDATASYNC);
     assert_int_equal(store_fault_set("sync=EIO@2"), 0);
     commit_one(f, BODY, sizeof BODY - 1, &r);
     assert_int_equal(r.err, STORE_ERR_IO);
@@ -541,6 +551,95 @@ static void test_recovery(void **state)
     char bobnew[200];
     snprintf(bobnew, sizeof bobnew, "%s/bob", f->maildir);
     assert_int_equal(count_entries(bobnew, "new"), 1);
+}
+
+/* A queue file with the given body whose commit marker says size and check. */
+static void write_sealed(struct fx *f, const char *id, const char *body, uint64_t size,
+                         uint64_t check)
+{
+    struct store_envelope env = env_for(&BOB, 1);
+    char *hdr, seal[STORE_QF_SEAL_LEN], path[256];
+    size_t len, off;
+    assert_int_equal(store_qf_format(&env, id, &hdr, &len, &off), STORE_OK);
+    store_qf_seal(size, check, seal);
+    memcpy(hdr + off, seal, sizeof seal);
+    snprintf(path, sizeof path, "%s/queue/%s", f->queue_dir, id);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(hdr, 1, len, fp), len);
+    assert_int_equal(fwrite(body, 1, strlen(body), fp), strlen(body));
+    fclose(fp);
+    free(hdr);
+}
+
+/* Files in queue/ whose sync never completed, as a crash leaves them: removed, not delivered;
+ * the sealed one is delivered. */
+static void test_recovery_unsealed(void **state)
+{
+    struct fx *f = *state;
+    const char *body = "Subject: x\r\n\r\nhello\r\n";
+    uint64_t n = strlen(body), h = hash_of(body);
+    open_queue(f, false, STORE_SYNC_SYNCFS);
+    write_sealed(f, "0000000000000A01", body, n, h);             /* complete */
+    write_sealed(f, "0000000000000A02", "Subject: x\r\n", n, h); /* truncated */
+    write_sealed(f, "0000000000000A03", body, n, h ^ 1);         /* wrong checksum */
+    write_sealed(f, "0000000000000A04", body, 0, 0);             /* marker not yet written */
+    write_sealed(f, "0000000000000A05", "", 0, 0);               /* empty body, no marker */
+    write_sealed(f, "0000000000000A06", "Subject: x\r\n\0\0\0\0", n, h); /* zeros */
+    write_raw(f->queue_dir, "queue", "0000000000000A07", "");    /* nothing reached the disk */
+    store_queue_close(f->q);
+    f->q = NULL;
+    open_queue(f, true, STORE_SYNC_SYNCFS);
+    wait_delivered(f->q, 1);
+    for (int i = 0; i < 2000 && count_entries(f->queue_dir, "queue") > 0; i++)
+        usleep(1000);
+    assert_int_equal(count_entries(f->queue_dir, "queue"), 0);
+    char bobnew[200];
+    snprintf(bobnew, sizeof bobnew, "%s/bob", f->maildir);
+    assert_int_equal(count_entries(bobnew, "new"), 1);
+}
+
+/* The pool fills in the background; a message takes its file from it; one sync per batch. */
+static void test_pool_and_one_sync(void **state)
+{
+    struct fx *f = *state;
+    struct store_stats st;
+    open_queue(f, false, STORE_SYNC_SYNCFS);
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s/pool", f->queue_dir);
+    size_t pool = 0;
+    for (int i = 0; i < 2000 && pool < 64; i++) {
+        usleep(1000);
+        pool = 0;
+        DIR *d = opendir(tmp);
+        assert_non_null(d);
+        for (struct dirent *de; (de = readdir(d)) != NULL;)
+            pool += de->d_name[0] == 'p';
+        closedir(d);
+    }
+    assert_int_equal(pool, 64);
+    struct result r[20] = {{0}};
+    for (size_t i = 0; i < 20; i++) {
+        struct store_msg *m = begin(f, &BOB, 1);
+        assert_int_equal(store_msg_write(m, BODY, sizeof BODY - 1), STORE_OK);
+        store_msg_commit(m, on_commit, &r[i]);
+    }
+    wait_callbacks(f->q, r, 20);
+    store_queue_stats(f->q, &st);
+    assert_int_equal(st.pool_misses, 0);
+    assert_int_equal(st.committed, 20);
+    assert_int_equal(st.commit_syncs, st.commit_batches);
+    assert_int_equal(count_entries(f->queue_dir, "queue"), 20);
+    assert_int_equal(count_entries(f->queue_dir, "tmp"), 0);
+    store_queue_close(f->q);
+    f->q = NULL;
+    pool = 0;
+    DIR *d = opendir(tmp);
+    assert_non_null(d);
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        pool += de->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(pool, 0); /* close removes the pool */
 }
 
 /* New ids sort after every queued one even if the clock is behind them. */
@@ -691,6 +790,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_and_free_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_id_floor_after_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_unsealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_and_one_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_recovery, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

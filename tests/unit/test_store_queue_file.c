@@ -87,6 +87,7 @@ static void test_round_trip_minimal(void **state)
                               "id 0190A1B2C3D4E5F6\n"
                               "arrival 1717000000\n"
                               "size 000000000000\n"
+                              "check 0000000000000000\n"
                               "sender <alice@example.test>\n"
                               "rcpt pending  <bob@example.test> local=bob\n"
                               "\n");
@@ -422,9 +423,100 @@ static void test_valid_id(void **state)
     assert_false(store_qf_valid_id("../3456789ABCDEF", 16));
 }
 
+static uint64_t hash_split(const char *p, size_t n, size_t step)
+{
+    struct store_qf_hash hs;
+    store_qf_hash_init(&hs);
+    for (size_t i = 0; i < n; i += step)
+        store_qf_hash_update(&hs, p + i, n - i < step ? n - i : step);
+    return store_qf_hash_final(&hs);
+}
+
+/* Streaming in any chunking gives the one-shot value; zero padding and lengths are told apart. */
+static void test_hash(void **state)
+{
+    (void)state;
+    char text[100];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = (char)('a' + i % 26);
+    uint64_t whole = hash_split(text, sizeof text, sizeof text);
+    for (size_t step = 1; step < 20; step++)
+        assert_true(hash_split(text, sizeof text, step) == whole);
+    assert_true(hash_split("ab", 2, 2) != hash_split("ab\0", 3, 3));
+    assert_true(hash_split("", 0, 1) != 0);
+    text[57] ^= 1;
+    assert_true(hash_split(text, sizeof text, 7) != whole);
+}
+
+static int verify_file(const char *hdr, size_t hlen, const char *body, size_t n)
+{
+    char path[] = "/tmp/clearmta-qfv-XXXXXX";
+    int fd = write_file(path, hdr, hlen);
+    assert_int_equal(write(fd, body, n), (ssize_t)n);
+    enum store_err err;
+    int st = (int)store_qf_verify(fd, &err);
+    assert_int_equal(err, STORE_OK);
+    close(fd);
+    unlink(path);
+    return st;
+}
+
+/* The commit marker: sealed → complete; truncated, wrong check, unsealed → not acknowledged. */
+static void test_verify(void **state)
+{
+    (void)state;
+    struct store_rcpt r = {.address = "bob@example.test", .local_user = "bob"};
+    struct store_envelope env = base_env(&r, 1);
+    char *hdr, seal[STORE_QF_SEAL_LEN];
+    size_t len, off;
+    const char body[] = "Subject: hi\r\n\r\nbody\r\n";
+    size_t n = sizeof body - 1;
+    assert_int_equal(store_qf_format(&env, ID, &hdr, &len, &off), STORE_OK);
+    assert_int_equal(verify_file(hdr, len, body, n), STORE_QF_UNSEALED); /* size 0 */
+    assert_int_equal(verify_file(hdr, len, "", 0), STORE_QF_UNSEALED);   /* check 0 */
+    uint64_t h = hash_split(body, n, n);
+    store_qf_seal(n, h, seal);
+    memcpy(hdr + off, seal, sizeof seal);
+    assert_int_equal(verify_file(hdr, len, body, n), STORE_QF_COMPLETE);
+    assert_int_equal(verify_file(hdr, len, body, n - 3), STORE_QF_UNSEALED);
+    char torn[sizeof body];
+    memcpy(torn, body, sizeof torn);
+    memset(torn + 8, 0, 8);
+    assert_int_equal(verify_file(hdr, len, torn, n), STORE_QF_UNSEALED);
+    store_qf_seal(n, h ^ 0x100, seal);
+    memcpy(hdr + off, seal, sizeof seal);
+    assert_int_equal(verify_file(hdr, len, body, n), STORE_QF_UNSEALED);
+    hdr[0] = 'X'; /* not a queue file: left for an administrator */
+    assert_int_equal(verify_file(hdr, len, body, n), STORE_QF_UNREADABLE);
+    assert_int_equal(verify_file("", 0, "", 0), STORE_QF_UNSEALED);
+    free(hdr);
+}
+
+/* Fuzz find: a 19-digit arrival once overflowed the formatting buffer and cut the header. */
+static void test_large_arrival_round_trips(void **state)
+{
+    (void)state;
+    struct store_rcpt r = {.address = "b@x"};
+    struct store_envelope env = base_env(&r, 1);
+    env.arrival = INT64_MAX;
+    char *hdr;
+    size_t len, off, hlen;
+    struct store_qf qf;
+    assert_int_equal(store_qf_format(&env, ID, &hdr, &len, &off), STORE_OK);
+    assert_true(store_qf_header_end(hdr, len, &hlen));
+    assert_int_equal(hlen, len);
+    assert_int_equal(store_qf_parse(hdr, len, &qf), STORE_OK);
+    assert_true(qf.env.arrival == INT64_MAX);
+    store_qf_free(&qf);
+    free(hdr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_large_arrival_round_trips),
+        cmocka_unit_test(test_verify),
         cmocka_unit_test(test_round_trip_minimal),
         cmocka_unit_test(test_round_trip_full),
         cmocka_unit_test(test_round_trip_empty_values),

@@ -1,0 +1,49 @@
+/* store/remote.h — the store side of remote delivery: finding queued messages with remote
+ * recipients still pending, reading one, and recording each recipient's outcome durably in
+ * place, under flock(2) because the local delivery runner updates the same files. */
+#ifndef CLEARMTA_STORE_REMOTE_H
+#define CLEARMTA_STORE_REMOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/queue_file.h"
+
+/* One queued message open for remote delivery. */
+struct store_remote_msg {
+    int fd;             /* the queue file, read-write */
+    struct store_qf qf; /* header as last read; states refreshed by store_remote_record */
+    char *body;         /* the message bytes (malloc'd, qf.size bytes; NULL when empty) */
+    size_t body_len;
+};
+
+/* True when recipient i is remote (no local mailbox) and still pending. */
+bool store_remote_pending(const struct store_qf *qf, size_t i);
+
+/* Opens <queue_dir>/queue into *dir_fd, the directory for the calls below (the caller closes
+ * it; -1 on error). Errors: IO (also a missing directory), NOMEM. */
+enum store_err store_remote_open_dir(const char *queue_dir, int *dir_fd);
+
+/* Calls fn for each queue file in dir_fd holding at least one pending remote recipient. Files
+ * that cannot be read are skipped. Errors: IO (the directory cannot be listed), NOMEM. */
+enum store_err store_remote_scan(int dir_fd, void (*fn)(void *ctx, const char *id), void *ctx);
+
+/* Opens and reads queue file id (header and body). *gone is set when the file no longer
+ * exists (delivered and removed meanwhile): STORE_OK then, and m needs no closing.
+ * Errors: CORRUPT (also an id that is not a queue id or a file whose id differs), IO, NOMEM. */
+enum store_err store_remote_load(int dir_fd, const char *id, struct store_remote_msg *m,
+                                 bool *gone);
+
+/* Records outcomes: under an exclusive flock on the file, re-reads the recipient states (the
+ * local runner may have changed them), writes st[k] for recipient idx[k] (SENT or BOUNCED; a
+ * deferred recipient stays PENDING on disk, as the local runner removes files with nothing
+ * pending), fsyncs, and when no recipient is pending any more unlinks the file and syncs the
+ * directory (*removed). m->qf's states are updated. n may be 0 (idx, st NULL): only the
+ * removal check. Errors: INVALID (an index out of range: nothing written), NOSPACE, IO, CORRUPT, NOMEM. */
+enum store_err store_remote_record(int dir_fd, struct store_remote_msg *m, const size_t *idx,
+                                   const enum store_rcpt_state *st, size_t n, bool *removed);
+
+/* Closes the file and frees what m holds. Safe on a zeroed m with fd -1. */
+void store_remote_close(struct store_remote_msg *m);
+
+#endif

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""tests/smtp_test_server.py — a scriptable SMTP server for testing clearmta's delivery agent
+(Python 3.11+ standard library, asyncio). Every reply can be scripted per command and per
+recipient; every transaction received is recorded as one JSON line.
+
+  python3 tests/smtp_test_server.py --port P --script FILE [--record FILE] [--starttls]
+
+or, from a test:  srv = SMTPTestServer(script, record_path); srv.start(); ...; srv.stop()
+
+The script (JSON) holds defaults and optional per-connection overrides:
+  {"starttls": false,                     offer STARTTLS (self-signed cert, openssl CLI)
+   "greeting": "220 test.example ESMTP",
+   "ehlo": null,                          a reply for EHLO instead of 250 + extensions
+   "mail": "250 2.1.0 Ok",
+   "rcpt": "250 2.1.5 Ok",                default RCPT reply
+   "rcpt_by_address": {"bad@x": "550 5.1.1 No such user"},
+   "rcpt_max": 0,                         >0: "452 4.5.3 Too many recipients" after N accepted
+   "data": "354 Go ahead",
+   "data_end": "250 2.0.0 Ok: queued",
+   "sessions": [{...}, {...}]}            connection n (0-based) uses sessions[n] over the
+                                          defaults; connections past the list use the last
+A reply "421 ..." is sent and the connection closed; "close" drops it without a reply;
+"hang" never answers (the client's timeout fires). A record line:
+  {"session": n, "tls": bool, "mail_from": "...", "rcpt_to": [...accepted...],
+   "data": "<latin-1 text of the unstuffed message>", "reply": "250 ..."}
+"""
+import argparse
+import asyncio
+import json
+import os
+import ssl
+import subprocess
+import tempfile
+import threading
+
+DEFAULTS = {
+    "starttls": False,
+    "greeting": "220 test.example ESMTP smtp_test_server",
+    "ehlo": None,
+    "mail": "250 2.1.0 Ok",
+    "rcpt": "250 2.1.5 Ok",
+    "rcpt_by_address": {},
+    "rcpt_max": 0,
+    "data": "354 End data with <CR><LF>.<CR><LF>",
+    "data_end": "250 2.0.0 Ok: queued",
+    "sessions": [],
+}
+MAX_LINE = 4096
+MAX_DATA = 64 * 1024 * 1024
+
+
+def self_signed(directory):
+    """A key and certificate for CN=test.example, made by the openssl CLI."""
+    key, cert = os.path.join(directory, "key.pem"), os.path.join(directory, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=test.example"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    return cert, key
+
+
+class Hangup(Exception):
+    pass
+
+
+class SMTPTestServer:
+    def __init__(self, script=None, record_path=None, port=0, host="127.0.0.1"):
+        self.script = dict(DEFAULTS)
+        self.script.update(script or {})
+        self.record_path = record_path
+        self.host, self.port = host, port
+        self.sessions = 0
+        self.loop = None
+        self.thread = None
+        self._server = None
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._tls = None
+        if any(s.get("starttls") for s in [self.script] + list(self.script["sessions"])):
+            self._tmp = tempfile.TemporaryDirectory(prefix="smtp-test-tls-")
+            cert, key = self_signed(self._tmp.name)
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(cert, key)
+
+    # -- scripting --
+    def settings(self, n):
+        s = dict(self.script)
+        if self.script["sessions"]:
+            s.update(self.script["sessions"][min(n, len(self.script["sessions"]) - 1)])
+        return s
+
+    def record(self, entry):
+        if not self.record_path:
+            return
+        with self._lock, open(self.record_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    # -- the protocol --
+    async def reply(self, w, text):
+        """Sends a scripted reply; raises Hangup for 421/close, waits forever for hang."""
+        if text == "hang":
+            await asyncio.sleep(3600)
+        if text == "close":
+            raise Hangup()
+        lines = text.split("\n")
+        code = lines[0][:3]
+        out = "".join("%s-%s\r\n" % (code, l[4:]) for l in lines[:-1]) + lines[-1] + "\r\n"
+        w.write(out.encode("latin-1"))
+        await w.drain()
+        if code == "421":
+            raise Hangup()
+
+    async def read_line(self, r):
+        line = await r.readline()
+        if not line:
+            raise Hangup()
+        if len(line) > MAX_LINE:
+            raise Hangup()
+        return line.decode("latin-1").rstrip("\r\n")
+
+    async def read_data(self, r):
+        chunks, size = [], 0
+        while True:
+            line = await r.readline()
+            if not line:
+                raise Hangup()
+            if line == b".\r\n":
+                return b"".join(chunks)
+            if line.startswith(b"."):
+                line = line[1:]
+            size += len(line)
+            if size > MAX_DATA:
+                raise Hangup()
+            chunks.append(line)
+
+    @staticmethod
+    def path_of(arg):
+        start, end = arg.find("<"), arg.find(">")
+        return arg[start + 1:end] if 0 <= start < end else arg.strip()
+
+    async def session(self, r, w):
+        n = self.sessions
+        self.sessions += 1
+        s = self.settings(n)
+        tls = False
+        mail, rcpts = None, []
+        try:
+            await self.reply(w, s["greeting"])
+            while True:
+                line = await self.read_line(r)
+                verb = line[:4].upper()
+                arg = line[4:]
+                if verb in ("EHLO", "HELO"):
+                    mail, rcpts = None, []
+                    if s["ehlo"]:
+                        await self.reply(w, s["ehlo"])
+                        continue
+                    ext = ["test.example", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES",
+                           "SIZE 52428800"]
+                    if s["starttls"] and not tls and self._tls:
+                        ext.append("STARTTLS")
+                    await self.reply(w, "\n".join("250 " + e for e in ext))
+                elif verb == "STAR" and line.upper() == "STARTTLS" and s["starttls"] and not tls:
+                    await self.reply(w, "220 2.0.0 Ready to start TLS")
+                    await w.start_tls(self._tls)
+                    tls = True
+                    mail, rcpts = None, []
+                elif verb == "MAIL":
+                    mail, rcpts = None, []
+                    await self.reply(w, s["mail"])
+                    if s["mail"].startswith("2"):
+                        mail = self.path_of(arg)
+                elif verb == "RCPT":
+                    addr = self.path_of(arg)
+                    text = s["rcpt_by_address"].get(addr, s["rcpt"])
+                    if s["rcpt_max"] and len(rcpts) >= s["rcpt_max"]:
+                        text = "452 4.5.3 Too many recipients"
+                    await self.reply(w, text)
+                    if text.startswith("2"):
+                        rcpts.append(addr)
+                elif verb == "DATA":
+                    if mail is None or not rcpts:
+                        await self.reply(w, "503 5.5.1 Bad sequence of commands")
+                        continue
+                    await self.reply(w, s["data"])
+                    if not s["data"].startswith("3"):
+                        continue
+                    data = await self.read_data(r)
+                    entry = {"session": n, "tls": tls, "mail_from": mail, "rcpt_to": rcpts,
+                             "data": data.decode("latin-1"), "reply": s["data_end"]}
+                    self.record(entry)
+                    mail, rcpts = None, []
+                    await self.reply(w, s["data_end"])
+                elif verb == "RSET":
+                    mail, rcpts = None, []
+                    await self.reply(w, "250 2.0.0 Ok")
+                elif verb == "NOOP":
+                    await self.reply(w, "250 2.0.0 Ok")
+                elif verb == "QUIT":
+                    await self.reply(w, "221 2.0.0 Bye")
+                    break
+                else:
+                    await self.reply(w, "502 5.5.1 Command not implemented")
+        except (Hangup, ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            w.close()
+
+    # -- running --
+    async def _main(self):
+        self._server = await asyncio.start_server(self.session, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        async with self._server:
+            await self._server.serve_forever()
+
+    def start(self):
+        """Runs the server on its own thread; returns once it listens (self.port)."""
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("test SMTP server did not start")
+        return self
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        except asyncio.CancelledError:
+            pass
+
+    def stop(self):
+        if self.loop and self._server and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._server.close)
+            self.loop.call_soon_threadsafe(self._cancel_all)
+        if self.thread:
+            self.thread.join(10)
+        if self.loop and not self.loop.is_running():
+            self.loop.close()
+        if self._tls:
+            self._tmp.cleanup()
+
+    def _cancel_all(self):
+        for t in asyncio.all_tasks(self.loop):
+            t.cancel()
+
+    def records(self):
+        """The transactions recorded so far."""
+        if not self.record_path or not os.path.exists(self.record_path):
+            return []
+        with open(self.record_path, encoding="utf-8") as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--script", help="JSON script (see the module docstring)")
+    ap.add_argument("--record", help="JSON lines file for the transactions received")
+    ap.add_argument("--starttls", action="store_true", help="offer STARTTLS")
+    a = ap.parse_args()
+    script = {}
+    if a.script:
+        with open(a.script, encoding="utf-8") as f:
+            script = json.load(f)
+    if a.starttls:
+        script["starttls"] = True
+    srv = SMTPTestServer(script, a.record, a.port)
+    srv.loop = asyncio.new_event_loop()
+    try:
+        srv.loop.run_until_complete(srv._main())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
