@@ -52,7 +52,7 @@ $(BIN): $(REL_OBJ)
 $(ASAN_BIN): $(ASAN_OBJ)
 	$(CC) $(ASAN_CFLAGS) $^ -o $@ $(LIBS)
 
-build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJ) tests/unit/unit.h
+build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -Wno-missing-prototypes -Itests/unit $< $(ASAN_LIB_OBJ) -o $@ $(LIBS) -lcmocka
 

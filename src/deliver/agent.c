@@ -25,9 +25,6 @@
 /* Longest diagnostic kept per recipient (a reply's text is at most REPLY_TEXT_MAX). */
 #define AGENT_DIAG_MAX (REPLY_TEXT_MAX + 16)
 #define AGENT_RELAY_MAX (2 * LIMIT_DOMAIN + 16)
-/* Checks, AGENT_SWEEP_S apart, for a queue file left with nothing pending. */
-#define AGENT_SWEEPS 3
-#define AGENT_SWEEP_S 2
 
 struct rcpt_out {
     size_t idx;                  /* index in the queue file */
@@ -81,7 +78,6 @@ struct job {
     struct job *prev, *next;
     char id[STORE_ID_LEN + 1];
     unsigned attempts;
-    unsigned sweeps; /* checks for a file left behind with nothing pending (see sweep()) */
     bool again; /* submitted while an attempt ran */
     struct event *timer;
     struct attempt *at;
@@ -785,15 +781,14 @@ static bool attempt_load(struct job *j, struct attempt *at, bool *drop)
     return at->n_rc > 0;
 }
 
-/* The local runner (no flock yet) may have read the file before we recorded our recipients and
- * then leave it with nothing pending: check again, a few times, and remove it then. True when
- * the job is done with the file. */
-static bool sweep(struct job *j, struct attempt *at)
+/* Nothing is left for us: remove the file if nothing is pending for the local runner either.
+ * Both writers decide under the file's lock from the states on disk, so whichever finishes
+ * last removes it. */
+static void sweep(struct job *j, struct attempt *at)
 {
     bool removed = false;
     if (at->m.fd >= 0)
         store_remote_record(j->a->dir_fd, &at->m, NULL, NULL, 0, &removed);
-    return removed || at->m.fd < 0 || ++j->sweeps > AGENT_SWEEPS;
 }
 
 static void job_fire(evutil_socket_t fd, short what, void *arg)
@@ -813,12 +808,11 @@ static void job_fire(evutil_socket_t fd, short what, void *arg)
     at->m.fd = -1;
     j->again = false;
     if (!attempt_load(j, at, &drop)) {
-        bool done = drop && sweep(j, at);
+        if (drop)
+            sweep(j, at);
         attempt_free(at);
-        if (done)
+        if (drop)
             job_free(j);
-        else if (drop)
-            job_schedule(j, AGENT_SWEEP_S);
         else
             job_schedule(j, deliver_retry_next(&j->a->o.retry, ++j->attempts, next_random(j->a)));
         return;

@@ -4,6 +4,7 @@
  * runs must give the same result. A small rule-driven server checks that PIPELINING on and off
  * give the same outcomes. RFC 5321, 2920, 1870, 6152, 6531, 3461, 3207, 4954, 9422. */
 #include "unit.h"
+#include "transcript.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,34 +67,6 @@ static struct smtp_client_message message(size_t n_rcpts)
 }
 
 /* ---- the fake caller ------------------------------------------------------------------- */
-
-struct text {
-    char *p;
-    size_t len, cap;
-};
-
-static void text_add(struct text *t, const char *p, size_t n)
-{
-    if (t->cap - t->len < n + 1) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap - t->len < n + 1)
-            cap *= 2;
-        char *q = realloc(t->p, cap);
-        assert_non_null(q);
-        t->p = q;
-        t->cap = cap;
-    }
-    if (n > 0)
-        memcpy(t->p + t->len, p, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-}
-
-static const char *text_str(struct text *t)
-{
-    text_add(t, "", 0);
-    return t->p;
-}
 
 /* What the fake does; the defaults send msg at ready, the rest of it after a partial
  * transaction, and QUIT once every recipient was tried. */
@@ -299,16 +272,6 @@ static int teardown(void **state)
 
 /* How server bytes are cut into feeds. SPLIT_AT: two pieces, at split_at. */
 enum split { SPLIT_WHOLE, SPLIT_OCTETS, SPLIT_RANDOM, SPLIT_AT };
-
-static uint32_t next_random(uint32_t *state)
-{
-    uint32_t x = *state; /* xorshift32: fixed seeds give reproducible splits */
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *state = x;
-    return x;
-}
 
 static void feed(struct fake *f, const char *p, size_t n, enum split sp, uint32_t *seed,
                  size_t split_at)

@@ -3,6 +3,7 @@
  * bytes out, as readable text. Every transcript is replayed whole, one octet at a time and in
  * seeded random pieces; all runs must give the same result. RFC 5321, 2920, 3030, 6531. */
 #include "unit.h"
+#include "transcript.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,12 +64,6 @@ struct script {
     bool no_resume;   /* the driver never resumes: the test does it by hand */
 };
 
-/* A growable byte string. */
-struct text {
-    char *p;
-    size_t len, cap;
-};
-
 struct fake {
     struct script sc;
     struct smtp_server_opts opts;
@@ -84,29 +79,6 @@ struct fake {
     unsigned replies;     /* on_reply calls */
     char last_line[80];   /* on_reply's command line, the last one */
 };
-
-static void text_add(struct text *t, const char *p, size_t n)
-{
-    if (t->cap - t->len < n + 1) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap - t->len < n + 1)
-            cap *= 2;
-        char *q = realloc(t->p, cap);
-        assert_non_null(q);
-        t->p = q;
-        t->cap = cap;
-    }
-    if (n > 0)
-        memcpy(t->p + t->len, p, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-}
-
-static const char *text_str(struct text *t)
-{
-    text_add(t, "", 0);
-    return t->p;
-}
 
 __attribute__((format(printf, 2, 3))) static void event(struct fake *f, const char *fmt, ...)
 {
@@ -320,16 +292,6 @@ static void fake_close(struct fake *f)
 
 /* How input is cut into feeds: whole, octet by octet, or random pieces of 1..97 octets. */
 enum split { SPLIT_WHOLE, SPLIT_OCTETS, SPLIT_RANDOM };
-
-static uint32_t next_random(uint32_t *state)
-{
-    uint32_t x = *state; /* xorshift32: fixed seeds give reproducible splits */
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *state = x;
-    return x;
-}
 
 /* Feeds len bytes as a network reader would: never more than input_room, resuming held
  * decisions after each piece, stopping once the session closes. */

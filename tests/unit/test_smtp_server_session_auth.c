@@ -2,6 +2,7 @@
  * (RFC 4954 with SASL PLAIN, RFC 4616, and LOGIN) in the sans-I/O server session
  * (smtp/server_session.c): client bytes in, replies, callback events and logged lines out. */
 #include "unit.h"
+#include "transcript.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,11 +77,6 @@ struct script {
     bool no_resume;   /* the driver never resumes: the test does it by hand */
 };
 
-struct text {
-    char *p;
-    size_t len, cap;
-};
-
 struct fake {
     struct script sc;
     struct smtp_server_opts opts;
@@ -92,29 +88,6 @@ struct fake {
     struct smtp_decision decision;
     const struct smtp_sasl_creds *creds; /* as the auth callback last saw them */
 };
-
-static void text_add(struct text *t, const char *p, size_t n)
-{
-    if (t->cap - t->len < n + 1) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap - t->len < n + 1)
-            cap *= 2;
-        char *q = realloc(t->p, cap);
-        assert_non_null(q);
-        t->p = q;
-        t->cap = cap;
-    }
-    if (n > 0)
-        memcpy(t->p + t->len, p, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-}
-
-static const char *text_str(struct text *t)
-{
-    text_add(t, "", 0);
-    return t->p;
-}
 
 __attribute__((format(printf, 2, 3))) static void event(struct fake *f, const char *fmt, ...)
 {
@@ -348,16 +321,6 @@ static void fake_close(struct fake *f)
 }
 
 enum split { SPLIT_WHOLE, SPLIT_OCTETS, SPLIT_RANDOM };
-
-static uint32_t next_random(uint32_t *state)
-{
-    uint32_t x = *state; /* xorshift32: fixed seeds give reproducible splits */
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *state = x;
-    return x;
-}
 
 /* Feeds len bytes as a network reader would: never more than input_room, resuming held
  * decisions after each piece. A transcript fed this way must not go on past STARTTLS, whose
