@@ -3,9 +3,9 @@
 # Usage: deps.sh build|test|bench. Runs apt-get as root (sudo when not root).
 set -eu
 
-build_pkgs="gcc make libc6-dev libevent-dev libssl-dev libcrypt-dev libc-ares-dev openssl"
-test_pkgs="$build_pkgs libcmocka-dev python3 swaks curl msmtp dnsmasq-base clang libclang-rt-14-dev"
-bench_pkgs="$build_pkgs postfix"
+build_pkgs="gcc make libc6-dev libevent-dev libssl-dev libcrypt-dev libc-ares-dev libhiredis-dev openssl"
+test_pkgs="$build_pkgs libcmocka-dev python3 swaks curl msmtp dnsmasq-base redis-server clang libclang-rt-14-dev"
+bench_pkgs="$build_pkgs postfix redis-server"
 
 case "${1:-build}" in
     build) want=$build_pkgs ;;

@@ -10,6 +10,7 @@
 #include "deliver/destination.h"
 #include "deliver/retry.h"
 #include "policy/config.h"
+#include "reply/reply.h"
 #include "store/queue.h"
 
 struct event_base;
@@ -41,5 +42,76 @@ void deliver_agent_free(struct deliver_agent *a);
 /* A message was committed with remote recipients: try it now. False when out of memory (the
  * message stays queued for the next start). */
 bool deliver_agent_submit(struct deliver_agent *a, const char *queue_id);
+
+/* ---- administration: `clearmta queue …` through the control socket ---------------------- */
+
+/* One recipient as `clearmta queue list` shows it. */
+struct deliver_agent_rcpt_view {
+    const char *address;
+    /* "local" (waiting for the Maildir runner), "queued" (remote, not tried yet), "deferred"
+     * (tried, will be retried), "sent", "bounced". */
+    const char *state;
+    unsigned attempts;      /* delivery attempts made for it since the server started */
+    int64_t next_try;       /* Unix time of the next attempt, 0 when none is scheduled */
+    const char *last_reply; /* the last reply or failure, e.g. "451 4.7.1 Try later"; "" */
+    struct reply_status last_status; /* its enhanced status (cls 0 when none) */
+};
+
+struct deliver_agent_msg_view {
+    const char *id;
+    int64_t arrival;       /* Unix time */
+    uint64_t size;         /* message bytes */
+    const char *sender;    /* "" for <> */
+    bool held;             /* `queue hold`: not delivered until released */
+    bool warned;           /* a delay warning was sent */
+    size_t n_rcpts;
+    const struct deliver_agent_rcpt_view *rcpts;
+};
+
+typedef void deliver_agent_view_cb(void *ctx, const struct deliver_agent_msg_view *m);
+
+enum deliver_agent_admin_err {
+    DELIVER_AGENT_ADMIN_OK,
+    DELIVER_AGENT_ADMIN_NOT_FOUND, /* no such message in the queue */
+    DELIVER_AGENT_ADMIN_IO,        /* the queue could not be read or written */
+    DELIVER_AGENT_ADMIN_NOMEM
+};
+
+/* Calls fn for each message in the queue (id NULL; oldest first) or for message id only; the
+ * views are valid during the call. *count: messages shown. Errors: NOT_FOUND (id given), IO,
+ * NOMEM. */
+enum deliver_agent_admin_err deliver_agent_list(struct deliver_agent *a, const char *id,
+                                                deliver_agent_view_cb *fn, void *ctx,
+                                                size_t *count);
+
+/* Tries now: message `target` (a queue id), every message with a remote recipient in domain
+ * `target`, or every message (target NULL), ignoring retry times and destination backoffs
+ * (held messages stay held). *count: messages scheduled. Errors: NOT_FOUND (nothing matched a
+ * given target). */
+enum deliver_agent_admin_err deliver_agent_flush(struct deliver_agent *a, const char *target,
+                                                 size_t *count);
+
+/* hold: no delivery attempt (remote or local) until release; durable across restarts.
+ * Errors: NOT_FOUND, IO. */
+enum deliver_agent_admin_err deliver_agent_hold(struct deliver_agent *a, const char *id);
+enum deliver_agent_admin_err deliver_agent_release(struct deliver_agent *a, const char *id);
+
+/* Removes a message. With bounce, its sender (unless <>) gets a failure DSN for every
+ * recipient not yet delivered, status 5.0.0, saying the administrator deleted it; without,
+ * it goes silently. Logged either way. Errors: NOT_FOUND, IO. */
+enum deliver_agent_admin_err deliver_agent_delete(struct deliver_agent *a, const char *id,
+                                                  bool bounce);
+
+/* Calls fn for each destination the agent knows (concurrency, backoff, messages per
+ * connection: destination.h), then returns the time the views were taken. */
+int64_t deliver_agent_destinations(struct deliver_agent *a,
+                                   void (*fn)(void *ctx, const struct deliver_destination *d),
+                                   void *ctx);
+
+/* The counters the relay host's rate= pacing uses (policy/counters.h); NULL: the agent makes
+ * its own memory counters. Set before the first delivery, e.g. the server's shared Redis
+ * counters, so that several nodes stay within one provider plan together. */
+struct policy_counters;
+void deliver_agent_set_counters(struct deliver_agent *a, struct policy_counters *c);
 
 #endif

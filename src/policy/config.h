@@ -134,6 +134,78 @@ struct policy_domain {
     size_t n_users;
 };
 
+/* Plans (issue "Limit"): named sets of sending limits per rolling window. */
+#define POLICY_PLANS_MAX 64u
+#define POLICY_PLAN_NAME_MAX 32u
+/* Limits a plan holds per kind (e.g. one per hour and one per day). */
+#define POLICY_PLAN_WINDOWS_MAX 4u
+/* Users or networks assigned to plans by plan_user / plan_network lines. */
+#define POLICY_PLAN_MEMBERS_MAX 100000u
+
+enum policy_plan_metric {
+    POLICY_PLAN_MESSAGES,   /* messages accepted (counted at MAIL, refused there) */
+    POLICY_PLAN_RECIPIENTS, /* recipients accepted (counted at RCPT, extras get 452 4.5.3) */
+    POLICY_PLAN_BYTES       /* message bytes (SIZE= at MAIL, else counted at the end) */
+};
+/* "messages", "recipients", "bytes". */
+const char *policy_plan_metric_name(enum policy_plan_metric m);
+
+/* One limit: at most `limit` units per rolling `window` seconds. */
+struct policy_plan_limit {
+    enum policy_plan_metric metric;
+    uint64_t limit;  /* >= 1 */
+    unsigned window; /* seconds, 1..POLICY_PLAN_WINDOW_MAX; hour 3600, day 86400 */
+};
+#define POLICY_PLAN_WINDOW_MAX (7u * 86400)
+
+/* plan NAME messages=N/PERIOD recipients=N/PERIOD bytes=SIZE/PERIOD max-recipients=N
+ *      max-message-size=SIZE over=temporary|permanent
+ * PERIOD: second, minute, hour, day, or a number of seconds with "s" (e.g. 60s). */
+struct policy_plan {
+    char name[POLICY_PLAN_NAME_MAX + 1];       /* [a-z0-9_-], lower case */
+    struct policy_plan_limit limits[3 * POLICY_PLAN_WINDOWS_MAX];
+    size_t n_limits;
+    unsigned max_recipients;   /* per message, 0: the global max_recipients */
+    uint64_t max_message_size; /* 0: the global max_message_size */
+    bool permanent;            /* over=permanent: 550 5.7.1 instead of 451 4.7.1 */
+    unsigned line;
+};
+
+/* plan_user USER PLAN: a submission user's plan (USER as in the users file, lower case). */
+struct policy_plan_user {
+    char user[LIMIT_PATH + 1];
+    size_t plan; /* index in plans */
+};
+
+/* plan_network CIDR PLAN: MX clients from that network are on the plan (longest prefix). */
+struct policy_plan_network {
+    int family;              /* AF_INET or AF_INET6 */
+    unsigned char addr[16];  /* network byte order, host bits zero */
+    unsigned prefix;         /* 0..32 or 0..128 */
+    size_t plan;
+};
+
+/* counters memory | counters redis HOST:PORT [fail=open|closed] [timeout=MS] [prefix=P] */
+enum policy_counters_kind { POLICY_COUNTERS_MEMORY, POLICY_COUNTERS_REDIS };
+struct policy_counters_config {
+    enum policy_counters_kind kind;   /* default memory */
+    char server[64];                  /* REDIS: "127.0.0.1:6379" or "[::1]:6379" */
+    bool fail_closed;                 /* Redis unreachable: refuse with 451 4.7.1 (closed) or
+                                       * allow (open, the default) */
+    unsigned timeout_ms;              /* per decision, default 200, 1..10000 */
+    char prefix[64];                  /* key prefix, default "clearmta:" */
+};
+
+/* greylisting on [delay=SECONDS] [expire=SECONDS] [networks=24] ; off by default */
+struct policy_greylist_config {
+    bool on;
+    unsigned delay;      /* seconds before a retry is accepted, default 300 */
+    unsigned expire;     /* seconds a triplet is remembered after its last attempt, default
+                          * 86400 (also how long a passed triplet stays passed) */
+    unsigned v4_prefix;  /* client network of the triplet: IPv4 /24 by default */
+    unsigned v6_prefix;  /* IPv6 /64 by default */
+};
+
 struct policy_users; /* policy/users.h */
 
 struct policy_config {
@@ -163,6 +235,21 @@ struct policy_config {
     char resolver[64];
     /* Seconds: first retry, the doubling's cap, give-up age, delay-warning age (0: none). */
     unsigned retry_first, retry_max, queue_lifetime, delay_warning;
+    /* Limits. */
+    struct policy_plan *plans;                 /* owned; n_plans entries, names unique */
+    size_t n_plans;
+    struct policy_plan_user *plan_users;       /* owned; sorted by user */
+    size_t n_plan_users;
+    struct policy_plan_network *plan_networks; /* owned */
+    size_t n_plan_networks;
+    char default_plan[POLICY_PLAN_NAME_MAX + 1]; /* default_plan NAME: for submission users
+                                                  * without plan_user; "" = none */
+    struct policy_counters_config counters;
+    struct policy_greylist_config greylist;
+    unsigned max_messages_per_session;         /* 0 = unlimited; then 421 4.7.0 */
+    unsigned max_sessions_per_minute_per_ip;   /* 0 = unlimited; over: 421 4.7.0 at connect */
+    unsigned max_commands_per_second;          /* per session, 0 = unlimited; over: delayed,
+                                                * then 421 4.7.0 when it persists */
 };
 
 struct policy_problem {
@@ -194,6 +281,15 @@ size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
 
 /* The static route for domain (any case), or NULL. */
 const struct policy_route *policy_route_find(const struct policy_config *c, const char *domain);
+
+/* The plan of an authenticated submission user (plan_user, else default_plan), or NULL. */
+const struct policy_plan *policy_plan_for_user(const struct policy_config *c, const char *user);
+
+/* The plan of an MX client address (plan_network, longest prefix), or NULL. sa is a
+ * struct sockaddr_in or sockaddr_in6 (IPv4-mapped IPv6 counts as IPv4). */
+struct sockaddr;
+const struct policy_plan *policy_plan_for_address(const struct policy_config *c,
+                                                  const struct sockaddr *sa);
 
 /* Releases what c owns and leaves it empty (the smart-host password is wiped). Safe on a
  * zeroed config and twice. */
