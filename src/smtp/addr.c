@@ -2,6 +2,7 @@
  * Mailbox, Domain, address-literal §4.1.3, source routes ignored per §4.1.1.3), RFC 6531 §3.3
  * (UTF-8 local parts and U-labels under SMTPUTF8), RFC 5322 §3.2.3 atext. */
 #include "smtp/addr.h"
+#include "smtp/utf8.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -58,50 +59,12 @@ static bool is_atext(int ch)
     return is_alnum(ch) || (ch > 0 && ch < 0x80 && strchr("!#$%&'*+-/=?^_`{|}~", ch) != NULL);
 }
 
-static bool is_cont(unsigned char ch)
-{
-    return (ch & 0xC0) == 0x80;
-}
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629 §4: no overlong forms, no
- * surrogates, nothing above U+10FFFF), or 0 when it is not one. s[0] >= 0x80. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
-{
-    unsigned char b0 = s[0];
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second octet */
-    size_t n;
-
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        n = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        n = 3;
-        if (b0 == 0xE0)
-            lo = 0xA0; /* overlong below U+0800 */
-        else if (b0 == 0xED)
-            hi = 0x9F; /* surrogates U+D800..U+DFFF */
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        n = 4;
-        if (b0 == 0xF0)
-            lo = 0x90; /* overlong below U+10000 */
-        else if (b0 == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-    } else {
-        return 0; /* continuation octet, overlong C0/C1 lead, or F5..FF */
-    }
-    if (avail < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (!is_cont(s[i]))
-            return 0;
-    return n;
-}
-
 /* Consumes one non-ASCII character where RFC 6531 allows UTF8-non-ascii. */
 static enum smtp_addr_err take_utf8(struct cursor *c)
 {
     if (!c->utf8)
         return SMTP_ADDR_EIGHT_BIT;
-    size_t n = utf8_seq_len(c->s + c->pos, c->len - c->pos);
+    size_t n = smtp_utf8_char(c->s + c->pos, c->len - c->pos, NULL);
     if (n == 0)
         return SMTP_ADDR_BAD_UTF8;
     c->pos += n;

@@ -1,6 +1,7 @@
 /* smtp/sasl.c — strict base64 (RFC 4648 §4) and SASL PLAIN (RFC 4616) / LOGIN client messages
  * for the AUTH command (RFC 4954 §4). Buffers holding secrets are wiped with explicit_bzero. */
 #include "smtp/sasl.h"
+#include "smtp/utf8.h"
 
 #include <string.h>
 #include <strings.h>
@@ -116,49 +117,6 @@ size_t smtp_base64_encode(const unsigned char *in, size_t len, char *out, size_t
 
 /* ---- PLAIN and LOGIN ---- */
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629 §4: no overlong forms, surrogates or
- * code points above U+10FFFF), 0 if there is none. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xe0)
-        lo = 0xa0; /* overlong */
-    else if (c == 0xed)
-        hi = 0x9f; /* surrogates */
-    else if (c == 0xf0)
-        lo = 0x90; /* overlong */
-    else if (c == 0xf4)
-        hi = 0x8f; /* above U+10FFFF */
-    if (avail < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
-
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_len(s + i, len - i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
 
 /* Copies one field into a NUL-terminated buffer of cap bytes. */
 static enum smtp_sasl_err take_field(const unsigned char *s, size_t len, char *out, size_t cap)
@@ -187,7 +145,8 @@ static enum smtp_sasl_err plain_fields(const unsigned char *msg, size_t len,
     /* A third NUL would sit inside passwd, which RFC 4616 forbids. */
     if (ulen == 0 || plen == 0 || memchr(pass, '\0', plen) != NULL)
         return SMTP_SASL_MALFORMED;
-    if (!utf8_valid(msg, zlen) || !utf8_valid(user, ulen) || !utf8_valid(pass, plen))
+    if (!smtp_utf8_valid(msg, zlen) || !smtp_utf8_valid(user, ulen) ||
+        !smtp_utf8_valid(pass, plen))
         return SMTP_SASL_MALFORMED;
     enum smtp_sasl_err err = take_field(msg, zlen, out->authzid, sizeof out->authzid);
     if (err == SMTP_SASL_OK)
