@@ -119,6 +119,75 @@ static void print_delivery(const struct policy_config *c)
            c->delay_warning == 0 ? " (no warnings)" : "");
 }
 
+/* A window as written in the config: second, minute, hour, day, or Ns. */
+static void print_window(unsigned seconds)
+{
+    static const struct {
+        unsigned seconds;
+        const char *name;
+    } named[] = {{1, "second"}, {60, "minute"}, {3600, "hour"}, {86400, "day"}};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        if (named[i].seconds == seconds) {
+            printf("%s", named[i].name);
+            return;
+        }
+    }
+    printf("%us", seconds);
+}
+
+/* One plan line: its limits as written, and how many users and networks are on it. */
+static void print_plan(const struct policy_config *c, size_t index)
+{
+    const struct policy_plan *p = &c->plans[index];
+    size_t users = 0, networks = 0;
+    for (size_t i = 0; i < c->n_plan_users; i++)
+        users += c->plan_users[i].plan == index;
+    for (size_t i = 0; i < c->n_plan_networks; i++)
+        networks += c->plan_networks[i].plan == index;
+    printf("%-24s %s", "plan", p->name);
+    for (size_t i = 0; i < p->n_limits; i++) {
+        printf(" %s=%llu/", policy_plan_metric_name(p->limits[i].metric),
+               (unsigned long long)p->limits[i].limit);
+        print_window(p->limits[i].window);
+    }
+    if (p->max_recipients > 0)
+        printf(" max-recipients=%u", p->max_recipients);
+    if (p->max_message_size > 0)
+        printf(" max-message-size=%llu", (unsigned long long)p->max_message_size);
+    printf(" over=%s (%zu user%s, %zu network%s)\n", p->permanent ? "permanent" : "temporary",
+           users, users == 1 ? "" : "s", networks, networks == 1 ? "" : "s");
+}
+
+static void print_unlimited(const char *label, unsigned n)
+{
+    printf("%-24s %u%s\n", label, n, n == 0 ? " (unlimited)" : "");
+}
+
+/* Plans, who is on them, the counters backend, greylisting and the session rates. */
+static void print_limits(const struct policy_config *c)
+{
+    for (size_t i = 0; i < c->n_plans; i++)
+        print_plan(c, i);
+    printf("%-24s %s\n", "default_plan",
+           c->default_plan[0] != '\0' ? c->default_plan
+                                      : "(none: users without plan_user have no plan)");
+    const struct policy_counters_config *cc = &c->counters;
+    if (cc->kind == POLICY_COUNTERS_REDIS)
+        printf("%-24s redis %s fail=%s timeout=%u prefix=%s\n", "counters", cc->server,
+               cc->fail_closed ? "closed" : "open", cc->timeout_ms, cc->prefix);
+    else
+        printf("%-24s %s\n", "counters", "memory");
+    const struct policy_greylist_config *g = &c->greylist;
+    if (g->on)
+        printf("%-24s on delay=%u expire=%u networks=%u/%u\n", "greylisting", g->delay,
+               g->expire, g->v4_prefix, g->v6_prefix);
+    else
+        printf("%-24s %s\n", "greylisting", "off");
+    print_unlimited("max_messages_per_session", c->max_messages_per_session);
+    print_unlimited("max_sessions_per_minute_per_ip", c->max_sessions_per_minute_per_ip);
+    print_unlimited("max_commands_per_second", c->max_commands_per_second);
+}
+
 static void print_summary(const char *source, const struct policy_config *c)
 {
     printf("%s: ok\n", source);
@@ -145,6 +214,7 @@ static void print_summary(const char *source, const struct policy_config *c)
     printf("%-24s %u\n", "shutdown_grace", c->shutdown_grace);
     print_auth(c);
     print_delivery(c);
+    print_limits(c);
 }
 
 int cli_check_config(int argc, char **argv)

@@ -1,6 +1,8 @@
 /* policy/config.c — clearmta.conf(5): embedded defaults, a line-based loader that reports every
- * problem with file:line, users files, and the sorted domain/user tables recipients.c searches. */
+ * problem with file:line, users files, and the sorted domain/user tables recipients.c searches.
+ * The Limit directives (plans, counters, greylisting) are read by config_limits.c. */
 #include "policy/config.h"
+#include "policy/config_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,37 +17,9 @@
 #include "policy/recipients.h"
 #include "policy/users.h"
 
-/* A domain line as read, before lines for the same domain are merged. */
-struct pending_domain {
-    struct policy_domain d;
-    size_t cap_users;
-    unsigned line;   /* 0 for the embedded default */
-};
-
-struct loader {
-    struct policy_config *c;
-    struct policy_problems *p;
-    size_t problems;
-    const char *config_name; /* anchors relative users-file paths */
-    const char *file;        /* where the line being read comes from */
-    unsigned line;
-    unsigned anchor;         /* config line a problem belongs to (users files: the domain line) */
-    unsigned anchors[POLICY_PROBLEMS_MAX];
-    unsigned *set_line;      /* per directive: line it was set on, 0 if not yet */
-    unsigned listen_line[POLICY_LISTENERS_MAX];
-    bool listen_seen;
-    struct pending_domain *domains;
-    size_t n_domains, cap_domains;
-};
-
-/* A token echoed in a message: truncated, bytes >= 0x80 escaped so no terminal sees them raw. */
-struct shown {
-    char s[72];
-};
-
-static struct shown show(const char *tok)
+struct policy_conf_shown policy_conf_show(const char *tok)
 {
-    struct shown out;
+    struct policy_conf_shown out;
     size_t n = 0;
     for (; *tok != '\0' && n + 5 < sizeof out.s - 3; tok++) {
         unsigned char ch = (unsigned char)*tok;
@@ -85,7 +59,7 @@ static struct policy_problem *problem_slot(struct loader *ld)
     return &p->items[at];
 }
 
-__attribute__((format(printf, 2, 3))) static void problem(struct loader *ld, const char *fmt, ...)
+void policy_conf_problem(struct loader *ld, const char *fmt, ...)
 {
     ld->problems++;
     struct policy_problem *pr = ld->p != NULL ? problem_slot(ld) : NULL;
@@ -107,16 +81,14 @@ __attribute__((format(printf, 2, 3))) static void problem(struct loader *ld, con
         memcpy(pr->message + sizeof pr->message - 4, "...", 4);
 }
 
-static void out_of_memory(struct loader *ld)
+void policy_conf_oom(struct loader *ld)
 {
-    problem(ld, "out of memory");
+    policy_conf_problem(ld, "out of memory");
 }
 
 /* ---- values ---- */
 
-/* Decimal digits, optionally (suffix) one of k, M, G (binary multiples, either case).
- * Saturates at UINT64_MAX so an overlong number reads as "above its bound". */
-static bool parse_number(const char *s, bool suffix, uint64_t *out)
+bool policy_conf_number(const char *s, bool suffix, uint64_t *out)
 {
     uint64_t v = 0;
     size_t i = 0;
@@ -171,7 +143,7 @@ static bool valid_user(const char *s)
     return policy_mailbox_name_safe(s, strlen(s)) && strpbrk(s, "@\"\\") == NULL;
 }
 
-static void lower_ascii(char *s)
+void policy_conf_lower(char *s)
 {
     for (; *s != '\0'; s++)
         if (*s >= 'A' && *s <= 'Z')
@@ -180,13 +152,7 @@ static void lower_ascii(char *s)
 
 /* ---- tokens ---- */
 
-struct cursor {
-    char *pos;
-};
-
-/* Next whitespace-separated token of a line, NUL-terminated in place; NULL at the end of the
- * line or at a token starting with '#', which begins a comment. */
-static char *next_token(struct cursor *cur)
+char *policy_conf_token(struct cursor *cur)
 {
     char *s = cur->pos;
     while (*s == ' ' || *s == '\t')
@@ -233,9 +199,9 @@ static void *field(struct loader *ld, const struct directive *d)
 /* The single value of a directive that takes one; reports and returns NULL otherwise. */
 static char *one_value(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
-    char *v = next_token(cur);
-    if (v == NULL || next_token(cur) != NULL) {
-        problem(ld, "%s takes exactly one value", d->keyword);
+    char *v = policy_conf_token(cur);
+    if (v == NULL || policy_conf_token(cur) != NULL) {
+        policy_conf_problem(ld, "%s takes exactly one value", d->keyword);
         return NULL;
     }
     return v;
@@ -247,14 +213,14 @@ static void apply_number(struct loader *ld, const struct directive *d, struct cu
     uint64_t n;
     if (v == NULL)
         return;
-    if (!parse_number(v, d->size, &n)) {
-        problem(ld, "%s: '%s' is not a number%s", d->keyword, show(v).s,
+    if (!policy_conf_number(v, d->size, &n)) {
+        policy_conf_problem(ld, "%s: '%s' is not a number%s", d->keyword, policy_conf_show(v).s,
                 d->size ? " (digits, optionally followed by k, M or G)" : "");
     } else if (n < d->min) {
-        problem(ld, "%s must be at least %llu", d->keyword, (unsigned long long)d->min);
+        policy_conf_problem(ld, "%s must be at least %llu", d->keyword, (unsigned long long)d->min);
     } else if (n > d->max) {
-        problem(ld, "%s %s is above its bound %llu (%s)", d->keyword, show(v).s,
-                (unsigned long long)d->max, d->bound);
+        policy_conf_problem(ld, "%s %s is above its bound %llu (%s)", d->keyword,
+                            policy_conf_show(v).s, (unsigned long long)d->max, d->bound);
     } else if (d->size) {
         *(uint64_t *)field(ld, d) = n;
     } else {
@@ -270,10 +236,11 @@ static void apply_choice(struct loader *ld, const struct directive *d, struct cu
     bool is_true = d->words[1] != NULL && strcmp(v, d->words[1]) == 0;
     if (!is_true && strcmp(v, d->words[0]) != 0) {
         if (d->words[1] != NULL)
-            problem(ld, "%s takes '%s' or '%s', not '%s'", d->keyword, d->words[0], d->words[1],
-                    show(v).s);
+            policy_conf_problem(ld, "%s takes '%s' or '%s', not '%s'", d->keyword, d->words[0],
+                                d->words[1], policy_conf_show(v).s);
         else
-            problem(ld, "%s takes only '%s', not '%s'", d->keyword, d->words[0], show(v).s);
+            policy_conf_problem(ld, "%s takes only '%s', not '%s'", d->keyword, d->words[0],
+                    policy_conf_show(v).s);
         return;
     }
     if (d->offset != NO_FIELD)
@@ -287,7 +254,7 @@ static void apply_path(struct loader *ld, const struct directive *d, struct curs
         return;
     size_t len = strlen(v);
     if (len >= POLICY_PATH_CAP) {
-        problem(ld, "%s is longer than %u bytes", d->keyword, POLICY_PATH_CAP - 1);
+        policy_conf_problem(ld, "%s is longer than %u bytes", d->keyword, POLICY_PATH_CAP - 1);
         return;
     }
     memcpy(field(ld, d), v, len + 1);
@@ -299,8 +266,9 @@ static void apply_hostname(struct loader *ld, const struct directive *d, struct 
     if (v == NULL)
         return;
     if (!valid_hostname(v)) {
-        problem(ld, "hostname '%s' is not a valid host name (letters, digits, '-', '.')",
-                show(v).s);
+        policy_conf_problem(ld,
+                "hostname '%s' is not a valid host name (letters, digits, '-', '.')",
+                policy_conf_show(v).s);
         return;
     }
     memcpy(ld->c->hostname, v, strlen(v) + 1);
@@ -331,7 +299,7 @@ static bool parse_listen_addr(const char *text, struct policy_listener *l)
         *colon = '\0';
     }
     uint64_t port;
-    if (!parse_number(colon + 1, false, &port) || port == 0 || port > 65535)
+    if (!policy_conf_number(colon + 1, false, &port) || port == 0 || port > 65535)
         return false;
     l->port = (unsigned short)port;
     if (af == AF_INET && strcmp(host, "*") == 0) {
@@ -362,17 +330,18 @@ static bool listen_option(struct loader *ld, struct policy_listener *l, const ch
     } else if (strcmp(opt, "auth-plaintext") == 0 && l->kind == POLICY_LISTEN_SUBMISSION) {
         l->auth_plaintext = true;
     } else if (strcmp(opt, "no-starttls") == 0 || strcmp(opt, "auth-plaintext") == 0) {
-        problem(ld, "listen: %s does not apply to %s listeners (%s)", opt, kind,
+        policy_conf_problem(ld, "listen: %s does not apply to %s listeners (%s)", opt, kind,
                 l->kind == POLICY_LISTEN_MX ? "they never offer AUTH"
                                             : "they speak TLS from the first byte");
         return false;
     } else {
-        problem(ld, "listen: unknown option '%s' (auth-plaintext, no-auth or no-starttls)",
-                show(opt).s);
+        policy_conf_problem(ld,
+                "listen: unknown option '%s' (auth-plaintext, no-auth or no-starttls)",
+                policy_conf_show(opt).s);
         return false;
     }
     if (l->auth_plaintext && !l->auth) {
-        problem(ld, "listen: auth-plaintext and no-auth contradict each other");
+        policy_conf_problem(ld, "listen: auth-plaintext and no-auth contradict each other");
         return false;
     }
     return true;
@@ -381,10 +350,11 @@ static bool listen_option(struct loader *ld, struct policy_listener *l, const ch
 static void apply_listen(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     (void)d;
-    char *kind = next_token(cur), *addr = next_token(cur);
+    char *kind = policy_conf_token(cur), *addr = policy_conf_token(cur);
     struct policy_listener l;
     if (kind == NULL || addr == NULL) {
-        problem(ld, "listen takes a kind (mx, submission, submissions), ADDRESS:PORT and "
+        policy_conf_problem(ld,
+                "listen takes a kind (mx, submission, submissions), ADDRESS:PORT and "
                 "options (auth-plaintext, no-auth, no-starttls)");
         return;
     }
@@ -395,16 +365,18 @@ static void apply_listen(struct loader *ld, const struct directive *d, struct cu
     } else if (strcmp(kind, "submissions") == 0) {
         l.kind = POLICY_LISTEN_SUBMISSIONS;
     } else {
-        problem(ld, "listen: unknown kind '%s' (mx, submission or submissions)", show(kind).s);
+        policy_conf_problem(ld, "listen: unknown kind '%s' (mx, submission or submissions)",
+                policy_conf_show(kind).s);
         return;
     }
     if (!parse_listen_addr(addr, &l)) {
-        problem(ld, "listen: '%s' is not ADDRESS:PORT (IPv4, [IPv6] or *, port 1-65535)",
-                show(addr).s);
+        policy_conf_problem(ld,
+                "listen: '%s' is not ADDRESS:PORT (IPv4, [IPv6] or *, port 1-65535)",
+                policy_conf_show(addr).s);
         return;
     }
     listener_defaults(&l);
-    for (char *opt = next_token(cur); opt != NULL; opt = next_token(cur))
+    for (char *opt = policy_conf_token(cur); opt != NULL; opt = policy_conf_token(cur))
         if (!listen_option(ld, &l, opt))
             return;
     /* The first listen line replaces the embedded default listeners. */
@@ -414,12 +386,13 @@ static void apply_listen(struct loader *ld, const struct directive *d, struct cu
     for (size_t i = 0; i < ld->c->n_listeners; i++) {
         const struct policy_listener *o = &ld->c->listeners[i];
         if (o->port == l.port && strcmp(o->host, l.host) == 0) {
-            problem(ld, "listen: address already used on line %u", ld->listen_line[i]);
+            policy_conf_problem(ld, "listen: address already used on line %u", ld->listen_line[i]);
             return;
         }
     }
     if (ld->c->n_listeners == POLICY_LISTENERS_MAX) {
-        problem(ld, "listen: more than %u listeners (POLICY_LISTENERS_MAX)", POLICY_LISTENERS_MAX);
+        policy_conf_problem(ld, "listen: more than %u listeners (POLICY_LISTENERS_MAX)",
+                POLICY_LISTENERS_MAX);
         return;
     }
     ld->listen_line[ld->c->n_listeners] = ld->line;
@@ -449,9 +422,10 @@ static struct pending_domain *new_domain(struct loader *ld, const char *name)
 static bool add_user(struct loader *ld, struct pending_domain *pd, const char *user)
 {
     if (!valid_user(user)) {
-        problem(ld, "user '%s' cannot be a mailbox name (no '/', '@', quotes, backslashes, "
+        policy_conf_problem(ld,
+                "user '%s' cannot be a mailbox name (no '/', '@', quotes, backslashes, "
                 "control characters or leading '.'; at most %d bytes)",
-                show(user).s, LIMIT_LOCAL_PART);
+                policy_conf_show(user).s, LIMIT_LOCAL_PART);
         return true;
     }
     if (pd->d.n_users == pd->cap_users) {
@@ -465,7 +439,7 @@ static bool add_user(struct loader *ld, struct pending_domain *pd, const char *u
     char *copy = strdup(user);
     if (copy == NULL)
         return false;
-    lower_ascii(copy);
+    policy_conf_lower(copy);
     pd->d.users[pd->d.n_users++] = copy;
     return true;
 }
@@ -484,16 +458,16 @@ static void users_line(struct loader *ld, char *line, void *arg)
 {
     struct users_ctx *uc = arg;
     struct cursor cur = {line};
-    char *user = next_token(&cur);
+    char *user = policy_conf_token(&cur);
     if (user == NULL || uc->oom)
         return;
-    if (next_token(&cur) != NULL) {
-        problem(ld, "one user per line");
+    if (policy_conf_token(&cur) != NULL) {
+        policy_conf_problem(ld, "one user per line");
         return;
     }
     if (!add_user(ld, uc->pd, user)) {
         uc->oom = true;
-        out_of_memory(ld);
+        policy_conf_oom(ld);
     }
 }
 
@@ -566,12 +540,12 @@ static void load_users_file(struct loader *ld, struct pending_domain *pd, const 
     char full[POLICY_PATH_CAP], err[160];
     size_t len;
     if (!resolve_path(ld->config_name, path, full, sizeof full)) {
-        problem(ld, "users-file: path is longer than %u bytes", POLICY_PATH_CAP - 1);
+        policy_conf_problem(ld, "users-file: path is longer than %u bytes", POLICY_PATH_CAP - 1);
         return;
     }
     char *data = read_file(full, &len, err, sizeof err);
     if (data == NULL) {
-        problem(ld, "users-file '%s': %s", show(full).s, err);
+        policy_conf_problem(ld, "users-file '%s': %s", policy_conf_show(full).s, err);
         return;
     }
     struct users_ctx uc = {pd, false};
@@ -586,7 +560,8 @@ static void apply_file(struct loader *ld, const struct directive *d, struct curs
     if (v == NULL)
         return;
     if (!resolve_path(ld->config_name, v, field(ld, d), POLICY_PATH_CAP)) {
-        problem(ld, "%s: path is longer than %u bytes", d->keyword, POLICY_PATH_CAP - 1);
+        policy_conf_problem(ld, "%s: path is longer than %u bytes", d->keyword,
+                POLICY_PATH_CAP - 1);
         *(char *)field(ld, d) = '\0';
     }
 }
@@ -596,7 +571,7 @@ static void users_file_problem(void *ctx, unsigned line, const char *message)
 {
     struct loader *ld = ctx;
     ld->line = line;
-    problem(ld, "%s", message);
+    policy_conf_problem(ld, "%s", message);
 }
 
 static void apply_users_file(struct loader *ld, const struct directive *d, struct cursor *cur)
@@ -609,7 +584,7 @@ static void apply_users_file(struct loader *ld, const struct directive *d, struc
         return;
     char *data = read_file(path, &len, err, sizeof err);
     if (data == NULL) {
-        problem(ld, "users_file '%s': %s", show(path).s, err);
+        policy_conf_problem(ld, "users_file '%s': %s", policy_conf_show(path).s, err);
         return;
     }
     const char *saved_file = ld->file;
@@ -625,47 +600,50 @@ static void apply_users_file(struct loader *ld, const struct directive *d, struc
 static void apply_domain(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     (void)d;
-    char *name = next_token(cur), *mode = next_token(cur);
+    char *name = policy_conf_token(cur), *mode = policy_conf_token(cur);
     char canon[LIMIT_DOMAIN + 1];
     if (name == NULL || mode == NULL) {
-        problem(ld, "domain takes a name and users USER..., users-file PATH or catch-all MAILBOX");
+        policy_conf_problem(ld,
+                "domain takes a name and users USER..., users-file PATH or catch-all MAILBOX");
         return;
     }
     bool literal = name[0] == '[';
     if ((!literal && !valid_hostname(name)) || !policy_domain_canonical(name, canon, sizeof canon)) {
-        problem(ld, "domain '%s' is not a domain name or an address literal", show(name).s);
+        policy_conf_problem(ld, "domain '%s' is not a domain name or an address literal",
+                policy_conf_show(name).s);
         return;
     }
     bool users = strcmp(mode, "users") == 0;
     if (!users && strcmp(mode, "users-file") != 0 && strcmp(mode, "catch-all") != 0) {
-        problem(ld, "domain %s: '%s' is not users, users-file or catch-all", canon, show(mode).s);
+        policy_conf_problem(ld, "domain %s: '%s' is not users, users-file or catch-all", canon,
+                policy_conf_show(mode).s);
         return;
     }
-    char *first = next_token(cur);
-    if (first == NULL || (!users && next_token(cur) != NULL)) {
-        problem(ld, "domain %s: %s takes %s", canon, mode,
+    char *first = policy_conf_token(cur);
+    if (first == NULL || (!users && policy_conf_token(cur) != NULL)) {
+        policy_conf_problem(ld, "domain %s: %s takes %s", canon, mode,
                 users ? "at least one user" : "exactly one value");
         return;
     }
     bool catch_all = strcmp(mode, "catch-all") == 0;
     if (catch_all && !valid_user(first)) {
-        problem(ld, "domain %s: catch-all mailbox '%s' is not a safe mailbox name", canon,
-                show(first).s);
+        policy_conf_problem(ld, "domain %s: catch-all mailbox '%s' is not a safe mailbox name",
+                            canon, policy_conf_show(first).s);
         return;
     }
     struct pending_domain *pd = new_domain(ld, canon);
     if (pd == NULL) {
-        out_of_memory(ld);
+        policy_conf_oom(ld);
     } else if (catch_all) {
         pd->d.kind = POLICY_DOMAIN_CATCH_ALL;
         memcpy(pd->d.catch_all, first, strlen(first) + 1); /* valid_user bounds the length */
-        lower_ascii(pd->d.catch_all);
+        policy_conf_lower(pd->d.catch_all);
     } else if (!users) {
         load_users_file(ld, pd, first);
     } else {
-        for (char *u = first; u != NULL; u = next_token(cur)) {
+        for (char *u = first; u != NULL; u = policy_conf_token(cur)) {
             if (!add_user(ld, pd, u)) {
-                out_of_memory(ld);
+                policy_conf_oom(ld);
                 return;
             }
         }
@@ -734,7 +712,7 @@ static bool parse_nexthop(const char *text, struct policy_nexthop *h)
         *port++ = '\0'; /* a second ':' (bare IPv6) fails the port check below */
     }
     uint64_t p = 25;
-    if (port != NULL && (!parse_number(port, false, &p) || p == 0 || p > 65535))
+    if (port != NULL && (!policy_conf_number(port, false, &p) || p == 0 || p > 65535))
         return false;
     h->port = (unsigned short)p;
     if (!h->mx_lookup && canonical_ip(host, h->host, sizeof h->host))
@@ -742,7 +720,7 @@ static bool parse_nexthop(const char *text, struct policy_nexthop *h)
     if (!valid_hostname(host) || canonical_ip(host, h->host, sizeof h->host))
         return false; /* a numeric address needs brackets: it has no MX to look up */
     memcpy(h->host, host, strlen(host) + 1);
-    lower_ascii(h->host);
+    policy_conf_lower(h->host);
     return true;
 }
 
@@ -754,8 +732,9 @@ static bool tls_option(struct loader *ld, const char *keyword, const char *opt,
     if (strncmp(opt, "tls=", 4) != 0)
         return false;
     if (!parse_tls(opt + 4, &h->tls)) {
-        problem(ld, "%s: tls takes none, opportunistic, required or required-verify, not '%s'",
-                keyword, show(opt + 4).s);
+        policy_conf_problem(ld,
+                "%s: tls takes none, opportunistic, required or required-verify, not '%s'",
+                keyword, policy_conf_show(opt + 4).s);
         *ok = false;
     }
     return true;
@@ -767,85 +746,74 @@ static bool read_nexthop(struct loader *ld, const char *keyword, const char *tex
     h->tls = POLICY_TLS_OPPORTUNISTIC;
     if (parse_nexthop(text, h))
         return true;
-    problem(ld, "%s: '%s' is not a next hop ([HOST]:PORT, or HOST:PORT to look up HOST's MX; "
-            "numeric addresses in brackets; port 1-65535)", keyword, show(text).s);
+    policy_conf_problem(ld,
+            "%s: '%s' is not a next hop ([HOST]:PORT, or HOST:PORT to look up HOST's MX; "
+            "numeric addresses in brackets; port 1-65535)", keyword, policy_conf_show(text).s);
     return false;
 }
 
 static void apply_route(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     (void)d;
-    char *domain = next_token(cur), *target = next_token(cur);
+    char *domain = policy_conf_token(cur), *target = policy_conf_token(cur);
     struct policy_route r = {.line = ld->line};
     bool ok = true;
     if (domain == NULL || target == NULL) {
-        problem(ld, "route takes a domain, smtp:[HOST]:PORT and optionally tls=MODE");
+        policy_conf_problem(ld, "route takes a domain, smtp:[HOST]:PORT and optionally tls=MODE");
         return;
     }
     if (!valid_hostname(domain)) {
-        problem(ld, "route: '%s' is not a domain name", show(domain).s);
+        policy_conf_problem(ld, "route: '%s' is not a domain name", policy_conf_show(domain).s);
         return;
     }
     memcpy(r.domain, domain, strlen(domain) + 1);
-    lower_ascii(r.domain);
+    policy_conf_lower(r.domain);
     if (strncmp(target, "smtp:", 5) != 0) {
-        problem(ld, "route: '%s' does not start with smtp: (the only transport)", show(target).s);
+        policy_conf_problem(ld, "route: '%s' does not start with smtp: (the only transport)",
+                policy_conf_show(target).s);
         return;
     }
     if (!read_nexthop(ld, "route", target + 5, &r.hop))
         return;
-    for (char *opt = next_token(cur); opt != NULL && ok; opt = next_token(cur))
+    for (char *opt = policy_conf_token(cur); opt != NULL && ok; opt = policy_conf_token(cur))
         if (!tls_option(ld, "route", opt, &r.hop, &ok)) {
-            problem(ld, "route: unknown option '%s' (tls=MODE)", show(opt).s);
+            policy_conf_problem(ld, "route: unknown option '%s' (tls=MODE)",
+                    policy_conf_show(opt).s);
             ok = false;
         }
     if (!ok)
         return;
     for (size_t i = 0; i < ld->c->n_routes; i++) {
         if (strcmp(ld->c->routes[i].domain, r.domain) == 0) {
-            problem(ld, "route: %s is already routed on line %u", r.domain,
+            policy_conf_problem(ld, "route: %s is already routed on line %u", r.domain,
                     ld->c->routes[i].line);
             return;
         }
     }
     if (ld->c->n_routes == POLICY_ROUTES_MAX) {
-        problem(ld, "route: more than %u routes (POLICY_ROUTES_MAX)", POLICY_ROUTES_MAX);
+        policy_conf_problem(ld, "route: more than %u routes (POLICY_ROUTES_MAX)",
+                POLICY_ROUTES_MAX);
         return;
     }
     struct policy_route *nr = realloc(ld->c->routes, (ld->c->n_routes + 1) * sizeof *nr);
     if (nr == NULL) {
-        out_of_memory(ld);
+        policy_conf_oom(ld);
         return;
     }
     ld->c->routes = nr;
     nr[ld->c->n_routes++] = r;
 }
 
-/* "rate=N/second|minute|hour|day". */
+/* "rate=N/PERIOD": policy_conf_rate's periods, as plans write them. */
 static bool parse_rate(const char *v, struct policy_relayhost *rh)
 {
-    static const struct {
-        const char *name;
-        unsigned seconds;
-    } periods[] = {{"second", 1}, {"minute", 60}, {"hour", 3600}, {"day", 86400}};
-    char num[24];
-    const char *slash = strchr(v, '/');
     uint64_t n;
-    size_t len = slash != NULL ? (size_t)(slash - v) : 0;
-    if (len == 0 || len >= sizeof num)
+    unsigned window;
+    if (!policy_conf_rate(v, false, POLICY_RATE_MAX, &n, &window))
         return false;
-    memcpy(num, v, len);
-    num[len] = '\0';
-    if (!parse_number(num, false, &n) || n == 0 || n > POLICY_RATE_MAX)
-        return false;
-    for (size_t i = 0; i < sizeof periods / sizeof periods[0]; i++) {
-        if (strcmp(slash + 1, periods[i].name) == 0) {
-            rh->rate = (unsigned)n;
-            rh->rate_period = periods[i].seconds;
-            return true;
-        }
-    }
-    return false;
+    rh->rate = (unsigned)n;
+    rh->rate_period = window;
+    return true;
 }
 
 /* The one "user:password" line of a smart-host credentials file (blank lines and '#' comments
@@ -883,25 +851,29 @@ static bool load_credentials(struct loader *ld, const char *path, struct policy_
     struct stat st;
     size_t len;
     if (!resolve_path(ld->config_name, path, rh->auth_file, sizeof rh->auth_file)) {
-        problem(ld, "relayhost: auth path is longer than %u bytes", POLICY_PATH_CAP - 1);
+        policy_conf_problem(ld, "relayhost: auth path is longer than %u bytes",
+                POLICY_PATH_CAP - 1);
         return false;
     }
     if (stat(rh->auth_file, &st) == 0 && (st.st_mode & 0027) != 0) {
-        problem(ld, "relayhost: auth file '%s' is open to others (mode %03o; use chmod 600)",
-                show(rh->auth_file).s, (unsigned)(st.st_mode & 0777));
+        policy_conf_problem(ld,
+                "relayhost: auth file '%s' is open to others (mode %03o; use chmod 600)",
+                policy_conf_show(rh->auth_file).s, (unsigned)(st.st_mode & 0777));
         return false;
     }
     char *data = read_file(rh->auth_file, &len, err, sizeof err);
     if (data == NULL) {
-        problem(ld, "relayhost: auth file '%s': %s", show(rh->auth_file).s, err);
+        policy_conf_problem(ld, "relayhost: auth file '%s': %s", policy_conf_show(rh->auth_file).s,
+                err);
         return false;
     }
     bool ok = parse_credentials(data, len, rh);
     explicit_bzero(data, len);
     free(data);
     if (!ok)
-        problem(ld, "relayhost: auth file '%s' must hold one line user:password (each 1-%u "
-                "bytes)", show(rh->auth_file).s, POLICY_AUTH_FIELD_CAP - 1);
+        policy_conf_problem(ld,
+                "relayhost: auth file '%s' must hold one line user:password (each 1-%u "
+                "bytes)", policy_conf_show(rh->auth_file).s, POLICY_AUTH_FIELD_CAP - 1);
     return ok;
 }
 
@@ -917,31 +889,33 @@ static bool relayhost_option(struct loader *ld, const char *opt, struct policy_r
     if (strncmp(opt, "rate=", 5) == 0) {
         if (parse_rate(opt + 5, rh))
             return true;
-        problem(ld, "relayhost: rate takes N/second, N/minute, N/hour or N/day with N 1-%u, not "
-                "'%s'", POLICY_RATE_MAX, show(opt + 5).s);
+        policy_conf_problem(ld,
+                "relayhost: rate takes N/second, N/minute, N/hour or N/day with N 1-%u, not "
+                "'%s'", POLICY_RATE_MAX, policy_conf_show(opt + 5).s);
         return false;
     }
-    problem(ld, "relayhost: unknown option '%s' (tls=MODE, auth=FILE, rate=N/PERIOD)",
-            show(opt).s);
+    policy_conf_problem(ld, "relayhost: unknown option '%s' (tls=MODE, auth=FILE, rate=N/PERIOD)",
+            policy_conf_show(opt).s);
     return false;
 }
 
 static void apply_relayhost(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     (void)d;
-    char *target = next_token(cur);
+    char *target = policy_conf_token(cur);
     struct policy_relayhost rh = {0};
     bool ok = true;
     if (target == NULL) {
-        problem(ld, "relayhost takes [HOST]:PORT and options tls=MODE, auth=FILE, rate=N/PERIOD");
+        policy_conf_problem(ld,
+                "relayhost takes [HOST]:PORT and options tls=MODE, auth=FILE, rate=N/PERIOD");
         return;
     }
     if (!read_nexthop(ld, "relayhost", target, &rh.hop))
         return;
-    for (char *opt = next_token(cur); opt != NULL && ok; opt = next_token(cur))
+    for (char *opt = policy_conf_token(cur); opt != NULL && ok; opt = policy_conf_token(cur))
         ok = relayhost_option(ld, opt, &rh);
     if (ok && rh.auth && rh.hop.tls == POLICY_TLS_NONE) {
-        problem(ld, "relayhost: auth= with tls=none would send the password in clear");
+        policy_conf_problem(ld, "relayhost: auth= with tls=none would send the password in clear");
         ok = false;
     }
     if (ok) {
@@ -951,45 +925,46 @@ static void apply_relayhost(struct loader *ld, const struct directive *d, struct
     explicit_bzero(&rh, sizeof rh);
 }
 
-/* "IPv4", "IPv4:PORT", "IPv6", "[IPv6]" or "[IPv6]:PORT", stored as c-ares takes it. */
+bool policy_conf_ip_port(const char *text, unsigned default_port, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN], s[72];
+    uint64_t port = default_port;
+    size_t len = strlen(text);
+    if (len >= sizeof s)
+        return false;
+    memcpy(s, text, len + 1);
+    char *host = s, *colon = NULL;
+    bool ok = true;
+    if (s[0] == '[') {
+        char *close = strchr(s, ']');
+        ok = close != NULL && (close[1] == '\0' || close[1] == ':');
+        if (ok) {
+            *close = '\0';
+            host = s + 1;
+            colon = close[1] == ':' ? close + 1 : NULL;
+            ok = strchr(host, ':') != NULL;
+        }
+    } else if (strchr(s, ':') == strrchr(s, ':')) {
+        colon = strchr(s, ':'); /* one colon: IPv4:PORT; more: a bare IPv6 address */
+    }
+    if (ok && colon != NULL) {
+        *colon = '\0';
+        ok = policy_conf_number(colon + 1, false, &port) && port >= 1 && port <= 65535;
+    }
+    if (!ok || !canonical_ip(host, ip, sizeof ip))
+        return false;
+    bool v6 = strchr(ip, ':') != NULL;
+    int n = snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", ip, v6 ? "]" : "", (unsigned)port);
+    return n >= 0 && (size_t)n < cap;
+}
+
+/* The DNS server, stored as c-ares takes it. */
 static void apply_resolver(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     char *v = one_value(ld, d, cur);
-    char ip[INET6_ADDRSTRLEN], s[72];
-    uint64_t port = 53;
-    if (v == NULL)
-        return;
-    size_t len = strlen(v);
-    bool ok = len < sizeof s;
-    if (ok) {
-        memcpy(s, v, len + 1);
-        char *host = s, *colon = NULL;
-        if (s[0] == '[') {
-            char *close = strchr(s, ']');
-            ok = close != NULL && (close[1] == '\0' || close[1] == ':');
-            if (ok) {
-                *close = '\0';
-                host = s + 1;
-                colon = close[1] == ':' ? close + 1 : NULL;
-                ok = strchr(host, ':') != NULL;
-            }
-        } else if (strchr(s, ':') == strrchr(s, ':')) {
-            colon = strchr(s, ':'); /* one colon: IPv4:PORT; more: a bare IPv6 address */
-        }
-        if (ok && colon != NULL) {
-            *colon = '\0';
-            ok = parse_number(colon + 1, false, &port) && port >= 1 && port <= 65535;
-        }
-        ok = ok && canonical_ip(host, ip, sizeof ip);
-    }
-    if (!ok) {
-        problem(ld, "resolver: '%s' is not IP[:PORT] (numeric IPv4, or IPv6 in brackets with a "
-                "port; port 1-65535)", show(v).s);
-        return;
-    }
-    bool v6 = strchr(ip, ':') != NULL;
-    snprintf(ld->c->resolver, sizeof ld->c->resolver, "%s%s%s:%u", v6 ? "[" : "", ip,
-             v6 ? "]" : "", (unsigned)port);
+    if (v != NULL && !policy_conf_ip_port(v, 53, ld->c->resolver, sizeof ld->c->resolver))
+        policy_conf_problem(ld, "resolver: '%s' is not IP[:PORT] (numeric IPv4, or IPv6 in "
+                            "brackets with a port; port 1-65535)", policy_conf_show(v).s);
 }
 
 const struct policy_route *policy_route_find(const struct policy_config *c, const char *domain)
@@ -999,7 +974,7 @@ const struct policy_route *policy_route_find(const struct policy_config *c, cons
     if (len >= sizeof probe.domain || c->n_routes == 0)
         return NULL;
     memcpy(probe.domain, domain, len + 1);
-    lower_ascii(probe.domain);
+    policy_conf_lower(probe.domain);
     return bsearch(&probe, c->routes, c->n_routes, sizeof probe, route_cmp);
 }
 
@@ -1065,6 +1040,21 @@ static const struct directive directives[] = {
      .min = 60, .max = POLICY_QUEUE_LIFETIME_MAX, .bound = "POLICY_QUEUE_LIFETIME_MAX"},
     {.keyword = "delay_warning", .apply = apply_number, .offset = FIELD(delay_warning), .min = 0,
      .max = POLICY_QUEUE_LIFETIME_MAX, .bound = "POLICY_QUEUE_LIFETIME_MAX"},
+    {.keyword = "plan", .apply = policy_limits_plan, .repeatable = true},
+    {.keyword = "plan_user", .apply = policy_limits_plan_user, .repeatable = true},
+    {.keyword = "plan_network", .apply = policy_limits_plan_network, .repeatable = true},
+    {.keyword = "default_plan", .apply = policy_limits_default_plan},
+    {.keyword = "counters", .apply = policy_limits_counters},
+    {.keyword = "greylisting", .apply = policy_limits_greylisting},
+    {.keyword = "max_messages_per_session", .apply = apply_number,
+     .offset = FIELD(max_messages_per_session), .min = 0, .max = POLICY_SESSION_MESSAGES_MAX,
+     .bound = "POLICY_SESSION_MESSAGES_MAX"},
+    {.keyword = "max_sessions_per_minute_per_ip", .apply = apply_number,
+     .offset = FIELD(max_sessions_per_minute_per_ip), .min = 0,
+     .max = POLICY_SESSIONS_PER_MINUTE_MAX, .bound = "POLICY_SESSIONS_PER_MINUTE_MAX"},
+    {.keyword = "max_commands_per_second", .apply = apply_number,
+     .offset = FIELD(max_commands_per_second), .min = 0, .max = POLICY_COMMANDS_PER_SECOND_MAX,
+     .bound = "POLICY_COMMANDS_PER_SECOND_MAX"},
 };
 #define N_DIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -1072,7 +1062,7 @@ static void config_line(struct loader *ld, char *line, void *arg)
 {
     (void)arg;
     struct cursor cur = {line};
-    char *kw = next_token(&cur);
+    char *kw = policy_conf_token(&cur);
     ld->anchor = ld->line;
     if (kw == NULL)
         return;
@@ -1082,14 +1072,14 @@ static void config_line(struct loader *ld, char *line, void *arg)
             continue;
         /* A repeated single-valued directive is more likely an oversight than an override. */
         if (!d->repeatable && ld->set_line[i] != 0) {
-            problem(ld, "%s is already set on line %u", d->keyword, ld->set_line[i]);
+            policy_conf_problem(ld, "%s is already set on line %u", d->keyword, ld->set_line[i]);
             return;
         }
         ld->set_line[i] = ld->line;
         d->apply(ld, d, &cur);
         return;
     }
-    problem(ld, "unknown directive '%s'", show(kw).s);
+    policy_conf_problem(ld, "unknown directive '%s'", policy_conf_show(kw).s);
 }
 
 /* ---- lines ---- */
@@ -1100,7 +1090,7 @@ static bool clean_line(struct loader *ld, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-            problem(ld, "control character 0x%02x in column %zu", ch, i + 1);
+            policy_conf_problem(ld, "control character 0x%02x in column %zu", ch, i + 1);
             return false;
         }
     }
@@ -1126,7 +1116,7 @@ static void each_line(struct loader *ld, const char *file, const char *data, siz
         if (n > 0 && data[end - 1] == '\r')
             n--;
         if (n > POLICY_CONFIG_LINE_MAX) {
-            problem(ld, "line is longer than %u bytes", POLICY_CONFIG_LINE_MAX);
+            policy_conf_problem(ld, "line is longer than %u bytes", POLICY_CONFIG_LINE_MAX);
         } else if (clean_line(ld, data + pos, n)) {
             memcpy(buf, data + pos, n);
             buf[n] = '\0';
@@ -1215,12 +1205,13 @@ static void finish_domains(struct loader *ld)
         for (size_t k = i + 1; k < j; k++) {
             if (first->d.kind == POLICY_DOMAIN_CATCH_ALL || pd[k].d.kind == POLICY_DOMAIN_CATCH_ALL) {
                 ld->line = ld->anchor = pd[k].line;
-                problem(ld, "domain %s is already defined on line %u (a catch-all domain is "
+                policy_conf_problem(ld,
+                        "domain %s is already defined on line %u (a catch-all domain is "
                         "defined once)", pd[k].d.name, first->line);
                 free_users(&pd[k].d);
             } else if (!merge_users(first, &pd[k])) {
                 ld->line = ld->anchor = pd[k].line;
-                out_of_memory(ld);
+                policy_conf_oom(ld);
                 free_users(&pd[k].d);
             }
         }
@@ -1233,7 +1224,7 @@ static void finish_domains(struct loader *ld)
     if (kept > 0 && out == NULL) {
         ld->line = 0;
         ld->anchor = (unsigned)-1;
-        out_of_memory(ld);
+        policy_conf_oom(ld);
         for (size_t i = 0; i < kept; i++)
             free_users(&pd[i].d);
         return;
@@ -1273,7 +1264,8 @@ static void finish_dirs(struct loader *ld)
         char *dst = (char *)ld->c + derived[i].offset;
         if (!join_path(dst, POLICY_PATH_CAP, ld->c->data_dir, derived[i].leaf)) {
             ld->line = ld->anchor = directive_line(ld, "data_dir");
-            problem(ld, "data_dir is too long to hold %s (%u bytes at most)", derived[i].leaf,
+            policy_conf_problem(ld, "data_dir is too long to hold %s (%u bytes at most)",
+                    derived[i].leaf,
                     POLICY_PATH_CAP - 1);
             dst[0] = '\0';
         }
@@ -1289,7 +1281,7 @@ static void finish_tls(struct loader *ld)
         return;
     ld->line = ld->anchor = directive_line(ld, cert ? "tls_cert" : "tls_key");
     const char *set = cert ? "tls_cert" : "tls_key", *missing = cert ? "tls_key" : "tls_cert";
-    problem(ld, "%s is set but %s is not (both or neither: without them a self-signed "
+    policy_conf_problem(ld, "%s is set but %s is not (both or neither: without them a self-signed "
             "certificate is generated)", set, missing);
 }
 
@@ -1301,12 +1293,14 @@ static void finish_retry(struct loader *ld)
     if (c->retry_max < c->retry_first) {
         ld->line = ld->anchor = directive_line(ld, directive_line(ld, "retry_max") != 0
                                                        ? "retry_max" : "retry_first");
-        problem(ld, "retry_max (%u) is below retry_first (%u)", c->retry_max, c->retry_first);
+        policy_conf_problem(ld, "retry_max (%u) is below retry_first (%u)", c->retry_max,
+                c->retry_first);
     }
     if (c->delay_warning != 0 && c->delay_warning >= c->queue_lifetime) {
         ld->line = ld->anchor = directive_line(ld, directive_line(ld, "delay_warning") != 0
                                                        ? "delay_warning" : "queue_lifetime");
-        problem(ld, "delay_warning (%u) is not below queue_lifetime (%u): no warning would be "
+        policy_conf_problem(ld,
+                "delay_warning (%u) is not below queue_lifetime (%u): no warning would be "
                 "sent (0 turns warnings off)", c->delay_warning, c->queue_lifetime);
     }
 }
@@ -1359,6 +1353,7 @@ bool policy_config_defaults(struct policy_config *c)
     c->retry_max = POLICY_RETRY_MAX_DEFAULT;
     c->queue_lifetime = POLICY_QUEUE_LIFETIME_DEFAULT;
     c->delay_warning = POLICY_DELAY_WARNING_DEFAULT;
+    policy_limits_defaults(c);
     /* The local domain "localhost": every local part reaches the postmaster's mailbox. */
     c->domains = calloc(1, sizeof *c->domains);
     if (c->domains == NULL)
@@ -1383,6 +1378,7 @@ void policy_config_free(struct policy_config *c)
     c->routes = NULL;
     c->n_routes = 0;
     explicit_bzero(&c->relayhost, sizeof c->relayhost);
+    policy_limits_free(c);
 }
 
 /* Hands the default domains to the loader as line-0 entries, so config lines can replace them. */
@@ -1414,7 +1410,7 @@ size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
         p->dropped = 0;
     }
     if (!policy_config_defaults(c) || !adopt_default_domains(&ld)) {
-        out_of_memory(&ld);
+        policy_conf_oom(&ld);
     } else {
         each_line(&ld, name, data, len, config_line, NULL);
         finish_dirs(&ld);
@@ -1422,6 +1418,7 @@ size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
         finish_routes(&ld);
         finish_retry(&ld);
     }
+    policy_limits_finish(&ld);
     finish_domains(&ld);
     free(ld.domains);
     return ld.problems;
@@ -1440,6 +1437,6 @@ size_t policy_config_load(const char *path, struct policy_config *c, struct poli
     /* Still leave c holding the defaults, so callers handle both outcomes the same way. */
     size_t n = policy_config_load_buffer(path, "", 0, c, p);
     struct loader ld = {.c = c, .p = p, .file = path};
-    problem(&ld, "%s", err);
+    policy_conf_problem(&ld, "%s", err);
     return n + ld.problems;
 }

@@ -96,7 +96,7 @@ struct policy_relayhost {
     char auth_user[POLICY_AUTH_FIELD_CAP];    /* from the file's "user:password" line */
     char auth_password[POLICY_AUTH_FIELD_CAP];
     unsigned rate;        /* messages per rate_period seconds; 0: no limit */
-    unsigned rate_period; /* 1, 60, 3600 or 86400 */
+    unsigned rate_period; /* seconds, 1..POLICY_PLAN_WINDOW_MAX (second/minute/hour/day/Ns) */
 };
 
 enum policy_listen_kind {
@@ -141,6 +141,27 @@ struct policy_domain {
 #define POLICY_PLAN_WINDOWS_MAX 4u
 /* Users or networks assigned to plans by plan_user / plan_network lines. */
 #define POLICY_PLAN_MEMBERS_MAX 100000u
+/* Messages or recipients per window of one limit: a billion is no limit at all. */
+#define POLICY_PLAN_COUNT_MAX 1000000000u
+/* Bytes per window of one limit: 1 PiB, as min_free_disk. */
+#define POLICY_PLAN_BYTES_MAX (1ull << 50)
+/* max_messages_per_session and max_sessions_per_minute_per_ip above this are no limit. */
+#define POLICY_SESSION_MESSAGES_MAX 100000u
+#define POLICY_SESSIONS_PER_MINUTE_MAX 100000u
+/* No SMTP client needs more; a pipelining client sends a burst counted as one read. */
+#define POLICY_COMMANDS_PER_SECOND_MAX 10000u
+/* Counters backend: a decision waits at most this long (milliseconds). */
+#define POLICY_COUNTERS_TIMEOUT_DEFAULT 200u
+#define POLICY_COUNTERS_TIMEOUT_MAX 10000u
+/* Greylisting, seconds: a retry is accepted after delay; a triplet is forgotten after expire
+ * (which must exceed delay, or no retry could ever pass). */
+#define POLICY_GREYLIST_DELAY_DEFAULT 300u
+#define POLICY_GREYLIST_DELAY_MAX 86400u
+#define POLICY_GREYLIST_EXPIRE_DEFAULT 86400u
+#define POLICY_GREYLIST_EXPIRE_MAX (30u * 86400)
+/* The client network of a triplet: a sender's retries may come from a neighbouring address. */
+#define POLICY_GREYLIST_V4_PREFIX_DEFAULT 24u
+#define POLICY_GREYLIST_V6_PREFIX_DEFAULT 64u
 
 enum policy_plan_metric {
     POLICY_PLAN_MESSAGES,   /* messages accepted (counted at MAIL, refused there) */
@@ -196,14 +217,14 @@ struct policy_counters_config {
     char prefix[64];                  /* key prefix, default "clearmta:" */
 };
 
-/* greylisting on [delay=SECONDS] [expire=SECONDS] [networks=24] ; off by default */
+/* greylisting on [delay=SECONDS] [expire=SECONDS] [networks=V4/V6] ; off by default */
 struct policy_greylist_config {
     bool on;
     unsigned delay;      /* seconds before a retry is accepted, default 300 */
     unsigned expire;     /* seconds a triplet is remembered after its last attempt, default
                           * 86400 (also how long a passed triplet stays passed) */
-    unsigned v4_prefix;  /* client network of the triplet: IPv4 /24 by default */
-    unsigned v6_prefix;  /* IPv6 /64 by default */
+    unsigned v4_prefix;  /* client network of the triplet: IPv4 /24 by default (8..32) */
+    unsigned v6_prefix;  /* IPv6 /64 by default (16..128) */
 };
 
 struct policy_users; /* policy/users.h */
@@ -290,6 +311,12 @@ const struct policy_plan *policy_plan_for_user(const struct policy_config *c, co
 struct sockaddr;
 const struct policy_plan *policy_plan_for_address(const struct policy_config *c,
                                                   const struct sockaddr *sa);
+
+/* As policy_plan_for_address, but the matching plan_network line itself (its plan is
+ * c->plans[n->plan]), for callers that key counters by the network: every client of one
+ * plan_network shares one count. NULL when no network holds the address. */
+const struct policy_plan_network *policy_plan_network_for_address(const struct policy_config *c,
+                                                                  const struct sockaddr *sa);
 
 /* Releases what c owns and leaves it empty (the smart-host password is wiped). Safe on a
  * zeroed config and twice. */

@@ -1,10 +1,14 @@
 /* tests/unit/test_policy_config.c — clearmta.conf loader: defaults, every directive valid and
- * invalid, bounds at limit-1/limit/limit+1, problem reporting with line numbers, users files. */
+ * invalid, bounds at limit-1/limit/limit+1, problem reporting with line numbers, users files;
+ * the Limit directives (config_limits.c) and the plan look-ups by user and by address. */
 #include "unit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -844,6 +848,633 @@ static void test_binary_junk(void **state)
     }
 }
 
+/* ---- limits: plans, members, counters, greylisting ---- */
+
+/* Asserts problem i of the last load: its line and its exact message. */
+static void expect_problem(size_t i, unsigned line, const char *message)
+{
+    assert_true(i < problems.count);
+    assert_int_equal(problems.items[i].line, line);
+    assert_string_equal(problems.items[i].message, message);
+}
+
+static struct sockaddr_in v4(const char *ip)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
+    return sa;
+}
+
+static struct sockaddr_in6 v6(const char *ip)
+{
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, ip, &sa.sin6_addr), 1);
+    return sa;
+}
+
+/* The name of the plan of an IPv4 or IPv6 client address, or "-". */
+static const char *plan_of(const struct policy_config *c, const char *ip)
+{
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    const struct policy_plan *p;
+    if (strchr(ip, ':') != NULL) {
+        a6 = v6(ip);
+        p = policy_plan_for_address(c, (const struct sockaddr *)&a6);
+    } else {
+        a4 = v4(ip);
+        p = policy_plan_for_address(c, (const struct sockaddr *)&a4);
+    }
+    return p != NULL ? p->name : "-";
+}
+
+static const char *plan_of_user(const struct policy_config *c, const char *user)
+{
+    const struct policy_plan *p = policy_plan_for_user(c, user);
+    return p != NULL ? p->name : "-";
+}
+
+static void test_limits_defaults(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    assert_true(policy_config_defaults(&c));
+    assert_int_equal(c.n_plans, 0);
+    assert_int_equal(c.n_plan_users, 0);
+    assert_int_equal(c.n_plan_networks, 0);
+    assert_string_equal(c.default_plan, "");
+    assert_int_equal(c.counters.kind, POLICY_COUNTERS_MEMORY);
+    assert_false(c.counters.fail_closed);
+    assert_int_equal(c.counters.timeout_ms, 200);
+    assert_string_equal(c.counters.prefix, "clearmta:");
+    assert_false(c.greylist.on);
+    assert_int_equal(c.greylist.delay, 300);
+    assert_int_equal(c.greylist.expire, 86400);
+    assert_int_equal(c.greylist.v4_prefix, 24);
+    assert_int_equal(c.greylist.v6_prefix, 64);
+    assert_int_equal(c.max_messages_per_session, 0);
+    assert_int_equal(c.max_sessions_per_minute_per_ip, 0);
+    assert_int_equal(c.max_commands_per_second, 0);
+    assert_string_equal(plan_of_user(&c, "alice"), "-");
+    assert_string_equal(plan_of(&c, "127.0.0.1"), "-");
+    assert_null(policy_plan_for_address(&c, NULL));
+    assert_string_equal(policy_plan_metric_name(POLICY_PLAN_MESSAGES), "messages");
+    assert_string_equal(policy_plan_metric_name(POLICY_PLAN_RECIPIENTS), "recipients");
+    assert_string_equal(policy_plan_metric_name(POLICY_PLAN_BYTES), "bytes");
+    policy_config_free(&c);
+}
+
+static void test_plan(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("plan Trial messages=1000/hour messages=5000/day recipients=10/60s bytes=10M/hour "
+            "max-recipients=50 max-message-size=5M over=permanent\n"
+            "plan per-sec_2 messages=1/second recipients=2/minute bytes=1/604800s\n"
+            "plan small max-recipients=1 # comment\n"
+            "plan big max-message-size=1k\n", &c);
+    assert_int_equal(c.n_plans, 4);
+    const struct policy_plan *p = &c.plans[0];
+    assert_string_equal(p->name, "trial");
+    assert_int_equal(p->line, 1);
+    assert_int_equal(p->n_limits, 4);
+    assert_int_equal(p->limits[0].metric, POLICY_PLAN_MESSAGES);
+    assert_int_equal(p->limits[0].limit, 1000);
+    assert_int_equal(p->limits[0].window, 3600);
+    assert_int_equal(p->limits[1].metric, POLICY_PLAN_MESSAGES);
+    assert_int_equal(p->limits[1].limit, 5000);
+    assert_int_equal(p->limits[1].window, 86400);
+    assert_int_equal(p->limits[2].metric, POLICY_PLAN_RECIPIENTS);
+    assert_int_equal(p->limits[2].limit, 10);
+    assert_int_equal(p->limits[2].window, 60);
+    assert_int_equal(p->limits[3].metric, POLICY_PLAN_BYTES);
+    assert_int_equal(p->limits[3].limit, 10485760);
+    assert_int_equal(p->limits[3].window, 3600);
+    assert_int_equal(p->max_recipients, 50);
+    assert_int_equal(p->max_message_size, 5242880);
+    assert_true(p->permanent);
+    p = &c.plans[1];
+    assert_string_equal(p->name, "per-sec_2");
+    assert_int_equal(p->limits[0].window, 1);
+    assert_int_equal(p->limits[1].window, 60);
+    assert_int_equal(p->limits[2].window, POLICY_PLAN_WINDOW_MAX);
+    assert_false(p->permanent);
+    assert_int_equal(p->max_recipients, 0);
+    assert_int_equal(p->max_message_size, 0);
+    assert_int_equal(c.plans[2].n_limits, 0);
+    assert_int_equal(c.plans[2].max_recipients, 1);
+    assert_int_equal(c.plans[3].max_message_size, 1024);
+    /* Plans alone put nobody on a plan. */
+    assert_string_equal(plan_of_user(&c, "alice"), "-");
+    policy_config_free(&c);
+    assert_int_equal(c.n_plans, 0);
+    assert_null(c.plans);
+
+    /* Four windows per metric; the bounds of every number. */
+    load_ok("plan w messages=1/1s messages=2/2s messages=3/3s messages=4/4s "
+            "recipients=1000000000/day bytes=1125899906842624/hour bytes=1G/day "
+            "max-recipients=100 max-message-size=10M over=temporary\n", &c);
+    assert_int_equal(c.plans[0].n_limits, 7);
+    assert_int_equal(c.plans[0].limits[4].limit, 1000000000);
+    assert_int_equal(c.plans[0].limits[5].limit, 1ull << 50);
+    assert_int_equal(c.plans[0].limits[6].limit, 1ull << 30);
+    policy_config_free(&c);
+}
+
+static void test_plan_invalid(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line, *message;
+    } bad[] = {
+        {"plan", "plan takes a name and limits: messages=N/PERIOD, recipients=N/PERIOD, "
+                 "bytes=SIZE/PERIOD, max-recipients=N, max-message-size=SIZE, "
+                 "over=temporary|permanent"},
+        {"plan a.b messages=1/hour", "plan: 'a.b' is not a plan name (1-32 letters, digits, '_' "
+                                     "or '-')"},
+        {"plan abcdefghijklmnopqrstuvwxyz0123456 messages=1/hour",
+         "plan: 'abcdefghijklmnopqrstuvwxyz0123456' is not a plan name (1-32 letters, digits, "
+         "'_' or '-')"},
+        {"plan a", "plan a sets no limit (messages=, recipients=, bytes=, max-recipients= or "
+                   "max-message-size=)"},
+        {"plan a over=permanent", "plan a sets no limit (messages=, recipients=, bytes=, "
+                                  "max-recipients= or max-message-size=)"},
+        {"plan a messages=0/hour", "plan a: messages takes N/PERIOD (N 1-1000000000; PERIOD "
+                                   "second, minute, hour, day or 1s-604800s), not '0/hour'"},
+        {"plan a bytes=1x/hour", "plan a: bytes takes SIZE/PERIOD (SIZE with k, M or G, "
+                                 "1-1125899906842624; PERIOD second, minute, hour, day or "
+                                 "1s-604800s), not '1x/hour'"},
+        {"plan a messages=1/hour messages=2/3600s",
+         "plan a: messages per 3600 s is already limited (one limit per window)"},
+        {"plan a recipients=1/1s recipients=1/2s recipients=1/3s recipients=1/4s "
+         "recipients=1/5s", "plan a: more than 4 recipients limits (POLICY_PLAN_WINDOWS_MAX)"},
+        {"plan a max-recipients=0", "plan a: max-recipients takes a number 1-10000, not '0'"},
+        {"plan a max-recipients=1 max-recipients=2", "plan a: max-recipients is given twice"},
+        {"plan a max-message-size=3G", "plan a: max-message-size takes a size (k, M or G "
+                                       "allowed) 1-2147483648, not '3G'"},
+        {"plan a messages=1/hour over=never", "plan a: over takes temporary or permanent, not "
+                                              "'never'"},
+        {"plan a messages=1/hour limit=5", "plan a: unknown setting 'limit=5' (messages=, "
+                                           "recipients=, bytes=, max-recipients=, "
+                                           "max-message-size=, over=)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *m = load_one_problem(bad[i].line, 1);
+        if (strcmp(m, bad[i].message) != 0)
+            fail_msg("'%s':\n got  '%s'\n want '%s'", bad[i].line, m, bad[i].message);
+    }
+    /* Every malformed limit, with the same message shape. */
+    static const char *const limits[] = {
+        "messages=1000000001/hour", "messages=1/week", "messages=1/0s", "messages=1/604801s",
+        "messages=1/hours", "messages=/hour", "messages=1k/hour", "messages=1", "messages=",
+        "messages=1/", "messages=1/s", "messages=-1/hour", "bytes=1125899906842625/day",
+        "recipients=1/60", "messages=99999999999999999999999/hour",
+    };
+    char line[128];
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        snprintf(line, sizeof line, "plan a %s", limits[i]);
+        expect_contains(load_one_problem(line, 1), "takes");
+    }
+    /* All problems of a line, each once; the plan is still declared (no "no plan" follows). */
+    struct policy_config c;
+    assert_int_equal(load("plan a messages=x over=y\nplan_user alice a\n", &c), 2);
+    policy_config_free(&c);
+    expect_contains(problems.items[0].message, "messages takes");
+    expect_contains(problems.items[1].message, "over takes");
+    /* Names are unique whatever their case. */
+    assert_string_equal(load_one_problem("plan Gold messages=1/hour\nplan gOLD messages=2/hour\n",
+                                         2), "plan gold is already defined on line 1");
+}
+
+static void test_plans_max(void **state)
+{
+    (void)state;
+    char text[(POLICY_PLANS_MAX + 1) * 40];
+    size_t len = 0;
+    for (unsigned i = 0; i <= POLICY_PLANS_MAX; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "plan p%u messages=%u/hour\n", i,
+                                i + 1);
+    struct policy_config c;
+    assert_int_equal(load(text, &c), 1);
+    expect_problem(0, POLICY_PLANS_MAX + 1, "plan: more than 64 plans (POLICY_PLANS_MAX)");
+    assert_int_equal(c.n_plans, POLICY_PLANS_MAX);
+    policy_config_free(&c);
+}
+
+/* A plan lowers the global per-message limits; raising them is refused, in any line order. */
+static void test_plan_against_globals(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    assert_int_equal(load("plan big max-recipients=101 max-message-size=11M\n", &c), 2);
+    policy_config_free(&c);
+    expect_problem(0, 1, "plan big: max-recipients 101 is above max_recipients 100 (a plan can "
+                         "only lower it)");
+    expect_problem(1, 1, "plan big: max-message-size 11534336 is above max_message_size "
+                         "10485760 (a plan can only lower it)");
+    load_ok("plan big max-recipients=101 max-message-size=11M\nmax_recipients 101\n"
+            "max_message_size 11M\n", &c);
+    policy_config_free(&c);
+    load_ok("plan big max-recipients=100 max-message-size=10M\n", &c);
+    policy_config_free(&c);
+}
+
+static void test_plan_user(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    /* Plans may be declared after the lines that name them. */
+    load_ok("plan_user Alice@Example.TEST premium\n"
+            "plan_user bob standard\n"
+            "plan_user carol.x+tag_1-2 premium\n"
+            "default_plan Trial\n"
+            "plan trial messages=1000/hour\n"
+            "plan standard messages=1500/hour\n"
+            "plan premium messages=3000/hour\n", &c);
+    assert_int_equal(c.n_plan_users, 3);
+    assert_string_equal(c.plan_users[0].user, "alice@example.test"); /* sorted, lower case */
+    assert_string_equal(c.plan_users[1].user, "bob");
+    assert_string_equal(c.default_plan, "trial");
+    assert_string_equal(plan_of_user(&c, "alice@example.test"), "premium");
+    assert_string_equal(plan_of_user(&c, "ALICE@example.Test"), "premium");
+    assert_string_equal(plan_of_user(&c, "BOB"), "standard");
+    assert_string_equal(plan_of_user(&c, "carol.x+tag_1-2"), "premium");
+    assert_string_equal(plan_of_user(&c, "dave"), "trial"); /* default_plan */
+    assert_string_equal(plan_of_user(&c, ""), "trial");
+    assert_string_equal(plan_of_user(&c, NULL), "trial");
+    char longest[LIMIT_PATH + 8];
+    memset(longest, 'a', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    assert_string_equal(plan_of_user(&c, longest), "trial");
+    policy_config_free(&c);
+    assert_int_equal(c.n_plan_users, 0);
+    assert_string_equal(c.default_plan, "");
+
+    /* Without default_plan, users not listed have no plan. */
+    load_ok("plan p messages=1/hour\nplan_user alice p\n", &c);
+    assert_string_equal(plan_of_user(&c, "alice"), "p");
+    assert_string_equal(plan_of_user(&c, "bob"), "-");
+    policy_config_free(&c);
+}
+
+static void test_plan_user_invalid(void **state)
+{
+    (void)state;
+    assert_string_equal(load_one_problem("plan_user alice\n", 1),
+                        "plan_user takes a user (as in the users file) and a plan name");
+    assert_string_equal(load_one_problem("plan p messages=1/hour\nplan_user alice p x\n", 2),
+                        "plan_user takes a user (as in the users file) and a plan name");
+    assert_string_equal(load_one_problem("plan p messages=1/hour\nplan_user a/b p\n", 2),
+                        "plan_user: 'a/b' is not a user name (as in the users file: 1-255 "
+                        "letters, digits, '.', '_', '-', '+' or '@')");
+    assert_string_equal(load_one_problem("plan_user alice gold!\n", 1),
+                        "plan_user: 'gold!' is not a plan name (1-32 letters, digits, '_' or "
+                        "'-')");
+    assert_string_equal(load_one_problem("plan p messages=1/hour\nplan_user alice gold\n", 2),
+                        "plan_user alice: no plan named 'gold'");
+    assert_string_equal(load_one_problem("plan p messages=1/hour\nplan_user alice p\n"
+                                         "plan_user ALICE p\n", 3),
+                        "plan_user alice is already on line 2");
+    assert_string_equal(load_one_problem("default_plan x\nplan p messages=1/hour\n", 1),
+                        "default_plan: no plan named 'x'");
+    assert_string_equal(load_one_problem("default_plan\n", 1), "default_plan takes one plan name");
+    assert_string_equal(load_one_problem("default_plan a b\n", 1),
+                        "default_plan takes one plan name");
+    assert_string_equal(load_one_problem("default_plan a.b\n", 1),
+                        "default_plan: 'a.b' is not a plan name (1-32 letters, digits, '_' or "
+                        "'-')");
+    assert_string_equal(load_one_problem("plan p messages=1/hour\ndefault_plan p\n"
+                                         "default_plan p\n", 3),
+                        "default_plan is already set on line 2");
+}
+
+static void test_plan_network(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("plan wide messages=1/hour\nplan narrow messages=2/hour\nplan host messages=3/hour\n"
+            "plan v6 messages=4/hour\nplan v6narrow messages=5/hour\nplan all messages=6/hour\n"
+            "plan_network 10.0.0.0/8 wide\n"
+            "plan_network 10.1.0.0/16 narrow\n"
+            "plan_network 10.1.2.3/32 host\n"
+            "plan_network 2001:DB8::/32 v6\n"
+            "plan_network 2001:db8:1::/48 v6narrow\n"
+            "plan_network 0.0.0.0/0 all\n"
+            "plan_network ::ffff:192.0.2.0/120 host\n", &c);
+    assert_int_equal(c.n_plan_networks, 7);
+    assert_string_equal(plan_of(&c, "10.2.0.1"), "wide");
+    assert_string_equal(plan_of(&c, "10.1.0.1"), "narrow");
+    assert_string_equal(plan_of(&c, "10.1.255.255"), "narrow");
+    assert_string_equal(plan_of(&c, "10.1.2.3"), "host");
+    assert_string_equal(plan_of(&c, "10.1.2.4"), "narrow");
+    assert_string_equal(plan_of(&c, "11.0.0.1"), "all");
+    assert_string_equal(plan_of(&c, "192.0.2.77"), "host"); /* the mapped network is IPv4 */
+    assert_string_equal(plan_of(&c, "192.0.3.1"), "all");
+    /* IPv4-mapped client addresses count as IPv4. */
+    assert_string_equal(plan_of(&c, "::ffff:10.1.2.3"), "host");
+    assert_string_equal(plan_of(&c, "::ffff:10.9.9.9"), "wide");
+    assert_string_equal(plan_of(&c, "2001:db8:2::1"), "v6");
+    assert_string_equal(plan_of(&c, "2001:db8:1:ffff::1"), "v6narrow");
+    assert_string_equal(plan_of(&c, "2001:db9::1"), "-"); /* 0.0.0.0/0 is IPv4 only */
+    assert_string_equal(plan_of(&c, "::1"), "-");
+    /* The matching line itself, for counters keyed by network. */
+    struct sockaddr_in6 mapped = v6("::ffff:10.1.9.9");
+    const struct policy_plan_network *net =
+        policy_plan_network_for_address(&c, (const struct sockaddr *)&mapped);
+    assert_non_null(net);
+    assert_int_equal(net->family, AF_INET);
+    assert_int_equal(net->prefix, 16);
+    assert_memory_equal(net->addr, "\x0a\x01\x00\x00", 4);
+    assert_string_equal(c.plans[net->plan].name, "narrow");
+    /* Other address families have no plan. */
+    struct sockaddr un = {.sa_family = AF_UNIX};
+    assert_null(policy_plan_for_address(&c, &un));
+    /* Networks are no user's plan. */
+    assert_string_equal(plan_of_user(&c, "10.1.2.3"), "-");
+    policy_config_free(&c);
+    assert_null(c.plan_networks);
+
+    /* Prefixes that are not byte-aligned. */
+    load_ok("plan p messages=1/hour\nplan_network 192.0.2.128/25 p\nplan_network 2001:db8::/33 p\n",
+            &c);
+    assert_string_equal(plan_of(&c, "192.0.2.127"), "-");
+    assert_string_equal(plan_of(&c, "192.0.2.128"), "p");
+    assert_string_equal(plan_of(&c, "192.0.2.255"), "p");
+    assert_string_equal(plan_of(&c, "2001:db8:7fff::1"), "p");
+    assert_string_equal(plan_of(&c, "2001:db8:8000::1"), "-");
+    policy_config_free(&c);
+}
+
+static void test_plan_network_invalid(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"10.0.0.0", "10.0.0.0/33", "2001:db8::/129", "x/8",
+                                      "10.0.0.0/", "/8", "10.0.0.0/8/8", "10.0.0/8",
+                                      "10.0.0.0/-1", "[::1]/128", "10.0.0.0/8x",
+                                      "1234567890123456789012345678901234567890123456/8"};
+    char line[160];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(line, sizeof line, "plan p messages=1/hour\nplan_network %s p\n", bad[i]);
+        char want[200];
+        snprintf(want, sizeof want, "plan_network: '%s' is not a network (IPv4 ADDRESS/0-32 or "
+                 "IPv6 ADDRESS/0-128)", bad[i]);
+        assert_string_equal(load_one_problem(line, 2), want);
+    }
+    assert_string_equal(load_one_problem("plan p messages=1/hour\nplan_network 10.1.2.3/8 p\n", 2),
+                        "plan_network: 10.1.2.3/8 has host bits set (the network is 10.0.0.0/8)");
+    assert_string_equal(load_one_problem("plan p messages=1/hour\n"
+                                         "plan_network 2001:db8::1/64 p\n", 2),
+                        "plan_network: 2001:db8::1/64 has host bits set (the network is "
+                        "2001:db8::/64)");
+    assert_string_equal(load_one_problem("plan p messages=1/hour\nplan_network 1.2.3.4/0 p\n", 2),
+                        "plan_network: 1.2.3.4/0 has host bits set (the network is 0.0.0.0/0)");
+    assert_string_equal(load_one_problem("plan p messages=1/hour\nplan_network 10.0.0.1/31 p\n",
+                                         2),
+                        "plan_network: 10.0.0.1/31 has host bits set (the network is "
+                        "10.0.0.0/31)");
+    assert_string_equal(load_one_problem("plan_network 10.0.0.0/8 gold\n", 1),
+                        "plan_network 10.0.0.0/8: no plan named 'gold'");
+    assert_string_equal(load_one_problem("plan_network 10.0.0.0/8\n", 1),
+                        "plan_network takes a network (ADDRESS/PREFIX) and a plan name");
+    /* The same network twice, even written differently (mapped form, other case). */
+    assert_string_equal(load_one_problem("plan p messages=1/hour\nplan_network 192.0.2.0/24 p\n"
+                                         "plan_network ::FFFF:192.0.2.0/120 p\n", 3),
+                        "plan_network 192.0.2.0/24 is already on line 2");
+    /* The same address with another prefix is another network. */
+    struct policy_config c;
+    load_ok("plan p messages=1/hour\nplan_network 10.0.0.0/8 p\nplan_network 10.0.0.0/16 p\n",
+            &c);
+    policy_config_free(&c);
+}
+
+static void test_counters(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("counters memory\n", &c);
+    assert_int_equal(c.counters.kind, POLICY_COUNTERS_MEMORY);
+    policy_config_free(&c);
+    load_ok("counters redis 127.0.0.1:6380 fail=closed timeout=10000 prefix=fleet-1:\n", &c);
+    assert_int_equal(c.counters.kind, POLICY_COUNTERS_REDIS);
+    assert_string_equal(c.counters.server, "127.0.0.1:6380");
+    assert_true(c.counters.fail_closed);
+    assert_int_equal(c.counters.timeout_ms, 10000);
+    assert_string_equal(c.counters.prefix, "fleet-1:");
+    policy_config_free(&c);
+    load_ok("counters redis [::1]:6379 timeout=1 fail=open\n", &c);
+    assert_string_equal(c.counters.server, "[::1]:6379");
+    assert_false(c.counters.fail_closed);
+    assert_int_equal(c.counters.timeout_ms, 1);
+    assert_string_equal(c.counters.prefix, "clearmta:");
+    policy_config_free(&c);
+    load_ok("counters redis 127.0.0.1\n", &c); /* Redis's default port */
+    assert_string_equal(c.counters.server, "127.0.0.1:6379");
+    assert_int_equal(c.counters.timeout_ms, 200);
+    policy_config_free(&c);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "counters redis 127.0.0.1:1 prefix=%.63s\n",
+             "0123456789012345678901234567890123456789012345678901234567890123456789");
+    load_ok(prefix, &c);
+    assert_int_equal(strlen(c.counters.prefix), 63);
+    policy_config_free(&c);
+
+    static const struct {
+        const char *line, *message;
+    } bad[] = {
+        {"counters", "counters takes memory, or redis HOST:PORT [fail=open|closed] [timeout=MS] "
+                     "[prefix=P]"},
+        {"counters disk", "counters takes memory, or redis HOST:PORT [fail=open|closed] "
+                          "[timeout=MS] [prefix=P]"},
+        {"counters redis", "counters takes memory, or redis HOST:PORT [fail=open|closed] "
+                           "[timeout=MS] [prefix=P]"},
+        {"counters memory fail=open", "counters memory takes no options"},
+        {"counters redis localhost:6379", "counters redis: 'localhost:6379' is not HOST:PORT "
+                                          "(numeric IPv4, or IPv6 in brackets; port 1-65535)"},
+        {"counters redis 127.0.0.1:0", "counters redis: '127.0.0.1:0' is not HOST:PORT (numeric "
+                                       "IPv4, or IPv6 in brackets; port 1-65535)"},
+        {"counters redis 127.0.0.1:6379 fail=maybe", "counters redis: fail takes open or closed, "
+                                                     "not 'maybe'"},
+        {"counters redis 127.0.0.1:6379 timeout=0", "counters redis: timeout takes a number "
+                                                    "1-10000, not '0'"},
+        {"counters redis 127.0.0.1:6379 timeout=10001", "counters redis: timeout takes a number "
+                                                        "1-10000, not '10001'"},
+        {"counters redis 127.0.0.1:6379 prefix=", "counters redis: prefix takes 1-63 printable "
+                                                  "ASCII characters, not ''"},
+        {"counters redis 127.0.0.1:6379 prefix=\xc3\xa9", "counters redis: prefix takes 1-63 "
+                                                          "printable ASCII characters, not "
+                                                          "'\\xc3\\xa9'"},
+        {"counters redis 127.0.0.1:6379 db=2", "counters redis: unknown option 'db=2' "
+                                               "(fail=open|closed, timeout=MS, prefix=P)"},
+        {"counters redis 127.0.0.1:6379 fail=open fail=closed", "counters redis: fail is given "
+                                                                "twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *m = load_one_problem(bad[i].line, 1);
+        if (strcmp(m, bad[i].message) != 0)
+            fail_msg("'%s':\n got  '%s'\n want '%s'", bad[i].line, m, bad[i].message);
+    }
+    snprintf(prefix, sizeof prefix, "counters redis 127.0.0.1:1 prefix=%.64s\n",
+             "0123456789012345678901234567890123456789012345678901234567890123456789");
+    expect_contains(load_one_problem(prefix, 1), "prefix takes 1-63");
+    /* Every bad option is reported; a bad line changes nothing. */
+    assert_int_equal(load("counters redis 127.0.0.1 fail=x timeout=y\n", &c), 2);
+    assert_int_equal(c.counters.kind, POLICY_COUNTERS_MEMORY);
+    policy_config_free(&c);
+    assert_string_equal(load_one_problem("counters memory\ncounters memory\n", 2),
+                        "counters is already set on line 1");
+}
+
+static void test_greylisting(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("greylisting off\n", &c);
+    assert_false(c.greylist.on);
+    policy_config_free(&c);
+    load_ok("greylisting on\n", &c);
+    assert_true(c.greylist.on);
+    assert_int_equal(c.greylist.delay, 300);
+    assert_int_equal(c.greylist.expire, 86400);
+    assert_int_equal(c.greylist.v4_prefix, 24);
+    assert_int_equal(c.greylist.v6_prefix, 64);
+    policy_config_free(&c);
+    load_ok("greylisting on delay=2 expire=3 networks=32/128\n", &c);
+    assert_true(c.greylist.on);
+    assert_int_equal(c.greylist.delay, 2);
+    assert_int_equal(c.greylist.expire, 3);
+    assert_int_equal(c.greylist.v4_prefix, 32);
+    assert_int_equal(c.greylist.v6_prefix, 128);
+    policy_config_free(&c);
+    load_ok("greylisting on delay=86400 expire=2592000 networks=8/16\n", &c);
+    assert_int_equal(c.greylist.v4_prefix, 8);
+    assert_int_equal(c.greylist.v6_prefix, 16);
+    policy_config_free(&c);
+
+    static const struct {
+        const char *line, *message;
+    } bad[] = {
+        {"greylisting", "greylisting takes off, or on [delay=SECONDS] [expire=SECONDS] "
+                        "[networks=V4/V6]"},
+        {"greylisting yes", "greylisting takes off, or on [delay=SECONDS] [expire=SECONDS] "
+                            "[networks=V4/V6]"},
+        {"greylisting off delay=1", "greylisting off takes no options"},
+        {"greylisting on delay=0", "greylisting: delay takes a number 1-86400, not '0'"},
+        {"greylisting on delay=86401", "greylisting: delay takes a number 1-86400, not '86401'"},
+        {"greylisting on expire=0", "greylisting: expire takes a number 1-2592000, not '0'"},
+        {"greylisting on expire=2592001", "greylisting: expire takes a number 1-2592000, not "
+                                          "'2592001'"},
+        {"greylisting on delay=600 expire=600", "greylisting: expire (600) must be longer than "
+                                                "delay (600), or no retry could pass"},
+        {"greylisting on expire=60", "greylisting: expire (60) must be longer than delay (300), "
+                                     "or no retry could pass"},
+        {"greylisting on networks=24", "greylisting: networks takes V4/V6 prefix lengths "
+                                       "(8-32/16-128, e.g. 24/64), not '24'"},
+        {"greylisting on delay=1 delay=2", "greylisting: delay is given twice"},
+        {"greylisting on wait=5", "greylisting: unknown option 'wait=5' (delay=SECONDS, "
+                                  "expire=SECONDS, networks=V4/V6)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *m = load_one_problem(bad[i].line, 1);
+        if (strcmp(m, bad[i].message) != 0)
+            fail_msg("'%s':\n got  '%s'\n want '%s'", bad[i].line, m, bad[i].message);
+    }
+    static const char *const networks[] = {"7/64", "33/64", "24/15", "24/129", "/64", "24/",
+                                           "x/64", "24/64/1", "123456789/64"};
+    char line[64];
+    for (size_t i = 0; i < sizeof networks / sizeof networks[0]; i++) {
+        snprintf(line, sizeof line, "greylisting on networks=%s", networks[i]);
+        expect_contains(load_one_problem(line, 1), "networks takes V4/V6");
+    }
+    assert_int_equal(load("greylisting on delay=x expire=y\n", &c), 2);
+    assert_false(c.greylist.on);
+    policy_config_free(&c);
+}
+
+static void test_session_limits(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("max_messages_per_session 100000\nmax_sessions_per_minute_per_ip 100000\n"
+            "max_commands_per_second 10000\n", &c);
+    assert_int_equal(c.max_messages_per_session, 100000);
+    assert_int_equal(c.max_sessions_per_minute_per_ip, 100000);
+    assert_int_equal(c.max_commands_per_second, 10000);
+    policy_config_free(&c);
+    load_ok("max_messages_per_session 0\nmax_sessions_per_minute_per_ip 1\n"
+            "max_commands_per_second 0\n", &c);
+    assert_int_equal(c.max_messages_per_session, 0);
+    assert_int_equal(c.max_sessions_per_minute_per_ip, 1);
+    policy_config_free(&c);
+    assert_string_equal(load_one_problem("max_messages_per_session 100001\n", 1),
+                        "max_messages_per_session 100001 is above its bound 100000 "
+                        "(POLICY_SESSION_MESSAGES_MAX)");
+    assert_string_equal(load_one_problem("max_sessions_per_minute_per_ip 100001\n", 1),
+                        "max_sessions_per_minute_per_ip 100001 is above its bound 100000 "
+                        "(POLICY_SESSIONS_PER_MINUTE_MAX)");
+    assert_string_equal(load_one_problem("max_commands_per_second 10001\n", 1),
+                        "max_commands_per_second 10001 is above its bound 10000 "
+                        "(POLICY_COMMANDS_PER_SECOND_MAX)");
+    assert_string_equal(load_one_problem("max_commands_per_second -1\n", 1),
+                        "max_commands_per_second: '-1' is not a number");
+    assert_string_equal(load_one_problem("max_messages_per_session 1\n"
+                                         "max_messages_per_session 2\n", 2),
+                        "max_messages_per_session is already set on line 1");
+}
+
+/* Problems found after reading (unknown plans, duplicates) still come out in line order. */
+static void test_limits_problems_in_order(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    size_t n = load("plan_user alice gold\n"           /* 1: no such plan */
+                    "plan p messages=1/hour\n"
+                    "plan_network 10.0.0.0/8 silver\n" /* 3: no such plan */
+                    "default_plan bronze\n"            /* 4: no such plan */
+                    "plan_user ALICE p\n"              /* 5: alice twice */
+                    "plan q messages=0/hour\n"         /* 6: bad limit */
+                    "plan_network 10.0.0.0/8 p\n"      /* 7: network twice */
+                    "max_recipients 0\n",              /* 8: bound */
+                    &c);
+    policy_config_free(&c);
+    assert_int_equal(n, 7);
+    expect_problem(0, 1, "plan_user alice: no plan named 'gold'");
+    expect_problem(1, 3, "plan_network 10.0.0.0/8: no plan named 'silver'");
+    expect_problem(2, 4, "default_plan: no plan named 'bronze'");
+    expect_problem(3, 5, "plan_user alice is already on line 1");
+    expect_contains(problems.items[4].message, "plan q: messages takes");
+    assert_int_equal(problems.items[4].line, 6);
+    expect_problem(5, 7, "plan_network 10.0.0.0/8 is already on line 3");
+    expect_problem(6, 8, "max_recipients must be at least 1");
+}
+
+static void test_plan_members_max(void **state)
+{
+    (void)state;
+    size_t cap = (size_t)(POLICY_PLAN_MEMBERS_MAX + 1) * 64 + 64;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "plan p messages=1/hour\n");
+    for (unsigned i = 0; i <= POLICY_PLAN_MEMBERS_MAX; i++)
+        len += (size_t)snprintf(text + len, cap - len,
+                                "plan_user u%u p\nplan_network 10.%u.%u.%u/32 p\n", i, i >> 16,
+                                (i >> 8) & 0xff, i & 0xff);
+    struct policy_config c;
+    size_t n = policy_config_load_buffer("test.conf", text, len, &c, &problems);
+    free(text);
+    assert_int_equal(n, 2);
+    expect_problem(0, 2 + 2 * POLICY_PLAN_MEMBERS_MAX,
+                   "plan_user: more than 100000 lines (POLICY_PLAN_MEMBERS_MAX)");
+    expect_problem(1, 3 + 2 * POLICY_PLAN_MEMBERS_MAX,
+                   "plan_network: more than 100000 lines (POLICY_PLAN_MEMBERS_MAX)");
+    assert_int_equal(c.n_plan_users, POLICY_PLAN_MEMBERS_MAX);
+    assert_int_equal(c.n_plan_networks, POLICY_PLAN_MEMBERS_MAX);
+    assert_string_equal(plan_of_user(&c, "u99999"), "p");
+    assert_string_equal(plan_of_user(&c, "u100000"), "-");
+    assert_string_equal(plan_of(&c, "10.1.134.159"), "p"); /* 99999 */
+    assert_string_equal(plan_of(&c, "10.1.134.160"), "-");
+    policy_config_free(&c);
+}
+
 /* ---- files ---- */
 
 static char tmpdir[64];
@@ -956,6 +1587,20 @@ static void test_users_file_auth(void **state)
     assert_true(policy_users_owns_sender(c.users, &c, "alice", "alice", "example.test"));
     policy_config_free(&c);
     assert_null(c.users);
+}
+
+/* With a users file, plan_user names one of its users: a typo would leave a customer on the
+ * default plan unnoticed. */
+static void test_plan_user_users_file(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    write_file("plan-users", "alice:" ALICE_HASH "\n");
+    write_file("plan.conf", "plan p messages=1/hour\nplan_user ALICE p\nplan_user bob p\n"
+                            "users_file plan-users\n");
+    assert_int_equal(load_path("plan.conf", &c), 1);
+    expect_problem(0, 3, "plan_user bob: no such user in users_file");
+    policy_config_free(&c);
 }
 
 static void test_users_file_auth_problems(void **state)
@@ -1081,6 +1726,21 @@ static void test_example_config(void **state)
     assert_int_equal(d->n_users, 3);
     assert_int_equal(c.max_message_size, 10485760);
     assert_int_equal(c.max_recipients, 100);
+    /* The four plans of the issue, nobody on them, limits otherwise off. */
+    assert_int_equal(c.n_plans, 4);
+    static const char *const names[] = {"trial", "standard", "premium", "professional"};
+    static const uint64_t per_hour[] = {1000, 1500, 3000, 5000};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(c.plans[i].name, names[i]);
+        assert_int_equal(c.plans[i].limits[0].metric, POLICY_PLAN_MESSAGES);
+        assert_int_equal(c.plans[i].limits[0].limit, per_hour[i]);
+        assert_int_equal(c.plans[i].limits[0].window, 3600);
+    }
+    assert_int_equal(c.plans[2].limits[1].window, 86400);
+    assert_null(policy_plan_for_user(&c, "alice"));
+    assert_int_equal(c.counters.kind, POLICY_COUNTERS_MEMORY);
+    assert_false(c.greylist.on);
+    assert_int_equal(c.max_messages_per_session, 0);
     policy_config_free(&c);
 }
 
@@ -1112,6 +1772,20 @@ int main(void)
         cmocka_unit_test(test_relayhost),
         cmocka_unit_test(test_resolver_directive),
         cmocka_unit_test(test_retry_settings),
+        cmocka_unit_test(test_limits_defaults),
+        cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_plan_invalid),
+        cmocka_unit_test(test_plans_max),
+        cmocka_unit_test(test_plan_against_globals),
+        cmocka_unit_test(test_plan_user),
+        cmocka_unit_test(test_plan_user_invalid),
+        cmocka_unit_test(test_plan_network),
+        cmocka_unit_test(test_plan_network_invalid),
+        cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_greylisting),
+        cmocka_unit_test(test_session_limits),
+        cmocka_unit_test(test_limits_problems_in_order),
+        cmocka_unit_test(test_plan_members_max),
         cmocka_unit_test(test_multiple_problems_in_order),
         cmocka_unit_test(test_problems_capped),
         cmocka_unit_test(test_overlong_lines),
@@ -1120,6 +1794,7 @@ int main(void)
         cmocka_unit_test(test_users_file_problems),
         cmocka_unit_test(test_users_file_auth),
         cmocka_unit_test(test_users_file_auth_problems),
+        cmocka_unit_test(test_plan_user_users_file),
         cmocka_unit_test(test_relayhost_auth_file),
         cmocka_unit_test(test_missing_config_file),
         cmocka_unit_test(test_example_config),

@@ -1,0 +1,115 @@
+/* policy/config_internal.h — internal to policy/config.c and policy/config_limits.c: the loader
+ * both read lines into, the reading helpers they share, and the Limit directives config.c's
+ * table dispatches to config_limits.c. Not for other modules: they use policy/config.h. */
+#ifndef CLEARMTA_POLICY_CONFIG_INTERNAL_H
+#define CLEARMTA_POLICY_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/config.h"
+
+/* A domain line as read, before lines for the same domain are merged (config.c). */
+struct pending_domain {
+    struct policy_domain d;
+    size_t cap_users;
+    unsigned line;   /* 0 for the embedded default */
+};
+
+/* plan_user and plan_network lines as read: plans may be declared after the lines that name
+ * them, so the name is resolved once the whole file is read (config_limits.c). */
+struct pending_plan_user {
+    struct policy_plan_user m;
+    char plan[POLICY_PLAN_NAME_MAX + 1];
+    unsigned line;
+};
+struct pending_plan_network {
+    struct policy_plan_network m;
+    char plan[POLICY_PLAN_NAME_MAX + 1];
+    unsigned line;
+};
+
+struct pending_limits {
+    struct pending_plan_user *users;
+    size_t n_users, cap_users;
+    struct pending_plan_network *networks;
+    size_t n_networks, cap_networks;
+    unsigned default_plan_line;
+};
+
+struct loader {
+    struct policy_config *c;
+    struct policy_problems *p;
+    size_t problems;
+    const char *config_name; /* anchors relative users-file paths */
+    const char *file;        /* where the line being read comes from */
+    unsigned line;
+    unsigned anchor;         /* config line a problem belongs to (users files: the domain line) */
+    unsigned anchors[POLICY_PROBLEMS_MAX];
+    unsigned *set_line;      /* per directive: line it was set on, 0 if not yet */
+    unsigned listen_line[POLICY_LISTENERS_MAX];
+    bool listen_seen;
+    struct pending_domain *domains;
+    size_t n_domains, cap_domains;
+    struct pending_limits limits;
+};
+
+/* "N/PERIOD" (bytes: SIZE/PERIOD, SIZE with k/M/G), N in 1..max; PERIOD "second", "minute",
+ * "hour", "day" or "Ns", 1 s to POLICY_PLAN_WINDOW_MAX (config_limits.c). */
+bool policy_conf_rate(const char *v, bool bytes, uint64_t max, uint64_t *n, unsigned *window);
+
+/* Reports a problem at ld->file:ld->line; kept in config-line order by ld->anchor. */
+__attribute__((format(printf, 2, 3))) void policy_conf_problem(struct loader *ld,
+                                                               const char *fmt, ...);
+void policy_conf_oom(struct loader *ld);
+
+/* A token echoed in a message: truncated, bytes >= 0x80 escaped so no terminal sees them raw. */
+struct policy_conf_shown {
+    char s[72];
+};
+struct policy_conf_shown policy_conf_show(const char *tok);
+
+/* Decimal digits, optionally (suffix) one of k, M, G (binary multiples, either case).
+ * Saturates at UINT64_MAX so an overlong number reads as "above its bound". */
+bool policy_conf_number(const char *s, bool suffix, uint64_t *out);
+
+/* ASCII letters to lower case, in place. */
+void policy_conf_lower(char *s);
+
+/* "IPv4", "IPv4:PORT", "IPv6", "[IPv6]" or "[IPv6]:PORT" (port 1-65535, default_port when
+ * absent) into "IP:PORT" or "[IPv6]:PORT" with the address in its inet_ntop form; false when
+ * text is none of these or out is too small. */
+bool policy_conf_ip_port(const char *text, unsigned default_port, char *out, size_t cap);
+
+struct cursor {
+    char *pos;
+};
+
+/* Next whitespace-separated token of a line, NUL-terminated in place; NULL at the end of the
+ * line or at a token starting with '#', which begins a comment. */
+char *policy_conf_token(struct cursor *cur);
+
+/* The Limit directives (config_limits.c), with the signature of config.c's directive table. */
+struct directive;
+void policy_limits_plan(struct loader *ld, const struct directive *d, struct cursor *cur);
+void policy_limits_plan_user(struct loader *ld, const struct directive *d, struct cursor *cur);
+void policy_limits_plan_network(struct loader *ld, const struct directive *d,
+                                struct cursor *cur);
+void policy_limits_default_plan(struct loader *ld, const struct directive *d,
+                                struct cursor *cur);
+void policy_limits_counters(struct loader *ld, const struct directive *d, struct cursor *cur);
+void policy_limits_greylisting(struct loader *ld, const struct directive *d,
+                               struct cursor *cur);
+
+/* The embedded defaults of the Limit settings: no plans, counters in memory, greylisting off. */
+void policy_limits_defaults(struct policy_config *c);
+
+/* After the whole file: resolves plan names, sorts and checks the members, checks plans
+ * against the global limits; reports problems at their lines. Frees ld->limits. */
+void policy_limits_finish(struct loader *ld);
+
+/* Releases the plans and members c owns (part of policy_config_free). */
+void policy_limits_free(struct policy_config *c);
+
+#endif
