@@ -4,8 +4,8 @@
  * once, Redis through the event loop in one round trip.
  *
  * The window: `window_ms` is divided into POLICY_COUNTERS_SLOTS equal slots; a hit is counted
- * in the slot of its time, and the count of a key is the sum of the slots that started less
- * than window_ms ago. A hit thus leaves the count between window_ms and window_ms + one slot
+ * in the slot of its time, and the count of a key is the sum of the slots that ended less
+ * than window_ms ago (up to POLICY_COUNTERS_SLOTS + 1 slots). A hit thus leaves the count between window_ms and window_ms + one slot
  * after it happened: never early, so a limit is never exceeded in any rolling window, and at
  * most window_ms / POLICY_COUNTERS_SLOTS late (1 minute for an hour). */
 #ifndef CLEARMTA_POLICY_COUNTERS_H
