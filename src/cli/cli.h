@@ -11,5 +11,7 @@ int cli_serve(int argc, char **argv);
 int cli_check_config(int argc, char **argv);
 int cli_docs(int argc, char **argv);
 int cli_passwd(int argc, char **argv);
+int cli_queue(int argc, char **argv);  /* control_cmd.c */
+int cli_limits(int argc, char **argv); /* control_cmd.c */
 
 #endif

@@ -10,6 +10,8 @@ struct subcommand {
     const char *summary;
 };
 
+/* cli/control_cmd.c; to move to cli/cli.h. */
+
 static int cli_help(int argc, char **argv);
 static int cli_version(int argc, char **argv);
 
@@ -17,6 +19,9 @@ static const struct subcommand subcommands[] = {
     {"serve", cli_serve, "run the SMTP server (-c FILE; default configuration without)"},
     {"check-config", cli_check_config, "check a configuration file (-c FILE)"},
     {"explain", cli_explain, "explain an SMTP reply, code or bounce line (--stdin, --json)"},
+    {"queue", cli_queue, "the running server's queue: list, show, flush, hold, release, delete, "
+                         "status (--json)"},
+    {"limits", cli_limits, "the running server's limit counters: show [USER|IP] (--json)"},
     {"passwd", cli_passwd, "add an AUTH user or change a password (USER [FILE])"},
     {"docs", cli_docs, "print generated documentation (docs replies)"},
     {"version", cli_version, "print the version"},

@@ -5,6 +5,7 @@ Python 3 standard library only. Every wait is bounded."""
 import base64
 import os
 import re
+import stat
 import shutil
 import signal
 import socket
@@ -273,6 +274,8 @@ class Server:
             for dirpath, _dirs, files in os.walk(root):
                 for name in files:
                     path = os.path.join(dirpath, name)
+                    if not stat.S_ISREG(os.lstat(path).st_mode):
+                        continue  # the control socket lives in the queue directory
                     if os.path.basename(dirpath) == "tmp":
                         problems.append("leftover tmp file %s (%d bytes)"
                                         % (path, os.path.getsize(path)))
