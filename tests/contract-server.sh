@@ -7,6 +7,10 @@
 # The binary is $CLEARMTA_BIN, else build/clearmta beside this script's repository.
 # CONTRACT_RELAY=127.0.0.1:PORT sends every other domain to that host (no DNS, opportunistic
 # STARTTLS, no AUTH); CONTRACT_FAST_RETRY=1 retries after 2 s doubling to 10 s, gives up at 60 s.
+# CONTRACT_PLAN_PER_HOUR=N puts alice and bob (submission, after AUTH) on plan "contract" of N
+# messages per rolling hour (default_plan; over it MAIL gets 451 4.7.1); CONTRACT_REDIS=
+# 127.0.0.1:PORT keeps the counters in that Redis (fail open), so servers on other ports that
+# name the same Redis share one count (tests/redis-server.sh starts one).
 set -eu
 if [ $# -ne 3 ]; then
     echo "usage: $0 MX_PORT SUB_PORT DATA_DIR" >&2
@@ -43,5 +47,20 @@ if [ -n "${CONTRACT_RELAY:-}" ]; then
 fi
 if [ "${CONTRACT_FAST_RETRY:-}" = 1 ]; then
     printf 'retry_first 2\nretry_max 10\nqueue_lifetime 60\ndelay_warning 30\n' >>"$conf"
+fi
+if [ -n "${CONTRACT_PLAN_PER_HOUR:-}" ]; then
+    case $CONTRACT_PLAN_PER_HOUR in
+    *[!0-9]*) echo "$0: CONTRACT_PLAN_PER_HOUR must be a number" >&2; exit 2 ;;
+    esac
+    printf 'plan contract messages=%s/hour\ndefault_plan contract\n' \
+        "$CONTRACT_PLAN_PER_HOUR" >>"$conf"
+fi
+if [ -n "${CONTRACT_REDIS:-}" ]; then
+    case $CONTRACT_REDIS in
+    *[!0-9.:]* | *:*:* | :* | *:) echo "$0: CONTRACT_REDIS must be IPv4:PORT" >&2; exit 2 ;;
+    *:*) ;;
+    *) echo "$0: CONTRACT_REDIS must be IPv4:PORT" >&2; exit 2 ;;
+    esac
+    printf 'counters redis %s\n' "$CONTRACT_REDIS" >>"$conf"
 fi
 exec "$bin" serve -c "$conf"
