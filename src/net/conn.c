@@ -16,6 +16,24 @@
 #define TLS_PENDING_READS 8
 
 static void conn_event(evutil_socket_t fd, short what, void *arg);
+static bool command_rate(struct net_conn *c);
+
+/* The greeting, or the 421 in its place, once the client is admitted (sessions per minute)
+ * and, on an implicit-TLS listener, TLS is up. */
+static void greet(struct net_conn *c)
+{
+    if (c->greeted || c->admitting || !c->greet_ready)
+        return;
+    c->greeted = true;
+    if (c->admission == REPLY_OK) {
+        smtp_server_start(c->session);
+        command_rate(c); /* the first burst's budget, before any input */
+        return;
+    }
+    net_log("limit: [%s] connection refused: over max_sessions_per_minute_per_ip %u", c->addr,
+            c->srv->cfg->max_sessions_per_minute_per_ip);
+    smtp_server_refuse(c->session, c->admission);
+}
 
 /* Watches the socket for mask with the timeout of the session's state. Only a change of mask
  * touches the kernel's epoll set; a change of timeout alone reschedules the timer. */
@@ -81,14 +99,21 @@ void net_conn_accept(struct net_listener *l, int fd, const char *addr)
     srv->n_conns++;
     net_log("connect from [%s] to %s port %u", c->addr, policy_listen_kind_name(l->conf->kind),
             l->conf->port);
-    if (implicit_tls(c)) {
-        if (!start_tls(c)) {
-            net_conn_close(c);
-            return;
-        }
-    } else {
-        smtp_server_start(c->session);
+    if (implicit_tls(c) && !start_tls(c)) {
+        net_conn_close(c);
+        return;
     }
+    c->greet_ready = !implicit_tls(c); /* implicit TLS: the greeting goes inside TLS */
+    c->admitting = !net_limits_connect(c, &c->admission);
+    greet(c);
+    net_conn_update(c);
+}
+
+void net_conn_admit(struct net_conn *c, enum reply_id admission)
+{
+    c->admitting = false;
+    c->admission = admission;
+    greet(c);
     net_conn_update(c);
 }
 
@@ -106,6 +131,7 @@ void net_conn_close(struct net_conn *c)
         ;
     close(c->io.fd);
     net_log("disconnect from [%s]", c->addr);
+    net_limits_forget(c); /* a counters call in flight is cancelled: its callback never comes */
     net_ipcount_remove(srv->per_ip, c->addr);
     if (c->prev)
         c->prev->next = c->next;
@@ -168,8 +194,10 @@ static bool handshake(struct net_conn *c)
     net_tls_describe(c->io.ssl, desc, sizeof desc);
     net_log("tls: [%s] %s", c->addr, desc);
     smtp_server_tls_started(c->session);
-    if (implicit_tls(c))
-        smtp_server_start(c->session);
+    if (implicit_tls(c) && !c->greet_ready) {
+        c->greet_ready = true;
+        greet(c);
+    }
     return true;
 }
 
@@ -179,6 +207,8 @@ void net_conn_update(struct net_conn *c)
         return;
     if (c->handshaking && !handshake(c))
         return;
+    if (!c->throttled && smtp_server_command_limited(c->session))
+        command_rate(c); /* a decision resumed into the rate limit: wait for it, then go on */
     if (!flush(c)) {
         net_conn_close(c);
         return;
@@ -200,9 +230,47 @@ void net_conn_update(struct net_conn *c)
     short mask = 0;
     if (pending_out > 0)
         mask = c->write_want;
-    else if (!smtp_server_closing(c->session) && smtp_server_input_room(c->session) > 0)
+    else if (!smtp_server_closing(c->session) && smtp_server_input_room(c->session) > 0 &&
+             c->greeted && !c->throttled)
         mask = c->read_want ? c->read_want : EV_READ;
     arm(c, mask);
+}
+
+static void on_throttle_over(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_conn *c = arg;
+    (void)fd;
+    (void)what;
+    c->throttled = false;
+    command_rate(c); /* the waiting commands it now allows run */
+    net_conn_update(c);
+}
+
+/* max_commands_per_second: lets the session go on at the client's allowed rate, pausing
+ * reading while commands wait, and disconnects a client that stays over it (never while a
+ * decision is pending: its answer is owed first). True when reading must stop now. */
+static bool command_rate(struct net_conn *c)
+{
+    bool refuse;
+    uint64_t delay = net_limits_command_rate(c, &refuse);
+    if (refuse && !smtp_server_pending(c->session)) {
+        net_log("limit: [%s] over max_commands_per_second %u for 10 s despite delays", c->addr,
+                c->srv->cfg->max_commands_per_second);
+        smtp_server_refuse(c->session, REPLY_TOO_FAST);
+        return true;
+    }
+    if (delay == 0)
+        return false;
+    struct timeval tv = {.tv_sec = (time_t)(delay / 1000),
+                         .tv_usec = (suseconds_t)(delay % 1000) * 1000};
+    if (!c->throttle)
+        c->throttle = evtimer_new(c->srv->base, on_throttle_over, c);
+    if (!c->throttle || evtimer_add(c->throttle, &tv) < 0) {
+        smtp_server_set_command_limit(c->session, UINT64_MAX); /* never stuck: no limit */
+        return false;
+    }
+    c->throttled = true;
+    return true;
 }
 
 /* Returns false when the connection is gone (c freed). */
@@ -227,6 +295,8 @@ static bool conn_read(struct net_conn *c)
         }
         c->read_want = EV_READ;
         smtp_server_feed(c->session, c->srv->readbuf, got);
+        if (command_rate(c))
+            return true;
         if (net_transport_pending(&c->io) == 0)
             return true;
     }

@@ -1,5 +1,5 @@
-/* net/server.c — the server process: opens the queue and listeners, accepts connections
- * (enforcing the global and per-IP limits with 421 4.7.0), runs the loop, and shuts down
+/* net/server.c — the server process: opens the queue, counters, control socket and listeners,
+ * accepts connections (global and per-IP limits: 421 4.7.0), runs the loop, and shuts down
  * gracefully on SIGTERM/SIGINT (transactions in flight finish, then 421 4.3.2). */
 #include <errno.h>
 #include <netinet/in.h>
@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "deliver/queue_admin.h"
+#include "net/control.h"
 #include "net/ipcount.h"
 #include "net/listener.h"
 #include "net/log.h"
@@ -161,6 +163,7 @@ static bool open_listeners(struct net_server *srv)
             .tls_available = srv->tls_ctx != NULL,
             .auth = auth,
             .require_auth = l->conf->kind != POLICY_LISTEN_MX, /* RFC 6409 §4.3 */
+            .max_messages_per_session = cfg->max_messages_per_session,
         };
         l->ev = event_new(srv->base, l->fd, EV_READ | EV_PERSIST, on_accept, l);
         if (!l->ev || event_add(l->ev, NULL) < 0)
@@ -232,6 +235,27 @@ static bool open_agent(struct net_server *srv)
     return srv->agent != NULL;
 }
 
+/* The control socket (clearmta queue, clearmta limits) is an administrator's convenience: the
+ * server runs without it, saying why. */
+static bool open_control(struct net_server *srv)
+{
+    char path[POLICY_PATH_CAP + sizeof NET_CONTROL_SOCKET_NAME + 1], err[256];
+    int n = snprintf(path, sizeof path, "%s/%s", srv->cfg->queue_dir, NET_CONTROL_SOCKET_NAME);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        net_log("warning: control socket: queue directory path too long");
+        return true;
+    }
+    srv->control = net_control_new(srv->base, path, err, sizeof err);
+    if (!srv->control) {
+        net_log("warning: control socket %s: %s", path, err);
+        return true;
+    }
+    net_limits_register(srv->control, srv);
+    if (!deliver_queue_admin_register(srv->control, srv->agent))
+        net_log("warning: control socket: cannot register the queue command");
+    return true;
+}
+
 static bool setup(struct net_server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
@@ -251,7 +275,7 @@ static bool setup(struct net_server *srv)
         return false;
     signal(SIGPIPE, SIG_IGN);
     return open_queue(srv) && open_tls(srv) && open_auth(srv) && open_agent(srv) &&
-           open_listeners(srv);
+           net_limits_open(srv) && open_control(srv) && open_listeners(srv);
 }
 
 static void teardown(struct net_server *srv)
@@ -260,7 +284,9 @@ static void teardown(struct net_server *srv)
         net_conn_close(srv->conns);
     if (srv->queue)
         store_queue_close(srv->queue); /* runs the callbacks of commits still in flight */
+    net_control_free(srv->control); /* before the agent and counters its commands read */
     deliver_agent_free(srv->agent); /* after the queue: bounce commits call it */
+    net_limits_close(srv);          /* after the agent, whose pacing uses the counters */
     if (!srv->shutting_down)
         for (size_t i = 0; i < srv->n_listeners; i++)
             close(srv->listeners[i].fd);

@@ -18,6 +18,10 @@
 #include "store/queue.h"
 
 struct net_conn;
+struct net_control;
+struct net_limits;
+struct net_limits_show;
+struct policy_counters;
 
 struct net_listener {
     int fd;
@@ -44,6 +48,9 @@ struct net_server {
     struct event *authcheck_ev;
     struct policy_authlimit *authlimit; /* failed AUTH per client address */
     struct deliver_agent *agent;        /* remote delivery (deliver/agent.h) */
+    struct policy_counters *counters;   /* plans, greylisting, session rates (memory or Redis) */
+    struct net_control *control;        /* <queue_dir>/control.sock; NULL when it failed */
+    struct net_limits_show *shows;      /* "limits show" requests waiting on the counters */
     struct smtp_server_callbacks callbacks;
     char readbuf[64 * 1024]; /* shared by every connection: the loop reads one at a time */
 };
@@ -70,6 +77,18 @@ struct net_conn {
     struct policy_authcheck_job *auth_job; /* a password being verified */
     struct event *auth_delay;              /* holds back the answer to a failed AUTH */
     char auth_user[LIMIT_PATH + 1];        /* who is trying to log in, for the log */
+    struct net_limits *limits;             /* limit checks (limits.c); NULL until needed */
+    bool admitting;  /* the sessions-per-minute decision is pending: no greeting, no reading */
+    bool greet_ready; /* the greeting may go once admitted (TLS is up on implicit TLS) */
+    bool greeted;     /* the greeting (or the refusal in its place) was queued */
+    enum reply_id admission; /* REPLY_OK, or the 421 that refuses the connection */
+    struct event *throttle;  /* max_commands_per_second: reading resumes when it fires */
+    bool throttled;          /* input is held back for the command rate */
+    bool rate_started;       /* max_commands_per_second: a token bucket of one second */
+    uint64_t rate_tokens;    /* commands the client may send now, in thousandths */
+    uint64_t rate_last_ms;   /* when the bucket was last filled */
+    uint64_t rate_commands;  /* smtp_server_commands() when tokens were last spent */
+    uint64_t rate_over_since_ms; /* since when input waits for the rate (0: it does not) */
     char addr[64];
 };
 
@@ -82,9 +101,42 @@ void net_conn_update(struct net_conn *c); /* flush output, re-arm events, close 
 void net_conn_shutdown(struct net_conn *c);
 void net_conn_close(struct net_conn *c);
 
+/* Ends the wait for the sessions-per-minute decision: greets (REPLY_OK) or refuses. */
+void net_conn_admit(struct net_conn *c, enum reply_id admission);
+
 /* transaction.c: the session callbacks (policy decisions, storage). */
 void net_transaction_callbacks(struct smtp_server_callbacks *cb);
 void net_transaction_forget(struct net_conn *c); /* drop what the conn holds of a message */
+/* The message passed its checks at the end of data: make it durable (always SMTP_PENDING:
+ * the commit's callback resumes the session). */
+enum smtp_verdict net_transaction_commit(struct net_conn *c);
+void net_transaction_discard(struct net_conn *c); /* the message was refused: drop it */
 uint64_t net_now_ms(void);                        /* monotonic milliseconds */
+
+/* limits.c: plan limits, greylisting, session and command rates (issue "Limit"). Each check
+ * runs after the other policy accepted; it returns the final verdict, or SMTP_PENDING and
+ * resumes the session once the counters answered. d holds the accepting decision on entry. */
+bool net_limits_open(struct net_server *srv);  /* makes srv->counters from cfg->counters */
+void net_limits_close(struct net_server *srv); /* after every connection is closed */
+enum smtp_verdict net_limits_mail(struct net_conn *c, const struct smtp_command *cmd,
+                                  struct smtp_decision *d);
+enum smtp_verdict net_limits_rcpt(struct net_conn *c, const struct smtp_command *cmd,
+                                  struct smtp_decision *d);
+/* The end of data: the plan's message size and the bytes counted now (no SIZE= at MAIL); on
+ * success it commits through net_transaction_commit, else discards the message. */
+enum smtp_verdict net_limits_data_end(struct net_conn *c, struct smtp_decision *d);
+/* At accept: max_sessions_per_minute_per_ip. True when decided at once (*admission set);
+ * false: net_conn_admit follows from the loop. */
+bool net_limits_connect(struct net_conn *c, enum reply_id *admission);
+/* max_commands_per_second: lets the session handle the commands the client's rate allows
+ * now (smtp_server_set_command_limit); returns the milliseconds until more are allowed while
+ * input waits (0: none waits). *refuse is set once input kept waiting for 10 s. */
+uint64_t net_limits_command_rate(struct net_conn *c, bool *refuse);
+void net_limits_forget(struct net_conn *c); /* the conn closes: cancel, free */
+
+/* limits_show.c: the "limits" control command (clearmta limits show [USER|IP] [--json]). */
+void net_limits_register(struct net_control *ctl, struct net_server *srv);
+/* At shutdown, after the control socket and the counters were freed: releases pending shows. */
+void net_limits_show_drop(struct net_server *srv);
 
 #endif

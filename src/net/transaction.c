@@ -47,7 +47,7 @@ static enum smtp_verdict on_mail(void *ctx, const struct smtp_command *cmd, stru
         return SMTP_DECIDED;
     }
     d->reply = REPLY_SENDER_OK;
-    return SMTP_DECIDED;
+    return net_limits_mail(c, cmd, d);
 }
 
 static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd, struct smtp_decision *d)
@@ -67,7 +67,7 @@ static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd, stru
         d->reply = smtp_server_auth_user(c->session) ? REPLY_RCPT_OK : REPLY_RELAY_DENIED;
         break;
     }
-    return SMTP_DECIDED;
+    return d->reply == REPLY_RCPT_OK ? net_limits_rcpt(c, cmd, d) : SMTP_DECIDED;
 }
 
 static enum reply_id store_failure_reply(enum store_err err)
@@ -185,10 +185,8 @@ static void commit_done(void *ctx, enum store_err err, const char *queue_id)
     net_conn_update(c);
 }
 
-static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
+enum smtp_verdict net_transaction_commit(struct net_conn *c)
 {
-    struct net_conn *c = ctx;
-    (void)d;
     struct store_msg *m = c->msg;
     c->msg = NULL;
     c->committing = true;
@@ -196,12 +194,22 @@ static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
     return SMTP_PENDING;
 }
 
-static void on_data_abort(void *ctx)
+/* Plan limits come first (message size, bytes counted at the end); they commit when passed. */
+static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
 {
-    struct net_conn *c = ctx;
+    return net_limits_data_end(ctx, d);
+}
+
+void net_transaction_discard(struct net_conn *c)
+{
     if (c->msg)
         store_msg_abort(c->msg);
     c->msg = NULL;
+}
+
+static void on_data_abort(void *ctx)
+{
+    net_transaction_discard(ctx);
 }
 
 /* ---- AUTH ---- */

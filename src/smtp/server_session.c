@@ -3,6 +3,7 @@
  * Each command has a "may it run now?" check and a "do it" step; every reply names a row of
  * the reply table. Input is buffered (bounded) while a decision is pending, so pipelined
  * commands are answered in order. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,10 @@ struct smtp_server {
     bool esmtp, closing, shutting_down, discarding_line, tls;
     size_t discard_limit; /* the limit the line being discarded broke */
     unsigned errors;
+    unsigned messages; /* accepted in this session, for max_messages_per_session */
+    uint64_t commands; /* command lines handled, for the caller's rate limit */
+    uint64_t command_limit; /* lines are handled while commands < command_limit */
+    bool command_limited;   /* input waits for command_limit to rise */
     char *helo;
     char *auth_user;
     struct smtp_sasl_creds *creds; /* during AUTH only; wiped */
@@ -249,6 +254,8 @@ static void decide_bdat_begin(struct smtp_server *s, const struct smtp_decision 
 
 static void decide_data_end(struct smtp_server *s, const struct smtp_decision *d)
 {
+    if (accepted(d) && s->messages < UINT_MAX)
+        s->messages++;
     transaction_reset(s);
     send_reply(s, d->reply, d->detail);
 }
@@ -412,6 +419,27 @@ static unsigned session_ext(const struct smtp_server *s)
     return ext;
 }
 
+/* RFC 9422 §4.1: limit values are at most 6 digits; a larger limit is no limit a client could
+ * run into, so the largest value is advertised instead. */
+static unsigned limit_value(unsigned v)
+{
+    return v > 999999 ? 999999 : v;
+}
+
+/* "LIMITS RCPTMAX=100 MAILMAX=5" (RFC 9422): the limits a client can avoid running into. */
+static bool limits_keyword(const struct smtp_server *s, char *out, size_t cap)
+{
+    unsigned rcpt = s->opts->max_recipients, mail = s->opts->max_messages_per_session;
+    if (rcpt == 0 && mail == 0)
+        return false;
+    int n = snprintf(out, cap, "LIMITS");
+    if (n > 0 && rcpt > 0)
+        n += snprintf(out + n, cap - (size_t)n, " RCPTMAX=%u", limit_value(rcpt));
+    if (n > 0 && (size_t)n < cap && mail > 0)
+        n += snprintf(out + n, cap - (size_t)n, " MAILMAX=%u", limit_value(mail));
+    return n > 0 && (size_t)n < cap;
+}
+
 static void do_helo(struct smtp_server *s, const struct smtp_command *cmd, bool ehlo)
 {
     char *name = malloc(cmd->arg_len + 1);
@@ -429,9 +457,9 @@ static void do_helo(struct smtp_server *s, const struct smtp_command *cmd, bool 
         send_reply(s, REPLY_HELO_OK, s->opts->hostname);
         return;
     }
-    const char *lines[12];
+    const char *lines[13];
     size_t n = 0;
-    char size_line[40];
+    char size_line[40], limits_line[64];
     unsigned ext = s->opts->ext;
     lines[n++] = "PIPELINING";
     if (ext & SMTP_EXT_SIZE) {
@@ -454,11 +482,18 @@ static void do_helo(struct smtp_server *s, const struct smtp_command *cmd, bool 
         lines[n++] = "STARTTLS";
     if (auth_offered(s))
         lines[n++] = "AUTH PLAIN LOGIN";
+    if (limits_keyword(s, limits_line, sizeof limits_line))
+        lines[n++] = limits_line;
     send_reply_lines(s, REPLY_HELO_OK, s->opts->hostname, lines, n);
 }
 
 static void do_mail(struct smtp_server *s, const struct smtp_command *cmd)
 {
+    if (s->opts->max_messages_per_session > 0 &&
+        s->messages >= s->opts->max_messages_per_session) {
+        send_reply(s, REPLY_TOO_MANY_MESSAGES, s->opts->hostname); /* 421: closes */
+        return;
+    }
     if (s->opts->require_auth && !s->auth_user) {
         send_reply(s, REPLY_AUTH_REQUIRED, NULL);
         return;
@@ -764,6 +799,7 @@ static void send_line_too_long(struct smtp_server *s, size_t limit)
 
 static void handle_line(struct smtp_server *s, const char *line, size_t len)
 {
+    s->commands++;
     remember_line(s, line, len);
     if (len + 2 > line_limit(line, len)) {
         send_line_too_long(s, line_limit(line, len));
@@ -870,6 +906,7 @@ static size_t consume_line(struct smtp_server *s, const char *buf, size_t n)
         sasl_end(s);
         send_line_too_long(s, s->discard_limit);
     } else if (s->state == ST_AUTH) {
+        s->commands++;
         s->line[0] = '\0'; /* a SASL response is never shown, not even in logs */
         if (len + 2 > LIMIT_AUTH_LINE) {
             sasl_end(s);
@@ -886,6 +923,7 @@ static size_t consume_line(struct smtp_server *s, const char *buf, size_t n)
 static void process(struct smtp_server *s)
 {
     size_t pos = 0;
+    s->command_limited = false;
     while (!s->closing && s->pending == PEND_NONE && s->state != ST_TLS) {
         if (s->state == ST_BDAT && s->bdat_left == 0) { /* "BDAT 0 LAST" or a chunk just read */
             finish_bdat_chunk(s);
@@ -893,6 +931,10 @@ static void process(struct smtp_server *s)
         }
         if (pos >= s->in_len)
             break;
+        if (s->state != ST_DATA && s->state != ST_BDAT && s->commands >= s->command_limit) {
+            s->command_limited = true;
+            break;
+        }
         const char *buf = s->in + pos;
         size_t n = s->in_len - pos;
         size_t used = (s->state == ST_DATA || s->state == ST_BDAT) ? consume_message(s, buf, n)
@@ -925,6 +967,7 @@ struct smtp_server *smtp_server_new(const struct smtp_server_opts *opts,
     s->cb = cb;
     s->ctx = ctx;
     s->state = ST_NEED_HELO;
+    s->command_limit = UINT64_MAX;
     return s;
 }
 
@@ -944,6 +987,18 @@ void smtp_server_free(struct smtp_server *s)
 void smtp_server_start(struct smtp_server *s)
 {
     send_reply(s, REPLY_GREETING, s->opts->hostname);
+}
+
+void smtp_server_refuse(struct smtp_server *s, enum reply_id id)
+{
+    if (s->closing)
+        return;
+    s->line[0] = '\0';
+    s->pending = PEND_NONE; /* a decision arriving later is ignored */
+    s->command_limited = false;
+    transaction_reset(s);
+    send_reply(s, id, s->opts->hostname);
+    s->closing = true; /* whatever the row's code, nothing follows */
 }
 
 size_t smtp_server_input_room(const struct smtp_server *s)
@@ -1068,6 +1123,28 @@ void smtp_server_tls_started(struct smtp_server *s)
 bool smtp_server_tls(const struct smtp_server *s)
 {
     return s->tls;
+}
+
+size_t smtp_server_rcpt_count(const struct smtp_server *s)
+{
+    return s->env ? s->env->n_rcpts : 0;
+}
+
+uint64_t smtp_server_commands(const struct smtp_server *s)
+{
+    return s->commands;
+}
+
+void smtp_server_set_command_limit(struct smtp_server *s, uint64_t limit)
+{
+    s->command_limit = limit;
+    if (!s->closing && s->pending == PEND_NONE)
+        process(s);
+}
+
+bool smtp_server_command_limited(const struct smtp_server *s)
+{
+    return s->command_limited;
 }
 
 const char *smtp_server_auth_user(const struct smtp_server *s)

@@ -39,6 +39,9 @@ struct smtp_server_opts {
     bool tls_available;        /* the server has a working TLS context */
     enum smtp_auth_offer auth; /* AUTH PLAIN LOGIN offered when */
     bool require_auth;         /* MAIL before AUTH: 530 5.7.0 (submission) */
+    /* MAIL after this many accepted messages: 421 4.7.0 and close (0: no limit); advertised
+     * with max_recipients in EHLO as LIMITS MAILMAX= RCPTMAX= (RFC 9422). */
+    unsigned max_messages_per_session;
 };
 
 /* A decision on a MAIL, RCPT, DATA/BDAT start or message end. */
@@ -109,6 +112,11 @@ void smtp_server_free(struct smtp_server *s);
 /* Queues the greeting (220). */
 void smtp_server_start(struct smtp_server *s);
 
+/* Queues reply id (a 421; detail: the host name) and closes: instead of the greeting (a
+ * client over a connection rate), or between commands (over the command rate), dropping the
+ * open transaction. */
+void smtp_server_refuse(struct smtp_server *s, enum reply_id id);
+
 /* How many more input bytes the session takes now (0: stop reading until it resumes). */
 size_t smtp_server_input_room(const struct smtp_server *s);
 
@@ -146,6 +154,20 @@ bool smtp_server_wants_tls(const struct smtp_server *s);
  * returns to its state after the greeting, forgetting HELO/EHLO and any transaction. */
 void smtp_server_tls_started(struct smtp_server *s);
 bool smtp_server_tls(const struct smtp_server *s);
+
+/* Recipients accepted in the open transaction (0 without one). */
+size_t smtp_server_rcpt_count(const struct smtp_server *s);
+
+/* Command lines handled so far (SASL response lines included, message content not): the
+ * caller measures the client's command rate with it. */
+uint64_t smtp_server_commands(const struct smtp_server *s);
+
+/* The caller's command rate limit: command lines are handled only while smtp_server_commands()
+ * is below limit (UINT64_MAX, the default: always); later lines wait in the input buffer
+ * (message content is never held). Setting it handles the lines it now allows. */
+void smtp_server_set_command_limit(struct smtp_server *s, uint64_t limit);
+/* True when input waits because of the command limit. */
+bool smtp_server_command_limited(const struct smtp_server *s);
 
 /* The authenticated user, or NULL. */
 const char *smtp_server_auth_user(const struct smtp_server *s);

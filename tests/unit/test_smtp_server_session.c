@@ -29,7 +29,8 @@
     "250-ENHANCEDSTATUSCODES\r\n" \
     "250-SMTPUTF8\r\n"           \
     "250-CHUNKING\r\n"           \
-    "250 DSN\r\n"
+    "250-DSN\r\n"               \
+    "250 LIMITS RCPTMAX=100\r\n"
 #define MAIL_IN "MAIL FROM:<sender@remote.test>\r\n"
 #define MAIL_OUT "250 2.1.0 Sender <sender@remote.test> OK\r\n"
 #define MAIL_EV "mail <sender@remote.test>\n"
@@ -438,7 +439,8 @@ static void test_ehlo_without_optional_extensions(void **state)
     o.ext = 0;
     check(&(struct transcript){
         .has_opts = true, .opts = o, .in = EHLO_IN, .open = true,
-        .out = GREETING "250-" HOST "\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n"});
+        .out = GREETING "250-" HOST "\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
+               "250 LIMITS RCPTMAX=100\r\n"});
 }
 
 static void test_helo(void **state)
@@ -1352,7 +1354,8 @@ static void test_bdat_over_size_limit(void **state)
         .has_opts = true, .opts = o, .in = CHUNKED_IN "BDAT 3\r\nabcBDAT 3\r\ndefNOOP\r\n",
         .events = CHUNKED_EV "write 4 bytes\nabort\n", .stored = "abcd", .open = true,
         .out = GREETING "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 4\r\n250-8BITMIME\r\n"
-        "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 DSN\r\n"
+        "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"
+        "250 LIMITS RCPTMAX=100\r\n"
         MAIL_OUT ALICE_OUT "250 2.0.0 3 octets received\r\n"
         "552 5.3.4 Error: message size exceeds fixed maximum message size\r\n"
         "250 2.0.0 Ok\r\n"});
@@ -1437,6 +1440,139 @@ static void test_timeout_while_rcpt_pending(void **state)
     (void)state;
     check_timeout_while_pending(P_RCPT, HELO_IN MAIL_IN ALICE_IN,
                                 GREETING HELO_OUT MAIL_OUT TIMEOUT);
+}
+
+/* ---- session limits: max_messages_per_session and LIMITS (RFC 9422) ---------------------- */
+
+#define TOO_MANY_MESSAGES \
+    "421 4.7.0 " HOST " Error: too many messages in this session; reconnect to send more\r\n"
+#define ONE_MSG_IN MAIL_IN ALICE_IN "DATA\r\nx\r\n.\r\n"
+#define ONE_MSG_OUT(qid) MAIL_OUT ALICE_OUT START_DATA QUEUED(qid)
+
+static struct smtp_server_opts mailmax_opts(unsigned n)
+{
+    struct smtp_server_opts o = default_opts();
+    o.max_messages_per_session = n;
+    return o;
+}
+
+/* limit-1, limit, limit+1: two accepted messages, the third MAIL gets 421 and the session
+ * closes; pipelined commands after it are never read. */
+static void test_max_messages_per_session(void **state)
+{
+    (void)state;
+    check(&(struct transcript){
+        .has_opts = true, .opts = mailmax_opts(2),
+        .in = HELO_IN ONE_MSG_IN ONE_MSG_IN MAIL_IN ALICE_IN,
+        .out = GREETING HELO_OUT ONE_MSG_OUT("QID1") ONE_MSG_OUT("QID2") TOO_MANY_MESSAGES});
+}
+
+/* The transaction under way always finishes; RSET, refused messages and a fresh EHLO do not
+ * count or reset the count. */
+static void test_max_messages_counts_accepted_only(void **state)
+{
+    (void)state;
+    check(&(struct transcript){
+        .has_opts = true, .opts = mailmax_opts(1),
+        .in = HELO_IN MAIL_IN "RSET\r\n" MAIL_IN ALICE_IN "DATA\r\nx\ny\r\n.\r\n"
+              ONE_MSG_IN "RSET\r\n" EHLO_IN MAIL_IN,
+        .out = GREETING HELO_OUT MAIL_OUT "250 2.0.0 Reset state\r\n" MAIL_OUT ALICE_OUT
+               START_DATA BARE_LF ONE_MSG_OUT("QID1") "250 2.0.0 Reset state\r\n"
+               "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10485760\r\n250-8BITMIME\r\n"
+               "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"
+               "250 LIMITS RCPTMAX=100 MAILMAX=1\r\n" TOO_MANY_MESSAGES});
+}
+
+static void test_limits_keyword(void **state)
+{
+    (void)state;
+    struct smtp_server_opts o = default_opts();
+    o.ext = 0;
+    o.max_recipients = 1234567; /* RFC 9422: at most six digits */
+    o.max_messages_per_session = 5;
+    check(&(struct transcript){
+        .has_opts = true, .opts = o, .in = EHLO_IN, .open = true,
+        .out = GREETING "250-" HOST "\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
+               "250 LIMITS RCPTMAX=999999 MAILMAX=5\r\n"});
+    o.max_recipients = 0;
+    check(&(struct transcript){
+        .has_opts = true, .opts = o, .in = EHLO_IN, .open = true,
+        .out = GREETING "250-" HOST "\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
+               "250 LIMITS MAILMAX=5\r\n"});
+    o.max_messages_per_session = 0;
+    check(&(struct transcript){
+        .has_opts = true, .opts = o, .in = EHLO_IN HELO_IN, .open = true,
+        .out = GREETING "250-" HOST "\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n"
+               HELO_OUT});
+}
+
+/* A connection refused before its greeting (sessions per minute) says 421 and nothing else. */
+static void test_refuse_instead_of_greeting(void **state)
+{
+    (void)state;
+    struct smtp_server_opts o = default_opts();
+    struct fake f = {.write_event_at = SIZE_MAX};
+    struct smtp_server *s = smtp_server_new(&o, &fake_cb, &f);
+    assert_non_null(s);
+    smtp_server_refuse(s, REPLY_TOO_MANY_SESSIONS_IP);
+    size_t n;
+    const char *p = smtp_server_output(s, &n);
+    const char *want = "421 4.7.0 " HOST " Error: too many connections from your IP address in "
+                       "the last minute, try again later\r\n";
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(p, want, n);
+    assert_true(smtp_server_closing(s));
+    assert_int_equal(smtp_server_input_room(s), 0);
+    assert_int_equal(f.replies, 1);
+    smtp_server_free(s);
+}
+
+/* What the caller's limits read: recipients of the open transaction, command lines. */
+static void test_rcpt_count_and_commands(void **state)
+{
+    (void)state;
+    struct script sc = {0};
+    struct smtp_server_opts o = default_opts();
+    struct fake *f = fake_open(&sc, &o);
+    assert_int_equal(smtp_server_rcpt_count(f->s), 0);
+    assert_int_equal(smtp_server_commands(f->s), 0);
+    feed(f, HELO_IN MAIL_IN ALICE_IN "RCPT TO:<nobody@example.test>\r\n" BOB_IN);
+    assert_int_equal(smtp_server_rcpt_count(f->s), 2);
+    assert_int_equal(smtp_server_commands(f->s), 5);
+    feed(f, "DATA\r\nline\r\nline\r\n.\r\n"); /* message lines are not commands */
+    assert_int_equal(smtp_server_rcpt_count(f->s), 0);
+    assert_int_equal(smtp_server_commands(f->s), 6);
+    fake_close(f);
+}
+
+/* The caller's command rate limit: lines beyond it wait, whole, until it rises; message content
+ * is never held. */
+static void test_command_limit_holds_lines(void **state)
+{
+    (void)state;
+    struct script sc = {0};
+    struct smtp_server_opts o = default_opts();
+    struct fake *f = fake_open(&sc, &o);
+    smtp_server_set_command_limit(f->s, 2);
+    assert_false(smtp_server_command_limited(f->s));
+    feed(f, HELO_IN "NOOP\r\nNOOP\r\n" MAIL_IN);
+    expect_out(f, GREETING HELO_OUT "250 2.0.0 Ok\r\n");
+    assert_true(smtp_server_command_limited(f->s));
+    assert_int_equal(smtp_server_commands(f->s), 2);
+    smtp_server_set_command_limit(f->s, 4); /* handles what waited */
+    drain(f);
+    expect_out(f, GREETING HELO_OUT "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n" MAIL_OUT);
+    assert_false(smtp_server_command_limited(f->s));
+    feed(f, ALICE_IN "DATA\r\n" "NOOP\r\n.\r\n");
+    /* RCPT is the 5th line: held; DATA content would pass, but DATA itself waits */
+    assert_true(smtp_server_command_limited(f->s));
+    smtp_server_set_command_limit(f->s, 6);
+    drain(f);
+    assert_false(smtp_server_command_limited(f->s));
+    expect_out(f, GREETING HELO_OUT "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n" MAIL_OUT ALICE_OUT
+               START_DATA QUEUED("QID1"));
+    assert_int_equal(smtp_server_commands(f->s), 6); /* "NOOP" inside the message is content */
+    fake_close(f);
 }
 
 static int close_leftovers(void **state)
@@ -1525,6 +1661,12 @@ int main(void)
         T(test_bdat_bare_lf_rejected),
         T(test_rset_between_chunks_aborts),
         T(test_rcpt_between_chunks_refused),
+        T(test_max_messages_per_session),
+        T(test_max_messages_counts_accepted_only),
+        T(test_limits_keyword),
+        T(test_refuse_instead_of_greeting),
+        T(test_rcpt_count_and_commands),
+        T(test_command_limit_holds_lines),
         T(test_bdat_before_helo_keeps_helo_required),
         T(test_timeout_while_data_end_pending),
         /* last: a regression here may end the process (NULL envelope, NULL + 0) */

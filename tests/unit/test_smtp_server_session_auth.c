@@ -17,11 +17,13 @@
 #define EHLO_IN "EHLO client.example.test\r\n"
 /* With opts.ext = 0 the EHLO reply is short; STARTTLS and AUTH follow the fixed keywords. */
 #define EHLO_HEAD "250-" HOST "\r\n250-PIPELINING\r\n"
-#define EHLO_PLAIN EHLO_HEAD "250 ENHANCEDSTATUSCODES\r\n"
-#define EHLO_TLS EHLO_HEAD "250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n"
-#define EHLO_AUTH EHLO_HEAD "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"
+/* LIMITS (RFC 9422) ends every EHLO reply: max_recipients is always set. */
+#define EHLO_LIMITS "250 LIMITS RCPTMAX=100\r\n"
+#define EHLO_PLAIN EHLO_HEAD "250-ENHANCEDSTATUSCODES\r\n" EHLO_LIMITS
+#define EHLO_TLS EHLO_HEAD "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n" EHLO_LIMITS
+#define EHLO_AUTH EHLO_HEAD "250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n" EHLO_LIMITS
 #define EHLO_TLS_AUTH \
-    EHLO_HEAD "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n"
+    EHLO_HEAD "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n" EHLO_LIMITS
 #define EHLO_LINE "250 [EHLO client.example.test]\n"
 
 #define OK "250 2.0.0 Ok\r\n"
@@ -534,7 +536,7 @@ static void test_ehlo_keyword_order_with_all_extensions(void **state)
         .opts = &o, .in = EHLO_IN,
         .out = GREETING "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10485760\r\n250-8BITMIME\r\n"
                "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"
-               "250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n"});
+               "250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n" EHLO_LIMITS});
 }
 
 /* ---- STARTTLS (RFC 3207) ------------------------------------------------------------------ */
