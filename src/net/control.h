@@ -41,7 +41,8 @@ struct net_control *net_control_new(struct event_base *base, const char *path, c
 bool net_control_register(struct net_control *c, const char *command, net_control_handler *h,
                           void *ctx);
 
-/* Closes the socket, removes its file, drops pending requests. NULL is fine. */
+/* Closes the socket and removes its file. Requests still pending are detached: their handlers
+ * must still call net_control_finish, which then only frees them. NULL is fine. */
 void net_control_free(struct net_control *c);
 
 /* Appends to the response body (false once NET_CONTROL_RESPONSE_MAX is reached). */

@@ -58,8 +58,8 @@ struct policy_counters;
 struct policy_counters_call; /* a pending call, to cancel */
 
 /* A memory backend. now_ms gives the time (monotonic milliseconds); tests pass their own
- * clock. max_keys bounds memory (keys idle longest are dropped first when full; a dropped key
- * counts 0 again). NULL when out of memory. */
+ * clock. max_keys bounds memory (0: 100000; keys idle longest are dropped first when full; a
+ * dropped key counts 0 again). NULL when out of memory. */
 struct policy_counters *policy_counters_memory_new(uint64_t (*now_ms)(void *clock_ctx),
                                                    void *clock_ctx, size_t max_keys);
 
