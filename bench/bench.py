@@ -3,7 +3,7 @@ smtp-sink and the disk's sync rate as ceilings, and writes bench/results/latest.
 Run through bench/run.sh (root, raised fd limit). Every load goes to 127.0.0.1, every wait is
 bounded. Knobs (environment): BENCH_ROUNDS, BENCH_MSGS, BENCH_MSGS_PER_CONN, BENCH_BIG_MSGS,
 BENCH_SESSIONS, BENCH_IDLE (e.g. "1000 5000 10000"), BENCH_LATENCY_MSGS, BENCH_SERVERS (default
-"clearmta postfix")."""
+"clearmta postfix"), BENCH_OUTBOUND_MSGS, BENCH_OUTBOUND_ROUNDS (bench/outbound.py)."""
 import json
 import os
 import shutil
@@ -329,6 +329,17 @@ def connections(servers, results):
             add(results, f"idle{n}.processes", server.name, r["processes"])
 
 
+def outbound_rates(wanted, results):
+    """Outbound delivery to smtp-sink (bench/outbound.py, imported here because it imports this
+    module). A failure there is logged and leaves the other figures standing."""
+    import outbound
+    try:
+        outbound.measure(results, log, wanted)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+        log(f"outbound: failed: {e}")
+    return outbound.MSGS
+
+
 def summarize(results):
     out = {}
     for key, per_server in results.items():
@@ -363,11 +374,13 @@ def main():
     finally:
         for server in running:
             server.stop()
+    outbound_msgs = outbound_rates(wanted, results)
     elapsed = time.monotonic() - started
     summary = summarize(results)
     with open(os.path.join(WORK, "results.json"), "w") as f:
         json.dump({"raw": results, "summary": summary}, f, indent=1)
     config = {"rounds": ROUNDS, "sessions": SESSIONS, "loads": LOADS, "idle": IDLE,
+              "outbound_msgs": outbound_msgs,
               "latency_msgs": LATENCY_MSGS, "elapsed": elapsed, "data_dir": WORK,
               "load": (load_start, os.getloadavg()[0])}
     text = report.render(summary, config)

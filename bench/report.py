@@ -148,6 +148,12 @@ def render(summary, config):
         t.row(f"{n} idle connections: KiB RSS per served connection", f"idle{n}.rss_per_conn",
               targets=(("≤ 8 KiB", lambda cm, pf, ceil: cm <= 8),) if last else ())
         t.row(f"{n} idle connections: KiB PSS per served connection", f"idle{n}.pss_per_conn")
+    n = f"{config['outbound_msgs']:,}".replace(",", " ")
+    t.row(f"outbound: msg/s delivered to smtp-sink from a full queue ({n} msgs of 2 KB)",
+          "outbound.rate")
+    t.row("outbound: messages smtp-sink got (all must arrive)", "outbound.delivered",
+          targets=(("all", lambda cm, pf, ceil: cm >= config["outbound_msgs"]),))
+    t.row("outbound: CPU s per 1000 msgs (server)", "outbound.cpu_per_1000")
     t.row("disk: 1-byte write + fdatasync per second", "disk.sync_rate", "disk.sync_rate",
           ceiling_who="ceiling")
     t.row("disk: 2 KB file create + unlink per second, no sync", "disk.churn_rate",
@@ -174,7 +180,9 @@ def render(summary, config):
         "of the server's processes only (all of Postfix's). Memory per connection = (RSS with "
         "the connections held − RSS of the freshly started server) / connections that got a "
         "banner, summed over the server's processes; PSS splits shared pages between "
-        "processes.",
+        "processes. Outbound: each server's queue is filled while its relay (smtp-sink) is "
+        "down, then the server is released (clearmta restarted, Postfix restarted and "
+        "flushed) and timed until smtp-sink has counted every message (bench/outbound.py).",
     ]
     if scaled:
         lines += ["", "Scaled to fit the 10-minute budget: " + "; ".join(scaled) + "."]

@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/run.sh — `make bench`: clearmta beside a private Postfix instance on this machine, with
-# smtp-sink and the disk's sync rate as ceilings. Loopback only; stops by itself (hard limit
+# smtp-sink and the disk's sync rate as ceilings; inbound loads, then outbound delivery to
+# smtp-sink (bench.py runs bench/outbound.py last). Loopback only; stops by itself (hard limit
 # BENCH_TIMEOUT seconds, default 900). Writes bench/results/latest.md. See bench/README.md.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -72,3 +73,9 @@ trap 'exit 130' INT TERM
 
 cd "$here"
 timeout -k 10 "${BENCH_TIMEOUT:-900}" python3 "$here/bench.py"
+
+# Limits (issue 9): counter decisions per second, memory vs Redis, and what a plan adds to each
+# MAIL at 20 sessions; appended to the table bench.py just wrote (bench/limits.py).
+timeout -k 10 "${BENCH_LIMITS_TIMEOUT:-600}" python3 "$here/limits.py" \
+    --append "$here/results/latest.md" ||
+    echo "bench: the limits figures failed (see above); latest.md has none" >&2

@@ -4,6 +4,7 @@
 recipient; every transaction received is recorded as one JSON line.
 
   python3 tests/smtp_test_server.py --port P --script FILE [--record FILE] [--starttls]
+                                    [--auth USER:PASSWORD]
 
 or, from a test:  srv = SMTPTestServer(script, record_path); srv.start(); ...; srv.stop()
 
@@ -17,21 +18,32 @@ The script (JSON) holds defaults and optional per-connection overrides:
    "rcpt_max": 0,                         >0: "452 4.5.3 Too many recipients" after N accepted
    "data": "354 Go ahead",
    "data_end": "250 2.0.0 Ok: queued",
+   "auth": null,                          {"user": U, "password": P}: offer AUTH PLAIN LOGIN
+                                          (after STARTTLS when STARTTLS is offered) and accept
+                                          only these credentials (else 535 5.7.8)
+   "auth_required": false,                MAIL before a successful AUTH gets 530 5.7.0
+   "rcpt_delay": 0, "data_end_delay": 0,  seconds to wait before each RCPT / end-of-data reply
+                                          (a slow server)
    "sessions": [{...}, {...}]}            connection n (0-based) uses sessions[n] over the
                                           defaults; connections past the list use the last
 A reply "421 ..." is sent and the connection closed; "close" drops it without a reply;
 "hang" never answers (the client's timeout fires). A record line:
   {"session": n, "tls": bool, "mail_from": "...", "rcpt_to": [...accepted...],
-   "data": "<latin-1 text of the unstuffed message>", "reply": "250 ..."}
+   "data": "<latin-1 text of the unstuffed message>", "reply": "250 ...",
+   "auth": "user" or null, "mail_time": unix time of MAIL, "end_time": unix time of the final
+   "." (before any data_end_delay)}
 """
 import argparse
 import asyncio
+import base64
+import binascii
 import json
 import os
 import ssl
 import subprocess
 import tempfile
 import threading
+import time
 
 DEFAULTS = {
     "starttls": False,
@@ -43,6 +55,10 @@ DEFAULTS = {
     "rcpt_max": 0,
     "data": "354 End data with <CR><LF>.<CR><LF>",
     "data_end": "250 2.0.0 Ok: queued",
+    "auth": None,
+    "auth_required": False,
+    "rcpt_delay": 0,
+    "data_end_delay": 0,
     "sessions": [],
 }
 MAX_LINE = 4096
@@ -137,12 +153,55 @@ class SMTPTestServer:
         start, end = arg.find("<"), arg.find(">")
         return arg[start + 1:end] if 0 <= start < end else arg.strip()
 
+    @staticmethod
+    def b64(text):
+        """Decoded base64 as latin-1 text; None when it is not base64."""
+        try:
+            return base64.b64decode(text.strip(), validate=True).decode("latin-1")
+        except (binascii.Error, ValueError):
+            return None
+
+    async def challenge(self, r, w, prompt):
+        """One 334 round of AUTH: sends prompt (base64), returns the decoded answer; None when
+        the client cancelled ("*") or sent something that is not base64."""
+        await self.reply(w, "334 " + base64.b64encode(prompt.encode()).decode())
+        line = await self.read_line(r)
+        return None if line == "*" else self.b64(line)
+
+    async def auth(self, r, w, s, arg):
+        """AUTH PLAIN / LOGIN (RFC 4954, RFC 4616); returns the user name on success."""
+        words = arg.split()
+        mech = words[0].upper() if words else ""
+        initial = words[1] if len(words) > 1 else None
+        if mech == "PLAIN":
+            text = self.b64(initial) if initial else await self.challenge(r, w, "")
+            parts = text.split("\0") if text is not None else []
+            user, password = (parts[1], parts[2]) if len(parts) == 3 else (None, None)
+        elif mech == "LOGIN":
+            user = self.b64(initial) if initial else await self.challenge(r, w, "Username:")
+            password = await self.challenge(r, w, "Password:") if user is not None else None
+        else:
+            await self.reply(w, "504 5.5.4 Unrecognized authentication type")
+            return None
+        if user is None or password is None:
+            await self.reply(w, "501 5.5.2 Cannot decode the response")
+            return None
+        if user != s["auth"].get("user") or password != s["auth"].get("password"):
+            await self.reply(w, "535 5.7.8 Authentication credentials invalid")
+            return None
+        await self.reply(w, "235 2.7.0 Authentication successful")
+        return user
+
     async def session(self, r, w):
         n = self.sessions
         self.sessions += 1
         s = self.settings(n)
         tls = False
-        mail, rcpts = None, []
+        user = None
+        mail, rcpts, mail_time = None, [], 0.0
+        # AUTH is offered inside TLS when STARTTLS is (as real submission servers do).
+        def auth_offered():
+            return bool(s["auth"]) and user is None and (tls or not s["starttls"])
         try:
             await self.reply(w, s["greeting"])
             while True:
@@ -158,14 +217,21 @@ class SMTPTestServer:
                            "SIZE 52428800"]
                     if s["starttls"] and not tls and self._tls:
                         ext.append("STARTTLS")
+                    if auth_offered():
+                        ext.append("AUTH PLAIN LOGIN")
                     await self.reply(w, "\n".join("250 " + e for e in ext))
                 elif verb == "STAR" and line.upper() == "STARTTLS" and s["starttls"] and not tls:
                     await self.reply(w, "220 2.0.0 Ready to start TLS")
                     await w.start_tls(self._tls)
                     tls = True
                     mail, rcpts = None, []
+                elif verb == "AUTH" and auth_offered():
+                    user = await self.auth(r, w, s, arg)
                 elif verb == "MAIL":
-                    mail, rcpts = None, []
+                    mail, rcpts, mail_time = None, [], time.time()
+                    if s["auth_required"] and user is None:
+                        await self.reply(w, "530 5.7.0 Authentication required")
+                        continue
                     await self.reply(w, s["mail"])
                     if s["mail"].startswith("2"):
                         mail = self.path_of(arg)
@@ -174,6 +240,8 @@ class SMTPTestServer:
                     text = s["rcpt_by_address"].get(addr, s["rcpt"])
                     if s["rcpt_max"] and len(rcpts) >= s["rcpt_max"]:
                         text = "452 4.5.3 Too many recipients"
+                    if s["rcpt_delay"]:
+                        await asyncio.sleep(s["rcpt_delay"])
                     await self.reply(w, text)
                     if text.startswith("2"):
                         rcpts.append(addr)
@@ -186,7 +254,12 @@ class SMTPTestServer:
                         continue
                     data = await self.read_data(r)
                     entry = {"session": n, "tls": tls, "mail_from": mail, "rcpt_to": rcpts,
-                             "data": data.decode("latin-1"), "reply": s["data_end"]}
+                             "data": data.decode("latin-1"), "reply": s["data_end"],
+                             "auth": user, "mail_time": mail_time, "end_time": time.time()}
+                    if s["data_end_delay"]:
+                        await asyncio.sleep(s["data_end_delay"])
+                    # Recorded before the reply (whatever it is: tests look at "reply"), so a
+                    # client killed after our 250 finds the transaction on record.
                     self.record(entry)
                     mail, rcpts = None, []
                     await self.reply(w, s["data_end"])
@@ -258,6 +331,8 @@ def main():
     ap.add_argument("--script", help="JSON script (see the module docstring)")
     ap.add_argument("--record", help="JSON lines file for the transactions received")
     ap.add_argument("--starttls", action="store_true", help="offer STARTTLS")
+    ap.add_argument("--auth", metavar="USER:PASSWORD",
+                    help="offer AUTH and require it before MAIL with these credentials")
     a = ap.parse_args()
     script = {}
     if a.script:
@@ -265,6 +340,9 @@ def main():
             script = json.load(f)
     if a.starttls:
         script["starttls"] = True
+    if a.auth:
+        user, _, password = a.auth.partition(":")
+        script.update(auth={"user": user, "password": password}, auth_required=True)
     srv = SMTPTestServer(script, a.record, a.port)
     srv.loop = asyncio.new_event_loop()
     try:
