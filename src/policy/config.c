@@ -1040,6 +1040,15 @@ static const struct directive directives[] = {
      .min = 60, .max = POLICY_QUEUE_LIFETIME_MAX, .bound = "POLICY_QUEUE_LIFETIME_MAX"},
     {.keyword = "delay_warning", .apply = apply_number, .offset = FIELD(delay_warning), .min = 0,
      .max = POLICY_QUEUE_LIFETIME_MAX, .bound = "POLICY_QUEUE_LIFETIME_MAX"},
+    {.keyword = "delivery_timeout_connect", .apply = apply_number,
+     .offset = FIELD(delivery_timeout_connect), .min = 1, .max = POLICY_TIMEOUT_MAX,
+     .bound = "POLICY_TIMEOUT_MAX"},
+    {.keyword = "delivery_timeout_command", .apply = apply_number,
+     .offset = FIELD(delivery_timeout_command), .min = 1, .max = POLICY_TIMEOUT_MAX,
+     .bound = "POLICY_TIMEOUT_MAX"},
+    {.keyword = "delivery_timeout_data", .apply = apply_number,
+     .offset = FIELD(delivery_timeout_data), .min = 1, .max = POLICY_TIMEOUT_MAX,
+     .bound = "POLICY_TIMEOUT_MAX"},
     {.keyword = "plan", .apply = policy_limits_plan, .repeatable = true},
     {.keyword = "plan_user", .apply = policy_limits_plan_user, .repeatable = true},
     {.keyword = "plan_network", .apply = policy_limits_plan_network, .repeatable = true},
@@ -1351,6 +1360,9 @@ bool policy_config_defaults(struct policy_config *c)
     c->auth_fail_window = POLICY_AUTH_FAIL_WINDOW_DEFAULT;
     c->retry_first = POLICY_RETRY_FIRST_DEFAULT;
     c->retry_max = POLICY_RETRY_MAX_DEFAULT;
+    c->delivery_timeout_connect = POLICY_DELIVERY_CONNECT_DEFAULT;
+    c->delivery_timeout_command = POLICY_DELIVERY_COMMAND_DEFAULT;
+    c->delivery_timeout_data = POLICY_DELIVERY_DATA_DEFAULT;
     c->queue_lifetime = POLICY_QUEUE_LIFETIME_DEFAULT;
     c->delay_warning = POLICY_DELAY_WARNING_DEFAULT;
     policy_limits_defaults(c);

@@ -51,6 +51,10 @@
 #define POLICY_DELAY_WARNING_DEFAULT 14400u
 #define POLICY_RETRY_INTERVAL_MAX 86400u        /* a day between attempts at most */
 #define POLICY_QUEUE_LIFETIME_MAX (30u * 86400) /* thirty days */
+/* Outbound timeouts: RFC 5321 §4.5.3.2's 5 minutes per command and 10 for the final dot. */
+#define POLICY_DELIVERY_CONNECT_DEFAULT 30u
+#define POLICY_DELIVERY_COMMAND_DEFAULT 300u
+#define POLICY_DELIVERY_DATA_DEFAULT 600u
 /* Smart-host sending rate: messages per period; a million per period is no limit at all. */
 #define POLICY_RATE_MAX 1000000u
 /* SASL user name and password of the smart host (RFC 4616 allows 255 octets each). */
@@ -256,6 +260,9 @@ struct policy_config {
     char resolver[64];
     /* Seconds: first retry, the doubling's cap, give-up age, delay-warning age (0: none). */
     unsigned retry_first, retry_max, queue_lifetime, delay_warning;
+    /* Outbound SMTP timeouts, seconds (RFC 5321 §4.5.3.2): connecting and the greeting, each
+     * command's reply, the whole message data up to the reply to its final dot. */
+    unsigned delivery_timeout_connect, delivery_timeout_command, delivery_timeout_data;
     /* Limits. */
     struct policy_plan *plans;                 /* owned; n_plans entries, names unique */
     size_t n_plans;

@@ -224,6 +224,9 @@ static void test_retry_settings(void **state)
     assert_int_equal(c.retry_first, 300);
     assert_int_equal(c.retry_max, 3600);
     assert_int_equal(c.queue_lifetime, 432000);
+    assert_int_equal(c.delivery_timeout_connect, 30);
+    assert_int_equal(c.delivery_timeout_command, 300);
+    assert_int_equal(c.delivery_timeout_data, 600);
     assert_int_equal(c.delay_warning, 14400);
     policy_config_free(&c);
     load_ok("retry_first 2\nretry_max 10\nqueue_lifetime 60\ndelay_warning 0\n", &c);
@@ -414,6 +417,9 @@ static const struct bound_case bounds[] = {
     {"shutdown_grace", 0, POLICY_SHUTDOWN_GRACE_MAX, CFG(shutdown_grace), false},
     {"auth_fail_limit", 1, POLICY_AUTH_FAIL_LIMIT_MAX, CFG(auth_fail_limit), false},
     {"auth_fail_window", 1, POLICY_AUTH_FAIL_WINDOW_MAX, CFG(auth_fail_window), false},
+    {"delivery_timeout_connect", 1, POLICY_TIMEOUT_MAX, CFG(delivery_timeout_connect), false},
+    {"delivery_timeout_command", 1, POLICY_TIMEOUT_MAX, CFG(delivery_timeout_command), false},
+    {"delivery_timeout_data", 1, POLICY_TIMEOUT_MAX, CFG(delivery_timeout_data), false},
 };
 
 static unsigned long long field_value(const struct policy_config *c, const struct bound_case *b)
