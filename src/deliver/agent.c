@@ -1,10 +1,9 @@
-/* deliver/agent.c — the delivery agent: one attempt at a time per message, one connection per
- * destination, outcomes durable after each transaction, retries, bounces from <> (RFC 3464).
- * RFC 5321 §4.5.4 (retry), §6.1 (never bounce <>), §4.5.3.1.10 (452 too many recipients). */
-#include <arpa/inet.h>
+/* deliver/agent.c — the delivery agent: one attempt at a time per message, one connection at a
+ * time per next hop, outcomes durable after each transaction, retries, bounces and the delay
+ * warning. RFC 5321 §4.5.4 (retry), §6.1 (never bounce <>), §4.5.3.1.10 (452 too many
+ * recipients). Routing is in agent_route.c, reports in agent_dsn.c, pacing in agent_pace.c,
+ * `clearmta queue` in agent_admin.c. */
 #include <event2/event.h>
-#include <inttypes.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,101 +11,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "deliver/agent.h"
-#include "deliver/dsn.h"
-#include "deliver/outbound.h"
-#include "deliver/route.h"
-#include "policy/recipients.h"
+#include "deliver/agent_internal.h"
+#include "policy/counters.h"
 #include "reply/explain.h"
-#include "store/remote.h"
+#include "store/flags.h"
 
-/* Destinations remembered at once (LRU beyond): far above the hops a slice routes to. */
-#define AGENT_DESTINATIONS_MAX 10000
-/* Longest diagnostic kept per recipient (a reply's text is at most REPLY_TEXT_MAX). */
-#define AGENT_DIAG_MAX (REPLY_TEXT_MAX + 16)
-#define AGENT_RELAY_MAX (2 * LIMIT_DOMAIN + 16)
-
-struct rcpt_out {
-    size_t idx;                  /* index in the queue file */
-    enum store_rcpt_state st;    /* PENDING: no outcome yet in this attempt */
-    struct reply_status status;
-    char diag[AGENT_DIAG_MAX];
-    const char *relay;           /* the delivery's relay text */
-    bool recorded;               /* logged (and written when final) */
-    bool expired;                /* given up by us (4.4.7), whatever the last reply said */
-};
-
-struct attempt;
-
-/* One destination of an attempt: one connection. */
-struct delivery {
-    struct attempt *at;
-    struct delivery *next;
-    char dest[DELIVER_DESTINATION_NAME_MAX + 1];
-    char relay[AGENT_RELAY_MAX];
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    struct smtp_client_opts copts;
-    struct deliver_outbound *out;
-    struct smtp_client_rcpt *crcpts;
-    size_t *map; /* crcpts[i] is at->rc[map[i]] */
-    size_t n;
-    struct smtp_client_message msg;
-    size_t first; /* first recipient of the transaction in progress */
-    unsigned conn_messages;
-    bool acquired;
-};
-
-struct job;
-
-struct attempt {
-    struct job *job;
-    struct store_remote_msg m;
-    struct rcpt_out *rc;
-    size_t n_rc;
-    struct delivery *dl;
-    size_t running; /* deliveries whose connection is open */
-    /* Scratch of n_rc entries each, for the lists record() takes and writes. */
-    struct rcpt_out **list;
-    size_t *idx;
-    enum store_rcpt_state *st;
-    int64_t not_before; /* a destination backs off until then */
-};
-
-struct job {
-    struct deliver_agent *a;
-    struct job *prev, *next;
-    char id[STORE_ID_LEN + 1];
-    unsigned attempts;
-    bool again; /* submitted while an attempt ran */
-    struct event *timer;
-    struct attempt *at;
-};
-
-struct deliver_agent {
-    struct deliver_agent_opts o;
-    int dir_fd;
-    SSL_CTX *tls;
-    struct deliver_destination_table *dests;
-    struct job *jobs;
-    uint64_t rng;
-};
-
-static void agent_log(struct deliver_agent *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void agent_log(struct deliver_agent *a, const char *fmt, ...)
+void deliver_agent_logf(struct deliver_agent *a, const char *fmt, ...)
 {
     if (a->o.log == NULL)
         return;
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap); /* a truncated line is still worth logging */
     va_end(ap);
     a->o.log(a->o.log_ctx, line);
 }
 
-static uint64_t next_random(struct deliver_agent *a)
+uint64_t deliver_agent_random(struct deliver_agent *a)
 {
     a->rng ^= a->rng << 13; /* xorshift64: spreading retries needs no cryptography */
     a->rng ^= a->rng >> 7;
@@ -114,7 +36,7 @@ static uint64_t next_random(struct deliver_agent *a)
     return a->rng;
 }
 
-static int64_t now_s(void)
+int64_t deliver_agent_now(void)
 {
     return (int64_t)time(NULL);
 }
@@ -136,15 +58,15 @@ void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct p
 
 /* ---- outcomes ---- */
 
-static void set_outcome(struct rcpt_out *rc, enum store_rcpt_state st, struct reply_status s,
-                        const char *diag)
+void deliver_agent_set_outcome(struct rcpt_out *rc, enum store_rcpt_state st,
+                               struct reply_status s, const char *diag)
 {
     rc->st = st;
     rc->status = s;
     snprintf(rc->diag, sizeof rc->diag, "%s", diag);
 }
 
-static struct reply_status status_of(int cls, int subject, int detail)
+struct reply_status deliver_agent_status(int cls, int subject, int detail)
 {
     return (struct reply_status){.cls = cls, .subject = subject, .detail = detail};
 }
@@ -154,15 +76,15 @@ static struct reply_status status_of(int cls, int subject, int detail)
 static void outcome_from_reply(struct rcpt_out *rc, const struct reply_parsed *r)
 {
     int cls = r->code / 100;
-    struct reply_status s = r->status.cls == cls ? r->status : status_of(cls, 0, 0);
+    struct reply_status s = r->status.cls == cls ? r->status : deliver_agent_status(cls, 0, 0);
     char diag[AGENT_DIAG_MAX];
     if (r->status.cls != 0)
         snprintf(diag, sizeof diag, "%d %d.%d.%d %s", r->code, r->status.cls,
                  r->status.subject, r->status.detail, r->text);
     else
         snprintf(diag, sizeof diag, "%d %s", r->code, r->text);
-    set_outcome(rc, cls == 2 ? STORE_RCPT_SENT
-                    : cls == 5 ? STORE_RCPT_BOUNCED : STORE_RCPT_DEFERRED, s, diag);
+    deliver_agent_set_outcome(rc, cls == 2 ? STORE_RCPT_SENT
+                              : cls == 5 ? STORE_RCPT_BOUNCED : STORE_RCPT_DEFERRED, s, diag);
 }
 
 /* The outcome of a failure without a reply; why: the connection's own reason, or "". */
@@ -170,41 +92,49 @@ static void outcome_from_failure(struct rcpt_out *rc, enum smtp_client_failure f
                                  const char *why)
 {
     const char *text = why[0] ? why : smtp_client_strerror(f);
+    struct reply_status s = deliver_agent_status(4, 4, 2);
+    enum store_rcpt_state st = STORE_RCPT_DEFERRED;
     switch (f) {
     case SMTP_CLIENT_TOO_BIG:
-        set_outcome(rc, STORE_RCPT_BOUNCED, status_of(5, 3, 4), text);
-        return;
+        s = deliver_agent_status(5, 3, 4);
+        st = STORE_RCPT_BOUNCED;
+        break;
     case SMTP_CLIENT_NEEDS_SMTPUTF8:
-        set_outcome(rc, STORE_RCPT_BOUNCED, status_of(5, 6, 7), text);
-        return;
+        s = deliver_agent_status(5, 6, 7);
+        st = STORE_RCPT_BOUNCED;
+        break;
     case SMTP_CLIENT_BAD_ENVELOPE:
-        set_outcome(rc, STORE_RCPT_BOUNCED, status_of(5, 1, 3), text);
-        return;
+        s = deliver_agent_status(5, 1, 3);
+        st = STORE_RCPT_BOUNCED;
+        break;
     case SMTP_CLIENT_TLS_UNAVAILABLE:
-        set_outcome(rc, STORE_RCPT_DEFERRED, status_of(4, 7, 4), text);
-        return;
+        s = deliver_agent_status(4, 7, 4);
+        break;
     case SMTP_CLIENT_AUTH_UNAVAILABLE:
-        set_outcome(rc, STORE_RCPT_DEFERRED, status_of(4, 7, 0), text);
-        return;
+        s = deliver_agent_status(4, 7, 0);
+        break;
     case SMTP_CLIENT_PROTOCOL:
-        set_outcome(rc, STORE_RCPT_DEFERRED, status_of(4, 5, 0), text);
-        return;
+        s = deliver_agent_status(4, 5, 0);
+        break;
     case SMTP_CLIENT_REPLY:
     case SMTP_CLIENT_NO_RECIPIENTS:
     case SMTP_CLIENT_TIMEOUT:
     case SMTP_CLIENT_CLOSED:
         break;
     }
-    set_outcome(rc, STORE_RCPT_DEFERRED, status_of(4, 4, 2), text);
+    deliver_agent_set_outcome(rc, st, s, text);
 }
 
-static void outcome_from_result(struct rcpt_out *rc, const struct smtp_client_result *r,
-                                const char *why)
+/* The outcome of a step of delivery d; a reply names d's host as the Remote-MTA. */
+static void outcome_from_result(struct delivery *d, struct rcpt_out *rc,
+                                const struct smtp_client_result *r, const char *why)
 {
-    if (r->failure == SMTP_CLIENT_REPLY && r->reply != NULL)
+    if (r->failure == SMTP_CLIENT_REPLY && r->reply != NULL) {
         outcome_from_reply(rc, r->reply);
-    else
+        rc->remote_mta = d->host;
+    } else {
         outcome_from_failure(rc, r->failure, why);
+    }
 }
 
 static const char *state_word(enum store_rcpt_state st)
@@ -230,15 +160,27 @@ static void log_outcome(struct attempt *at, const struct rcpt_out *rc)
     else if (reply_explain(input, strlen(input), &ex) == REPLY_EXPLAIN_OK)
         reason = reply_reason_name(ex.reason);
     const struct store_qf *qf = &at->m.qf;
-    agent_log(a, "%s: to=<%s>, relay=%s, delay=%llds, attempt=%u, dsn=%d.%d.%d, status=%s (%s) "
-                 "reason=%s",
-              qf->id, qf->env.rcpts[rc->idx].address, rc->relay ? rc->relay : "none",
-              (long long)(now_s() - qf->env.arrival), at->job->attempts, rc->status.cls,
-              rc->status.subject, rc->status.detail, state_word(rc->st), diag,
-              reason ? reason : "undefined");
+    deliver_agent_logf(a, "%s: to=<%s>, relay=%s, delay=%llds, attempt=%u, dsn=%d.%d.%d, "
+                          "status=%s (%s) reason=%s",
+                       qf->id, qf->env.rcpts[rc->idx].address, rc->relay ? rc->relay : "none",
+                       (long long)(deliver_agent_now() - qf->env.arrival), at->job->attempts,
+                       rc->status.cls, rc->status.subject, rc->status.detail,
+                       state_word(rc->st), diag, reason ? reason : "undefined");
 }
 
-/* Logs the outcomes of rc[lo..hi) not yet recorded and writes the final ones to the queue
+/* What `queue list` shows of rc until the next attempt. */
+static void remember(struct job *j, const struct rcpt_out *rc)
+{
+    if (rc->idx >= j->n_info)
+        return;
+    struct rcpt_info *info = &j->info[rc->idx];
+    info->attempts++;
+    info->last_status = rc->status;
+    free(info->last_reply);
+    info->last_reply = strdup(rc->diag); /* NULL when out of memory: shown as "" */
+}
+
+/* Logs the outcomes of rcs[0..n) not yet recorded and writes the final ones to the queue
  * file, durably, before the delivery moves on. */
 static void record(struct attempt *at, struct rcpt_out **rcs, size_t n)
 {
@@ -250,7 +192,9 @@ static void record(struct attempt *at, struct rcpt_out **rcs, size_t n)
         if (rc->recorded || rc->st == STORE_RCPT_PENDING)
             continue;
         rc->recorded = true;
+        at->recorded_any = true;
         log_outcome(at, rc);
+        remember(at->job, rc);
         if (rc->st != STORE_RCPT_DEFERRED) {
             idx[k] = rc->idx;
             st[k++] = rc->st;
@@ -259,111 +203,28 @@ static void record(struct attempt *at, struct rcpt_out **rcs, size_t n)
     if (k == 0)
         return;
     bool removed;
-    enum store_err err = store_remote_record(at->job->a->dir_fd, &at->m, idx, st, k, &removed);
-    if (err != STORE_OK)
-        agent_log(at->job->a, "%s: cannot record delivery outcome (%s): it may be repeated",
-                  at->m.qf.id, store_strerror(err));
-}
-
-/* ---- bounces ---- */
-
-/* The mailbox of a local sender, or NULL for a remote one. */
-static const char *local_mailbox(const struct policy_config *cfg, const char *address, char *out,
-                                 size_t cap)
-{
-    const char *at = strrchr(address, '@');
-    char local[LIMIT_LOCAL_PART + 1];
-    if (at == NULL || (size_t)(at - address) >= sizeof local)
-        return NULL;
-    memcpy(local, address, (size_t)(at - address));
-    local[at - address] = '\0';
-    return policy_rcpt_lookup(cfg, local, at + 1, out, cap) == POLICY_RCPT_LOCAL ? out : NULL;
-}
-
-static void bounce_committed(void *ctx, enum store_err err, const char *queue_id)
-{
-    struct deliver_agent *a = ctx;
-    if (err != STORE_OK) {
-        agent_log(a, "bounce: cannot queue a bounce: %s", store_strerror(err));
-        return;
-    }
-    agent_log(a, "%s: from=<>, bounce queued", queue_id);
-    deliver_agent_submit(a, queue_id); /* does nothing unless the sender is remote */
-}
-
-static void inject_bounce(struct deliver_agent *a, const struct store_qf *qf, const char *report,
-                          size_t len)
-{
-    char mailbox[POLICY_MAILBOX_CAP];
-    struct store_rcpt rcpt = {
-        .address = qf->env.sender,
-        .local_user = local_mailbox(a->o.cfg, qf->env.sender, mailbox, sizeof mailbox),
-        .notify = STORE_NOTIFY_NEVER,
-    };
-    struct store_envelope env = {.sender = "", .rcpts = &rcpt, .n_rcpts = 1,
-                                 .body = STORE_BODY_8BITMIME, .arrival = now_s()};
-    struct store_msg *msg = NULL;
-    enum store_err err = store_msg_begin(a->o.queue, &env, &msg);
-    if (err == STORE_OK)
-        err = store_msg_write(msg, report, len);
-    if (err != STORE_OK) {
-        if (msg != NULL)
-            store_msg_abort(msg);
-        agent_log(a, "%s: cannot queue the bounce to <%s>: %s", qf->id, qf->env.sender,
-                  store_strerror(err));
-        return;
-    }
-    agent_log(a, "%s: sender non-delivery notification: %s", qf->id, store_msg_id(msg));
-    store_msg_commit(msg, bounce_committed, a);
-}
-
-/* One report for the recipients of this attempt that bounced. Never for <> (RFC 5321 §6.1). */
-static void send_bounce(struct attempt *at)
-{
     struct deliver_agent *a = at->job->a;
-    const struct store_qf *qf = &at->m.qf;
-    struct deliver_dsn_rcpt *dr = calloc(at->n_rc, sizeof *dr);
-    size_t n = 0;
-    if (dr == NULL) {
-        agent_log(a, "%s: cannot build the bounce: out of memory", qf->id);
-        return;
-    }
-    for (size_t i = 0; i < at->n_rc; i++) {
-        const struct rcpt_out *rc = &at->rc[i];
-        if (rc->st != STORE_RCPT_BOUNCED)
-            continue;
-        const struct store_rcpt *r = &qf->env.rcpts[rc->idx];
-        dr[n++] = (struct deliver_dsn_rcpt){
-            .final_recipient = r->address, .orcpt = r->orcpt, .notify = r->notify,
-            .action = DELIVER_DSN_FAILED, .status = rc->status, .remote_mta = NULL,
-            .diagnostic = rc->diag, .last_attempt = now_s()};
-    }
-    if (n > 0 && qf->env.sender[0] == '\0')
-        agent_log(a, "%s: sender is <>: no bounce for %zu failed recipient(s)", qf->id, n);
-    if (n == 0 || qf->env.sender[0] == '\0') {
-        free(dr);
-        return;
-    }
-    struct deliver_dsn_input in = {
-        .reporting_mta = a->o.cfg->hostname, .queue_id = qf->id, .sender = qf->env.sender,
-        .envid = qf->env.envid, .ret = qf->env.ret, .arrival = qf->env.arrival,
-        .message = at->m.body, .message_len = at->m.body_len, .rcpts = dr, .n_rcpts = n};
-    char *report = NULL;
-    size_t len = 0;
-    enum deliver_dsn_err e = deliver_dsn_build(&in, now_s(), next_random(a), &report, &len);
-    if (e == DELIVER_DSN_OK)
-        inject_bounce(a, qf, report, len);
-    else if (e != DELIVER_DSN_ERR_NOTHING_TO_REPORT)
-        agent_log(a, "%s: cannot build the bounce: %s", qf->id, deliver_dsn_strerror(e));
-    free(report);
-    free(dr);
+    enum store_err err = store_remote_record(a->dir_fd, &at->m, idx, st, k, &removed);
+    if (err != STORE_OK)
+        deliver_agent_logf(a, "%s: cannot record delivery outcome (%s): it may be repeated",
+                           at->m.qf.id, store_strerror(err));
+    if (removed)
+        store_flags_forget(a->flags_fd, at->m.qf.id);
+}
+
+/* Records every outcome of the attempt not yet recorded. */
+static void record_all(struct attempt *at)
+{
+    for (size_t i = 0; i < at->n_rc; i++)
+        at->list[i] = &at->rc[i];
+    record(at, at->list, at->n_rc);
 }
 
 /* ---- jobs ---- */
 
 static void job_fire(evutil_socket_t fd, short what, void *arg);
 
-static struct job *job_find(struct deliver_agent *a, const char *id)
+struct job *deliver_agent_job_find(struct deliver_agent *a, const char *id)
 {
     for (struct job *j = a->jobs; j != NULL; j = j->next)
         if (strcmp(j->id, id) == 0)
@@ -371,60 +232,11 @@ static struct job *job_find(struct deliver_agent *a, const char *id)
     return NULL;
 }
 
-static void job_free(struct job *j)
-{
-    struct deliver_agent *a = j->a;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        a->jobs = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    event_free(j->timer);
-    free(j);
-}
-
-static void job_schedule(struct job *j, uint64_t seconds)
-{
-    struct timeval tv = {.tv_sec = (time_t)seconds};
-    evtimer_add(j->timer, &tv);
-}
-
-bool deliver_agent_submit(struct deliver_agent *a, const char *queue_id)
-{
-    if (!store_qf_valid_id(queue_id, strlen(queue_id)))
-        return false;
-    struct job *j = job_find(a, queue_id);
-    if (j != NULL) {
-        if (j->at != NULL)
-            j->again = true;
-        else
-            job_schedule(j, 0);
-        return true;
-    }
-    j = calloc(1, sizeof *j);
-    if (j == NULL || (j->timer = evtimer_new(a->o.base, job_fire, j)) == NULL) {
-        free(j);
-        return false;
-    }
-    j->a = a;
-    memcpy(j->id, queue_id, STORE_ID_LEN + 1);
-    j->next = a->jobs;
-    if (a->jobs)
-        a->jobs->prev = j;
-    a->jobs = j;
-    job_schedule(j, 0);
-    return true;
-}
-
 static void attempt_free(struct attempt *at)
 {
     for (struct delivery *d = at->dl, *next; d != NULL; d = next) {
         next = d->next;
-        deliver_outbound_free(d->out);
-        free(d->crcpts);
-        free(d->map);
-        free(d);
+        deliver_agent_delivery_free(d);
     }
     store_remote_close(&at->m);
     free(at->rc);
@@ -434,70 +246,194 @@ static void attempt_free(struct attempt *at)
     free(at);
 }
 
-/* The attempt is over: expire what is too old, bounce, and schedule the next attempt. */
-static void attempt_end(struct attempt *at)
+void deliver_agent_job_abort(struct job *j)
 {
-    struct job *j = at->job;
+    if (j->at != NULL)
+        attempt_free(j->at);
+    j->at = NULL;
+}
+
+/* ---- blocked jobs: postponed until the waiters have room ---- */
+
+static void unblock(struct job *j)
+{
     struct deliver_agent *a = j->a;
-    int64_t now = now_s();
+    if (!j->blocked)
+        return;
+    if (j->bprev)
+        j->bprev->bnext = j->bnext;
+    else
+        a->blocked = j->bnext;
+    if (j->bnext)
+        j->bnext->bprev = j->bprev;
+    else
+        a->blocked_tail = j->bprev;
+    j->bprev = j->bnext = NULL;
+    j->blocked = false;
+}
+
+static void block(struct job *j)
+{
+    struct deliver_agent *a = j->a;
+    if (j->blocked)
+        return;
+    j->bprev = a->blocked_tail;
+    if (a->blocked_tail)
+        a->blocked_tail->bnext = j;
+    else
+        a->blocked = j;
+    a->blocked_tail = j;
+    j->blocked = true;
+}
+
+void deliver_agent_unblock(struct deliver_agent *a, size_t n)
+{
+    for (; n > 0 && a->blocked != NULL; n--) {
+        struct job *j = a->blocked;
+        unblock(j);
+        deliver_agent_job_schedule(j, 0);
+    }
+}
+
+void deliver_agent_job_free(struct job *j)
+{
+    struct deliver_agent *a = j->a;
+    unblock(j);
+    deliver_agent_job_abort(j);
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        a->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    event_free(j->timer);
+    for (size_t i = 0; i < j->n_info; i++)
+        free(j->info[i].last_reply);
+    free(j->info);
+    free(j);
+}
+
+void deliver_agent_job_schedule(struct job *j, uint64_t seconds)
+{
+    struct timeval tv = {.tv_sec = (time_t)seconds};
+    evtimer_add(j->timer, &tv);
+    j->next_try = deliver_agent_now() + (int64_t)seconds;
+}
+
+void deliver_agent_job_cancel(struct job *j)
+{
+    evtimer_del(j->timer);
+    j->next_try = 0;
+}
+
+bool deliver_agent_submit(struct deliver_agent *a, const char *queue_id)
+{
+    if (!store_qf_valid_id(queue_id, strlen(queue_id)))
+        return false;
+    struct job *j = deliver_agent_job_find(a, queue_id);
+    if (j != NULL) {
+        if (j->at != NULL)
+            j->again = true;
+        else
+            deliver_agent_job_schedule(j, 0);
+        return true;
+    }
+    j = calloc(1, sizeof *j);
+    if (j == NULL || (j->timer = evtimer_new(a->o.base, job_fire, j)) == NULL) {
+        free(j);
+        return false;
+    }
+    j->a = a;
+    memcpy(j->id, queue_id, STORE_ID_LEN + 1);
+    j->held = store_flags_get(a->flags_fd, j->id, STORE_FLAG_HOLD);
+    j->warned = store_flags_get(a->flags_fd, j->id, STORE_FLAG_WARNED);
+    j->next = a->jobs;
+    if (a->jobs)
+        a->jobs->prev = j;
+    a->jobs = j;
+    deliver_agent_job_schedule(j, 0);
+    return true;
+}
+
+/* ---- the end of an attempt ---- */
+
+/* Recipients still deferred when the queue lifetime is over bounce with 4.4.7, keeping the
+ * last reply as the diagnostic. True when any recipient stays deferred. */
+static bool expire(struct attempt *at, int64_t now, bool *expired)
+{
+    struct deliver_agent *a = at->job->a;
+    *expired = deliver_retry_expired(&a->o.retry, at->m.qf.env.arrival, now);
     bool deferred = false;
-    bool expired = deliver_retry_expired(&a->o.retry, at->m.qf.env.arrival, now);
     struct rcpt_out **late = at->list;
     size_t n_late = 0;
     for (size_t i = 0; i < at->n_rc; i++) {
         struct rcpt_out *rc = &at->rc[i];
         if (rc->st != STORE_RCPT_DEFERRED && rc->st != STORE_RCPT_PENDING)
             continue;
-        if (!expired) {
+        if (!*expired) {
             deferred = true;
             continue;
         }
         char diag[AGENT_DIAG_MAX];
         snprintf(diag, sizeof diag, "%s", rc->diag);
-        set_outcome(rc, STORE_RCPT_BOUNCED, status_of(4, 4, 7), diag[0] ? diag
-                    : "delivery time expired");
+        deliver_agent_set_outcome(rc, STORE_RCPT_BOUNCED, deliver_agent_status(4, 4, 7),
+                                  diag[0] ? diag : "delivery time expired");
         rc->recorded = false;
         rc->expired = true;
         late[n_late++] = rc;
     }
     if (n_late > 0)
-        agent_log(a, "%s: queue lifetime of %u s over: giving up on %zu recipient(s)",
-                  at->m.qf.id, a->o.retry.lifetime_s, n_late);
+        deliver_agent_logf(a, "%s: queue lifetime of %u s over: giving up on %zu recipient(s)",
+                           at->m.qf.id, a->o.retry.lifetime_s, n_late);
     record(at, late, n_late);
-    send_bounce(at);
+    return deferred;
+}
+
+/* The attempt is over: expire what is too old, bounce, warn, and schedule the next attempt. */
+static void attempt_end(struct attempt *at)
+{
+    struct job *j = at->job;
+    struct deliver_agent *a = j->a;
+    int64_t now = deliver_agent_now();
+    bool expired;
+    bool deferred = expire(at, now, &expired);
+    deliver_agent_send_bounce(at);
+    if (deferred && deliver_retry_warn_delay(&a->o.retry, at->m.qf.env.arrival, now, j->warned))
+        deliver_agent_send_delay_warning(at);
     int64_t not_before = at->not_before;
+    bool postponed = at->postponed, recorded = at->recorded_any;
     attempt_free(at);
     j->at = NULL;
-    if (j->again) {
+    if (postponed && !recorded && j->attempts > 0)
+        j->attempts--; /* nothing was tried: not an attempt */
+    if (j->held) {
+        deliver_agent_job_cancel(j);
+    } else if (j->again) {
         j->again = false;
-        job_schedule(j, 0);
+        deliver_agent_job_schedule(j, 0);
+    } else if (postponed && deferred) {
+        block(j); /* tried again when a connection is given back */
     } else if (deferred) {
-        uint64_t wait = deliver_retry_next(&a->o.retry, j->attempts, next_random(a));
+        uint64_t wait = deliver_retry_next(&a->o.retry, j->attempts, deliver_agent_random(a));
         if (not_before > now && (uint64_t)(not_before - now) > wait)
             wait = (uint64_t)(not_before - now);
-        job_schedule(j, wait);
+        deliver_agent_job_schedule(j, wait);
     } else {
-        job_schedule(j, 0); /* the sweep: the file goes once nothing is pending */
+        deliver_agent_job_schedule(j, 0); /* the sweep: the file goes once nothing is pending */
     }
 }
 
-/* ---- one delivery (connection) ---- */
-
-static void delivery_finished(void *ctx)
+void deliver_agent_attempt_release(struct attempt *at)
 {
-    struct delivery *d = ctx;
-    struct attempt *at = d->at;
-    if (d->acquired) {
-        struct deliver_destination *dst = deliver_destination_table_find(at->job->a->dests,
-                                                                         d->dest);
-        if (dst)
-            deliver_destination_release(dst);
-        d->acquired = false;
-    }
-    deliver_outbound_free(d->out);
-    d->out = NULL;
     if (--at->running == 0)
         attempt_end(at);
+}
+
+/* ---- one connection of a delivery ---- */
+
+static struct deliver_destination *d_dest(struct delivery *d)
+{
+    return deliver_destination_table_find(d->at->job->a->dests, d->dest);
 }
 
 static struct rcpt_out *d_rcpt(struct delivery *d, size_t i)
@@ -505,10 +441,31 @@ static struct rcpt_out *d_rcpt(struct delivery *d, size_t i)
     return &d->at->rc[d->map[i]];
 }
 
+void deliver_agent_delivery_done(struct delivery *d)
+{
+    deliver_agent_dest_release(d);
+    struct rcpt_out **rcs = d->at->list;
+    for (size_t i = 0; i < d->n; i++)
+        rcs[i] = d_rcpt(d, i);
+    record(d->at, rcs, d->n);
+    deliver_agent_attempt_release(d->at);
+}
+
+void deliver_agent_delivery_finished(void *ctx)
+{
+    struct delivery *d = ctx;
+    deliver_outbound_free(d->out);
+    d->out = NULL;
+    if (d->next_candidate && deliver_agent_delivery_next(d))
+        return;
+    deliver_agent_delivery_done(d);
+}
+
 static void d_ready(void *ctx, const struct smtp_client_caps *caps)
 {
     struct delivery *d = ctx;
-    (void)caps;
+    d->mailmax = caps->mailmax;
+    d->ready = true;
     d->first = 0;
     smtp_client_send(deliver_outbound_session(d->out), &d->msg, 0);
 }
@@ -520,18 +477,16 @@ static void d_rcpt_result(void *ctx, size_t i, const struct smtp_client_result *
         return;
     bool ok = r->failure == SMTP_CLIENT_REPLY && r->reply && r->reply->code / 100 == 2;
     if (!ok)
-        outcome_from_result(d_rcpt(d, i), r, "");
-    if (r->reply && !ok)
-        deliver_destination_on_reply(
-            deliver_destination_table_find(d->at->job->a->dests, d->dest), r->reply,
-            d->conn_messages, now_s());
+        outcome_from_result(d, d_rcpt(d, i), r, "");
+    struct deliver_destination *dst = d_dest(d);
+    if (r->reply && !ok && dst)
+        deliver_destination_on_reply(dst, r->reply, d->conn_messages, deliver_agent_now());
 }
 
 static void d_message_result(void *ctx, const struct smtp_client_result *r, size_t n_tried)
 {
     struct delivery *d = ctx;
-    struct deliver_destination *dst = deliver_destination_table_find(d->at->job->a->dests,
-                                                                      d->dest);
+    struct deliver_destination *dst = d_dest(d);
     if (n_tried > d->n)
         n_tried = d->n;
     struct rcpt_out **rcs = d->at->list;
@@ -539,11 +494,11 @@ static void d_message_result(void *ctx, const struct smtp_client_result *r, size
     for (size_t i = d->first; i < n_tried; i++) {
         struct rcpt_out *rc = d_rcpt(d, i);
         if (rc->st == STORE_RCPT_PENDING && r->failure != SMTP_CLIENT_NO_RECIPIENTS)
-            outcome_from_result(rc, r, deliver_outbound_error(d->out));
+            outcome_from_result(d, rc, r, deliver_outbound_error(d->out));
         rcs[k++] = rc;
     }
     if (r->reply && dst)
-        deliver_destination_on_reply(dst, r->reply, d->conn_messages, now_s());
+        deliver_destination_on_reply(dst, r->reply, d->conn_messages, deliver_agent_now());
     if (r->reply && r->reply->code / 100 == 2)
         d->conn_messages++;
     record(d->at, rcs, k);
@@ -553,37 +508,85 @@ static void d_message_result(void *ctx, const struct smtp_client_result *r, size
         smtp_client_send(s, &d->msg, n_tried);
         return;
     }
+    if (deliver_agent_hand_over(d)) {
+        deliver_agent_delivery_done(d); /* the connection lives on with the next message */
+        return;
+    }
     smtp_client_quit(s);
+}
+
+/* Why the connection to the current candidate failed. */
+static void candidate_failure(struct delivery *d, char *text, size_t cap)
+{
+    const char *err = deliver_outbound_error(d->out);
+    if (deliver_outbound_connect_failed(d->out))
+        snprintf(text, cap, "connect to %s: %s", d->relay, err);
+    else
+        snprintf(text, cap, "%s", err);
+}
+
+/* The diagnostic of a failed connection: with several addresses tried, says so. */
+static void failure_text(struct delivery *d, char *text, size_t cap)
+{
+    char last[AGENT_DIAG_MAX - DELIVER_DESTINATION_NAME_MAX - 128]; /* room for the prefix */
+    candidate_failure(d, last, sizeof last);
+    if (d->n_cand > 1 && !d->ready)
+        snprintf(text, cap, "no connection to any of the %zu addresses of %s; last: %s",
+                 d->n_cand, d->dest, last);
+    else
+        snprintf(text, cap, "%s", last);
+}
+
+/* The session ended before EHLO was done: connect failure, timeout, TLS failure or a refusing
+ * greeting or EHLO. True when the next address is to be tried instead (RFC 5321 §5.1). */
+static bool try_next(struct delivery *d, const struct smtp_client_result *why)
+{
+    if (d->ready || d->cur + 1 >= d->n_cand)
+        return false;
+    char text[AGENT_DIAG_MAX];
+    if (why->reply != NULL)
+        snprintf(text, sizeof text, "%d %s", why->reply->code, why->reply->text);
+    else
+        candidate_failure(d, text, sizeof text);
+    deliver_agent_logf(d->at->job->a, "%s: %s: %s; trying the next address", d->at->m.qf.id,
+                       d->relay, text);
+    d->next_candidate = true;
+    return true;
 }
 
 static void d_closed(void *ctx, const struct smtp_client_result *why)
 {
     struct delivery *d = ctx;
-    struct deliver_destination *dst = deliver_destination_table_find(d->at->job->a->dests,
-                                                                      d->dest);
-    int64_t now = now_s();
+    if (try_next(d, why))
+        return;
+    struct deliver_destination *dst = d_dest(d);
+    int64_t now = deliver_agent_now();
     const char *err = deliver_outbound_error(d->out);
-    if (dst && deliver_outbound_connect_failed(d->out))
+    bool connect_failed = deliver_outbound_connect_failed(d->out);
+    bool verify_failed = deliver_outbound_verify_failed(d->out);
+    if (dst && (connect_failed || verify_failed))
         deliver_destination_on_connect_failed(dst, err, now);
     else if (dst && why->reply && why->reply->code / 100 != 2)
         deliver_destination_on_reply(dst, why->reply, d->conn_messages, now);
-    struct rcpt_out **rcs = d->at->list;
     char text[AGENT_DIAG_MAX];
-    if (deliver_outbound_connect_failed(d->out))
-        snprintf(text, sizeof text, "connect to %s: %s", d->relay, err);
-    else
-        snprintf(text, sizeof text, "%s", err);
+    failure_text(d, text, sizeof text);
+    struct rcpt_out **rcs = d->at->list;
     size_t k = 0;
     for (size_t i = 0; i < d->n; i++) {
         struct rcpt_out *rc = d_rcpt(d, i);
         if (rc->st != STORE_RCPT_PENDING)
             continue;
         if (why->reply && why->reply->code / 100 == 2) /* QUIT answered: never sent */
-            set_outcome(rc, STORE_RCPT_DEFERRED, status_of(4, 4, 0), "not sent");
-        else if (deliver_outbound_connect_failed(d->out))
-            set_outcome(rc, STORE_RCPT_DEFERRED, status_of(4, 4, 1), text);
+            deliver_agent_set_outcome(rc, STORE_RCPT_DEFERRED, deliver_agent_status(4, 4, 0),
+                                      "not sent");
+        else if (verify_failed)
+            deliver_agent_set_outcome(rc, STORE_RCPT_DEFERRED, deliver_agent_status(4, 7, 5),
+                                      text);
+        else if (connect_failed)
+            deliver_agent_set_outcome(rc, STORE_RCPT_DEFERRED, deliver_agent_status(4, 4, 1),
+                                      text);
         else
-            outcome_from_result(rc, why, text);
+            outcome_from_result(d, rc, why, text);
         if (rc->st != STORE_RCPT_DEFERRED) { /* the session ended before it: never final */
             rc->st = STORE_RCPT_DEFERRED;
             rc->status.cls = 4;
@@ -593,167 +596,11 @@ static void d_closed(void *ctx, const struct smtp_client_result *why)
     record(d->at, rcs, k);
 }
 
-/* ---- routing ---- */
-
-static enum smtp_client_tls client_tls(enum policy_tls t)
-{
-    switch (t) {
-    case POLICY_TLS_NONE:
-        return SMTP_CLIENT_TLS_NONE;
-    case POLICY_TLS_OPPORTUNISTIC:
-        return SMTP_CLIENT_TLS_OPPORTUNISTIC;
-    case POLICY_TLS_REQUIRED:
-    case POLICY_TLS_REQUIRED_VERIFY: /* certificate verification: not in this slice */
-        break;
-    }
-    return SMTP_CLIENT_TLS_REQUIRED;
-}
-
-static bool numeric_address(const char *host, unsigned short port, struct sockaddr_storage *ss,
-                            socklen_t *len)
-{
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    memset(ss, 0, sizeof *ss);
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        *len = sizeof *v4;
-        return true;
-    }
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        *len = sizeof *v6;
-        return true;
-    }
-    return false;
-}
-
-/* Fills d's destination, address and session options for a recipient's domain; false with
- * the recipient's outcome set when it cannot be routed now. */
-static bool route_rcpt(struct deliver_agent *a, const char *address, struct delivery *d,
-                       struct rcpt_out *rc)
-{
-    const char *at = strrchr(address, '@');
-    struct deliver_route r;
-    if (at == NULL || !deliver_route_find(a->o.cfg, at + 1, &r)) {
-        set_outcome(rc, STORE_RCPT_BOUNCED, status_of(5, 1, 2), "bad destination domain");
-        return false;
-    }
-    const char *host = r.kind == DELIVER_ROUTE_LITERAL ? r.lookup : r.hop ? r.hop->host : "";
-    unsigned short port = r.hop ? r.hop->port : 25;
-    bool direct = (r.kind == DELIVER_ROUTE_LITERAL ||
-                   ((r.kind == DELIVER_ROUTE_STATIC || r.kind == DELIVER_ROUTE_RELAYHOST) &&
-                    !r.hop->mx_lookup)) &&
-                  numeric_address(host, port, &d->ss, &d->sslen);
-    if (!direct) { /* MX and host-name next hops wait for the resolver to be wired in */
-        set_outcome(rc, STORE_RCPT_DEFERRED, status_of(4, 4, 3),
-                    r.kind == DELIVER_ROUTE_LOCAL ? "domain is local now"
-                                                  : "no route: DNS look-ups not available yet");
-        return false;
-    }
-    snprintf(d->dest, sizeof d->dest, "%s", r.destination);
-    snprintf(d->relay, sizeof d->relay, "%s[%s]:%u", host, host, port);
-    d->copts = (struct smtp_client_opts){
-        .helo_name = a->o.cfg->hostname,
-        .tls = r.hop ? client_tls(r.hop->tls) : SMTP_CLIENT_TLS_OPPORTUNISTIC,
-    };
-    if (r.kind == DELIVER_ROUTE_RELAYHOST && a->o.cfg->relayhost.auth) {
-        d->copts.auth_user = a->o.cfg->relayhost.auth_user;
-        d->copts.auth_pass = a->o.cfg->relayhost.auth_password;
-    }
-    return true;
-}
+const struct smtp_client_callbacks deliver_agent_client_cb = {
+    .ready = d_ready, .rcpt_result = d_rcpt_result, .message_result = d_message_result,
+    .closed = d_closed};
 
 /* ---- starting an attempt ---- */
-
-static struct delivery *delivery_for(struct attempt *at, const struct delivery *proto)
-{
-    for (struct delivery *d = at->dl; d != NULL; d = d->next)
-        if (strcmp(d->dest, proto->dest) == 0)
-            return d;
-    struct delivery *d = calloc(1, sizeof *d);
-    if (d == NULL)
-        return NULL;
-    *d = *proto;
-    d->at = at;
-    d->crcpts = calloc(at->n_rc, sizeof *d->crcpts);
-    d->map = calloc(at->n_rc, sizeof *d->map);
-    if (!d->crcpts || !d->map) {
-        free(d->crcpts);
-        free(d->map);
-        free(d);
-        return NULL;
-    }
-    d->next = at->dl;
-    at->dl = d;
-    return d;
-}
-
-static bool group_rcpts(struct attempt *at)
-{
-    struct deliver_agent *a = at->job->a;
-    for (size_t i = 0; i < at->n_rc; i++) {
-        struct rcpt_out *rc = &at->rc[i];
-        const struct store_rcpt *r = &at->m.qf.env.rcpts[rc->idx];
-        struct delivery proto;
-        memset(&proto, 0, sizeof proto);
-        if (!route_rcpt(a, r->address, &proto, rc))
-            continue;
-        struct delivery *d = delivery_for(at, &proto);
-        if (d == NULL)
-            return false;
-        d->crcpts[d->n] = (struct smtp_client_rcpt){.address = r->address, .notify = r->notify,
-                                                    .orcpt = r->orcpt};
-        d->map[d->n++] = i;
-    }
-    return true;
-}
-
-static void delivery_start(struct attempt *at, struct delivery *d)
-{
-    struct deliver_agent *a = at->job->a;
-    const struct store_envelope *env = &at->m.qf.env;
-    int64_t now = now_s();
-    for (size_t i = 0; i < d->n; i++)
-        d_rcpt(d, i)->relay = d->relay;
-    struct deliver_destination *dst = NULL;
-    char why[AGENT_DIAG_MAX] = "out of memory";
-    if (deliver_destination_table_get(a->dests, d->dest, now, &dst) == DELIVER_DESTINATION_OK &&
-        !deliver_destination_acquire(dst, now)) {
-        snprintf(why, sizeof why, "destination %s backing off%s%s", d->dest,
-                 dst->why[0] ? ": " : "", dst->why);
-        if (dst->backoff_until > at->not_before)
-            at->not_before = dst->backoff_until;
-        dst = NULL;
-    }
-    d->acquired = dst != NULL;
-    d->msg = (struct smtp_client_message){
-        .sender = env->sender, .rcpts = d->crcpts, .n_rcpts = d->n,
-        .eightbit = env->body == STORE_BODY_8BITMIME, .smtputf8 = env->smtputf8,
-        .ret = env->ret, .envid = env->envid, .body = at->m.body, .body_len = at->m.body_len};
-    static const struct smtp_client_callbacks cb = {
-        .ready = d_ready, .rcpt_result = d_rcpt_result, .message_result = d_message_result,
-        .closed = d_closed};
-    struct deliver_outbound_cfg oc = {
-        .base = a->o.base, .tls = a->tls,
-        .connect_timeout_s = a->o.connect_timeout_s ? a->o.connect_timeout_s : 30,
-        .command_timeout_s = a->o.command_timeout_s ? a->o.command_timeout_s : 300,
-        .data_timeout_s = a->o.data_timeout_s ? a->o.data_timeout_s : 600};
-    if (d->acquired)
-        d->out = deliver_outbound_open(&oc, (struct sockaddr *)&d->ss, d->sslen, &d->copts, &cb,
-                                       delivery_finished, d, why, sizeof why);
-    if (d->out != NULL) {
-        at->running++;
-        return;
-    }
-    if (d->acquired)
-        deliver_destination_release(dst);
-    d->acquired = false;
-    for (size_t i = 0; i < d->n; i++)
-        set_outcome(d_rcpt(d, i), STORE_RCPT_DEFERRED, status_of(4, 4, 1), why);
-}
 
 static bool attempt_load(struct job *j, struct attempt *at, bool *drop)
 {
@@ -761,7 +608,8 @@ static bool attempt_load(struct job *j, struct attempt *at, bool *drop)
     enum store_err err = store_remote_load(j->a->dir_fd, j->id, &at->m, &gone);
     *drop = gone || err == STORE_ERR_CORRUPT;
     if (err != STORE_OK) {
-        agent_log(j->a, "%s: cannot read queue file for delivery: %s", j->id, store_strerror(err));
+        deliver_agent_logf(j->a, "%s: cannot read queue file for delivery: %s", j->id,
+                           store_strerror(err));
         return false;
     }
     if (gone)
@@ -772,6 +620,8 @@ static bool attempt_load(struct job *j, struct attempt *at, bool *drop)
     at->list = calloc(n, sizeof *at->list);
     at->idx = calloc(n, sizeof *at->idx);
     at->st = calloc(n, sizeof *at->st);
+    if (j->info == NULL && (j->info = calloc(n, sizeof *j->info)) != NULL)
+        j->n_info = n;
     if (!at->rc || !at->list || !at->idx || !at->st)
         return false;
     for (size_t i = 0; i < qf->env.n_rcpts; i++)
@@ -789,6 +639,8 @@ static void sweep(struct job *j, struct attempt *at)
     bool removed = false;
     if (at->m.fd >= 0)
         store_remote_record(j->a->dir_fd, &at->m, NULL, NULL, 0, &removed);
+    if (removed)
+        store_flags_forget(j->a->flags_fd, j->id);
 }
 
 static void job_fire(evutil_socket_t fd, short what, void *arg)
@@ -796,38 +648,42 @@ static void job_fire(evutil_socket_t fd, short what, void *arg)
     struct job *j = arg;
     (void)fd;
     (void)what;
-    if (j->at != NULL)
-        return;
+    j->next_try = 0;
+    unblock(j); /* fired by a flush or a submit meanwhile */
+    if (j->at != NULL || j->held)
+        return; /* a held message waits for `queue release` */
     struct attempt *at = calloc(1, sizeof *at);
     bool drop = false;
+    struct deliver_agent *a = j->a;
     if (at == NULL) {
-        job_schedule(j, deliver_retry_next(&j->a->o.retry, j->attempts, next_random(j->a)));
+        deliver_agent_job_schedule(j, deliver_retry_next(&a->o.retry, j->attempts,
+                                                         deliver_agent_random(a)));
         return;
     }
     at->job = j;
     at->m.fd = -1;
+    at->force = j->force;
+    j->force = false;
     j->again = false;
     if (!attempt_load(j, at, &drop)) {
         if (drop)
             sweep(j, at);
         attempt_free(at);
         if (drop)
-            job_free(j);
+            deliver_agent_job_free(j);
         else
-            job_schedule(j, deliver_retry_next(&j->a->o.retry, ++j->attempts, next_random(j->a)));
+            deliver_agent_job_schedule(j, deliver_retry_next(&a->o.retry, ++j->attempts,
+                                                             deliver_agent_random(a)));
         return;
     }
     j->at = at;
     j->attempts++;
     at->running = 1; /* held while starting, so no delivery ends the attempt early */
-    if (group_rcpts(at))
+    if (deliver_agent_group(at))
         for (struct delivery *d = at->dl; d != NULL; d = d->next)
-            delivery_start(at, d);
-    for (size_t i = 0; i < at->n_rc; i++)
-        at->list[i] = &at->rc[i];
-    record(at, at->list, at->n_rc); /* routing failures and backoffs */
-    if (--at->running == 0)
-        attempt_end(at);
+            deliver_agent_delivery_start(d);
+    record_all(at); /* routing failures and backoffs */
+    deliver_agent_attempt_release(at);
 }
 
 /* ---- life cycle ---- */
@@ -835,6 +691,28 @@ static void job_fire(evutil_socket_t fd, short what, void *arg)
 static void recover(void *ctx, const char *id)
 {
     deliver_agent_submit(ctx, id);
+}
+
+/* The optional parts: TLS contexts, the resolver, the flags directory. Each missing one is a
+ * warning: the agent still delivers what does not need it. */
+static void open_optional(struct deliver_agent *a)
+{
+    char err[256];
+    a->tls = deliver_outbound_tls_context(false, err, sizeof err);
+    if (a->tls == NULL)
+        deliver_agent_logf(a, "warning: outbound TLS unavailable: %s", err);
+    a->tls_verify = deliver_outbound_tls_context(true, err, sizeof err);
+    if (a->tls_verify == NULL)
+        deliver_agent_logf(a, "warning: outbound TLS with verification unavailable: %s", err);
+    a->resolver = deliver_resolver_new(a->o.base, a->o.cfg->resolver, 0, err, sizeof err);
+    if (a->resolver == NULL)
+        deliver_agent_logf(a, "warning: DNS resolver unavailable (MX routes defer): %s", err);
+    enum store_err e = store_flags_open(a->dir_fd, &a->flags_fd);
+    if (e != STORE_OK)
+        deliver_agent_logf(a, "warning: queue flags directory: %s (hold and delay warnings "
+                              "are not durable)", store_strerror(e));
+    else
+        store_flags_sweep(a->flags_fd, a->dir_fd);
 }
 
 struct deliver_agent *deliver_agent_new(const struct deliver_agent_opts *o, char *err,
@@ -846,6 +724,7 @@ struct deliver_agent *deliver_agent_new(const struct deliver_agent_opts *o, char
         return NULL;
     }
     a->o = *o;
+    a->flags_fd = -1;
     a->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ull;
     enum store_err e = store_remote_open_dir(o->cfg->queue_dir, &a->dir_fd);
     if (e != STORE_OK) {
@@ -854,10 +733,7 @@ struct deliver_agent *deliver_agent_new(const struct deliver_agent_opts *o, char
         free(a);
         return NULL;
     }
-    char terr[256];
-    a->tls = deliver_outbound_tls_context(terr, sizeof terr);
-    if (a->tls == NULL)
-        agent_log(a, "warning: outbound TLS unavailable: %s", terr);
+    open_optional(a);
     if (deliver_destination_table_new(&o->destination, AGENT_DESTINATIONS_MAX, &a->dests) !=
         DELIVER_DESTINATION_OK) {
         snprintf(err, errlen, "bad destination settings or out of memory");
@@ -865,23 +741,30 @@ struct deliver_agent *deliver_agent_new(const struct deliver_agent_opts *o, char
         return NULL;
     }
     if (store_remote_scan(a->dir_fd, recover, a) != STORE_OK)
-        agent_log(a, "warning: cannot scan the queue for remote recipients");
+        deliver_agent_logf(a, "warning: cannot scan the queue for remote recipients");
     return a;
+}
+
+void deliver_agent_set_counters(struct deliver_agent *a, struct policy_counters *c)
+{
+    a->counters = c;
 }
 
 void deliver_agent_free(struct deliver_agent *a)
 {
     if (a == NULL)
         return;
-    while (a->jobs) {
-        struct job *j = a->jobs;
-        if (j->at)
-            attempt_free(j->at);
-        job_free(j);
-    }
+    while (a->jobs)
+        deliver_agent_job_free(a->jobs);
     deliver_destination_table_free(a->dests);
+    deliver_resolver_free(a->resolver);
+    policy_counters_free(a->own_counters);
     if (a->tls)
         SSL_CTX_free(a->tls);
+    if (a->tls_verify)
+        SSL_CTX_free(a->tls_verify);
+    if (a->flags_fd >= 0)
+        close(a->flags_fd);
     if (a->dir_fd >= 0)
         close(a->dir_fd);
     free(a);

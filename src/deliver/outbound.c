@@ -1,10 +1,13 @@
 /* deliver/outbound.c — one outbound SMTP connection: non-blocking connect, the client
- * session's bytes over TCP or TLS (STARTTLS, RFC 3207), timeouts (RFC 5321 §4.5.3.2). */
+ * session's bytes over TCP or TLS (STARTTLS, RFC 3207; SNI, RFC 6066 §3; host name check,
+ * RFC 6125), timeouts (RFC 5321 §4.5.3.2). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,26 +25,50 @@ struct deliver_outbound {
     struct net_transport io;
     struct event *ev, *fin;
     short read_want, write_want;
-    bool connecting, connect_failed, handshaking, want_tls, closed;
+    bool connecting, connect_failed, handshaking, want_tls, closed, verify_failed;
+    char host[256]; /* cfg.host copied: SNI and the name to verify; "" when none */
     int connect_errno; /* connect() failed at once: reported from the loop */
     struct smtp_client *session;
     struct smtp_client_callbacks user_cb;
     void *ctx;
     void (*finished)(void *ctx);
-    char error[256];
+    char error[512];
     char buf[16384];
 };
 
-SSL_CTX *deliver_outbound_tls_context(char *err, size_t errlen)
+SSL_CTX *deliver_outbound_tls_context(bool verify, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        (verify && SSL_CTX_set_default_verify_paths(ctx) != 1)) {
         net_tls_error(err, errlen);
         SSL_CTX_free(ctx);
         return NULL;
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     return ctx;
+}
+
+static bool numeric_host(const char *h)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+/* SNI for a named host, and with a verifying context the name the certificate must match
+ * (SSL_set1_host: SAN dNSName, wildcards in the leftmost label only, RFC 6125 §6.4). */
+static bool tls_names(struct deliver_outbound *o)
+{
+    bool verify = SSL_CTX_get_verify_mode(o->cfg.tls) & SSL_VERIFY_PEER;
+    if (o->host[0] == '\0')
+        return !verify; /* nothing to check the certificate against */
+    if (!numeric_host(o->host) && SSL_set_tlsext_host_name(o->io.ssl, o->host) != 1)
+        return false;
+    if (verify) {
+        SSL_set_hostflags(o->io.ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        return SSL_set1_host(o->io.ssl, o->host) == 1;
+    }
+    return true;
 }
 
 /* ---- session callbacks: forwarded, except STARTTLS which is ours ---- */
@@ -149,7 +176,7 @@ static void start_tls(struct deliver_outbound *o)
 {
     o->want_tls = false;
     o->io.ssl = o->cfg.tls ? SSL_new(o->cfg.tls) : NULL;
-    if (o->io.ssl == NULL || SSL_set_fd(o->io.ssl, o->io.fd) != 1) {
+    if (o->io.ssl == NULL || SSL_set_fd(o->io.ssl, o->io.fd) != 1 || !tls_names(o)) {
         lost(o, "cannot start TLS");
         return;
     }
@@ -174,8 +201,16 @@ static bool handshake(struct deliver_outbound *o)
     case NET_IO_ERROR:
         break;
     }
-    char why[256];
-    snprintf(why, sizeof why, "TLS handshake failed: %s", err);
+    char why[512];
+    bool verify = SSL_CTX_get_verify_mode(o->cfg.tls) & SSL_VERIFY_PEER;
+    long v = verify ? SSL_get_verify_result(o->io.ssl) : X509_V_OK;
+    if (v != X509_V_OK) {
+        o->verify_failed = true;
+        snprintf(why, sizeof why, "TLS certificate verification failed for %s: %s", o->host,
+                 X509_verify_cert_error_string(v));
+    } else {
+        snprintf(why, sizeof why, "TLS handshake failed: %s", err);
+    }
     o->handshaking = false;
     lost(o, why);
     return true;
@@ -278,6 +313,9 @@ struct deliver_outbound *deliver_outbound_open(const struct deliver_outbound_cfg
         return NULL;
     }
     o->cfg = *cfg;
+    o->cfg.host = NULL;
+    if (cfg->host != NULL)
+        snprintf(o->host, sizeof o->host, "%s", cfg->host);
     o->user_cb = *cb;
     o->ctx = ctx;
     o->finished = finished;
@@ -302,6 +340,11 @@ struct deliver_outbound *deliver_outbound_open(const struct deliver_outbound_cfg
     return o;
 }
 
+void deliver_outbound_set_ctx(struct deliver_outbound *o, void *ctx)
+{
+    o->ctx = ctx;
+}
+
 struct smtp_client *deliver_outbound_session(struct deliver_outbound *o)
 {
     return o->session;
@@ -315,6 +358,11 @@ const char *deliver_outbound_error(const struct deliver_outbound *o)
 bool deliver_outbound_connect_failed(const struct deliver_outbound *o)
 {
     return o->connect_failed;
+}
+
+bool deliver_outbound_verify_failed(const struct deliver_outbound *o)
+{
+    return o->verify_failed;
 }
 
 void deliver_outbound_free(struct deliver_outbound *o)

@@ -16,12 +16,17 @@ struct deliver_outbound;
 struct deliver_outbound_cfg {
     struct event_base *base;
     SSL_CTX *tls;            /* client context for STARTTLS; NULL: STARTTLS fails */
+    /* The server's host name: sent as SNI (unless numeric), and with a verifying context the
+     * name the certificate must be valid for. NULL: none. */
+    const char *host;
     unsigned connect_timeout_s, command_timeout_s, data_timeout_s;
 };
 
-/* A client TLS context for opportunistic STARTTLS: TLS 1.2 or later, no certificate check
- * (RFC 7435: opportunistic security). NULL with the reason in err. */
-SSL_CTX *deliver_outbound_tls_context(char *err, size_t errlen);
+/* A client TLS context, TLS 1.2 or later. verify false: no certificate check (RFC 7435:
+ * opportunistic security, and "required" without verification). verify true: the chain must
+ * lead to the system's trust store and the certificate must be valid for cfg.host (a
+ * connection without a host then fails). NULL with the reason in err. */
+SSL_CTX *deliver_outbound_tls_context(bool verify, char *err, size_t errlen);
 
 /* Connects to sa and runs a client session with opts and cb (called with ctx; the start_tls
  * callback is handled here). finished(ctx) is called once, from the loop, after the session
@@ -34,6 +39,10 @@ struct deliver_outbound *deliver_outbound_open(const struct deliver_outbound_cfg
                                                void (*finished)(void *ctx), void *ctx,
                                                char *err, size_t errlen);
 
+/* Hands the connection (between messages) to a new owner: callbacks and finished() get ctx
+ * from now on. */
+void deliver_outbound_set_ctx(struct deliver_outbound *o, void *ctx);
+
 /* The session, for smtp_client_send() and smtp_client_quit() from the callbacks. */
 struct smtp_client *deliver_outbound_session(struct deliver_outbound *o);
 
@@ -42,6 +51,10 @@ const char *deliver_outbound_error(const struct deliver_outbound *o);
 
 /* True when the session ended before it was ready because no connection was made. */
 bool deliver_outbound_connect_failed(const struct deliver_outbound *o);
+
+/* True when the TLS handshake failed because the server's certificate did not verify;
+ * deliver_outbound_error() then holds "TLS certificate verification failed for HOST: why". */
+bool deliver_outbound_verify_failed(const struct deliver_outbound *o);
 
 /* Closes everything without callbacks. NULL is fine. */
 void deliver_outbound_free(struct deliver_outbound *o);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store/fault.h"
+#include "store/flags.h"
 #include "store/maildir.h"
 #include "store/queue_file.h"
 
@@ -31,6 +32,9 @@
  * runner reopens by id), so a slow disk cannot make the server run out of them. */
 #define HELD_FDS_MAX 1024
 #define LOG_LINE_MAX (2 * STORE_QF_FIELD_MAX + 512)
+/* Seconds between checks whether a held message was released: `queue release` reaches the
+ * runner through the flag file only, and a stat per held message per second is cheap. */
+#define HOLD_POLL_SECONDS 1
 
 struct job {
     struct job *next;
@@ -49,6 +53,8 @@ struct store_local {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct job_list ready, retry; /* retry is in due order: one fixed backoff */
+    struct job_list held;         /* held messages (store/flags.h), in due order too */
+    int flags_fd;                 /* flags/, -1 when it cannot be opened: nothing is held */
     size_t held_fds;              /* jobs in ready with fd >= 0 */
     bool stopping;
     pthread_t thread;
@@ -143,12 +149,14 @@ static void fail(struct attempt *a, int e, const char *step)
 
 /* ---- loading queue files ---- */
 
-enum load_result { LOAD_OK, LOAD_DROP, LOAD_RETRY };
+enum load_result { LOAD_OK, LOAD_DROP, LOAD_RETRY, LOAD_HOLD };
 
 static enum load_result load(struct store_local *l, struct job *j, struct loaded *m)
 {
     char eb[128];
     m->job = j;
+    if (store_flags_get(l->flags_fd, j->id, STORE_FLAG_HOLD))
+        return LOAD_HOLD;
     if (j->fd < 0) {
         j->fd = openat(l->cfg.queue_fd, j->id, O_RDWR | O_CLOEXEC);
         if (j->fd < 0) {
@@ -432,8 +440,9 @@ static size_t count_attempts(const struct loaded *msgs, size_t n)
     return k;
 }
 
-/* Delivers what it can of jobs[0..n); the jobs to try again go to retry. */
-static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct job_list *retry)
+/* Delivers what it can of jobs[0..n); the jobs to try again go to retry, held ones to held. */
+static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct job_list *retry,
+                      struct job_list *held)
 {
     struct loaded *msgs = calloc(n, sizeof *msgs);
     size_t n_msgs = 0;
@@ -443,6 +452,8 @@ static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct
             n_msgs++;
         else if (r == LOAD_RETRY)
             list_push(retry, jobs[i]);
+        else if (r == LOAD_HOLD)
+            list_push(held, jobs[i]);
         else
             job_free(jobs[i]);
     }
@@ -470,20 +481,37 @@ static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct
 
 /* ---- the thread ---- */
 
-static bool retry_due(struct store_local *l)
+static bool due(const struct job_list *list)
 {
-    return l->retry.head != NULL && l->retry.head->due <= mono_seconds();
+    return list->head != NULL && list->head->due <= mono_seconds();
 }
 
 static void wait_for_work(struct store_local *l)
 {
-    while (!l->stopping && l->ready.head == NULL && !retry_due(l)) {
-        if (l->retry.head == NULL) {
+    while (!l->stopping && l->ready.head == NULL && !due(&l->retry) && !due(&l->held)) {
+        const struct job *next = l->retry.head;
+        if (next == NULL || (l->held.head != NULL && l->held.head->due < next->due))
+            next = l->held.head;
+        if (next == NULL) {
             pthread_cond_wait(&l->cv, &l->mu);
         } else {
-            struct timespec ts = {.tv_sec = (time_t)l->retry.head->due};
+            struct timespec ts = {.tv_sec = (time_t)next->due};
             pthread_cond_timedwait(&l->cv, &l->mu, &ts);
         }
+    }
+}
+
+/* Parks the jobs of from in to, due after delay seconds, without their descriptors: thousands
+ * of waiting files hold none. */
+static void park(struct job_list *from, struct job_list *to, int64_t delay)
+{
+    int64_t at = mono_seconds() + delay;
+    for (struct job *j; (j = list_pop(from)) != NULL;) {
+        if (j->fd >= 0)
+            close(j->fd);
+        j->fd = -1;
+        j->due = at;
+        list_push(to, j);
     }
 }
 
@@ -512,8 +540,10 @@ static void *runner_main(void *arg)
         wait_for_work(l);
         if (l->stopping)
             break;
-        while (retry_due(l))
+        while (due(&l->retry))
             list_push(&l->ready, list_pop(&l->retry));
+        while (due(&l->held))
+            list_push(&l->ready, list_pop(&l->held));
         size_t n = 0;
         while (n < BATCH_MAX && l->ready.head != NULL) {
             batch[n] = list_pop(&l->ready);
@@ -521,19 +551,14 @@ static void *runner_main(void *arg)
         }
         pthread_mutex_unlock(&l->mu);
 
-        struct job_list again;
+        struct job_list again, held;
         list_init(&again);
-        run_batch(l, batch, n, &again);
+        list_init(&held);
+        run_batch(l, batch, n, &again, &held);
 
         pthread_mutex_lock(&l->mu);
-        int64_t due = mono_seconds() + (int64_t)l->cfg.retry_seconds;
-        for (struct job *j; (j = list_pop(&again)) != NULL;) {
-            if (j->fd >= 0)
-                close(j->fd); /* a retry reopens: thousands of deferred files hold no fds */
-            j->fd = -1;
-            j->due = due;
-            list_push(&l->retry, j);
-        }
+        park(&again, &l->retry, (int64_t)l->cfg.retry_seconds);
+        park(&held, &l->held, HOLD_POLL_SECONDS);
     }
     pthread_mutex_unlock(&l->mu);
     if (l->queue_unsynced)
@@ -551,6 +576,9 @@ static void local_free(struct store_local *l)
 {
     free_list(&l->ready);
     free_list(&l->retry);
+    free_list(&l->held);
+    if (l->flags_fd >= 0)
+        close(l->flags_fd);
     store_maildir_close(&l->md);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
@@ -571,6 +599,9 @@ enum store_err store_local_start(const struct store_local_cfg *cfg, struct store
     l->cfg = *cfg;
     list_init(&l->ready);
     list_init(&l->retry);
+    list_init(&l->held);
+    if (store_flags_open(cfg->queue_fd, &l->flags_fd) != STORE_OK && cfg->log != NULL)
+        cfg->log(cfg->log_ctx, "warning: queue flags directory unavailable: hold is ignored");
     pthread_mutex_init(&l->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -193,6 +193,78 @@ enum store_err store_remote_record(int dir_fd, struct store_remote_msg *m, const
     return err;
 }
 
+static int by_id(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+enum store_err store_remote_list(int dir_fd, char (**ids)[STORE_ID_LEN + 1], size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    int fd = dup(dir_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        enum store_err err = from_errno(errno);
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    rewinddir(d);
+    size_t cap = 0;
+    enum store_err err = STORE_OK;
+    for (struct dirent *de; err == STORE_OK && (de = readdir(d)) != NULL;) {
+        if (!store_qf_valid_id(de->d_name, strlen(de->d_name)))
+            continue;
+        if (*n == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            char(*grown)[STORE_ID_LEN + 1] = reallocarray(*ids, ncap, sizeof **ids);
+            if (grown == NULL) {
+                err = STORE_ERR_NOMEM;
+                break;
+            }
+            *ids = grown;
+            cap = ncap;
+        }
+        memcpy((*ids)[(*n)++], de->d_name, STORE_ID_LEN + 1);
+    }
+    closedir(d);
+    if (err != STORE_OK) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+        return err;
+    }
+    if (*n > 1)
+        qsort(*ids, *n, sizeof **ids, by_id);
+    return STORE_OK;
+}
+
+enum store_err store_remote_peek(int dir_fd, const char *id, struct store_qf *qf, bool *gone)
+{
+    int fd = -1;
+    enum store_err err = open_file(dir_fd, id, &fd, qf, gone);
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
+enum store_err store_remote_remove(int dir_fd, struct store_remote_msg *m)
+{
+    int r;
+    while ((r = flock(m->fd, LOCK_EX)) != 0 && errno == EINTR)
+        ;
+    if (r != 0)
+        return from_errno(errno);
+    enum store_err err = refresh_states(m);
+    if (err == STORE_OK && unlinkat(dir_fd, m->qf.id, 0) != 0)
+        err = from_errno(errno);
+    if (err == STORE_OK && fsync(dir_fd) != 0)
+        err = from_errno(errno);
+    flock(m->fd, LOCK_UN);
+    return err;
+}
+
 void store_remote_close(struct store_remote_msg *m)
 {
     if (m->fd >= 0) {

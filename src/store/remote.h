@@ -43,6 +43,19 @@ enum store_err store_remote_load(int dir_fd, const char *id, struct store_remote
 enum store_err store_remote_record(int dir_fd, struct store_remote_msg *m, const size_t *idx,
                                    const enum store_rcpt_state *st, size_t n, bool *removed);
 
+/* Every queue id in dir_fd, oldest first (ids sort by arrival), into *ids (malloc'd, *n
+ * entries; the caller frees it). Errors: IO, NOMEM. */
+enum store_err store_remote_list(int dir_fd, char (**ids)[STORE_ID_LEN + 1], size_t *n);
+
+/* Reads the header of queue file id only, into qf (the caller frees it with store_qf_free
+ * unless *gone). Errors: as store_remote_load. */
+enum store_err store_remote_peek(int dir_fd, const char *id, struct store_qf *qf, bool *gone);
+
+/* Removes the message (`queue delete`): under the file's exclusive flock, takes the states now
+ * on disk into m->qf (the caller reports the recipients still pending), unlinks the file and
+ * syncs the directory. Errors: IO (also when it was removed meanwhile), CORRUPT, NOMEM. */
+enum store_err store_remote_remove(int dir_fd, struct store_remote_msg *m);
+
 /* Closes the file and frees what m holds. Safe on a zeroed m with fd -1. */
 void store_remote_close(struct store_remote_msg *m);
 

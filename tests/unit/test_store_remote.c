@@ -1,5 +1,6 @@
 /* tests/unit/test_store_remote.c — the store side of remote delivery: scanning for pending
- * remote recipients, loading, recording outcomes in place, removal once nothing is pending. */
+ * remote recipients, loading, recording outcomes in place, removal once nothing is pending,
+ * listing oldest first, reading a header only, and removal by the administrator. */
 #include "unit.h"
 
 #include <fcntl.h>
@@ -205,6 +206,60 @@ static void test_record_rejects_bad_index(void **state)
     store_remote_close(&m);
 }
 
+static void test_list_oldest_first_and_peek(void **state)
+{
+    struct fx *f = *state;
+    put(f, ID2, MIXED, 3);
+    put(f, ID1, MIXED, 1);
+    int fd = openat(f->dir_fd, "not-a-queue-id", O_WRONLY | O_CREAT, 0600);
+    close(fd);
+    char(*ids)[STORE_ID_LEN + 1] = NULL;
+    size_t n = 0;
+    assert_int_equal(store_remote_list(f->dir_fd, &ids, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ids[0], ID1);
+    assert_string_equal(ids[1], ID2);
+    free(ids);
+    struct store_qf qf;
+    bool gone = true;
+    assert_int_equal(store_remote_peek(f->dir_fd, ID2, &qf, &gone), STORE_OK);
+    assert_false(gone);
+    assert_int_equal(qf.env.n_rcpts, 3);
+    assert_int_equal(qf.size, sizeof BODY - 1);
+    store_qf_free(&qf);
+    assert_int_equal(store_remote_peek(f->dir_fd, "00000000000000AA", &qf, &gone), STORE_OK);
+    assert_true(gone);
+    assert_int_equal(store_remote_peek(f->dir_fd, "../x", &qf, &gone), STORE_ERR_CORRUPT);
+}
+
+static void test_list_of_an_empty_queue(void **state)
+{
+    struct fx *f = *state;
+    char(*ids)[STORE_ID_LEN + 1] = NULL;
+    size_t n = 7;
+    assert_int_equal(store_remote_list(f->dir_fd, &ids, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+}
+
+static void test_remove_takes_states_from_disk(void **state)
+{
+    struct fx *f = *state;
+    put(f, ID1, MIXED, 3);
+    struct store_remote_msg m;
+    bool gone;
+    assert_int_equal(store_remote_load(f->dir_fd, ID1, &m, &gone), STORE_OK);
+    int fd = openat(f->dir_fd, ID1, O_RDWR); /* the local runner delivers bob meanwhile */
+    assert_int_equal(store_qf_set_state(fd, m.qf.state_off[0], STORE_RCPT_SENT), STORE_OK);
+    close(fd);
+    assert_int_equal(store_remote_remove(f->dir_fd, &m), STORE_OK);
+    assert_false(exists(f, ID1));
+    assert_int_equal(m.qf.state[0], STORE_RCPT_SENT);
+    assert_int_equal(m.qf.state[1], STORE_RCPT_PENDING);
+    assert_int_equal(store_remote_remove(f->dir_fd, &m), STORE_ERR_IO); /* already gone */
+    store_remote_close(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +270,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_nothing_removes_a_finished_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_record_rejects_bad_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_oldest_first_and_peek, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_of_an_empty_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_takes_states_from_disk, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,166 @@
+/* deliver/agent_dsn.c — the delivery agent's reports to senders, queued like any message from
+ * <>: failures (bounces), the one delay warning, and the report of a message an administrator
+ * deleted. Never for the null sender (RFC 5321 §6.1). RFC 3464, RFC 3461 §4.1. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deliver/agent_internal.h"
+#include "deliver/dsn.h"
+#include "policy/recipients.h"
+#include "store/flags.h"
+
+/* The mailbox of a local sender, or NULL for a remote one. */
+static const char *local_mailbox(const struct policy_config *cfg, const char *address, char *out,
+                                 size_t cap)
+{
+    const char *at = strrchr(address, '@');
+    char local[LIMIT_LOCAL_PART + 1];
+    if (at == NULL || (size_t)(at - address) >= sizeof local)
+        return NULL;
+    memcpy(local, address, (size_t)(at - address));
+    local[at - address] = '\0';
+    return policy_rcpt_lookup(cfg, local, at + 1, out, cap) == POLICY_RCPT_LOCAL ? out : NULL;
+}
+
+static void report_committed(void *ctx, enum store_err err, const char *queue_id)
+{
+    struct deliver_agent *a = ctx;
+    if (err != STORE_OK) {
+        deliver_agent_logf(a, "bounce: cannot queue a bounce: %s", store_strerror(err));
+        return;
+    }
+    deliver_agent_logf(a, "%s: from=<>, bounce queued", queue_id);
+    deliver_agent_submit(a, queue_id); /* does nothing unless the sender is remote */
+}
+
+static void inject(struct deliver_agent *a, const struct store_qf *qf, const char *report,
+                   size_t len, const char *what)
+{
+    char mailbox[POLICY_MAILBOX_CAP];
+    struct store_rcpt rcpt = {
+        .address = qf->env.sender,
+        .local_user = local_mailbox(a->o.cfg, qf->env.sender, mailbox, sizeof mailbox),
+        .notify = STORE_NOTIFY_NEVER,
+    };
+    struct store_envelope env = {.sender = "", .rcpts = &rcpt, .n_rcpts = 1,
+                                 .body = STORE_BODY_8BITMIME, .arrival = deliver_agent_now()};
+    struct store_msg *msg = NULL;
+    enum store_err err = store_msg_begin(a->o.queue, &env, &msg);
+    if (err == STORE_OK)
+        err = store_msg_write(msg, report, len);
+    if (err != STORE_OK) {
+        if (msg != NULL)
+            store_msg_abort(msg);
+        deliver_agent_logf(a, "%s: cannot queue the %s to <%s>: %s", qf->id, what,
+                           qf->env.sender, store_strerror(err));
+        return;
+    }
+    deliver_agent_logf(a, "%s: sender %s: %s", qf->id, what, store_msg_id(msg));
+    store_msg_commit(msg, report_committed, a);
+}
+
+/* Builds and queues the report of dr[0..n) for the message in m; what names it in the log
+ * ("non-delivery notification"), word in the line for <> ("bounce", "delay warning"). */
+static void send_report(struct deliver_agent *a, const struct store_remote_msg *m,
+                        const struct deliver_dsn_rcpt *dr, size_t n, const char *what,
+                        const char *word)
+{
+    const struct store_qf *qf = &m->qf;
+    if (n > 0 && qf->env.sender[0] == '\0')
+        deliver_agent_logf(a, "%s: sender is <>: no %s for %zu recipient(s)", qf->id, word, n);
+    if (n == 0 || qf->env.sender[0] == '\0')
+        return;
+    struct deliver_dsn_input in = {
+        .reporting_mta = a->o.cfg->hostname, .queue_id = qf->id, .sender = qf->env.sender,
+        .envid = qf->env.envid, .ret = qf->env.ret, .arrival = qf->env.arrival,
+        .message = m->body, .message_len = m->body_len, .rcpts = dr, .n_rcpts = n};
+    char *report = NULL;
+    size_t len = 0;
+    enum deliver_dsn_err e = deliver_dsn_build(&in, deliver_agent_now(),
+                                               deliver_agent_random(a), &report, &len);
+    if (e == DELIVER_DSN_OK)
+        inject(a, qf, report, len, what);
+    else if (e != DELIVER_DSN_ERR_NOTHING_TO_REPORT)
+        deliver_agent_logf(a, "%s: cannot build the %s: %s", qf->id, what,
+                           deliver_dsn_strerror(e));
+    free(report);
+}
+
+/* The report lines of the attempt's recipients in state st, with action. */
+static void send_for_state(struct attempt *at, enum store_rcpt_state st,
+                           enum deliver_dsn_action action, const char *what, const char *word)
+{
+    struct deliver_agent *a = at->job->a;
+    const struct store_qf *qf = &at->m.qf;
+    struct deliver_dsn_rcpt *dr = calloc(at->n_rc ? at->n_rc : 1, sizeof *dr);
+    if (dr == NULL) {
+        deliver_agent_logf(a, "%s: cannot build the %s: out of memory", qf->id, what);
+        return;
+    }
+    size_t n = 0;
+    int64_t now = deliver_agent_now();
+    for (size_t i = 0; i < at->n_rc; i++) {
+        const struct rcpt_out *rc = &at->rc[i];
+        if (rc->st != st)
+            continue;
+        const struct store_rcpt *r = &qf->env.rcpts[rc->idx];
+        dr[n++] = (struct deliver_dsn_rcpt){
+            .final_recipient = r->address, .orcpt = r->orcpt, .notify = r->notify,
+            .action = action, .status = rc->status, .remote_mta = rc->remote_mta,
+            .diagnostic = rc->diag, .last_attempt = now,
+            .will_retry_until = action == DELIVER_DSN_DELAYED
+                                    ? deliver_retry_give_up_at(&a->o.retry, qf->env.arrival)
+                                    : 0};
+    }
+    send_report(a, &at->m, dr, n, what, word);
+    free(dr);
+}
+
+void deliver_agent_send_bounce(struct attempt *at)
+{
+    send_for_state(at, STORE_RCPT_BOUNCED, DELIVER_DSN_FAILED, "non-delivery notification",
+                   "bounce");
+}
+
+/* RFC 3461 §4.1 leaves the delay warning of a recipient without NOTIFY to the MTA: we send it
+ * (deliver_dsn_wanted), as Postfix does, since a sender waiting hours deserves to know. The
+ * flag is set before the report is queued: a crash in between loses the warning rather than
+ * sending it twice. */
+void deliver_agent_send_delay_warning(struct attempt *at)
+{
+    struct job *j = at->job;
+    enum store_err err = store_flags_set(j->a->flags_fd, j->id, STORE_FLAG_WARNED, true);
+    if (err != STORE_OK) {
+        deliver_agent_logf(j->a, "%s: cannot record the delay warning (%s): not sent", j->id,
+                           store_strerror(err));
+        return;
+    }
+    j->warned = true;
+    send_for_state(at, STORE_RCPT_DEFERRED, DELIVER_DSN_DELAYED, "delay notification",
+                   "delay warning");
+}
+
+void deliver_agent_send_deleted(struct deliver_agent *a, const struct store_remote_msg *m)
+{
+    const struct store_qf *qf = &m->qf;
+    struct deliver_dsn_rcpt *dr = calloc(qf->env.n_rcpts ? qf->env.n_rcpts : 1, sizeof *dr);
+    if (dr == NULL) {
+        deliver_agent_logf(a, "%s: cannot build the deletion notification: out of memory",
+                           qf->id);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < qf->env.n_rcpts; i++) {
+        if (qf->state[i] != STORE_RCPT_PENDING)
+            continue;
+        const struct store_rcpt *r = &qf->env.rcpts[i];
+        dr[n++] = (struct deliver_dsn_rcpt){
+            .final_recipient = r->address, .orcpt = r->orcpt, .notify = r->notify,
+            .action = DELIVER_DSN_FAILED, .status = deliver_agent_status(5, 0, 0),
+            .diagnostic = "deleted from the queue by the administrator",
+            .last_attempt = deliver_agent_now()};
+    }
+    send_report(a, m, dr, n, "non-delivery notification", "bounce");
+    free(dr);
+}

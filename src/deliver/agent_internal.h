@@ -1,0 +1,203 @@
+/* deliver/agent_internal.h — what the delivery agent's files share: the job (one per queued
+ * message the agent knows), the attempt (one delivery run of it), the delivery (one next hop
+ * of an attempt, tried address by address) and the agent. Not for other modules. */
+#ifndef CLEARMTA_DELIVER_AGENT_INTERNAL_H
+#define CLEARMTA_DELIVER_AGENT_INTERNAL_H
+
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deliver/agent.h"
+#include "deliver/outbound.h"
+#include "deliver/resolver.h"
+#include "deliver/route.h"
+#include "policy/counters.h"
+#include "store/remote.h"
+
+/* Destinations remembered at once (LRU beyond): far above the hops a slice routes to. */
+#define AGENT_DESTINATIONS_MAX 10000
+/* Longest diagnostic kept per recipient (a reply's text is at most REPLY_TEXT_MAX). */
+#define AGENT_DIAG_MAX (REPLY_TEXT_MAX + LIMIT_DOMAIN + 96)
+#define AGENT_RELAY_MAX (2 * LIMIT_DOMAIN + 16)
+/* Addresses tried per delivery attempt, host by host: as Postfix's smtp_mx_address_limit, so
+ * one attempt to a domain with many dead hosts ends in bounded time. */
+#define AGENT_ADDRS_PER_ATTEMPT 5
+/* Deliveries waiting for a free connection to their destination. Each holds its queue file
+ * open and its message in memory; beyond this a message's job waits instead (blocked jobs:
+ * no file, no body), to be tried again as waiters go. */
+#define AGENT_WAITERS_MAX 256
+/* Blocked jobs tried again per connection given back: enough to refill the waiters as they
+ * go, few enough that one release does not load many messages. */
+#define AGENT_UNBLOCK_PER_RELEASE 8
+
+struct rcpt_out {
+    size_t idx;                  /* index in the queue file */
+    enum store_rcpt_state st;    /* PENDING: no outcome yet in this attempt */
+    struct reply_status status;
+    char diag[AGENT_DIAG_MAX];
+    const char *relay;           /* the delivery's relay text, NULL: none reached */
+    const char *remote_mta;      /* the host that replied (DSN Remote-MTA), or NULL */
+    bool recorded;               /* logged (and written when final) */
+    bool expired;                /* given up by us (4.4.7), whatever the last reply said */
+};
+
+struct attempt;
+
+/* One address to connect to, and the host it belongs to. */
+struct candidate {
+    char host[LIMIT_DOMAIN + 1];
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+};
+
+/* One next hop of an attempt: resolution, then one connection at a time over its candidates. */
+struct delivery {
+    struct attempt *at;
+    struct delivery *next;
+    struct deliver_route route;
+    char dest[DELIVER_DESTINATION_NAME_MAX + 1];
+    char relay[AGENT_RELAY_MAX];  /* host[ip]:port of the candidate in use */
+    char host[LIMIT_DOMAIN + 1];  /* its host name, for Remote-MTA */
+    unsigned short port;
+    struct candidate cand[AGENT_ADDRS_PER_ATTEMPT];
+    size_t n_cand, cur;
+    struct deliver_lookup *lookup;       /* resolution in flight */
+    struct policy_counters_call *pacing; /* rate decision in flight */
+    struct event *wait;                  /* rate pacing: the wait before asking again */
+    struct delivery *wprev, *wnext;      /* in the agent's waiters while waiting */
+    bool waiting;                        /* for a free connection to dest */
+    struct event *wake;                  /* a connection is free: try again */
+    unsigned mailmax;                    /* the peer's LIMITS MAILMAX, 0: none */
+    struct smtp_client_opts copts;
+    struct deliver_outbound *out;
+    struct smtp_client_rcpt *crcpts;
+    size_t *map; /* crcpts[i] is at->rc[map[i]] */
+    size_t n;
+    struct smtp_client_message msg;
+    size_t first;        /* first recipient of the transaction in progress */
+    unsigned conn_messages;
+    bool acquired;       /* holds one of the destination's connections */
+    bool ready;          /* the session of the current candidate got past EHLO */
+    bool next_candidate; /* the current candidate failed before ready: try the next */
+    bool verify;         /* required-verify: check the certificate against host */
+};
+
+struct job;
+
+struct attempt {
+    struct job *job;
+    struct store_remote_msg m;
+    struct rcpt_out *rc;
+    size_t n_rc;
+    struct delivery *dl;
+    size_t running; /* deliveries resolving, waiting or connected */
+    /* Scratch of n_rc entries each, for the lists record() takes and writes. */
+    struct rcpt_out **list;
+    size_t *idx;
+    enum store_rcpt_state *st;
+    int64_t not_before; /* a destination backs off until then */
+    bool force;         /* flush: destination backoffs do not stop this attempt */
+    bool postponed;     /* a delivery found no room to wait for a connection */
+    bool recorded_any;  /* some recipient got an outcome */
+};
+
+/* What `queue list` shows of a recipient between attempts (in memory: counts from start). */
+struct rcpt_info {
+    unsigned attempts;
+    char *last_reply; /* malloc'd, or NULL */
+    struct reply_status last_status;
+};
+
+struct job {
+    struct deliver_agent *a;
+    struct job *prev, *next;
+    char id[STORE_ID_LEN + 1];
+    unsigned attempts;
+    bool again;     /* submitted while an attempt ran */
+    bool force;     /* flushed: the next attempt ignores destination backoffs */
+    bool held;      /* cached flag (store/flags.h) */
+    bool warned;    /* cached flag: the delay warning went out */
+    bool blocked;   /* in the agent's blocked jobs, waiting for room among the waiters */
+    struct job *bprev, *bnext;
+    int64_t next_try; /* Unix time the timer fires, 0 when not scheduled */
+    struct event *timer;
+    struct attempt *at;
+    struct rcpt_info *info; /* n_info entries, by queue-file index; NULL before an attempt */
+    size_t n_info;
+};
+
+struct deliver_agent {
+    struct deliver_agent_opts o;
+    int dir_fd;   /* queue/ */
+    int flags_fd; /* flags/ (store/flags.h), -1 when it cannot be opened */
+    SSL_CTX *tls, *tls_verify;
+    struct deliver_resolver *resolver; /* NULL: MX routes defer */
+    struct deliver_destination_table *dests;
+    struct job *jobs;
+    struct delivery *waiters, *waiters_tail; /* FIFO of deliveries waiting for a connection */
+    size_t n_waiters;
+    struct job *blocked, *blocked_tail; /* FIFO of jobs postponed for want of waiter room */
+    struct policy_counters *counters, *own_counters;
+    /* The relay rate's last logged state: a "reached" or "unavailable" line goes out once per
+     * stretch, until a message is allowed again (ALLOWED: nothing logged). */
+    enum policy_counters_status pace_logged;
+    uint64_t rng;
+};
+
+/* agent.c */
+void deliver_agent_logf(struct deliver_agent *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+uint64_t deliver_agent_random(struct deliver_agent *a);
+int64_t deliver_agent_now(void);
+struct reply_status deliver_agent_status(int cls, int subject, int detail);
+void deliver_agent_set_outcome(struct rcpt_out *rc, enum store_rcpt_state st,
+                               struct reply_status s, const char *diag);
+struct job *deliver_agent_job_find(struct deliver_agent *a, const char *id);
+void deliver_agent_job_schedule(struct job *j, uint64_t seconds);
+void deliver_agent_job_cancel(struct job *j);
+/* Drops the attempt in progress (connections, look-ups) without recording anything more. */
+void deliver_agent_job_abort(struct job *j);
+void deliver_agent_job_free(struct job *j);
+/* The callbacks of a connection, for agent_route.c. */
+extern const struct smtp_client_callbacks deliver_agent_client_cb;
+void deliver_agent_delivery_finished(void *ctx);
+/* The delivery is over (its recipients' outcomes set): frees its destination connection,
+ * records the outcomes, and releases its unit of the attempt. */
+void deliver_agent_delivery_done(struct delivery *d);
+/* Ends one running unit of the attempt (a delivery that stopped); the last ends the attempt. */
+void deliver_agent_attempt_release(struct attempt *at);
+/* Schedules up to n blocked jobs now. */
+void deliver_agent_unblock(struct deliver_agent *a, size_t n);
+
+/* agent_route.c: recipients into deliveries, and each delivery's resolution and addresses. */
+bool deliver_agent_group(struct attempt *at);
+/* Counts the delivery as running and starts it (pacing, then deliver_agent_delivery_go). */
+void deliver_agent_delivery_start(struct delivery *d);
+/* After a connection ended: the next candidate when the last one failed before EHLO was done
+ * and one is left (true), else false. */
+bool deliver_agent_delivery_next(struct delivery *d);
+void deliver_agent_delivery_free(struct delivery *d);
+/* Gives back d's destination connection (if it holds one) and lets waiters of that
+ * destination try again. */
+void deliver_agent_dest_release(struct delivery *d);
+/* Connection reuse: when d's destination lets its connection send another message and a
+ * delivery waits for that destination, the connection (between messages, d holding it) is
+ * handed over and the waiter's message sent on it. True when done (d no longer holds it). */
+bool deliver_agent_hand_over(struct delivery *d);
+
+/* agent_pace.c: relay-host rate= pacing. Calls deliver_agent_delivery_go when the delivery
+ * may go, now or later. */
+void deliver_agent_pace(struct delivery *d);
+/* agent_route.c: takes a destination connection, resolves, connects. */
+void deliver_agent_delivery_go(struct delivery *d);
+
+/* agent_dsn.c: reports to the sender. */
+void deliver_agent_send_bounce(struct attempt *at);
+void deliver_agent_send_delay_warning(struct attempt *at);
+/* A report for the recipients of qf not yet delivered, after an administrator deleted it. */
+void deliver_agent_send_deleted(struct deliver_agent *a, const struct store_remote_msg *m);
+
+#endif
