@@ -50,6 +50,9 @@ void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct p
         .lifetime_s = cfg->queue_lifetime,
         .delay_warning_s = cfg->delay_warning,
     };
+    o->connect_timeout_s = cfg->delivery_timeout_connect;
+    o->command_timeout_s = cfg->delivery_timeout_command;
+    o->data_timeout_s = cfg->delivery_timeout_data;
     /* Backoffs follow the retry schedule, so a fast test config backs off fast too. */
     o->destination = cfg->retry_first < deliver_destination_defaults.backoff_first_s
                          ? deliver_destination_fast

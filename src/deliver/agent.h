@@ -27,8 +27,8 @@ struct deliver_agent_opts {
     void *log_ctx;
 };
 
-/* The retry policy and destination settings cfg asks for (retry_first, retry_max,
- * queue_lifetime, delay_warning) with the given loop, queue and logger. */
+/* The retry policy, destination settings and timeouts cfg asks for (retry_first, retry_max,
+ * queue_lifetime, delay_warning, delivery_timeout_*); the caller adds loop, queue and logger. */
 void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct policy_config *cfg);
 
 /* Creates the agent and schedules every queued message with pending remote recipients

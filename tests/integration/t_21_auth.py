@@ -231,7 +231,9 @@ class Refusals(AuthCase):
 
 class Relay(AuthCase):
     def test_logged_in_user_relays_and_message_stays_queued(self):
-        srv = auth_server(self)
+        # remote.example's next hop is a closed port: the message is deferred and stays queued.
+        closed = free_ports(1)[0]
+        srv = auth_server(self, extra_config=["route remote.example smtp:[127.0.0.1]:%d" % closed])
         c = self.session(srv)
         login(c)
         msg = make_message("t21-relay", sender="alice@example.test", rcpt="someone@remote.example")
