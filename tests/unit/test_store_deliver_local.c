@@ -2,10 +2,10 @@
  * held message is not delivered to its Maildir until the flag is cleared, without any call
  * into the runner (the release reaches it through the flag file). */
 #include "unit.h"
+#include "tmpdir.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,14 +22,6 @@ struct fx {
     char dir[64], queue_dir[128], maildir[128];
     struct store_queue *q;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -52,7 +44,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     store_queue_close(f->q);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

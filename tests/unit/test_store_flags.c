@@ -1,9 +1,9 @@
 /* tests/unit/test_store_flags.c — durable per-message flags: set, clear, survive reopening,
  * hostile ids refused, forgotten with their message, swept when the message is gone. */
 #include "unit.h"
+#include "tmpdir.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +19,6 @@ struct fx {
 };
 
 static const char ID1[] = "0000000000000001", ID2[] = "0000000000000002";
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -48,7 +40,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     close(f->flags_fd);
     close(f->queue_fd);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

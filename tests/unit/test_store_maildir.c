@@ -2,9 +2,9 @@
  * Return-Path, names per the Maildir convention, several recipients, remote recipients kept in
  * the queue, failures deferred and retried, log lines. */
 #include "unit.h"
+#include "tmpdir.h"
 
 #include <dirent.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <regex.h>
@@ -32,14 +32,6 @@ struct fx {
 
 static const char BODY[] = "From: alice@example.test\r\nSubject: hi\r\n\r\nbody\r\n.\r\nend\r\n";
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -59,7 +51,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     store_fault_set(NULL);
     store_queue_close(f->q);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(f->dir);
     pthread_mutex_destroy(&f->mu);
     free(f);
     return 0;

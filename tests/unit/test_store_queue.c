@@ -1,11 +1,11 @@
 /* tests/unit/test_store_queue.c — the durable queue: commit only after durable, group commit,
  * injected faults leave nothing behind, recovery, kill -9 at random moments. */
 #include "unit.h"
+#include "tmpdir.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,14 +44,6 @@ static struct store_envelope env_for(const struct store_rcpt *r, size_t n)
     return e;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -70,7 +62,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     store_fault_set(NULL);
     store_queue_close(f->q);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

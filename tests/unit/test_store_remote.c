@@ -2,9 +2,9 @@
  * remote recipients, loading, recording outcomes in place, removal once nothing is pending,
  * listing oldest first, reading a header only, and removal by the administrator. */
 #include "unit.h"
+#include "tmpdir.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +21,6 @@ struct fx {
 };
 
 static const char BODY[] = "Subject: remote\r\n\r\nHello\r\n.. a dot line\r\n";
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -49,7 +41,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     close(f->dir_fd);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
