@@ -39,7 +39,7 @@ stop_servers() {
     if [ -f "$work/clearmta.pid" ]; then
         pid=$(cat "$work/clearmta.pid")
         # Only our server: the pid may have been reused since.
-        cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+        cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)
         if echo "$cmd" | grep -q "clearmta serve -c $work/data/"; then
             kill "$pid"
         fi
