@@ -22,6 +22,7 @@ The script (JSON) holds defaults and optional per-connection overrides:
                                           (after STARTTLS when STARTTLS is offered) and accept
                                           only these credentials (else 535 5.7.8)
    "auth_required": false,                MAIL before a successful AUTH gets 530 5.7.0
+   "dsn": false,                          offer DSN (RFC 3461) in the EHLO reply
    "rcpt_delay": 0, "data_end_delay": 0,  seconds to wait before each RCPT / end-of-data reply
                                           (a slow server)
    "sessions": [{...}, {...}]}            connection n (0-based) uses sessions[n] over the
@@ -29,6 +30,7 @@ The script (JSON) holds defaults and optional per-connection overrides:
 A reply "421 ..." is sent and the connection closed; "close" drops it without a reply;
 "hang" never answers (the client's timeout fires). A record line:
   {"session": n, "tls": bool, "mail_from": "...", "rcpt_to": [...accepted...],
+   "rcpt_params": {address: "NOTIFY=… ORCPT=…" (the parameters after the path, as sent)},
    "data": "<latin-1 text of the unstuffed message>", "reply": "250 ...",
    "auth": "user" or null, "mail_time": unix time of MAIL, "end_time": unix time of the final
    "." (before any data_end_delay)}
@@ -57,6 +59,7 @@ DEFAULTS = {
     "data_end": "250 2.0.0 Ok: queued",
     "auth": None,
     "auth_required": False,
+    "dsn": False,
     "rcpt_delay": 0,
     "data_end_delay": 0,
     "sessions": [],
@@ -154,6 +157,12 @@ class SMTPTestServer:
         return arg[start + 1:end] if 0 <= start < end else arg.strip()
 
     @staticmethod
+    def params_of(arg):
+        """The ESMTP parameters after the path, as sent."""
+        end = arg.find(">")
+        return arg[end + 1:].strip() if end >= 0 else ""
+
+    @staticmethod
     def b64(text):
         """Decoded base64 as latin-1 text; None when it is not base64."""
         try:
@@ -198,7 +207,7 @@ class SMTPTestServer:
         s = self.settings(n)
         tls = False
         user = None
-        mail, rcpts, mail_time = None, [], 0.0
+        mail, rcpts, params, mail_time = None, [], {}, 0.0
         # AUTH is offered inside TLS when STARTTLS is (as real submission servers do).
         def auth_offered():
             return bool(s["auth"]) and user is None and (tls or not s["starttls"])
@@ -215,6 +224,8 @@ class SMTPTestServer:
                         continue
                     ext = ["test.example", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES",
                            "SIZE 52428800"]
+                    if s["dsn"]:
+                        ext.append("DSN")
                     if s["starttls"] and not tls and self._tls:
                         ext.append("STARTTLS")
                     if auth_offered():
@@ -228,7 +239,7 @@ class SMTPTestServer:
                 elif verb == "AUTH" and auth_offered():
                     user = await self.auth(r, w, s, arg)
                 elif verb == "MAIL":
-                    mail, rcpts, mail_time = None, [], time.time()
+                    mail, rcpts, params, mail_time = None, [], {}, time.time()
                     if s["auth_required"] and user is None:
                         await self.reply(w, "530 5.7.0 Authentication required")
                         continue
@@ -245,6 +256,7 @@ class SMTPTestServer:
                     await self.reply(w, text)
                     if text.startswith("2"):
                         rcpts.append(addr)
+                        params[addr] = self.params_of(arg)
                 elif verb == "DATA":
                     if mail is None or not rcpts:
                         await self.reply(w, "503 5.5.1 Bad sequence of commands")
@@ -254,7 +266,7 @@ class SMTPTestServer:
                         continue
                     data = await self.read_data(r)
                     entry = {"session": n, "tls": tls, "mail_from": mail, "rcpt_to": rcpts,
-                             "data": data.decode("latin-1"), "reply": s["data_end"],
+                             "rcpt_params": params, "data": data.decode("latin-1"), "reply": s["data_end"],
                              "auth": user, "mail_time": mail_time, "end_time": time.time()}
                     if s["data_end_delay"]:
                         await asyncio.sleep(s["data_end_delay"])

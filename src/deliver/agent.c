@@ -401,6 +401,7 @@ static void attempt_end(struct attempt *at)
     bool expired;
     bool deferred = expire(at, now, &expired);
     deliver_agent_send_bounce(at);
+    deliver_agent_send_relayed(at);
     if (deferred && deliver_retry_warn_delay(&a->o.retry, at->m.qf.env.arrival, now, j->warned))
         deliver_agent_send_delay_warning(at);
     int64_t not_before = at->not_before;
@@ -468,6 +469,7 @@ static void d_ready(void *ctx, const struct smtp_client_caps *caps)
 {
     struct delivery *d = ctx;
     d->mailmax = caps->mailmax;
+    d->relay_reports = !caps->dsn;
     d->ready = true;
     d->first = 0;
     smtp_client_send(deliver_outbound_session(d->out), &d->msg, 0);
@@ -498,6 +500,7 @@ static void d_message_result(void *ctx, const struct smtp_client_result *r, size
         struct rcpt_out *rc = d_rcpt(d, i);
         if (rc->st == STORE_RCPT_PENDING && r->failure != SMTP_CLIENT_NO_RECIPIENTS)
             outcome_from_result(d, rc, r, deliver_outbound_error(d->out));
+        rc->relayed = rc->st == STORE_RCPT_SENT && d->relay_reports;
         rcs[k++] = rc;
     }
     if (r->reply && dst)

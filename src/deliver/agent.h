@@ -114,4 +114,12 @@ int64_t deliver_agent_destinations(struct deliver_agent *a,
 struct policy_counters;
 void deliver_agent_set_counters(struct deliver_agent *a, struct policy_counters *c);
 
+/* A store_local_success_fn (store/deliver_local.h) with ctx the agent, for
+ * store_queue_set_success_hook: queues one "delivered" report (RFC 3464, RFC 3461 §6.2) for the
+ * local recipients rcpts[0..n) of qf, none for the sender <>. Safe on the local runner's
+ * thread. */
+struct store_qf;
+void deliver_agent_send_delivered(void *ctx, const struct store_qf *qf, const size_t *rcpts,
+                                  size_t n, int fd);
+
 #endif

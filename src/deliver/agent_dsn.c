@@ -1,9 +1,13 @@
 /* deliver/agent_dsn.c — the delivery agent's reports to senders, queued like any message from
- * <>: failures (bounces), the one delay warning, and the report of a message an administrator
- * deleted. Never for the null sender (RFC 5321 §6.1). RFC 3464, RFC 3461 §4.1. */
+ * <>: failures (bounces), the one delay warning, "relayed" and "delivered" success reports,
+ * and the report of a message an administrator deleted. Never for the null sender (RFC 5321
+ * §6.1). RFC 3464, RFC 3461 §4.1, §5.2.2, §6.2. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "deliver/agent_internal.h"
 #include "deliver/dsn.h"
@@ -60,13 +64,21 @@ static void inject(struct deliver_agent *a, const struct store_qf *qf, const cha
     store_msg_commit(msg, report_committed, a);
 }
 
-/* Builds and queues the report of dr[0..n) for the message in m; what names it in the log
- * ("non-delivery notification"), word in the line for <> ("bounce", "delay warning"). */
-static void send_report(struct deliver_agent *a, const struct store_remote_msg *m,
+/* The message a report is about: its header, and its bytes (NULL when unreadable). */
+struct original {
+    const struct store_qf *qf;
+    const char *body;
+    size_t body_len;
+};
+
+/* Builds and queues the report of dr[0..n) for the message o; what names it in the log
+ * ("non-delivery notification"), word in the line for <> ("bounce", "delay warning"); seed
+ * picks the MIME boundary. */
+static void send_report(struct deliver_agent *a, const struct original *o,
                         const struct deliver_dsn_rcpt *dr, size_t n, const char *what,
-                        const char *word)
+                        const char *word, uint64_t seed)
 {
-    const struct store_qf *qf = &m->qf;
+    const struct store_qf *qf = o->qf;
     if (n > 0 && qf->env.sender[0] == '\0')
         deliver_agent_logf(a, "%s: sender is <>: no %s for %zu recipient(s)", qf->id, word, n);
     if (n == 0 || qf->env.sender[0] == '\0')
@@ -74,11 +86,10 @@ static void send_report(struct deliver_agent *a, const struct store_remote_msg *
     struct deliver_dsn_input in = {
         .reporting_mta = a->o.cfg->hostname, .queue_id = qf->id, .sender = qf->env.sender,
         .envid = qf->env.envid, .ret = qf->env.ret, .arrival = qf->env.arrival,
-        .message = m->body, .message_len = m->body_len, .rcpts = dr, .n_rcpts = n};
+        .message = o->body, .message_len = o->body_len, .rcpts = dr, .n_rcpts = n};
     char *report = NULL;
     size_t len = 0;
-    enum deliver_dsn_err e = deliver_dsn_build(&in, deliver_agent_now(),
-                                               deliver_agent_random(a), &report, &len);
+    enum deliver_dsn_err e = deliver_dsn_build(&in, deliver_agent_now(), seed, &report, &len);
     if (e == DELIVER_DSN_OK)
         inject(a, qf, report, len, what);
     else if (e != DELIVER_DSN_ERR_NOTHING_TO_REPORT)
@@ -87,9 +98,27 @@ static void send_report(struct deliver_agent *a, const struct store_remote_msg *
     free(report);
 }
 
-/* The report lines of the attempt's recipients in state st, with action. */
-static void send_for_state(struct attempt *at, enum store_rcpt_state st,
-                           enum deliver_dsn_action action, const char *what, const char *word)
+/* Which of the attempt's recipients a report covers. */
+typedef bool (*rcpt_pick)(const struct rcpt_out *rc);
+
+static bool pick_bounced(const struct rcpt_out *rc)
+{
+    return rc->st == STORE_RCPT_BOUNCED;
+}
+
+static bool pick_deferred(const struct rcpt_out *rc)
+{
+    return rc->st == STORE_RCPT_DEFERRED;
+}
+
+static bool pick_relayed(const struct rcpt_out *rc)
+{
+    return rc->st == STORE_RCPT_SENT && rc->relayed;
+}
+
+/* The report lines of the attempt's recipients that pick chooses, with action. */
+static void send_for_attempt(struct attempt *at, rcpt_pick pick, enum deliver_dsn_action action,
+                             const char *what, const char *word)
 {
     struct deliver_agent *a = at->job->a;
     const struct store_qf *qf = &at->m.qf;
@@ -102,7 +131,7 @@ static void send_for_state(struct attempt *at, enum store_rcpt_state st,
     int64_t now = deliver_agent_now();
     for (size_t i = 0; i < at->n_rc; i++) {
         const struct rcpt_out *rc = &at->rc[i];
-        if (rc->st != st)
+        if (!pick(rc))
             continue;
         const struct store_rcpt *r = &qf->env.rcpts[rc->idx];
         dr[n++] = (struct deliver_dsn_rcpt){
@@ -113,14 +142,29 @@ static void send_for_state(struct attempt *at, enum store_rcpt_state st,
                                     ? deliver_retry_give_up_at(&a->o.retry, qf->env.arrival)
                                     : 0};
     }
-    send_report(a, &at->m, dr, n, what, word);
+    struct original o = {.qf = qf, .body = at->m.body, .body_len = at->m.body_len};
+    send_report(a, &o, dr, n, what, word, deliver_agent_random(a));
     free(dr);
 }
 
 void deliver_agent_send_bounce(struct attempt *at)
 {
-    send_for_state(at, STORE_RCPT_BOUNCED, DELIVER_DSN_FAILED, "non-delivery notification",
-                   "bounce");
+    send_for_attempt(at, pick_bounced, DELIVER_DSN_FAILED, "non-delivery notification",
+                     "bounce");
+}
+
+/* Most relayed recipients did not ask for SUCCESS: checked first, so that the common case
+ * neither builds a report nor logs "no report for <>" for every relayed bounce. */
+void deliver_agent_send_relayed(struct attempt *at)
+{
+    bool wanted = false;
+    for (size_t i = 0; i < at->n_rc && !wanted; i++)
+        wanted = pick_relayed(&at->rc[i]) &&
+                 deliver_dsn_wanted(at->m.qf.env.rcpts[at->rc[i].idx].notify,
+                                    DELIVER_DSN_RELAYED);
+    if (wanted)
+        send_for_attempt(at, pick_relayed, DELIVER_DSN_RELAYED, "delivery notification",
+                         "success report");
 }
 
 /* RFC 3461 §4.1 leaves the delay warning of a recipient without NOTIFY to the MTA: we send it
@@ -137,8 +181,8 @@ void deliver_agent_send_delay_warning(struct attempt *at)
         return;
     }
     j->warned = true;
-    send_for_state(at, STORE_RCPT_DEFERRED, DELIVER_DSN_DELAYED, "delay notification",
-                   "delay warning");
+    send_for_attempt(at, pick_deferred, DELIVER_DSN_DELAYED, "delay notification",
+                     "delay warning");
 }
 
 void deliver_agent_send_deleted(struct deliver_agent *a, const struct store_remote_msg *m)
@@ -161,6 +205,60 @@ void deliver_agent_send_deleted(struct deliver_agent *a, const struct store_remo
             .diagnostic = "deleted from the queue by the administrator",
             .last_attempt = deliver_agent_now()};
     }
-    send_report(a, m, dr, n, "non-delivery notification", "bounce");
+    struct original o = {.qf = qf, .body = m->body, .body_len = m->body_len};
+    send_report(a, &o, dr, n, "non-delivery notification", "bounce", deliver_agent_random(a));
+    free(dr);
+}
+
+/* The message bytes of qf from fd (malloc'd), or NULL: the report then goes without them. */
+static char *read_original(const struct store_qf *qf, int fd)
+{
+    size_t len = (size_t)qf->size;
+    char *buf = malloc(len + 1);
+    for (size_t got = 0; buf != NULL && got < len;) {
+        ssize_t r = pread(fd, buf + got, len - got, (off_t)(qf->header_len + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            free(buf);
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    return buf;
+}
+
+/* On the local runner's thread: only what is safe there is used (the read-only config, the
+ * thread-safe queue and logger); the boundary seed comes from the clock, not the agent's
+ * generator, which belongs to the loop thread. */
+void deliver_agent_send_delivered(void *ctx, const struct store_qf *qf, const size_t *rcpts,
+                                  size_t n, int fd)
+{
+    struct deliver_agent *a = ctx;
+    if (qf->env.sender[0] == '\0') {
+        deliver_agent_logf(a, "%s: sender is <>: no success report for %zu recipient(s)",
+                           qf->id, n);
+        return;
+    }
+    struct deliver_dsn_rcpt *dr = calloc(n ? n : 1, sizeof *dr);
+    char *body = read_original(qf, fd);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = deliver_agent_now();
+    for (size_t i = 0; dr != NULL && i < n; i++) {
+        const struct store_rcpt *r = &qf->env.rcpts[rcpts[i]];
+        dr[i] = (struct deliver_dsn_rcpt){
+            .final_recipient = r->address, .orcpt = r->orcpt, .notify = r->notify,
+            .action = DELIVER_DSN_DELIVERED, .status = deliver_agent_status(2, 0, 0),
+            .last_attempt = now};
+    }
+    struct original o = {.qf = qf, .body = body, .body_len = body ? (size_t)qf->size : 0};
+    if (dr != NULL)
+        send_report(a, &o, dr, n, "delivery notification", "success report",
+                    (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec);
+    else
+        deliver_agent_logf(a, "%s: cannot build the delivery notification: out of memory",
+                           qf->id);
+    free(body);
     free(dr);
 }

@@ -42,6 +42,7 @@ struct rcpt_out {
     const char *remote_mta;      /* the host that replied (DSN Remote-MTA), or NULL */
     bool recorded;               /* logged (and written when final) */
     bool expired;                /* given up by us (4.4.7), whatever the last reply said */
+    bool relayed;                /* SENT to a peer without DSN: the success report is ours */
 };
 
 struct attempt;
@@ -83,6 +84,10 @@ struct delivery {
     bool ready;          /* the session of the current candidate got past EHLO */
     bool next_candidate; /* the current candidate failed before ready: try the next */
     bool verify;         /* required-verify: check the certificate against host */
+    /* The peer did not offer DSN (RFC 3461 §5.2.2): NOTIFY=SUCCESS recipients it accepts get
+     * a "relayed" report from us. False until EHLO is done, so a connection whose EHLO we
+     * did not see reports nothing rather than twice. */
+    bool relay_reports;
 };
 
 struct job;
@@ -197,6 +202,9 @@ void deliver_agent_delivery_go(struct delivery *d);
 /* agent_dsn.c: reports to the sender. */
 void deliver_agent_send_bounce(struct attempt *at);
 void deliver_agent_send_delay_warning(struct attempt *at);
+/* One "relayed" report for the attempt's recipients handed to peers without DSN that asked
+ * for NOTIFY=SUCCESS (RFC 3461 §5.2.2, §6.2). */
+void deliver_agent_send_relayed(struct attempt *at);
 /* A report for the recipients of qf not yet delivered, after an administrator deleted it. */
 void deliver_agent_send_deleted(struct deliver_agent *a, const struct store_remote_msg *m);
 

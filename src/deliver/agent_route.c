@@ -478,6 +478,7 @@ bool deliver_agent_hand_over(struct delivery *d)
     w->ready = true;
     w->conn_messages = d->conn_messages;
     w->mailmax = d->mailmax;
+    w->relay_reports = d->relay_reports;
     w->cand[0] = d->cand[d->cur];
     w->n_cand = 1;
     w->cur = 0;

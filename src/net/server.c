@@ -230,9 +230,12 @@ static bool open_agent(struct net_server *srv)
     char err[256];
     deliver_agent_opts_from_config(&o, srv->cfg);
     srv->agent = deliver_agent_new(&o, err, sizeof err);
-    if (!srv->agent)
+    if (!srv->agent) {
         net_log("fatal: delivery agent: %s", err);
-    return srv->agent != NULL;
+        return false;
+    }
+    store_queue_set_success_hook(srv->queue, deliver_agent_send_delivered, srv->agent);
+    return true;
 }
 
 /* The control socket (clearmta queue, clearmta limits) is an administrator's convenience: the

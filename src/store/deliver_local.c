@@ -59,6 +59,8 @@ struct store_local {
     bool stopping;
     pthread_t thread;
     bool queue_unsynced; /* runner thread only: queue updates wait for the next syncfs */
+    store_local_success_fn success; /* under mu; the runner copies it at each batch */
+    void *success_ctx;
     atomic_uint_fast64_t delivered, deferred, batches, syncs, removed;
 };
 
@@ -431,6 +433,30 @@ static void report(struct store_local *l, struct attempt *att, size_t n)
     }
 }
 
+/* Calls the hook once per message for its delivered recipients that asked for NOTIFY=SUCCESS.
+ * att is in message order (write_files), so each message's recipients are one run. */
+static void notify_success(struct store_local *l, store_local_success_fn fn, void *ctx,
+                           const struct attempt *att, size_t n_att)
+{
+    if (fn == NULL || n_att == 0)
+        return;
+    size_t *idx = malloc(n_att * sizeof *idx);
+    if (idx == NULL) {
+        logf_line(l, "local delivery: out of memory: success reports of this batch not sent");
+        return;
+    }
+    for (size_t a = 0; a < n_att;) {
+        const struct loaded *m = att[a].msg;
+        size_t k = 0;
+        for (; a < n_att && att[a].msg == m; a++)
+            if (att[a].err == 0 && (m->qf.env.rcpts[att[a].rcpt].notify & STORE_NOTIFY_SUCCESS))
+                idx[k++] = att[a].rcpt;
+        if (k > 0)
+            fn(ctx, &m->qf, idx, k, m->job->fd);
+    }
+    free(idx);
+}
+
 static size_t count_attempts(const struct loaded *msgs, size_t n)
 {
     size_t k = 0;
@@ -444,6 +470,10 @@ static size_t count_attempts(const struct loaded *msgs, size_t n)
 static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct job_list *retry,
                       struct job_list *held)
 {
+    pthread_mutex_lock(&l->mu);
+    store_local_success_fn success = l->success;
+    void *success_ctx = l->success_ctx;
+    pthread_mutex_unlock(&l->mu);
     struct loaded *msgs = calloc(n, sizeof *msgs);
     size_t n_msgs = 0;
     for (size_t i = 0; i < n; i++) {
@@ -466,6 +496,7 @@ static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct
         sync_new_dirs(l, att, n_att);
         update_queue(l, msgs, n_msgs, att, n_att);
         report(l, att, n_att);
+        notify_success(l, success, success_ctx, att, n_att);
     }
     atomic_fetch_add(&l->batches, 1);
     for (size_t m = 0; m < n_msgs; m++) {
@@ -650,6 +681,14 @@ bool store_local_submit(struct store_local *l, const char *id, int fd)
     if (fd >= 0 && !hold)
         close(fd); /* j may be gone already: decided under the lock */
     return true;
+}
+
+void store_local_set_success_hook(struct store_local *l, store_local_success_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&l->mu);
+    l->success = fn;
+    l->success_ctx = ctx;
+    pthread_mutex_unlock(&l->mu);
 }
 
 void store_local_stop(struct store_local *l)

@@ -1,5 +1,6 @@
 /* store/deliver_local.h — the local delivery runner: a thread that delivers committed messages
- * to their local recipients' Maildirs in batches and records the outcome in the queue file. */
+ * to their local recipients' Maildirs in batches, records the outcome in the queue file, and
+ * tells a hook which delivered recipients asked for a success report (RFC 3461 §4.1). */
 #ifndef CLEARMTA_STORE_DELIVER_LOCAL_H
 #define CLEARMTA_STORE_DELIVER_LOCAL_H
 
@@ -7,6 +8,7 @@
 #include <stdint.h>
 
 #include "store/queue.h"
+#include "store/queue_file.h"
 #include "store/syncer.h"
 
 struct store_local;
@@ -31,6 +33,17 @@ enum store_err store_local_start(const struct store_local_cfg *cfg, struct store
  * or opens the file itself when fd is -1. Thread-safe. Returns false (and closes fd) when out
  * of memory: the message stays queued on disk for the next start. */
 bool store_local_submit(struct store_local *l, const char *id, int fd);
+
+/* Called on the runner thread once per message of a batch whose local recipients rcpts[0..n)
+ * (indices into qf->env.rcpts) asked for NOTIFY=SUCCESS and are now delivered, after their
+ * states are recorded (a crash before the report is queued loses the report, never the mail).
+ * qf is valid during the call only; fd is open on the queue file, readable (message bytes from
+ * qf->header_len, qf->size of them) even when the file was removed meanwhile; not to be closed. */
+typedef void (*store_local_success_fn)(void *ctx, const struct store_qf *qf, const size_t *rcpts,
+                                       size_t n, int fd);
+
+/* Installs (fn NULL: removes) the hook for the batches that start from now on. Thread-safe. */
+void store_local_set_success_hook(struct store_local *l, store_local_success_fn fn, void *ctx);
 
 /* Finishes the batch in progress, stops the thread and frees l. Undelivered messages stay
  * queued on disk. */

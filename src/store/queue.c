@@ -650,6 +650,10 @@ static enum store_err recover_queue(struct store_queue *q, char *err, size_t err
 
 static void queue_free(struct store_queue *q)
 {
+    /* First the local runner: its success reports are commits, which need the threads below. */
+    if (q->local != NULL)
+        store_local_stop(q->local);
+    q->local = NULL;
     pthread_mutex_lock(&q->mu);
     q->stopping = true;
     pthread_cond_signal(&q->cv);
@@ -660,9 +664,6 @@ static void queue_free(struct store_queue *q)
     if (q->pool_started)
         pthread_join(q->pool_thread, NULL);
     pool_drain(q);
-    if (q->local != NULL)
-        store_local_stop(q->local);
-    q->local = NULL;
     store_syncer_free(q->syncer);
     if (q->event_fd >= 0)
         store_queue_process(q);
@@ -817,6 +818,12 @@ enum store_err store_queue_free_space(struct store_queue *q, uint64_t *bytes)
         return store_err_from_errno(errno);
     *bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
     return STORE_OK;
+}
+
+void store_queue_set_success_hook(struct store_queue *q, store_local_success_fn fn, void *ctx)
+{
+    if (q->local != NULL)
+        store_local_set_success_hook(q->local, fn, ctx);
 }
 
 void store_queue_stats(struct store_queue *q, struct store_stats *out)

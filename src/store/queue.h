@@ -122,6 +122,14 @@ struct store_stats {
     uint64_t removed;         /* queue files removed once no recipient was pending */
 };
 void store_queue_stats(struct store_queue *q, struct store_stats *out);
+struct store_qf;
+/* Installs the local delivery runner's success hook (a store_local_success_fn of
+ * store/deliver_local.h, called on the runner's thread for the delivered local recipients that
+ * asked for NOTIFY=SUCCESS); fn NULL removes it. Nothing without local delivery. Thread-safe. */
+void store_queue_set_success_hook(struct store_queue *q,
+                                  void (*fn)(void *ctx, const struct store_qf *qf,
+                                             const size_t *rcpts, size_t n, int fd),
+                                  void *ctx);
 
 /* Starts a message: takes an empty file from the pool (or creates one) and writes the envelope. The envelope is copied; the
  * caller's strings may go away after the call. Errors: INVALID (envelope not storable, see

@@ -3,7 +3,9 @@ from <>, multipart/report with report-type=delivery-status, a human part that ex
 reply table's plain words (the same as `clearmta explain`) and quotes the remote reply, the
 per-message and per-recipient fields (ENVID echoed, Original-Recipient from ORCPT, Remote-MTA,
 Diagnostic-Code), the original headers for RET=HDRS or the whole message for RET=FULL; no
-report for NOTIFY=NEVER; none ever for mail from <> (t_30)."""
+report for NOTIFY=NEVER; none ever for mail from <> (t_30). NOTIFY=SUCCESS (RFC 3461 §5.2.2,
+§6.2): a relay without DSN → one "relayed" report from us; a relay with DSN → NOTIFY passed on
+and no report; a local delivery → a "delivered" report."""
 import json
 import subprocess
 import time
@@ -117,6 +119,72 @@ class Notify(BounceCase):
         self.wait_queue_empty(srv)
         time.sleep(1)
         self.assertEqual(srv.maildir_files("alice"), [], "NOTIFY=SUCCESS got a failure report")
+
+
+class Success(DeliverCase):
+    """NOTIFY=SUCCESS: who reports the success, and what the report says."""
+
+    def success_report(self, srv, count):
+        """The one report alice gets, checked: from <>, nothing failed, count recipients."""
+        report = self.wait_reports(srv)[0]
+        self.wait_queue_empty(srv)
+        time.sleep(1)  # a second report would be delivered locally within this
+        self.assertEqual(len(srv.maildir_files("alice")), 1, "one report per message")
+        text, msg_fields, rcpts, original = self.report_parts(report)
+        self.assertEqual(len(rcpts), count, rcpts)
+        self.assertEqual(msg_fields.get("reporting-mta"), "dns; mx.example.test")
+        if original is not None:  # a success never returns the whole message
+            self.assertEqual(original.get_content_type(), "text/rfc822-headers")
+        return text, msg_fields, rcpts
+
+    def test_relay_without_dsn_gets_one_relayed_report(self):
+        srv, relay = self.start_pair()
+        to = ["carol@remote.example", "dave@remote.example"]
+        self.submit(srv, to, make_message("success-relayed"), mail_params="ENVID=env-ok-1",
+                    rcpt_params={a: "NOTIFY=SUCCESS,FAILURE" for a in to})
+        rec = self.wait_records(relay, 1)[0]
+        for a in to:  # the peer offered no DSN: nothing to pass on
+            self.assertNotIn("NOTIFY", rec["rcpt_params"].get(a, ""), rec["rcpt_params"])
+        _text, msg_fields, rcpts = self.success_report(srv, 2)
+        self.assertEqual(msg_fields.get("original-envelope-id"), "env-ok-1")
+        self.assertEqual(sorted(f.get("final-recipient", "").split(";")[-1].strip()
+                                for f in rcpts), to)
+        for f in rcpts:
+            self.assertEqual(f.get("action"), "relayed")
+            self.assertEqual(f.get("status"), "2.0.0")
+            self.assertEqual(f.get("diagnostic-code"), "smtp; 250 2.0.0 Ok: queued")
+            self.assertRegex(f.get("remote-mta", ""), r"^dns;\s*\[?127\.0\.0\.1\b", f)
+
+    def test_relay_with_dsn_takes_notify_over(self):
+        srv, relay = self.start_pair({"dsn": True})
+        to = "carol@remote.example"
+        self.submit(srv, [to], make_message("success-passed-on"),
+                    rcpt_params={to: "NOTIFY=SUCCESS"})
+        rec = self.wait_records(relay, 1)[0]
+        self.assertIn("NOTIFY=SUCCESS", rec["rcpt_params"].get(to, ""), rec["rcpt_params"])
+        self.wait_queue_empty(srv)
+        time.sleep(1)
+        self.assertEqual(srv.maildir_files("alice"), [], "the relay reports, not us")
+
+    def test_no_notify_gets_no_success_report(self):
+        srv, relay = self.start_pair()
+        self.submit(srv, ["carol@remote.example", "bob@example.test"],
+                    make_message("success-unasked"))
+        self.wait_records(relay, 1)
+        srv.wait_mail("bob", 1)
+        self.wait_queue_empty(srv)
+        time.sleep(1)
+        self.assertEqual(srv.maildir_files("alice"), [], "a report nobody asked for")
+
+    def test_local_delivery_gets_a_delivered_report(self):
+        srv, _relay = self.start_pair()
+        self.submit(srv, ["bob@example.test"], make_message("success-local"),
+                    rcpt_params={"bob@example.test": "NOTIFY=SUCCESS"})
+        srv.wait_mail("bob", 1)
+        _text, _msg_fields, rcpts = self.success_report(srv, 1)
+        self.assertRegex(rcpts[0].get("final-recipient", ""), r"^rfc822;\s*bob@example\.test$")
+        self.assertEqual(rcpts[0].get("action"), "delivered")
+        self.assertEqual(rcpts[0].get("status"), "2.0.0")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
  * scripted SMTP server in the same loop: delivery, 550 bounce injection, <> never bounced,
  * 450 deferral kept on disk, connection refused, 452 split, recovery scan at start; the
  * administration API (list, flush, hold/release across a restart, delete with a bounce), the
- * one delay warning (durable), relay host rate pacing, DNS failures of a next hop. */
+ * one delay warning (durable), "relayed" success reports (peer without DSN) or NOTIFY passed
+ * on (peer with DSN), "delivered" reports from the local runner's hook, relay host rate
+ * pacing, DNS failures of a next hop. */
 #include "unit.h"
 
 #include <arpa/inet.h>
@@ -24,8 +26,10 @@
 #include "deliver/agent.h"
 #include "net/tls.h"
 #include "policy/counters.h"
+#include "store/deliver_local.h"
 #include "store/flags.h"
 #include "store/queue_file.h"
+#include "store/remote.h"
 
 /* ---- a scripted server: one reply per command, "rcpt" replies by recipient number ---- */
 
@@ -33,6 +37,7 @@ struct script {
     const char *mail, *rcpt_ok, *rcpt_bad, *data_end;
     const char *bad_rcpt;  /* the address that gets rcpt_bad */
     unsigned rcpt_max;     /* 452 4.5.3 after this many in a transaction (0: none) */
+    bool dsn;              /* EHLO offers DSN */
 };
 
 struct fake {
@@ -44,6 +49,7 @@ struct fake {
     size_t in_len;
     bool in_data;
     unsigned rcpts, transactions, messages, sessions;
+    char last_rcpt[1024];
 };
 
 struct fx {
@@ -54,6 +60,7 @@ struct fx {
     struct event *qev;
     struct deliver_agent *a;
     struct fake srv;
+    unsigned notify; /* STORE_NOTIFY_* of every recipient queue_message_at queues */
     char log[1 << 20];
     size_t log_len;
 };
@@ -75,11 +82,13 @@ static void hang_up(struct fake *s)
 static void command(struct fake *s, const char *line)
 {
     if (strncasecmp(line, "EHLO", 4) == 0) {
-        say(s, "250-fake.test\r\n250 ENHANCEDSTATUSCODES\r\n");
+        say(s, s->sc.dsn ? "250-fake.test\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n"
+                         : "250-fake.test\r\n250 ENHANCEDSTATUSCODES\r\n");
     } else if (strncasecmp(line, "MAIL", 4) == 0) {
         s->rcpts = 0;
         say(s, s->sc.mail ? s->sc.mail : "250 2.1.0 Ok\r\n");
     } else if (strncasecmp(line, "RCPT", 4) == 0) {
+        snprintf(s->last_rcpt, sizeof s->last_rcpt, "%s", line);
         if (s->sc.rcpt_max && s->rcpts >= s->sc.rcpt_max) {
             say(s, "452 4.5.3 Too many recipients\r\n");
         } else if (s->sc.bad_rcpt && strstr(line, s->sc.bad_rcpt)) {
@@ -177,12 +186,17 @@ static void fake_stop(struct fake *s)
 
 /* ---- fixture ---- */
 
+/* The local runner's thread logs too (success reports). */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void log_line(void *ctx, const char *line)
 {
     struct fx *f = ctx;
+    pthread_mutex_lock(&log_mu);
     int n = snprintf(f->log + f->log_len, sizeof f->log - f->log_len, "%s\n", line);
     if (n > 0 && (size_t)n < sizeof f->log - f->log_len)
         f->log_len += (size_t)n;
+    pthread_mutex_unlock(&log_mu);
 }
 
 static void on_queue(evutil_socket_t fd, short what, void *arg)
@@ -325,7 +339,8 @@ static void queue_message_at(struct fx *f, const char *sender, const char *const
     for (size_t i = 0; i < n; i++) /* bob@example.test is local, the rest remote */
         r[i] = (struct store_rcpt){.address = to[i],
                                    .local_user = strcmp(to[i], "bob@example.test") ? NULL
-                                                                                   : "bob"};
+                                                                                   : "bob",
+                                   .notify = f->notify};
     struct store_envelope env = {.sender = sender, .rcpts = r, .n_rcpts = n, .arrival = arrival};
     struct store_msg *m;
     assert_int_equal(store_msg_begin(f->q, &env, &m), STORE_OK);
@@ -799,12 +814,14 @@ static void test_messages_beyond_the_limit_wait_and_reuse_the_connection(void **
     struct fx *f = *state;
     char id[4][STORE_ID_LEN + 1];
     const char *to[] = {"carol@remote.example"};
+    f->notify = STORE_NOTIFY_SUCCESS; /* the peer's lack of DSN goes with its connection */
     for (int i = 0; i < 4; i++)
         queue_message(f, "alice@example.test", to, 1, id[i]);
     start_agent_one_connection(f, 0);
-    for (int i = 0; i < 500 && count_in_log(f, "status=sent") < 4; i++)
+    for (int i = 0; i < 500 && count_in_log(f, "bounce queued") < 4; i++)
         run_for(f, 10);
     assert_int_equal(count_in_log(f, "status=sent"), 4);
+    assert_int_equal(count_in_log(f, "sender delivery notification"), 4);
     assert_int_equal(f->srv.sessions, 1);
     assert_int_equal(f->srv.transactions, 4);
     assert_null(strstr(f->log, "status=deferred"));
@@ -1200,10 +1217,106 @@ static void test_unresolvable_next_hop_defers(void **state)
     assert_true(queued(f, id));
 }
 
+/* RFC 3461 §5.2.2: a peer without DSN cannot report success, so we do, once for all. */
+static void test_success_relayed_to_a_peer_without_dsn(void **state)
+{
+    struct fx *f = *state;
+    char id[STORE_ID_LEN + 1];
+    const char *to[] = {"carol@remote.example", "dave@remote.example"};
+    f->notify = STORE_NOTIFY_SUCCESS | STORE_NOTIFY_FAILURE;
+    start_agent(f);
+    queue_message(f, "alice@example.test", to, 2, id);
+    deliver_agent_submit(f->a, id);
+    assert_true(run_until_log(f, "from=<>, bounce queued", 5));
+    assert_int_equal(count_in_log(f, "sender delivery notification"), 1);
+    assert_null(strstr(f->srv.last_rcpt, "NOTIFY"));
+    assert_true(queue_holds(f, "Action: relayed"));
+    assert_true(queue_holds(f, "Final-Recipient: rfc822; dave@remote.example"));
+    assert_true(queue_holds(f, "Diagnostic-Code: smtp; 250 2.0.0 Ok: queued"));
+    assert_true(queue_holds(f, "Status: 2.0.0"));
+}
+
+/* A peer offering DSN takes NOTIFY over: nothing from us. */
+static void test_success_passed_on_to_a_peer_with_dsn(void **state)
+{
+    struct fx *f = *state;
+    char id[STORE_ID_LEN + 1];
+    const char *to[] = {"carol@remote.example"};
+    f->notify = STORE_NOTIFY_SUCCESS;
+    f->srv.sc = (struct script){.dsn = true};
+    start_agent(f);
+    queue_message(f, "alice@example.test", to, 1, id);
+    deliver_agent_submit(f->a, id);
+    assert_true(run_until_log(f, "status=sent", 5));
+    run_for(f, 200);
+    assert_non_null(strstr(f->srv.last_rcpt, "NOTIFY=SUCCESS"));
+    assert_null(strstr(f->log, "notification"));
+    assert_false(queued(f, id));
+}
+
+/* Without NOTIFY=SUCCESS, or from <>, a relayed message gets no report. */
+static void test_no_success_report_unasked_or_for_null_sender(void **state)
+{
+    struct fx *f = *state;
+    char id[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1];
+    const char *to[] = {"carol@remote.example"};
+    start_agent(f);
+    queue_message(f, "alice@example.test", to, 1, id);
+    deliver_agent_submit(f->a, id);
+    assert_true(run_until_log(f, "status=sent", 5));
+    f->notify = STORE_NOTIFY_SUCCESS;
+    queue_message(f, "", to, 1, id2);
+    deliver_agent_submit(f->a, id2);
+    assert_true(run_until_log(f, "sender is <>: no success report for 1 recipient(s)", 5));
+    run_for(f, 200);
+    assert_null(strstr(f->log, "notification"));
+    assert_false(queued(f, id));
+    assert_false(queued(f, id2));
+}
+
+/* The local runner's success hook: bob's delivery gets one "delivered" report, alice's other
+ * (remote, undelivered) recipient none; a message from <> none. */
+static void test_local_delivery_reports_delivered(void **state)
+{
+    struct fx *f = *state;
+    char id[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1];
+    const char *to[] = {"bob@example.test", "carol@remote.example"};
+    start_agent(f);
+    int qfd = -1;
+    assert_int_equal(store_remote_open_dir(f->cfg.queue_dir, &qfd), STORE_OK);
+    struct store_local_cfg lc = {.queue_fd = qfd, .maildir_root = f->cfg.maildir_root,
+                                 .hostname = "mx.example.test", .retry_seconds = 30};
+    struct store_local *l = NULL;
+    char err[256];
+    assert_int_equal(store_local_start(&lc, &l, err, sizeof err), STORE_OK);
+    store_local_set_success_hook(l, deliver_agent_send_delivered, f->a);
+    f->notify = STORE_NOTIFY_SUCCESS;
+    queue_message(f, "alice@example.test", to, 2, id);
+    assert_true(store_local_submit(l, id, -1));
+    assert_true(run_until_log(f, "from=<>, bounce queued", 5));
+    assert_int_equal(count_in_log(f, "sender delivery notification"), 1);
+    assert_true(queue_holds(f, "Action: delivered"));
+    assert_true(queue_holds(f, "Final-Recipient: rfc822; bob@example.test"));
+    assert_false(queue_holds(f, "Final-Recipient: rfc822; carol@remote.example"));
+    queue_message(f, "", to, 1, id2);
+    assert_true(store_local_submit(l, id2, -1));
+    assert_true(run_until_log(f, "sender is <>: no success report for 1 recipient(s)", 5));
+    assert_int_equal(count_in_log(f, "sender delivery notification"), 1);
+    store_local_stop(l);
+    close(qfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_delivers_and_removes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_success_relayed_to_a_peer_without_dsn, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_success_passed_on_to_a_peer_with_dsn, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_success_report_unasked_or_for_null_sender,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_delivery_reports_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_550_bounces_to_a_local_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_sender_is_never_bounced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_450_defers_then_retry_delivers, setup, teardown),
