@@ -6,12 +6,12 @@
  * on (peer with DSN), "delivered" reports from the local runner's hook, relay host rate
  * pacing, DNS failures of a next hop. */
 #include "unit.h"
+#include "tmpdir.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,14 +206,6 @@ static void on_queue(evutil_socket_t fd, short what, void *arg)
     store_queue_process(arg);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* The test config: the relay host is host on the test server's port, with options. */
 /* The test config with line (a relayhost, a route, or "") and extra lines. */
 static void configure_line(struct fx *f, const char *line, const char *extra)
@@ -277,7 +269,7 @@ static int teardown(void **state)
     fake_stop(&f->srv);
     policy_config_free(&f->cfg);
     event_base_free(f->base);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
