@@ -5,7 +5,7 @@ of a client address in a minute gets 421 4.7.0, other addresses go on), max_comm
 import time
 import unittest
 
-from harness import ClientThread, Conn, ServerTestCase, dot_stuff, make_message
+from harness import ClientThread, Conn, ServerTestCase, make_message, send_transaction
 
 # Loopback addresses of their own, so the harness's readiness probe (from 127.0.0.1) does not
 # use up a session of the client under test.
@@ -96,14 +96,9 @@ class ConnLimits(ServerTestCase):
                 raise AssertionError("NOOP %d of a paced client took %.2f s"
                                      % (i, time.monotonic() - started))
             time.sleep(2.0 / rate)
-        c.cmd("MAIL FROM:<sender@example.org>")
-        c.expect("250 2.1.0")
-        c.cmd("RCPT TO:<alice@example.test>")
-        c.expect("250 2.1.5")
-        c.cmd("DATA")
-        c.expect("354")
-        c.send(dot_stuff(make_message("t43-paced")))
-        c.expect("250 2.0.0")
+        r = send_transaction(c, "sender@example.org", ["alice@example.test"],
+                             make_message("t43-paced"))
+        self.assertTrue(r.first.startswith("250 2.0.0"), r.text)
         c.cmd("QUIT")
         c.expect("221")
 
