@@ -1,11 +1,12 @@
 """t_37_adaptive — the delivery agent learns from a destination's replies (issue "Deliver",
 item 3): a greeting "421 4.7.0 too many connections" halves the destination's concurrency and
 starts a backoff, both visible in `clearmta queue status --json`; the message is delivered
-once the destination accepts again, and success is counted toward growing back."""
+once the destination accepts again, and success is counted toward growing back. A server that
+stops answering is given up after delivery_timeout_command and the message is retried."""
 import json
 import unittest
 
-from harness import make_message, wait_until
+from harness import auth_server, make_message, wait_until
 from t_30_deliver import RETRY_WAIT, DeliverCase
 from t_35_queue_admin import QueueAdminCase
 
@@ -40,6 +41,19 @@ class Adaptive(DeliverCase, QueueAdminCase):
         after = self.destination(srv)
         self.assertEqual(after["failures"], 0, after)
         self.assertIsNone(after["backoff_until"], after)
+        self.assertEqual(len(relay.records()), 1)
+
+    def test_silent_server_times_out_and_the_retry_delivers(self):
+        relay = self.start_relay({"sessions": [{"rcpt": "hang"}, {}]})
+        srv = auth_server(self, extra_config=["relayhost [127.0.0.1]:%d" % relay.port,
+                                              "retry_first 1", "retry_max 2",
+                                              "delivery_timeout_command 2"])
+        msg = make_message("adaptive-timeout")
+        self.submit(srv, ["carol@remote.example"], msg)
+        self.assertIsNotNone(srv.wait_log(r"to=<carol@remote\.example>, .*attempt=1, .*"
+                                          r"status=deferred"))
+        self.assertRelayed(self.wait_records(relay, 1)[0], msg)
+        self.wait_queue_empty(srv)
         self.assertEqual(len(relay.records()), 1)
 
 
