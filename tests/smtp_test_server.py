@@ -313,6 +313,12 @@ class SMTPTestServer:
             self.loop.run_until_complete(self._main())
         except asyncio.CancelledError:
             pass
+        # Sessions cancelled by stop() finish here, before the loop closes under them.
+        pending = asyncio.all_tasks(self.loop)
+        for t in pending:
+            t.cancel()
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
     def stop(self):
         if self.loop and self._server and not self.loop.is_closed():
