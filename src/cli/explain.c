@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "reply/explain.h"
+#include "reply/json.h"
 
 #define TEXT_COPY_MAX 8192 /* reply text shown; longer texts are cut */
 
@@ -41,37 +42,6 @@ static void usage(FILE *f)
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is invalid (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t len)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2, min = 0x80, cp = c & 0x1fu;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3, min = 0x800, cp = c & 0x0fu;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4, min = 0x10000, cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (n > len)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0u) != 0x80u)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 struct buf {
     char *p;
     size_t len, cap;
@@ -97,46 +67,15 @@ static bool buf_append(struct buf *b, const char *s, size_t n)
     return true;
 }
 
-/* Appends str as a JSON string: quotes, backslashes and control characters escaped, invalid
- * UTF-8 replaced by U+FFFD. */
+static bool buf_put(void *ctx, const char *p, size_t n)
+{
+    return buf_append(ctx, p, n);
+}
+
+/* Appends str as a JSON string (reply/json.h). */
 static bool json_escape(struct buf *b, const char *str, size_t len)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    bool ok = buf_append(b, "\"", 1);
-    size_t i = 0;
-    while (ok && i < len) {
-        size_t run = i;
-        while (run < len && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\')
-            run++;
-        if (run > i) {
-            ok = buf_append(b, str + i, run - i);
-            i = run;
-            continue;
-        }
-        unsigned char c = s[i];
-        char esc[8];
-        size_t n = utf8_len(s + i, len - i);
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\', esc[1] = (char)c;
-            ok = buf_append(b, esc, 2);
-        } else if (c == '\n' || c == '\r' || c == '\t') {
-            esc[0] = '\\', esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-            ok = buf_append(b, esc, 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            static const char hex[] = "0123456789abcdef";
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4], esc[5] = hex[c & 0xf];
-            ok = buf_append(b, esc, 6);
-        } else if (n == 0) {
-            ok = buf_append(b, "\xef\xbf\xbd", 3);
-        } else {
-            ok = buf_append(b, str + i, n);
-            i += n;
-            continue;
-        }
-        i++;
-    }
-    return ok && buf_append(b, "\"", 1);
+    return reply_json_string(str, len, buf_put, b);
 }
 
 static void put_json_string(FILE *f, const char *str, size_t len)

@@ -17,7 +17,7 @@
 
 #include "net/control.h"
 #include "net/log.h"
-#include "smtp/utf8.h"
+#include "reply/json.h"
 
 /* Commands that may be registered ("queue", "limits", and room to grow). */
 #define HANDLERS_MAX 8
@@ -192,41 +192,16 @@ bool net_control_printf(struct net_control_request *r, const char *fmt, ...)
     return true;
 }
 
+static bool json_put(void *ctx, const char *p, size_t n)
+{
+    return net_control_write(ctx, p, n);
+}
+
 bool net_control_json_string(struct net_control_request *r, const char *s)
 {
     if (!s)
         return net_control_write(r, "null", 4);
-    const unsigned char *u = (const unsigned char *)s;
-    size_t len = strlen(s);
-    bool ok = net_control_write(r, "\"", 1);
-    for (size_t i = 0; ok && i < len;) {
-        size_t run = i; /* plain printable ASCII goes out in one copy */
-        while (run < len && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\')
-            run++;
-        if (run > i) {
-            ok = net_control_write(r, s + i, run - i);
-            i = run;
-            continue;
-        }
-        size_t n = smtp_utf8_char(u + i, len - i, NULL);
-        if (u[i] == '"' || u[i] == '\\') {
-            char esc[2] = {'\\', (char)u[i]};
-            ok = net_control_write(r, esc, 2);
-        } else if (u[i] == '\n') {
-            ok = net_control_write(r, "\\n", 2);
-        } else if (u[i] == '\t') {
-            ok = net_control_write(r, "\\t", 2);
-        } else if (u[i] < 0x20 || u[i] == 0x7f) {
-            ok = net_control_printf(r, "\\u%04x", u[i]);
-        } else if (n == 0) {
-            ok = net_control_write(r, "\xef\xbf\xbd", 3); /* U+FFFD for a broken sequence */
-            n = 1;
-        } else {
-            ok = net_control_write(r, s + i, n);
-        }
-        i += n ? n : 1;
-    }
-    return ok && net_control_write(r, "\"", 1);
+    return reply_json_string(s, strlen(s), json_put, r);
 }
 
 void net_control_finish(struct net_control_request *r, int status)

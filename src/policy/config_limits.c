@@ -792,12 +792,13 @@ const struct policy_plan_network *policy_plan_network_for_address(const struct p
     } else {
         return NULL;
     }
+    const struct policy_plan_network *best = NULL; /* the longest prefix, in any order */
     for (size_t i = 0; i < c->n_plan_networks; i++) {
         const struct policy_plan_network *n = &c->plan_networks[i];
-        if (n->family == family && in_network(addr, n))
-            return n;
+        if (n->family == family && in_network(addr, n) && (!best || n->prefix > best->prefix))
+            best = n;
     }
-    return NULL;
+    return best;
 }
 
 const struct policy_plan *policy_plan_for_address(const struct policy_config *c,

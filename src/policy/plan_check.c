@@ -57,16 +57,6 @@ static void mask(unsigned char *addr, unsigned bits, unsigned prefix)
     }
 }
 
-static bool in_network(const struct ip *ip, const struct policy_plan_network *n)
-{
-    if (ip->family != n->family || n->prefix > family_bits(n->family))
-        return false;
-    unsigned char a[16];
-    memcpy(a, ip->addr, sizeof a);
-    mask(a, family_bits(n->family), n->prefix);
-    return memcmp(a, n->addr, family_bits(n->family) / 8) == 0;
-}
-
 /* "192.0.2.0/24" from a masked address. */
 static size_t cidr_text(char *out, size_t cap, int family, const unsigned char *addr,
                         unsigned prefix)
@@ -99,22 +89,14 @@ void policy_account_for_user(const struct policy_config *c, const char *user,
         a->name[0] = '\0';
 }
 
-/* The network is found here rather than through policy_plan_for_address() because the counter
- * is keyed by the network itself: every client of a plan_network shares one count. */
+/* The counter is keyed by the plan_network itself: every client of one network shares one
+ * count. */
 void policy_account_for_address(const struct policy_config *c, const struct sockaddr *sa,
                                 struct policy_account *a)
 {
     account_clear(a);
-    struct ip ip;
-    if (!ip_of(sa, &ip))
-        return;
-    const struct policy_plan_network *best = NULL;
-    for (size_t i = 0; i < c->n_plan_networks; i++) {
-        const struct policy_plan_network *n = &c->plan_networks[i];
-        if (n->plan < c->n_plans && in_network(&ip, n) && (!best || n->prefix > best->prefix))
-            best = n;
-    }
-    if (!best)
+    const struct policy_plan_network *best = policy_plan_network_for_address(c, sa);
+    if (!best || best->plan >= c->n_plans)
         return;
     a->name[0] = '[';
     size_t n = cidr_text(a->name + 1, sizeof a->name - 2, best->family, best->addr, best->prefix);
