@@ -57,6 +57,8 @@ void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct p
     o->destination = cfg->retry_first < deliver_destination_defaults.backoff_first_s
                          ? deliver_destination_fast
                          : deliver_destination_defaults;
+    o->destination.messages_per_connection = cfg->max_messages_per_connection;
+    o->idle_timeout_s = cfg->connection_idle_timeout;
 }
 
 /* ---- outcomes ---- */

@@ -23,12 +23,14 @@ struct deliver_agent_opts {
     struct deliver_retry_policy retry;
     struct deliver_destination_config destination;
     unsigned connect_timeout_s, command_timeout_s, data_timeout_s; /* 0: 30, 300, 600 */
+    unsigned idle_timeout_s; /* an idle connection waits this long for a message; 0: QUIT */
     void (*log)(void *ctx, const char *line); /* one line, no newline; NULL: none */
     void *log_ctx;
 };
 
 /* The retry policy, destination settings and timeouts cfg asks for (retry_first, retry_max,
- * queue_lifetime, delay_warning, delivery_timeout_*); the caller adds loop, queue and logger. */
+ * queue_lifetime, delay_warning, delivery_timeout_*, max_messages_per_connection,
+ * connection_idle_timeout); the caller adds loop, queue and logger. */
 void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct policy_config *cfg);
 
 /* Creates the agent and schedules every queued message with pending remote recipients

@@ -1049,6 +1049,12 @@ static const struct directive directives[] = {
     {.keyword = "delivery_timeout_data", .apply = apply_number,
      .offset = FIELD(delivery_timeout_data), .min = 1, .max = POLICY_TIMEOUT_MAX,
      .bound = "POLICY_TIMEOUT_MAX"},
+    {.keyword = "max_messages_per_connection", .apply = apply_number,
+     .offset = FIELD(max_messages_per_connection), .min = 0,
+     .max = POLICY_MESSAGES_PER_CONNECTION_MAX, .bound = "POLICY_MESSAGES_PER_CONNECTION_MAX"},
+    {.keyword = "connection_idle_timeout", .apply = apply_number,
+     .offset = FIELD(connection_idle_timeout), .min = 0, .max = POLICY_CONNECTION_IDLE_MAX,
+     .bound = "POLICY_CONNECTION_IDLE_MAX"},
     {.keyword = "plan", .apply = policy_limits_plan, .repeatable = true},
     {.keyword = "plan_user", .apply = policy_limits_plan_user, .repeatable = true},
     {.keyword = "plan_network", .apply = policy_limits_plan_network, .repeatable = true},
@@ -1363,6 +1369,8 @@ bool policy_config_defaults(struct policy_config *c)
     c->delivery_timeout_connect = POLICY_DELIVERY_CONNECT_DEFAULT;
     c->delivery_timeout_command = POLICY_DELIVERY_COMMAND_DEFAULT;
     c->delivery_timeout_data = POLICY_DELIVERY_DATA_DEFAULT;
+    c->max_messages_per_connection = POLICY_MESSAGES_PER_CONNECTION_DEFAULT;
+    c->connection_idle_timeout = POLICY_CONNECTION_IDLE_DEFAULT;
     c->queue_lifetime = POLICY_QUEUE_LIFETIME_DEFAULT;
     c->delay_warning = POLICY_DELAY_WARNING_DEFAULT;
     policy_limits_defaults(c);

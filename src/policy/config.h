@@ -55,6 +55,13 @@
 #define POLICY_DELIVERY_CONNECT_DEFAULT 30u
 #define POLICY_DELIVERY_COMMAND_DEFAULT 300u
 #define POLICY_DELIVERY_DATA_DEFAULT 600u
+/* Messages one outbound connection carries before it says QUIT (Postfix's smtp_connection_
+ * reuse_count_limit is unlimited by default; 100 spreads mail over hosts behind one name). */
+#define POLICY_MESSAGES_PER_CONNECTION_DEFAULT 100u
+#define POLICY_MESSAGES_PER_CONNECTION_MAX 100000u
+/* Seconds an outbound connection with nothing to send stays open for the next message. */
+#define POLICY_CONNECTION_IDLE_DEFAULT 5u
+#define POLICY_CONNECTION_IDLE_MAX 300u
 /* Smart-host sending rate: messages per period; a million per period is no limit at all. */
 #define POLICY_RATE_MAX 1000000u
 /* SASL user name and password of the smart host (RFC 4616 allows 255 octets each). */
@@ -263,6 +270,9 @@ struct policy_config {
     /* Outbound SMTP timeouts, seconds (RFC 5321 §4.5.3.2): connecting and the greeting, each
      * command's reply, the whole message data up to the reply to its final dot. */
     unsigned delivery_timeout_connect, delivery_timeout_command, delivery_timeout_data;
+    /* Connection reuse: messages per outbound connection (0: unlimited), and seconds an idle
+     * connection waits for the next message to its destination (0: QUIT at once). */
+    unsigned max_messages_per_connection, connection_idle_timeout;
     /* Limits. */
     struct policy_plan *plans;                 /* owned; n_plans entries, names unique */
     size_t n_plans;
