@@ -4,7 +4,7 @@
 set -eu
 
 build_pkgs="gcc make libc6-dev libevent-dev libssl-dev libcrypt-dev libc-ares-dev libhiredis-dev openssl"
-test_pkgs="$build_pkgs libcmocka-dev python3 swaks curl msmtp dnsmasq-base redis-server clang libclang-rt-14-dev"
+test_pkgs="$build_pkgs libcmocka-dev python3 swaks libnet-ssleay-perl curl msmtp dnsmasq-base redis-server clang libclang-rt-14-dev"
 bench_pkgs="$build_pkgs postfix redis-server"
 
 case "${1:-build}" in
@@ -25,6 +25,7 @@ echo "deps: installing$missing" >&2
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# swaks needs Net::SSLeay for STARTTLS, only a recommendation of its package: named above.
 # postfix asks for a mail type on install; a private instance is configured by bench itself.
 if echo "$missing" | grep -q postfix; then
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
