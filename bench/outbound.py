@@ -3,9 +3,11 @@ Postfix's smtp(8) client hand to smtp-sink on loopback, from a queue already ful
 
 Each server is first given OUTBOUND_MSGS 2 KB messages for bob@remote.example while its relay
 (the smtp-sink port) is down, so all of them wait in its queue. Then smtp-sink starts, the
-server is released (clearmta: restarted, its recovery scans the queue and sends everything;
-Postfix: restarted without defer_transports, then `postqueue -f`) and the clock runs until
-smtp-sink has counted every message. Injection is not timed: only delivery is.
+server is released (clearmta: its attempts failed with "connection refused" and it keeps
+running: one `clearmta queue flush`; Postfix: restarted without defer_transports, then
+`postqueue -f`; both relay with their default concurrency) and the clock runs until smtp-sink
+has counted every message, and the SMTP sessions that carried them. Injection is not timed:
+only delivery is.
 clearmta gets its messages on the submission port (STARTTLS + AUTH as alice, as the test
 contract requires for relaying); Postfix on its smtpd port from 127.0.0.0/8 (mynetworks).
 Run by bench.py (`make bench`), or alone as root: python3 bench/outbound.py (prints JSON).
@@ -23,6 +25,7 @@ import bench
 import procs
 
 MSGS = bench.env_int("BENCH_OUTBOUND_MSGS", 2000)
+CLEARMTA = os.environ.get("CLEARMTA_BIN") or os.path.join(bench.ROOT, "build", "clearmta")
 ROUNDS = bench.env_int("BENCH_OUTBOUND_ROUNDS", 3)
 RCPT = "bob@remote.example"
 INJECT_SESSIONS = 4
@@ -88,12 +91,16 @@ class CountingSink:
             self.stop()
             raise RuntimeError("smtp-sink did not start")
 
-    def count(self):
-        """Messages received so far (the wait_banner probe sent none)."""
+    def counters(self):
+        """(messages received, sessions ended) so far; the wait_banner probe is one session
+        and sent no message."""
         with open(self.out, "rb") as f:
             f.seek(max(0, os.path.getsize(self.out) - 200))
-            found = re.findall(rb"mesg=(\d+)", f.read())
-        return int(found[-1]) if found else 0
+            found = re.findall(rb"sess=(\d+) quit=\d+ mesg=(\d+)", f.read())
+        return (int(found[-1][1]), int(found[-1][0])) if found else (0, 0)
+
+    def count(self):
+        return self.counters()[0]
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -113,11 +120,18 @@ class Clearmta:
         self.proc = None
 
     def prepare(self):
-        """A fresh server with MSGS messages queued for the (down) relay; stopped after."""
+        """A fresh server with MSGS messages queued for the (down) relay, each tried once and
+        deferred (next try in 5 minutes); left running."""
         self.dir = bench.fresh_dir("clearmta-outbound", self)
         self.start()
         inject(self.sub_port, "alice@example.test", MSGS, login=True)
-        self.stop()
+        deadline = time.monotonic() + INJECT_TIMEOUT
+        while self.deferred() < MSGS and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def deferred(self):
+        with open(os.path.join(bench.WORK, "clearmta.log"), "rb") as f:
+            return len(re.findall(rb"to=<" + RCPT.encode() + rb">, .*status=deferred", f.read()))
 
     def start(self):
         env = dict(os.environ, CONTRACT_RELAY=f"127.0.0.1:{self.sink_port}")
@@ -132,8 +146,9 @@ class Clearmta:
             raise RuntimeError("clearmta did not start (see build/bench/clearmta.log)")
 
     def release(self):
-        """Starts the server: its queue scan sends every message at once."""
-        self.start()
+        """One `clearmta queue flush`: the queue goes out without a restart."""
+        subprocess.run([CLEARMTA, "queue", "-c", os.path.join(self.dir, "clearmta.conf"),
+                        "flush"], check=True, stdout=subprocess.DEVNULL, timeout=60)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -202,10 +217,12 @@ class Postfix:
 
 
 def drain(server, sink):
-    """Releases server's queue into a fresh sink; returns msg/s, CPU s per 1000 (all the
-    freshly started server used, start-up included), count."""
+    """Releases server's queue into a fresh sink; returns msg/s, CPU s per 1000 (what the
+    server used from the release on, a restart included), count and SMTP sessions."""
     sink.start()
     try:
+        pid = server.root_pid()
+        cpu0 = procs.cpu_seconds(pid) if pid else 0.0
         t0 = time.monotonic()
         server.release()
         deadline = t0 + DRAIN_TIMEOUT
@@ -216,11 +233,14 @@ def drain(server, sink):
             if n != got:
                 got, last_change = n, time.monotonic()
         elapsed = max(last_change - t0, 1e-3)  # to the last message smtp-sink counted
-        cpu = procs.cpu_seconds(server.root_pid())
+        cpu = procs.cpu_seconds(server.root_pid()) - (cpu0 if server.root_pid() == pid else 0)
     finally:
         server.stop()
         sink.stop()
-    return {"rate": got / elapsed, "cpu_per_1000": cpu / max(got, 1) * 1000, "delivered": got}
+    # Sessions ended, less the start-up probe; the server's QUIT ended the others.
+    sessions = max(sink.counters()[1] - 1, 0)
+    return {"rate": got / elapsed, "cpu_per_1000": cpu / max(got, 1) * 1000, "delivered": got,
+            "sessions": sessions}
 
 
 def measure(results, log, names=("clearmta", "postfix")):
@@ -237,8 +257,9 @@ def measure(results, log, names=("clearmta", "postfix")):
             finally:
                 server.stop()
             log(f"round {rnd} outbound: {server.name} {r['rate']:.0f} msg/s to smtp-sink "
-                f"({r['delivered']}/{MSGS}), {r['cpu_per_1000']:.2f} CPU s/1000")
-            for field in ("rate", "cpu_per_1000", "delivered"):
+                f"({r['delivered']}/{MSGS}) over {r['sessions']} sessions, "
+                f"{r['cpu_per_1000']:.2f} CPU s/1000")
+            for field in ("rate", "cpu_per_1000", "delivered", "sessions"):
                 bench.add(results, f"outbound.{field}", server.name, r[field])
 
 

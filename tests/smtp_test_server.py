@@ -25,6 +25,8 @@ The script (JSON) holds defaults and optional per-connection overrides:
    "dsn": false,                          offer DSN (RFC 3461) in the EHLO reply
    "rcpt_delay": 0, "data_end_delay": 0,  seconds to wait before each RCPT / end-of-data reply
                                           (a slow server)
+   "busy_until": 0,                       Unix time before which every connection is greeted
+   "busy_greeting": "421 4.7.0 ...",      with busy_greeting (a server shedding load)
    "sessions": [{...}, {...}]}            connection n (0-based) uses sessions[n] over the
                                           defaults; connections past the list use the last
 A reply "421 ..." is sent and the connection closed; "close" drops it without a reply;
@@ -62,6 +64,8 @@ DEFAULTS = {
     "dsn": False,
     "rcpt_delay": 0,
     "data_end_delay": 0,
+    "busy_until": 0,
+    "busy_greeting": "421 4.7.0 Too many connections, try again later",
     "sessions": [],
 }
 MAX_LINE = 4096
@@ -212,7 +216,8 @@ class SMTPTestServer:
         def auth_offered():
             return bool(s["auth"]) and user is None and (tls or not s["starttls"])
         try:
-            await self.reply(w, s["greeting"])
+            busy = time.time() < s["busy_until"]
+            await self.reply(w, s["busy_greeting"] if busy else s["greeting"])
             while True:
                 line = await self.read_line(r)
                 verb = line[:4].upper()
@@ -285,8 +290,9 @@ class SMTPTestServer:
                     break
                 else:
                     await self.reply(w, "502 5.5.1 Command not implemented")
-        except (Hangup, ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
+        except (Hangup, ConnectionError, asyncio.IncompleteReadError, ssl.SSLError,
+                asyncio.CancelledError):
+            pass  # cancelled: stop() with the session open (an idle client connection)
         finally:
             w.close()
 

@@ -331,6 +331,20 @@ void deliver_agent_job_cancel(struct job *j)
     j->next_try = 0;
 }
 
+void deliver_agent_check_schedules(struct deliver_agent *a)
+{
+#ifdef CLEARMTA_TESTING
+    for (const struct job *j = a->jobs; j != NULL; j = j->next) {
+        if (j->held || j->at != NULL || evtimer_pending(j->timer, NULL))
+            continue;
+        deliver_agent_logf(a, "%s: BUG: no attempt running and no next try scheduled", j->id);
+        abort();
+    }
+#else
+    (void)a;
+#endif
+}
+
 bool deliver_agent_submit(struct deliver_agent *a, const char *queue_id)
 {
     if (!store_qf_valid_id(queue_id, strlen(queue_id)))
@@ -412,21 +426,25 @@ static void attempt_end(struct attempt *at)
     j->at = NULL;
     if (postponed && !recorded && j->attempts > 0)
         j->attempts--; /* nothing was tried: not an attempt */
+    uint64_t wait = deliver_retry_next(&a->o.retry, j->attempts, deliver_agent_random(a));
     if (j->held) {
         deliver_agent_job_cancel(j);
     } else if (j->again) {
         j->again = false;
         deliver_agent_job_schedule(j, 0);
     } else if (postponed && deferred) {
-        block(j); /* tried again when a connection is given back */
+        /* Tried again when a waiter's room is free, and by the retry schedule at the latest,
+         * should that never come. */
+        block(j);
+        deliver_agent_job_schedule(j, wait);
     } else if (deferred) {
-        uint64_t wait = deliver_retry_next(&a->o.retry, j->attempts, deliver_agent_random(a));
         if (not_before > now && (uint64_t)(not_before - now) > wait)
             wait = (uint64_t)(not_before - now);
         deliver_agent_job_schedule(j, wait);
     } else {
         deliver_agent_job_schedule(j, 0); /* the sweep: the file goes once nothing is pending */
     }
+    deliver_agent_check_schedules(a);
 }
 
 void deliver_agent_attempt_release(struct attempt *at)
@@ -462,6 +480,11 @@ void deliver_agent_delivery_finished(void *ctx)
     struct delivery *d = ctx;
     deliver_outbound_free(d->out);
     d->out = NULL;
+    if (d->reconnect) {
+        d->reconnect = false;
+        deliver_agent_delivery_reconnect(d);
+        return;
+    }
     if (d->next_candidate && deliver_agent_delivery_next(d))
         return;
     deliver_agent_delivery_done(d);
@@ -474,12 +497,16 @@ static void d_ready(void *ctx, const struct smtp_client_caps *caps)
     d->relay_reports = !caps->dsn;
     d->ready = true;
     d->first = 0;
+    struct deliver_destination *dst = d_dest(d);
+    if (dst != NULL)
+        deliver_destination_on_connected(dst);
     smtp_client_send(deliver_outbound_session(d->out), &d->msg, 0);
 }
 
 static void d_rcpt_result(void *ctx, size_t i, const struct smtp_client_result *r)
 {
     struct delivery *d = ctx;
+    d->answered = true;
     if (i >= d->n)
         return;
     bool ok = r->failure == SMTP_CLIENT_REPLY && r->reply && r->reply->code / 100 == 2;
@@ -494,6 +521,7 @@ static void d_message_result(void *ctx, const struct smtp_client_result *r, size
 {
     struct delivery *d = ctx;
     struct deliver_destination *dst = d_dest(d);
+    d->answered = true;
     if (n_tried > d->n)
         n_tried = d->n;
     struct rcpt_out **rcs = d->at->list;
@@ -507,8 +535,12 @@ static void d_message_result(void *ctx, const struct smtp_client_result *r, size
     }
     if (r->reply && dst)
         deliver_destination_on_reply(dst, r->reply, d->conn_messages, deliver_agent_now());
-    if (r->reply && r->reply->code / 100 == 2)
+    bool accepted = r->reply && r->reply->code / 100 == 2;
+    if (accepted)
         d->conn_messages++;
+    d->last_sent = accepted;
+    for (size_t i = 0; i < k; i++)
+        d->last_sent = d->last_sent && rcs[i]->st == STORE_RCPT_SENT;
     record(d->at, rcs, k);
     struct smtp_client *s = deliver_outbound_session(d->out);
     if (n_tried > d->first && n_tried < d->n && !smtp_client_done(s)) {
@@ -567,6 +599,12 @@ static void d_closed(void *ctx, const struct smtp_client_result *why)
     struct delivery *d = ctx;
     if (try_next(d, why))
         return;
+    if (d->reused && !d->answered && why->reply == NULL) {
+        /* The peer closed the connection while it idled, before our message: not the
+         * message's failure nor the destination's; a new connection takes it. */
+        d->reconnect = true;
+        return;
+    }
     struct deliver_destination *dst = d_dest(d);
     int64_t now = deliver_agent_now();
     const char *err = deliver_outbound_error(d->out);
@@ -670,8 +708,6 @@ static void job_fire(evutil_socket_t fd, short what, void *arg)
     }
     at->job = j;
     at->m.fd = -1;
-    at->force = j->force;
-    j->force = false;
     j->again = false;
     if (!attempt_load(j, at, &drop)) {
         if (drop)
@@ -762,6 +798,7 @@ void deliver_agent_free(struct deliver_agent *a)
 {
     if (a == NULL)
         return;
+    deliver_agent_idle_free_all(a);
     while (a->jobs)
         deliver_agent_job_free(a->jobs);
     deliver_destination_table_free(a->dests);

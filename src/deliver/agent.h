@@ -50,8 +50,10 @@ bool deliver_agent_submit(struct deliver_agent *a, const char *queue_id);
 /* One recipient as `clearmta queue list` shows it. */
 struct deliver_agent_rcpt_view {
     const char *address;
-    /* "local" (waiting for the Maildir runner), "queued" (remote, not tried yet), "deferred"
-     * (tried, will be retried), "sent", "bounced". */
+    /* "local" (waiting for the Maildir runner), "queued" (remote, not tried yet), "sending"
+     * (remote, an attempt is in progress), "deferred" (tried, will be retried), "sent",
+     * "bounced". A queued or deferred recipient always has its next try (next_try != 0)
+     * unless its message is held. */
     const char *state;
     unsigned attempts;      /* delivery attempts made for it since the server started */
     int64_t next_try;       /* Unix time of the next attempt, 0 when none is scheduled */

@@ -11,8 +11,9 @@
 
 /* ---- list ---- */
 
-static const char *rcpt_state(const struct store_qf *qf, size_t i, const struct rcpt_info *info)
+static const char *rcpt_state(const struct store_qf *qf, size_t i, const struct job *j)
 {
+    const struct rcpt_info *info = j && i < j->n_info ? &j->info[i] : NULL;
     switch (qf->state[i]) {
     case STORE_RCPT_SENT:
         return "sent";
@@ -24,6 +25,8 @@ static const char *rcpt_state(const struct store_qf *qf, size_t i, const struct 
     }
     if (qf->env.rcpts[i].local_user != NULL)
         return "local";
+    if (j && j->at != NULL)
+        return "sending";
     return info && info->attempts > 0 ? "deferred" : "queued";
 }
 
@@ -41,7 +44,7 @@ static enum deliver_agent_admin_err show(struct deliver_agent *a, const struct s
         bool remote = store_remote_pending(qf, i);
         rv[i] = (struct deliver_agent_rcpt_view){
             .address = qf->env.rcpts[i].address,
-            .state = rcpt_state(qf, i, info),
+            .state = rcpt_state(qf, i, j),
             .attempts = info ? info->attempts : 0,
             .next_try = remote && j && !held ? j->next_try : 0,
             .last_reply = info && info->last_reply ? info->last_reply : "",
@@ -152,8 +155,25 @@ static bool has_remote(const struct store_qf *qf, const char *domain)
     return false;
 }
 
-/* The next attempt of message id now, backoffs ignored; false when it is held or the agent
- * cannot take it. */
+/* Ends the backoff of the destinations of qf's pending remote recipients (in domain, or all
+ * when domain is NULL): a flush means "try now". */
+static void resume_destinations(struct deliver_agent *a, const struct store_qf *qf,
+                                const char *domain)
+{
+    for (size_t i = 0; i < qf->env.n_rcpts; i++) {
+        const char *at = strrchr(qf->env.rcpts[i].address, '@');
+        struct deliver_route r;
+        if (!store_remote_pending(qf, i) || at == NULL ||
+            (domain != NULL && strcasecmp(at + 1, domain) != 0) ||
+            !deliver_route_find(a->o.cfg, at + 1, &r))
+            continue;
+        struct deliver_destination *dst = deliver_destination_table_find(a->dests, r.destination);
+        if (dst != NULL)
+            deliver_destination_resume(dst);
+    }
+}
+
+/* The next attempt of message id now; false when it is held or the agent cannot take it. */
 static bool flush_one(struct deliver_agent *a, const char *id)
 {
     struct job *j = deliver_agent_job_find(a, id);
@@ -164,7 +184,6 @@ static bool flush_one(struct deliver_agent *a, const char *id)
     }
     if (j == NULL || j->held)
         return false;
-    j->force = true;
     if (j->at != NULL)
         j->again = true;
     else
@@ -183,6 +202,7 @@ static enum deliver_agent_admin_err flush_domain(struct deliver_agent *a,
     struct flush_ctx *f = ctx;
     if (has_remote(qf, f->domain)) {
         f->matched++;
+        resume_destinations(a, qf, f->domain);
         f->count += flush_one(a, qf->id);
     }
     return DELIVER_AGENT_ADMIN_OK;
@@ -193,9 +213,11 @@ enum deliver_agent_admin_err deliver_agent_flush(struct deliver_agent *a, const 
 {
     *count = 0;
     if (target == NULL) {
+        deliver_destination_table_resume_all(a->dests);
         for (struct job *j = a->jobs; j != NULL; j = j->next)
             *count += flush_one(a, j->id);
         deliver_agent_logf(a, "queue flush: %zu message(s) scheduled", *count);
+        deliver_agent_check_schedules(a);
         return DELIVER_AGENT_ADMIN_OK;
     }
     struct flush_ctx f = {.domain = target};
@@ -206,6 +228,7 @@ enum deliver_agent_admin_err deliver_agent_flush(struct deliver_agent *a, const 
         if (err != DELIVER_AGENT_ADMIN_OK)
             return err;
         f.matched = 1;
+        resume_destinations(a, &qf, NULL);
         f.count = has_remote(&qf, NULL) && flush_one(a, target);
         store_qf_free(&qf);
     } else {
@@ -215,6 +238,7 @@ enum deliver_agent_admin_err deliver_agent_flush(struct deliver_agent *a, const 
     }
     *count = f.count;
     deliver_agent_logf(a, "queue flush %s: %zu message(s) scheduled", target, *count);
+    deliver_agent_check_schedules(a);
     return f.matched > 0 ? DELIVER_AGENT_ADMIN_OK : DELIVER_AGENT_ADMIN_NOT_FOUND;
 }
 

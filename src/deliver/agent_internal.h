@@ -54,6 +54,30 @@ struct candidate {
     socklen_t sslen;
 };
 
+/* What goes with an open connection when it passes from one delivery to another, or waits
+ * idle between them. */
+struct conn_carry {
+    struct deliver_outbound *out;
+    struct candidate cand;        /* the address it is connected to */
+    char relay[AGENT_RELAY_MAX];
+    char host[LIMIT_DOMAIN + 1];
+    unsigned conn_messages;       /* messages it delivered */
+    unsigned mailmax;             /* the peer's LIMITS MAILMAX, 0: none */
+    bool relay_reports;           /* the peer has no DSN */
+};
+
+/* A connection with nothing to send, kept open for the next message to its destination. It
+ * holds one of the destination's connections until a delivery takes it, it times out
+ * (connection_idle_timeout: QUIT) or the peer closes it. */
+struct idle_conn {
+    struct deliver_agent *a;
+    struct idle_conn *prev, *next;
+    char dest[DELIVER_DESTINATION_NAME_MAX + 1];
+    struct conn_carry c;
+    struct event *timer;
+    bool closing; /* QUIT sent or the peer gone: not to be taken */
+};
+
 /* One next hop of an attempt: resolution, then one connection at a time over its candidates. */
 struct delivery {
     struct attempt *at;
@@ -84,6 +108,11 @@ struct delivery {
     bool ready;          /* the session of the current candidate got past EHLO */
     bool next_candidate; /* the current candidate failed before ready: try the next */
     bool verify;         /* required-verify: check the certificate against host */
+    bool reused;         /* the connection came from another delivery or from the idle list */
+    bool answered;       /* the peer answered a RCPT or the data on this connection */
+    bool reconnect;      /* a reused connection died unanswered: connect afresh */
+    bool last_sent;      /* the peer accepted all of the last transaction: every recipient
+                          * and the data */
     /* The peer did not offer DSN (RFC 3461 §5.2.2): NOTIFY=SUCCESS recipients it accepts get
      * a "relayed" report from us. False until EHLO is done, so a connection whose EHLO we
      * did not see reports nothing rather than twice. */
@@ -104,7 +133,6 @@ struct attempt {
     size_t *idx;
     enum store_rcpt_state *st;
     int64_t not_before; /* a destination backs off until then */
-    bool force;         /* flush: destination backoffs do not stop this attempt */
     bool postponed;     /* a delivery found no room to wait for a connection */
     bool recorded_any;  /* some recipient got an outcome */
 };
@@ -121,8 +149,7 @@ struct job {
     struct job *prev, *next;
     char id[STORE_ID_LEN + 1];
     unsigned attempts;
-    bool again;     /* submitted while an attempt ran */
-    bool force;     /* flushed: the next attempt ignores destination backoffs */
+    bool again;     /* submitted or flushed while an attempt ran */
     bool held;      /* cached flag (store/flags.h) */
     bool warned;    /* cached flag: the delay warning went out */
     bool blocked;   /* in the agent's blocked jobs, waiting for room among the waiters */
@@ -145,6 +172,7 @@ struct deliver_agent {
     struct delivery *waiters, *waiters_tail; /* FIFO of deliveries waiting for a connection */
     size_t n_waiters;
     struct job *blocked, *blocked_tail; /* FIFO of jobs postponed for want of waiter room */
+    struct idle_conn *idle;             /* connections waiting for a message */
     struct policy_counters *counters, *own_counters;
     /* The relay rate's last logged state: a "reached" or "unavailable" line goes out once per
      * stretch, until a message is allowed again (ALLOWED: nothing logged). */
@@ -176,6 +204,9 @@ void deliver_agent_delivery_done(struct delivery *d);
 void deliver_agent_attempt_release(struct attempt *at);
 /* Schedules up to n blocked jobs now. */
 void deliver_agent_unblock(struct deliver_agent *a, size_t n);
+/* Testing builds: aborts unless every job is held, in an attempt or has its next try
+ * scheduled: a deferred recipient without a next try would wait for a restart. */
+void deliver_agent_check_schedules(struct deliver_agent *a);
 
 /* agent_route.c: recipients into deliveries, and each delivery's resolution and addresses. */
 bool deliver_agent_group(struct attempt *at);
@@ -188,10 +219,24 @@ void deliver_agent_delivery_free(struct delivery *d);
 /* Gives back d's destination connection (if it holds one) and lets waiters of that
  * destination try again. */
 void deliver_agent_dest_release(struct delivery *d);
-/* Connection reuse: when d's destination lets its connection send another message and a
- * delivery waits for that destination, the connection (between messages, d holding it) is
- * handed over and the waiter's message sent on it. True when done (d no longer holds it). */
+/* Gives back one connection of destination dest (a connection no delivery holds). */
+void deliver_agent_slot_release(struct deliver_agent *a, const char *dest);
+/* The first delivery waiting for a connection to dest, taken off the list, or NULL. */
+struct delivery *deliver_agent_take_waiter(struct deliver_agent *a, const char *dest);
+/* Sets the message d sends and its recipients' relay. */
+void deliver_agent_delivery_prepare(struct delivery *d);
+/* Connects again to the current candidate (a reused connection died before any answer). */
+void deliver_agent_delivery_reconnect(struct delivery *d);
+/* Connection reuse, after d's message: when d's destination lets its connection send another
+ * message, a delivery waiting for that destination gets it, or with none waiting and d's last
+ * transaction accepted whole it is kept idle (connection_idle_timeout). True when d no longer holds
+ * it; false: d says QUIT. */
 bool deliver_agent_hand_over(struct delivery *d);
+/* An idle connection to d's destination, handed to d with d's message sent on it; false when
+ * there is none. */
+bool deliver_agent_take_idle(struct delivery *d);
+/* Closes every idle connection at once (agent shutdown). */
+void deliver_agent_idle_free_all(struct deliver_agent *a);
 
 /* agent_pace.c: relay-host rate= pacing. Calls deliver_agent_delivery_go when the delivery
  * may go, now or later. */

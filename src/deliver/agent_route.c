@@ -155,6 +155,7 @@ static void unwait(struct deliver_agent *a, struct delivery *d)
     d->wprev = d->wnext = NULL;
     d->waiting = false;
     a->n_waiters--;
+    deliver_agent_unblock(a, 1); /* its room goes to the next blocked job */
 }
 
 static void woken(evutil_socket_t fd, short what, void *arg)
@@ -182,8 +183,7 @@ static bool wait_for_connection(struct delivery *d)
     return true;
 }
 
-/* The first waiter for dest, taken off the list, or NULL. */
-static struct delivery *take_waiter(struct deliver_agent *a, const char *dest)
+struct delivery *deliver_agent_take_waiter(struct deliver_agent *a, const char *dest)
 {
     for (struct delivery *w = a->waiters; w != NULL; w = w->wnext) {
         if (strcmp(w->dest, dest) == 0) {
@@ -202,7 +202,7 @@ static void wake_waiters(struct deliver_agent *a, const struct deliver_destinati
     bool backing_off = dst->backoff_until > now;
     unsigned room = dst->in_use < dst->limit ? dst->limit - dst->in_use : 0;
     while (backing_off || room > 0) {
-        struct delivery *w = take_waiter(a, dst->name);
+        struct delivery *w = deliver_agent_take_waiter(a, dst->name);
         if (w == NULL)
             return;
         event_active(w->wake, EV_TIMEOUT, 0);
@@ -210,19 +210,23 @@ static void wake_waiters(struct deliver_agent *a, const struct deliver_destinati
     }
 }
 
-void deliver_agent_dest_release(struct delivery *d)
+void deliver_agent_slot_release(struct deliver_agent *a, const char *dest)
 {
-    if (!d->acquired)
-        return;
-    struct deliver_agent *a = d->at->job->a;
-    struct deliver_destination *dst = deliver_destination_table_find(a->dests, d->dest);
-    d->acquired = false;
+    struct deliver_destination *dst = deliver_destination_table_find(a->dests, dest);
     if (dst == NULL)
         return;
     deliver_destination_release(dst);
     wake_waiters(a, dst);
     size_t room = AGENT_WAITERS_MAX - a->n_waiters;
     deliver_agent_unblock(a, room < AGENT_UNBLOCK_PER_RELEASE ? room : AGENT_UNBLOCK_PER_RELEASE);
+}
+
+void deliver_agent_dest_release(struct delivery *d)
+{
+    if (!d->acquired)
+        return;
+    d->acquired = false;
+    deliver_agent_slot_release(d->at->job->a, d->dest);
 }
 
 void deliver_agent_delivery_free(struct delivery *d)
@@ -327,11 +331,11 @@ static bool resolve(struct delivery *d)
 
 /* ---- starting ---- */
 
-enum acquired { ACQUIRED, WAITING, REFUSED };
+enum acquired { ACQUIRED, REUSED, WAITING, REFUSED };
 
-/* Takes one of the destination's connections. While it backs off the recipients defer
- * (unless the attempt was flushed); when only its connection limit stops us, d waits for a
- * free connection. */
+/* Takes one of the destination's connections: an idle one (REUSED: d's message is on its way
+ * already), else a new one within its concurrency. While it backs off the recipients defer;
+ * when only its connection limit stops us, d waits for a connection to be free. */
 static enum acquired acquire(struct delivery *d)
 {
     struct attempt *at = d->at;
@@ -342,9 +346,11 @@ static enum acquired acquire(struct delivery *d)
         defer_all(d, deliver_agent_status(4, 4, 1), "out of memory");
         return REFUSED;
     }
+    if (deliver_agent_take_idle(d))
+        return REUSED;
     d->acquired = deliver_destination_acquire(dst, now);
-    if (d->acquired || at->force)
-        return ACQUIRED; /* flushed: one connection beyond the limit and the backoff */
+    if (d->acquired)
+        return ACQUIRED;
     char why[AGENT_DIAG_MAX];
     if (dst->backoff_until > now) {
         snprintf(why, sizeof why, "destination %s backing off%s%s", d->dest,
@@ -374,6 +380,7 @@ void deliver_agent_delivery_go(struct delivery *d)
     switch (acquire(d)) {
     case ACQUIRED:
         break;
+    case REUSED:
     case WAITING:
         return;
     case REFUSED:
@@ -405,8 +412,7 @@ static void set_relay(struct delivery *d, const struct candidate *c)
     snprintf(d->host, sizeof d->host, "%s", c->host);
 }
 
-/* The message d sends, and its recipients' relay. */
-static void prepare(struct delivery *d)
+void deliver_agent_delivery_prepare(struct delivery *d)
 {
     struct attempt *at = d->at;
     const struct store_envelope *env = &at->m.qf.env;
@@ -427,7 +433,7 @@ static void connect_current(struct delivery *d)
     set_relay(d, c);
     d->ready = false;
     d->next_candidate = false;
-    prepare(d);
+    deliver_agent_delivery_prepare(d);
     struct deliver_outbound_cfg oc = {
         .base = a->o.base, .tls = d->verify ? a->tls_verify : a->tls, .host = c->host,
         .connect_timeout_s = a->o.connect_timeout_s ? a->o.connect_timeout_s : 30,
@@ -457,34 +463,8 @@ bool deliver_agent_delivery_next(struct delivery *d)
     return true;
 }
 
-bool deliver_agent_hand_over(struct delivery *d)
+void deliver_agent_delivery_reconnect(struct delivery *d)
 {
-    struct deliver_agent *a = d->at->job->a;
-    struct deliver_destination *dst = deliver_destination_table_find(a->dests, d->dest);
-    struct smtp_client *s = deliver_outbound_session(d->out);
-    if (!d->acquired || dst == NULL || smtp_client_done(s) ||
-        dst->backoff_until > deliver_agent_now() ||
-        !deliver_destination_may_send(dst, d->conn_messages) ||
-        (d->mailmax != 0 && d->conn_messages >= d->mailmax))
-        return false;
-    struct delivery *w = take_waiter(a, d->dest);
-    if (w == NULL)
-        return false;
-    w->out = d->out;
-    d->out = NULL;
-    deliver_outbound_set_ctx(w->out, w);
-    w->acquired = true; /* d's connection slot goes with it */
-    d->acquired = false;
-    w->ready = true;
-    w->conn_messages = d->conn_messages;
-    w->mailmax = d->mailmax;
-    w->relay_reports = d->relay_reports;
-    w->cand[0] = d->cand[d->cur];
-    w->n_cand = 1;
-    w->cur = 0;
-    memcpy(w->relay, d->relay, sizeof w->relay);
-    memcpy(w->host, d->host, sizeof w->host);
-    prepare(w);
-    smtp_client_send(s, &w->msg, 0);
-    return true;
+    d->reused = false;
+    connect_current(d);
 }

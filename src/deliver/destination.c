@@ -98,6 +98,18 @@ void deliver_destination_release(struct deliver_destination *d)
         d->in_use--;
 }
 
+void deliver_destination_resume(struct deliver_destination *d)
+{
+    d->backoff_until = 0;
+    d->why[0] = '\0';
+}
+
+void deliver_destination_on_connected(struct deliver_destination *d)
+{
+    deliver_destination_resume(d);
+    d->failures = 0;
+}
+
 bool deliver_destination_may_send(const struct deliver_destination *d, unsigned conn_messages)
 {
     return d->per_conn == 0 || conn_messages < d->per_conn;
@@ -388,6 +400,13 @@ enum deliver_destination_err deliver_destination_table_get(struct deliver_destin
     d->last_used = now;
     *out = d;
     return DELIVER_DESTINATION_OK;
+}
+
+void deliver_destination_table_resume_all(struct deliver_destination_table *t)
+{
+    for (size_t i = 0; i < t->max; i++)
+        if (t->slots[i].used)
+            deliver_destination_resume(&t->slots[i].d);
 }
 
 size_t deliver_destination_table_count(const struct deliver_destination_table *t)

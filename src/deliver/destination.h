@@ -85,6 +85,14 @@ bool deliver_destination_may_connect(const struct deliver_destination *d, int64_
 bool deliver_destination_acquire(struct deliver_destination *d, int64_t now);
 void deliver_destination_release(struct deliver_destination *d);
 
+/* A connection got past its greeting and EHLO: the destination answers again, so its backoff
+ * (and the count of failures in a row) ends. */
+void deliver_destination_on_connected(struct deliver_destination *d);
+
+/* Ends the backoff now, keeping what was learned (limit, messages per connection): `queue
+ * flush` means "try now, whatever the backoff". */
+void deliver_destination_resume(struct deliver_destination *d);
+
 /* True when a connection that has already sent `conn_messages` messages may send another. */
 bool deliver_destination_may_send(const struct deliver_destination *d, unsigned conn_messages);
 
@@ -135,6 +143,9 @@ void deliver_destination_table_free(struct deliver_destination_table *t);
 enum deliver_destination_err deliver_destination_table_get(struct deliver_destination_table *t,
                                                            const char *name, int64_t now,
                                                            struct deliver_destination **out);
+
+/* deliver_destination_resume for every destination of the table. */
+void deliver_destination_table_resume_all(struct deliver_destination_table *t);
 
 /* The destination called name, or NULL; creates nothing. */
 struct deliver_destination *deliver_destination_table_find(struct deliver_destination_table *t,

@@ -340,9 +340,18 @@ struct deliver_outbound *deliver_outbound_open(const struct deliver_outbound_cfg
     return o;
 }
 
-void deliver_outbound_set_ctx(struct deliver_outbound *o, void *ctx)
+void deliver_outbound_set_owner(struct deliver_outbound *o, const struct smtp_client_callbacks *cb,
+                                void (*finished)(void *ctx), void *ctx)
 {
+    o->user_cb = *cb;
+    o->finished = finished;
     o->ctx = ctx;
+}
+
+void deliver_outbound_wake(struct deliver_outbound *o)
+{
+    if (!o->closed)
+        event_active(o->ev, EV_WRITE, 0);
 }
 
 struct smtp_client *deliver_outbound_session(struct deliver_outbound *o)

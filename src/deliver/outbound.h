@@ -39,9 +39,14 @@ struct deliver_outbound *deliver_outbound_open(const struct deliver_outbound_cfg
                                                void (*finished)(void *ctx), void *ctx,
                                                char *err, size_t errlen);
 
-/* Hands the connection (between messages) to a new owner: callbacks and finished() get ctx
- * from now on. */
-void deliver_outbound_set_ctx(struct deliver_outbound *o, void *ctx);
+/* Hands the connection (between messages) to a new owner: cb and finished(ctx) from now on
+ * (the start_tls callback stays handled here). */
+void deliver_outbound_set_owner(struct deliver_outbound *o, const struct smtp_client_callbacks *cb,
+                                void (*finished)(void *ctx), void *ctx);
+
+/* Sends what the session has to send, from the loop: for a command given to the session
+ * outside its callbacks (a message on an idle connection, QUIT when it has idled too long). */
+void deliver_outbound_wake(struct deliver_outbound *o);
 
 /* The session, for smtp_client_send() and smtp_client_quit() from the callbacks. */
 struct smtp_client *deliver_outbound_session(struct deliver_outbound *o);

@@ -20,7 +20,7 @@ static const char usage_text[] =
     "       clearmta queue status [--json]\n";
 
 /* Recipient states of deliver_agent_rcpt_view, counted by `queue status`. */
-static const char *const states[] = {"local", "queued", "deferred", "sent", "bounced"};
+static const char *const states[] = {"local", "queued", "sending", "deferred", "sent", "bounced"};
 #define N_STATES (sizeof states / sizeof states[0])
 
 struct listing {

@@ -3,6 +3,7 @@ starting and stopping a real `clearmta serve` on its own temp data dir, a raw-so
 test messages that prove their own completeness, and Maildir/queue inspection.
 Python 3 standard library only. Every wait is bounded."""
 import base64
+import json
 import os
 import re
 import stat
@@ -221,6 +222,27 @@ class Server:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def unscheduled_recipients(self):
+        """Queued or deferred recipients of messages not held that have no next try, from
+        `clearmta queue list --json` on the running server: [(queue id, address, state)].
+        There must never be any (a recipient would wait for a restart)."""
+        p = subprocess.run([BIN, "queue", "-c", self.conf_path_in_use(), "list", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        if p.returncode != 0:
+            raise AssertionError("queue list failed: %s" % p.stderr.decode("utf-8", "replace"))
+        out = []
+        for m in json.loads(p.stdout)["messages"]:
+            for r in m["recipients"]:
+                if r["state"] in ("queued", "deferred") and r["next_try"] is None and not m["held"]:
+                    out.append((m["id"], r["address"], r["state"]))
+        return out
+
+    def conf_path_in_use(self):
+        """The config file the server runs with (the contract script writes its own)."""
+        if self.extra_config is None and self.argv is None:
+            return os.path.join(self.data_dir, "clearmta.conf")
+        return self.conf_path
 
     def sanitizer_report(self):
         text = self.log()
@@ -544,7 +566,11 @@ def send_transaction(conn, sender, rcpts, message, mail_params=""):
 
 class ServerTestCase(unittest.TestCase):
     """Starts servers in temp dirs, closes connections, stops servers (SIGTERM, then SIGKILL),
-    prints the server log when the test failed and fails it on any sanitizer report."""
+    prints the server log when the test failed and fails it on any sanitizer report. With
+    CHECK_SCHEDULES (the delivery tests), a server still running at the end of its test must
+    have no queued or deferred recipient without a next try."""
+
+    CHECK_SCHEDULES = False
 
     def mkdtemp(self, prefix="clearmta-it-"):
         d = tempfile.mkdtemp(prefix=prefix)
@@ -591,6 +617,9 @@ class ServerTestCase(unittest.TestCase):
             return
         srv.finished_proc = srv.proc
         was_running = srv.running()
+        unscheduled = []
+        if was_running and self.CHECK_SCHEDULES and self._test_ok():
+            unscheduled = srv.unscheduled_recipients()
         rc, killed = srv.stop()
         report = srv.sanitizer_report()
         failed = not self._test_ok()
@@ -599,6 +628,8 @@ class ServerTestCase(unittest.TestCase):
                              % (srv.log_path, srv.log()[-20000:]))
         if report:
             self.fail("sanitizer report in the server log (printed above)")
+        if unscheduled:
+            self.fail("recipients left with no next try: %s" % unscheduled[:10])
         if was_running and killed:
             self.fail("server did not exit within %.0f s of SIGTERM" % STOP_TIMEOUT)
         if was_running and rc != 0:

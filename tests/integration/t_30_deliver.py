@@ -22,6 +22,8 @@ RETRY_WAIT = 30.0  # fast retry: 2 s, then 4 s, ... with a spread of 20 %
 class DeliverCase(ServerTestCase):
     """Helpers for the delivery tests (t_30 … t_36 import this class; it has no tests)."""
 
+    CHECK_SCHEDULES = True
+
     def start_relay(self, script=None, host="127.0.0.1", port=0):
         """A scriptable test SMTP server on host:port (0: any free port), stopped at cleanup."""
         rec = os.path.join(self.mkdtemp(prefix="smtp-test-"), "received.jsonl")

@@ -25,6 +25,8 @@ QUIET = 3.0        # how long "nothing was delivered" is watched
 
 
 class QueueAdminCase(ServerTestCase):
+    CHECK_SCHEDULES = True
+
     def start_relayed(self, relay_port):
         return self.start_server(env={"CONTRACT_RELAY": "127.0.0.1:%d" % relay_port,
                                       "CONTRACT_FAST_RETRY": "1"})

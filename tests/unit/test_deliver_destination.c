@@ -374,6 +374,74 @@ static void test_strerror(void **state)
                         "unknown destination error");
 }
 
+/* The outage and its end, as an operator sees it: connections refused back the destination
+ * off and give their slots back; a flush ends the backoff at once without forgetting the
+ * limit; the first connection that works resets the failures; every slot comes back. */
+static void test_backoff_flush_success_slots(void **state)
+{
+    (void)state;
+    struct deliver_destination d = fresh(&deliver_destination_defaults);
+    int64_t now = T0;
+    for (int i = 0; i < 3; i++) /* three connections at once ... */
+        assert_true(deliver_destination_acquire(&d, now));
+    assert_int_equal(d.in_use, 3);
+    for (int i = 0; i < 3; i++) { /* ... all refused */
+        deliver_destination_on_connect_failed(&d, "Connection refused", now);
+        deliver_destination_release(&d);
+    }
+    assert_int_equal(d.in_use, 0);
+    assert_int_equal(d.failures, 3);
+    assert_int_equal(d.limit, 1);
+    assert_true(d.backoff_until > now);
+    assert_false(deliver_destination_may_connect(&d, now + 60));
+    assert_string_equal(d.why, "connect failed: Connection refused");
+
+    deliver_destination_resume(&d); /* queue flush */
+    assert_int_equal(d.backoff_until, 0);
+    assert_string_equal(d.why, "");
+    assert_int_equal(d.limit, 1); /* what it learned stays */
+    assert_true(deliver_destination_acquire(&d, now + 1));
+    assert_false(deliver_destination_acquire(&d, now + 1)); /* the limit holds after a flush */
+    deliver_destination_on_connected(&d);
+    assert_int_equal(d.failures, 0);
+    assert_int_equal(feed(&d, "250 2.0.0 Ok\r\n", 0, now + 1), DELIVER_SIGNAL_SUCCESS);
+    deliver_destination_release(&d);
+    assert_int_equal(d.in_use, 0);
+    assert_true(deliver_destination_may_connect(&d, now + 1));
+
+    /* A backoff from a failure after the flush is not lifted by the flush before it, and a
+     * working connection ends it. */
+    deliver_destination_on_connect_failed(&d, "Connection refused", now + 2);
+    assert_false(deliver_destination_may_connect(&d, now + 3));
+    deliver_destination_on_connected(&d);
+    assert_true(deliver_destination_may_connect(&d, now + 3));
+
+    /* A backoff ends by itself when its time is up. */
+    deliver_destination_on_connect_failed(&d, NULL, now + 4);
+    assert_false(deliver_destination_may_connect(&d, d.backoff_until - 1));
+    assert_true(deliver_destination_may_connect(&d, d.backoff_until));
+}
+
+/* queue flush with no target: every destination of the table resumes. */
+static void test_table_resume_all(void **state)
+{
+    (void)state;
+    struct deliver_destination_table *t = NULL;
+    assert_int_equal(deliver_destination_table_new(&deliver_destination_defaults, 4, &t),
+                     DELIVER_DESTINATION_OK);
+    struct deliver_destination *a = NULL, *b = NULL;
+    assert_int_equal(deliver_destination_table_get(t, "a.example", T0, &a),
+                     DELIVER_DESTINATION_OK);
+    assert_int_equal(deliver_destination_table_get(t, "b.example", T0, &b),
+                     DELIVER_DESTINATION_OK);
+    deliver_destination_on_connect_failed(a, "timeout", T0);
+    deliver_destination_on_connect_failed(b, "timeout", T0);
+    deliver_destination_table_resume_all(t);
+    assert_true(deliver_destination_may_connect(a, T0));
+    assert_true(deliver_destination_may_connect(b, T0));
+    deliver_destination_table_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +454,8 @@ int main(void)
         cmocka_unit_test(test_too_many_messages_caps_connection),
         cmocka_unit_test(test_describe),
         cmocka_unit_test(test_hostile_reply_text),
+        cmocka_unit_test(test_backoff_flush_success_slots),
+        cmocka_unit_test(test_table_resume_all),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_table_many),
         cmocka_unit_test(test_strerror),
