@@ -121,6 +121,38 @@ static void print_replies_sent(FILE *f)
     putc('\n', f);
 }
 
+static const char *use_word(enum reply_outcome_use u)
+{
+    switch (u) {
+    case REPLY_USE_SENT:
+        return "delivered";
+    case REPLY_USE_DEFER:
+        return "deferred";
+    case REPLY_USE_BOUNCE:
+        return "bounced";
+    case REPLY_USE_EXPIRE:
+        break;
+    }
+    return "bounced (expired)";
+}
+
+static void print_outcomes(FILE *f)
+{
+    fputs("## Delivery outcomes\n\n"
+          "The status the delivery agent records, logs (`dsn=`) and reports in DSNs when the "
+          "next hop's reply carries no enhanced code, or when there is no reply at all.\n\n"
+          "| Name | Status | Recipient | When |\n|---|---|---|---|\n",
+          f);
+    for (size_t i = 0; i < OUTCOME__COUNT; i++) {
+        const struct reply_outcome_row *o = &reply_outcome_table[i];
+        fprintf(f, "| %s | %d.%d.%d | %s | ", o->name, o->cls, o->subject, o->detail,
+                use_word(o->use));
+        put_escaped(f, o->when);
+        fputs(" |\n", f);
+    }
+    putc('\n', f);
+}
+
 static void print_explanation(FILE *f, const char *meaning, const char *cause,
                               const char *action, const char *admin)
 {
@@ -192,6 +224,7 @@ int cli_docs(int argc, char **argv)
     print_intro(stdout);
     print_how_to_read(stdout);
     print_replies_sent(stdout);
+    print_outcomes(stdout);
     print_basic(stdout);
     print_enhanced(stdout);
     print_reasons(stdout);

@@ -63,33 +63,48 @@ void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct p
 
 /* ---- outcomes ---- */
 
-void deliver_agent_set_outcome(struct rcpt_out *rc, enum store_rcpt_state st,
-                               struct reply_status s, const char *diag)
+static void set_state(struct rcpt_out *rc, enum store_rcpt_state st, struct reply_status s,
+                      const char *diag)
 {
     rc->st = st;
     rc->status = s;
     snprintf(rc->diag, sizeof rc->diag, "%s", diag);
 }
 
-struct reply_status deliver_agent_status(int cls, int subject, int detail)
+static enum store_rcpt_state state_of_use(enum reply_outcome_use use)
 {
-    return (struct reply_status){.cls = cls, .subject = subject, .detail = detail};
+    switch (use) {
+    case REPLY_USE_SENT:
+        return STORE_RCPT_SENT;
+    case REPLY_USE_DEFER:
+        return STORE_RCPT_DEFERRED;
+    case REPLY_USE_BOUNCE:
+    case REPLY_USE_EXPIRE:
+        break;
+    }
+    return STORE_RCPT_BOUNCED;
+}
+
+void deliver_agent_set_outcome(struct rcpt_out *rc, enum reply_outcome o, const char *diag)
+{
+    set_state(rc, state_of_use(reply_outcome_get(o)->use), reply_outcome_status(o), diag);
 }
 
 /* The outcome a reply gives: 2xx sent, 4xx deferred, 5xx bounced; the status is the reply's
- * enhanced code, else X.0.0 of its class (RFC 3463 §3). */
+ * own enhanced code, else the row of its class (RFC 3463 §3: X.0.0). */
 static void outcome_from_reply(struct rcpt_out *rc, const struct reply_parsed *r)
 {
     int cls = r->code / 100;
-    struct reply_status s = r->status.cls == cls ? r->status : deliver_agent_status(cls, 0, 0);
+    struct reply_status s = r->status.cls == cls ? r->status
+                                                 : reply_outcome_status(reply_outcome_of_class(cls));
     char diag[AGENT_DIAG_MAX];
     if (r->status.cls != 0)
         snprintf(diag, sizeof diag, "%d %d.%d.%d %s", r->code, r->status.cls,
                  r->status.subject, r->status.detail, r->text);
     else
         snprintf(diag, sizeof diag, "%d %s", r->code, r->text);
-    deliver_agent_set_outcome(rc, cls == 2 ? STORE_RCPT_SENT
-                              : cls == 5 ? STORE_RCPT_BOUNCED : STORE_RCPT_DEFERRED, s, diag);
+    set_state(rc, cls == 2 ? STORE_RCPT_SENT : cls == 5 ? STORE_RCPT_BOUNCED : STORE_RCPT_DEFERRED,
+              s, diag);
 }
 
 /* The outcome of a failure without a reply; why: the connection's own reason, or "". */
@@ -97,29 +112,25 @@ static void outcome_from_failure(struct rcpt_out *rc, enum smtp_client_failure f
                                  const char *why)
 {
     const char *text = why[0] ? why : smtp_client_strerror(f);
-    struct reply_status s = deliver_agent_status(4, 4, 2);
-    enum store_rcpt_state st = STORE_RCPT_DEFERRED;
+    enum reply_outcome o = OUTCOME_CONNECTION_LOST;
     switch (f) {
     case SMTP_CLIENT_TOO_BIG:
-        s = deliver_agent_status(5, 3, 4);
-        st = STORE_RCPT_BOUNCED;
+        o = OUTCOME_TOO_BIG;
         break;
     case SMTP_CLIENT_NEEDS_SMTPUTF8:
-        s = deliver_agent_status(5, 6, 7);
-        st = STORE_RCPT_BOUNCED;
+        o = OUTCOME_NEEDS_SMTPUTF8;
         break;
     case SMTP_CLIENT_BAD_ENVELOPE:
-        s = deliver_agent_status(5, 1, 3);
-        st = STORE_RCPT_BOUNCED;
+        o = OUTCOME_BAD_ENVELOPE;
         break;
     case SMTP_CLIENT_TLS_UNAVAILABLE:
-        s = deliver_agent_status(4, 7, 4);
+        o = OUTCOME_TLS_UNAVAILABLE;
         break;
     case SMTP_CLIENT_AUTH_UNAVAILABLE:
-        s = deliver_agent_status(4, 7, 0);
+        o = OUTCOME_AUTH_UNAVAILABLE;
         break;
     case SMTP_CLIENT_PROTOCOL:
-        s = deliver_agent_status(4, 5, 0);
+        o = OUTCOME_PROTOCOL_ERROR;
         break;
     case SMTP_CLIENT_REPLY:
     case SMTP_CLIENT_NO_RECIPIENTS:
@@ -127,7 +138,7 @@ static void outcome_from_failure(struct rcpt_out *rc, enum smtp_client_failure f
     case SMTP_CLIENT_CLOSED:
         break;
     }
-    deliver_agent_set_outcome(rc, st, s, text);
+    deliver_agent_set_outcome(rc, o, text);
 }
 
 /* The outcome of a step of delivery d; a reply names d's host as the Remote-MTA. */
@@ -395,8 +406,7 @@ static bool expire(struct attempt *at, int64_t now, bool *expired)
         }
         char diag[AGENT_DIAG_MAX];
         snprintf(diag, sizeof diag, "%s", rc->diag);
-        deliver_agent_set_outcome(rc, STORE_RCPT_BOUNCED, deliver_agent_status(4, 4, 7),
-                                  diag[0] ? diag : "delivery time expired");
+        deliver_agent_set_outcome(rc, OUTCOME_EXPIRED, diag[0] ? diag : "delivery time expired");
         rc->recorded = false;
         rc->expired = true;
         late[n_late++] = rc;
@@ -623,14 +633,11 @@ static void d_closed(void *ctx, const struct smtp_client_result *why)
         if (rc->st != STORE_RCPT_PENDING)
             continue;
         if (why->reply && why->reply->code / 100 == 2) /* QUIT answered: never sent */
-            deliver_agent_set_outcome(rc, STORE_RCPT_DEFERRED, deliver_agent_status(4, 4, 0),
-                                      "not sent");
+            deliver_agent_set_outcome(rc, OUTCOME_NOT_SENT, "not sent");
         else if (verify_failed)
-            deliver_agent_set_outcome(rc, STORE_RCPT_DEFERRED, deliver_agent_status(4, 7, 5),
-                                      text);
+            deliver_agent_set_outcome(rc, OUTCOME_TLS_VERIFY_FAILED, text);
         else if (connect_failed)
-            deliver_agent_set_outcome(rc, STORE_RCPT_DEFERRED, deliver_agent_status(4, 4, 1),
-                                      text);
+            deliver_agent_set_outcome(rc, OUTCOME_NO_CONNECTION, text);
         else
             outcome_from_result(d, rc, why, text);
         if (rc->st != STORE_RCPT_DEFERRED) { /* the session ended before it: never final */

@@ -201,7 +201,7 @@ void deliver_agent_send_deleted(struct deliver_agent *a, const struct store_remo
         const struct store_rcpt *r = &qf->env.rcpts[i];
         dr[n++] = (struct deliver_dsn_rcpt){
             .final_recipient = r->address, .orcpt = r->orcpt, .notify = r->notify,
-            .action = DELIVER_DSN_FAILED, .status = deliver_agent_status(5, 0, 0),
+            .action = DELIVER_DSN_FAILED, .status = reply_outcome_status(OUTCOME_DELETED),
             .diagnostic = "deleted from the queue by the administrator",
             .last_attempt = deliver_agent_now()};
     }
@@ -249,7 +249,7 @@ void deliver_agent_send_delivered(void *ctx, const struct store_qf *qf, const si
         const struct store_rcpt *r = &qf->env.rcpts[rcpts[i]];
         dr[i] = (struct deliver_dsn_rcpt){
             .final_recipient = r->address, .orcpt = r->orcpt, .notify = r->notify,
-            .action = DELIVER_DSN_DELIVERED, .status = deliver_agent_status(2, 0, 0),
+            .action = DELIVER_DSN_DELIVERED, .status = reply_outcome_status(OUTCOME_DELIVERED),
             .last_attempt = now};
     }
     struct original o = {.qf = qf, .body = body, .body_len = body ? (size_t)qf->size : 0};

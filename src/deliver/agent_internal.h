@@ -185,9 +185,9 @@ void deliver_agent_logf(struct deliver_agent *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 uint64_t deliver_agent_random(struct deliver_agent *a);
 int64_t deliver_agent_now(void);
-struct reply_status deliver_agent_status(int cls, int subject, int detail);
-void deliver_agent_set_outcome(struct rcpt_out *rc, enum store_rcpt_state st,
-                               struct reply_status s, const char *diag);
+/* Sets rc's outcome to row o of codes.def (its state by the row's use, its status by the
+ * row's code) with diag as the diagnostic. */
+void deliver_agent_set_outcome(struct rcpt_out *rc, enum reply_outcome o, const char *diag);
 struct job *deliver_agent_job_find(struct deliver_agent *a, const char *id);
 void deliver_agent_job_schedule(struct job *j, uint64_t seconds);
 void deliver_agent_job_cancel(struct job *j);

@@ -73,13 +73,11 @@ static bool route_rcpt(struct deliver_agent *a, const char *address, struct deli
     const char *at = strrchr(address, '@');
     struct deliver_route *r = &proto->route;
     if (at == NULL || !deliver_route_find(a->o.cfg, at + 1, r)) {
-        deliver_agent_set_outcome(rc, STORE_RCPT_BOUNCED, deliver_agent_status(5, 1, 2),
-                                  "bad destination domain");
+        deliver_agent_set_outcome(rc, OUTCOME_BAD_DOMAIN, "bad destination domain");
         return false;
     }
     if (r->kind == DELIVER_ROUTE_LOCAL) {
-        deliver_agent_set_outcome(rc, STORE_RCPT_DEFERRED, deliver_agent_status(4, 4, 3),
-                                  "domain is local now");
+        deliver_agent_set_outcome(rc, OUTCOME_DOMAIN_NOW_LOCAL, "domain is local now");
         return false;
     }
     snprintf(proto->dest, sizeof proto->dest, "%s", r->destination);
@@ -249,14 +247,14 @@ void deliver_agent_delivery_free(struct delivery *d)
 
 /* ---- the end of a delivery without a connection ---- */
 
-static void defer_all(struct delivery *d, struct reply_status s, const char *why)
+/* Every recipient of d without an outcome gets o. */
+static void defer_all(struct delivery *d, enum reply_outcome o, const char *why)
 {
     struct rcpt_out **rcs = d->at->list;
     for (size_t i = 0; i < d->n; i++) {
         rcs[i] = &d->at->rc[d->map[i]];
         if (rcs[i]->st == STORE_RCPT_PENDING)
-            deliver_agent_set_outcome(rcs[i], s.cls == 5 ? STORE_RCPT_BOUNCED
-                                                         : STORE_RCPT_DEFERRED, s, why);
+            deliver_agent_set_outcome(rcs[i], o, why);
     }
 }
 
@@ -295,14 +293,12 @@ static void resolved(void *ctx, const struct deliver_mx_result *res)
         connect_current(d);
         return;
     }
-    struct reply_status s = res->status;
-    if (d->route.kind != DELIVER_ROUTE_MX && s.cls == 5)
-        s = deliver_agent_status(4, 4, 3);
-    if (res->outcome == DELIVER_DNS_OK)
-        s = deliver_agent_status(4, 4, 3);
+    enum reply_outcome o = res->row;
+    if (d->route.kind != DELIVER_ROUTE_MX && reply_outcome_get(o)->use == REPLY_USE_BOUNCE)
+        o = OUTCOME_ROUTE_TEMPFAIL;
     char why[AGENT_DIAG_MAX];
     snprintf(why, sizeof why, "%s: %s", deliver_dns_outcome_text(res->outcome), res->detail);
-    defer_all(d, s, why);
+    defer_all(d, o, why);
     deliver_agent_delivery_done(d);
 }
 
@@ -313,7 +309,7 @@ static bool resolve(struct delivery *d)
     const struct deliver_route *r = &d->route;
     bool mx = mx_lookup(r);
     if (a->resolver == NULL) {
-        defer_all(d, deliver_agent_status(4, 4, 3), "no DNS resolver: see the start-up log");
+        defer_all(d, OUTCOME_ROUTE_TEMPFAIL, "no DNS resolver: see the start-up log");
         return false;
     }
     enum deliver_resolver_err e =
@@ -324,8 +320,8 @@ static bool resolve(struct delivery *d)
         return true;
     char why[AGENT_DIAG_MAX];
     snprintf(why, sizeof why, "cannot look up %s: %s", r->lookup, deliver_resolver_strerror(e));
-    defer_all(d, e == DELIVER_RESOLVER_ERR_NAME ? deliver_agent_status(5, 1, 2)
-                                                : deliver_agent_status(4, 4, 3), why);
+    defer_all(d, e == DELIVER_RESOLVER_ERR_NAME ? OUTCOME_BAD_DOMAIN : OUTCOME_ROUTE_TEMPFAIL,
+              why);
     return false;
 }
 
@@ -343,7 +339,7 @@ static enum acquired acquire(struct delivery *d)
     int64_t now = deliver_agent_now();
     struct deliver_destination *dst = NULL;
     if (deliver_destination_table_get(a->dests, d->dest, now, &dst) != DELIVER_DESTINATION_OK) {
-        defer_all(d, deliver_agent_status(4, 4, 1), "out of memory");
+        defer_all(d, OUTCOME_NO_CONNECTION, "out of memory");
         return REFUSED;
     }
     if (deliver_agent_take_idle(d))
@@ -365,7 +361,8 @@ static enum acquired acquire(struct delivery *d)
     } else {
         snprintf(why, sizeof why, "destination %s busy and out of memory", d->dest);
     }
-    defer_all(d, deliver_agent_status(4, 4, 1), why);
+    defer_all(d, dst->backoff_until > now ? OUTCOME_DESTINATION_BACKING_OFF : OUTCOME_NO_CONNECTION,
+              why);
     return REFUSED;
 }
 
@@ -450,7 +447,7 @@ static void connect_current(struct delivery *d)
         connect_current(d);
         return;
     }
-    defer_all(d, deliver_agent_status(4, 4, 1), why);
+    defer_all(d, OUTCOME_NO_CONNECTION, why);
     deliver_agent_delivery_done(d);
 }
 

@@ -450,13 +450,15 @@ static void view_init(struct rcpt_view *v, const struct deliver_dsn_rcpt *r)
         explained = reply_explain(v->diag, v->diag_len, &v->ex) == REPLY_EXPLAIN_OK;
         v->smtp = explained && v->ex.code != 0 && v->ex.code_offset == 0;
     }
-    struct reply_status st = {action_class(r->action), 0, 0};
+    /* A report's status: its own, the diagnostic's, else X.0.0 of the reply's or the
+     * action's class (RFC 3463 §3). */
+    struct reply_status st = reply_outcome_status(reply_outcome_of_class(action_class(r->action)));
     if (status_valid(&r->status))
         st = r->status;
     else if (explained && v->ex.status.cls != 0)
         st = v->ex.status;
     else if (explained && v->ex.code != 0)
-        st = (struct reply_status){v->ex.code / 100, 0, 0};
+        st = reply_outcome_status(reply_outcome_of_class(v->ex.code / 100));
     snprintf(v->code, sizeof v->code, "%d.%d.%d", st.cls, st.subject, st.detail);
     if (!explained && reply_explain(v->code, strlen(v->code), &v->ex) != REPLY_EXPLAIN_OK)
         memset(&v->ex, 0, sizeof v->ex); /* unreachable for a valid status; stay safe */

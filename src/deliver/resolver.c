@@ -225,7 +225,7 @@ static void finish(struct deliver_lookup *l, enum deliver_dns_outcome outcome)
 {
     static const struct timeval now = {0, 0};
     l->res.outcome = outcome;
-    l->res.status = deliver_dns_outcome_status(outcome);
+    l->res.row = deliver_dns_outcome_row(outcome);
     if (outcome != DELIVER_DNS_OK)
         l->res.n_hosts = 0;
     evtimer_add(l->done, &now);

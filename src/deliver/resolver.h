@@ -43,7 +43,7 @@ struct deliver_mx_host {
  * address are left out. Otherwise n_hosts is 0 and status/detail say why. */
 struct deliver_mx_result {
     enum deliver_dns_outcome outcome;
-    struct reply_status status; /* deliver_dns_outcome_status(outcome) */
+    enum reply_outcome row;     /* deliver_dns_outcome_row(outcome) */
     bool implicit_mx;           /* no MX: the domain itself, RFC 5321 §5.1 */
     char detail[160];           /* for logs: what DNS said, e.g. "MX example.test: timeout" */
     size_t n_hosts;

@@ -135,15 +135,16 @@ const char *deliver_dns_outcome_text(enum deliver_dns_outcome o)
     return "unknown DNS outcome";
 }
 
-struct reply_status deliver_dns_outcome_status(enum deliver_dns_outcome o)
+enum reply_outcome deliver_dns_outcome_row(enum deliver_dns_outcome o)
 {
     switch (o) {
-    case DELIVER_DNS_OK: return (struct reply_status){2, 0, 0};
-    case DELIVER_DNS_NULL_MX: return (struct reply_status){5, 1, 10};
-    case DELIVER_DNS_NXDOMAIN: return (struct reply_status){5, 1, 2};
-    case DELIVER_DNS_NO_HOST: return (struct reply_status){5, 1, 2};
-    case DELIVER_DNS_MX_UNRESOLVED: return (struct reply_status){5, 4, 4};
-    case DELIVER_DNS_TEMPFAIL: return (struct reply_status){4, 4, 3};
+    case DELIVER_DNS_NULL_MX: return OUTCOME_NULL_MX;
+    case DELIVER_DNS_NXDOMAIN: return OUTCOME_BAD_DOMAIN;
+    case DELIVER_DNS_NO_HOST: return OUTCOME_BAD_DOMAIN;
+    case DELIVER_DNS_MX_UNRESOLVED: return OUTCOME_MX_UNRESOLVED;
+    case DELIVER_DNS_OK:
+    case DELIVER_DNS_TEMPFAIL:
+        break;
     }
-    return (struct reply_status){4, 4, 3}; /* unknown: defer rather than lose mail */
+    return OUTCOME_ROUTE_TEMPFAIL; /* unknown too: defer rather than lose mail */
 }

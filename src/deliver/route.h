@@ -79,10 +79,11 @@ enum deliver_dns_outcome {
 /* Never NULL. */
 const char *deliver_dns_outcome_text(enum deliver_dns_outcome o);
 
-/* The enhanced status each outcome gives the recipient: OK 2.0.0 (nothing to report), NULL_MX
- * 5.1.10 (RFC 7505 §4.2), NXDOMAIN and NO_HOST 5.1.2 (bad destination system address),
- * MX_UNRESOLVED 5.4.4 (unable to route), TEMPFAIL 4.4.3 (directory server failure: defer).
- * The class tells the queue: 4 defers, 5 bounces at once. */
-struct reply_status deliver_dns_outcome_status(enum deliver_dns_outcome o);
+/* The outcome row (codes.def) each look-up outcome gives the recipient: NULL_MX
+ * OUTCOME_NULL_MX 5.1.10 (RFC 7505 §4.2), NXDOMAIN and NO_HOST OUTCOME_BAD_DOMAIN 5.1.2 (bad
+ * destination system address), MX_UNRESOLVED OUTCOME_MX_UNRESOLVED 5.4.4 (unable to route),
+ * TEMPFAIL OUTCOME_ROUTE_TEMPFAIL 4.4.3 (directory server failure: defer); OK, which gives no
+ * outcome unless it came back without a host, OUTCOME_ROUTE_TEMPFAIL too. */
+enum reply_outcome deliver_dns_outcome_row(enum deliver_dns_outcome o);
 
 #endif

@@ -27,6 +27,12 @@ const struct reply_row reply_row_table[] = {
 #include "reply/codes.def"
 };
 
+const struct reply_outcome_row reply_outcome_table[] = {
+#define OUTCOME(id, use, cls, subject, detail, when) \
+    [id] = {id, #id, REPLY_USE_##use, cls, subject, detail, when},
+#include "reply/codes.def"
+};
+
 /* Positions of the rows in the tables above, named after their codes. A code listed twice
  * declares the same enumerator twice, so a duplicate row does not compile. */
 enum basic_pos {
@@ -83,6 +89,35 @@ const struct reply_row *reply_row_get(enum reply_id id)
     if ((int)id < 0 || id >= REPLY__COUNT)
         return NULL;
     return &reply_row_table[id];
+}
+
+/* Every outcome's subject.detail is a registered code: naming one that is not fails here. */
+static const unsigned char outcome_code_registered[] = {
+#define OUTCOME(id, use, cls, subject, detail, when) [id] = ENH_POS_##subject##_##detail + 1,
+#include "reply/codes.def"
+};
+_Static_assert(sizeof outcome_code_registered == OUTCOME__COUNT, "one entry per outcome");
+
+const struct reply_outcome_row *reply_outcome_get(enum reply_outcome id)
+{
+    if ((int)id < 0 || id >= OUTCOME__COUNT)
+        return NULL;
+    return &reply_outcome_table[id];
+}
+
+struct reply_status reply_outcome_status(enum reply_outcome id)
+{
+    const struct reply_outcome_row *o = reply_outcome_get(id);
+    if (o == NULL)
+        return (struct reply_status){0, 0, 0};
+    return (struct reply_status){o->cls, o->subject, o->detail};
+}
+
+enum reply_outcome reply_outcome_of_class(int cls)
+{
+    return cls == 2 ? OUTCOME_REMOTE_ACCEPTED
+         : cls == 5 ? OUTCOME_REMOTE_PERMANENT
+                    : OUTCOME_REMOTE_TRANSIENT;
 }
 
 /* ---- classes and digits --------------------------------------------------------------- */

@@ -13,6 +13,21 @@ enum reply_id {
     REPLY__COUNT
 };
 
+/* The delivery outcomes of the agent, one enum value per OUTCOME row of codes.def. */
+enum reply_outcome {
+#define OUTCOME(id, use, cls, subject, detail, when) id,
+#include "reply/codes.def"
+    OUTCOME__COUNT
+};
+
+/* What an outcome does to its recipient. */
+enum reply_outcome_use {
+    REPLY_USE_SENT,   /* delivered: 2.x.x */
+    REPLY_USE_DEFER,  /* failed for now, tried again: 4.x.x */
+    REPLY_USE_BOUNCE, /* failed for good: 5.x.x */
+    REPLY_USE_EXPIRE  /* a transient failure given up at the end of the queue lifetime: 4.x.x */
+};
+
 /* What a reply code tells the sender to do. */
 enum reply_class {
     REPLY_CLASS_SUCCESS,      /* 2xx: done */
@@ -46,18 +61,28 @@ struct reply_row {
     const char *when;
 };
 
+struct reply_outcome_row {
+    enum reply_outcome id;
+    const char *name; /* "OUTCOME_NO_CONNECTION" */
+    enum reply_outcome_use use;
+    int cls, subject, detail; /* the enhanced status code */
+    const char *when;
+};
+
 /* The tables themselves, in codes.def order, for iteration (docs, tests). */
 extern const struct reply_basic reply_basic_table[];
 extern const size_t reply_basic_count;
 extern const struct reply_enhanced reply_enhanced_table[];
 extern const size_t reply_enhanced_count;
 extern const struct reply_row reply_row_table[];
+extern const struct reply_outcome_row reply_outcome_table[];
 
 /* Look-ups; NULL when absent. Enhanced codes are found by subject and detail: the class digit
  * is checked by the caller against ->classes. */
 const struct reply_basic *reply_basic_find(int code);
 const struct reply_enhanced *reply_enhanced_find(int subject, int detail);
 const struct reply_row *reply_row_get(enum reply_id id);
+const struct reply_outcome_row *reply_outcome_get(enum reply_outcome id);
 
 /* Class of a basic code by its first digit; REPLY_CLASS_INVALID outside 200..599. */
 enum reply_class reply_class_of(int code);
@@ -75,6 +100,12 @@ const char *reply_subject_meaning(int subject);
 struct reply_status {
     int cls, subject, detail;
 };
+
+/* The enhanced status code of an outcome row; {0} for an id out of range. */
+struct reply_status reply_outcome_status(enum reply_outcome id);
+/* The outcome of a next hop's reply of class cls (2, 4, 5) that carried no enhanced code:
+ * OUTCOME_REMOTE_ACCEPTED, _TRANSIENT or _PERMANENT (RFC 3463 §3: X.0.0). */
+enum reply_outcome reply_outcome_of_class(int cls);
 
 /* Parses "X.Y.Z" at the start of s (len bytes): class 2, 4 or 5, subject and detail 0..999
  * without leading zeros beyond one digit, followed by end, space or tab. Returns true and the

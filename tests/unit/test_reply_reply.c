@@ -137,6 +137,37 @@ static void test_reply_rows(void **state)
     assert_null(reply_row_get((enum reply_id)-1));
 }
 
+/* Every delivery outcome's class matches its use: a deferral is 4.x.x, a bounce 5.x.x, a
+ * delivery 2.x.x, and a queue-lifetime expiry keeps the transient class (RFC 3463 X.4.7). */
+static void test_outcome_rows(void **state)
+{
+    (void)state;
+    static const int class_of_use[] = {[REPLY_USE_SENT] = 2, [REPLY_USE_DEFER] = 4,
+                                       [REPLY_USE_BOUNCE] = 5, [REPLY_USE_EXPIRE] = 4};
+    for (int i = 0; i < OUTCOME__COUNT; i++) {
+        const struct reply_outcome_row *o = reply_outcome_get((enum reply_outcome)i);
+        assert_non_null(o);
+        assert_int_equal(o->id, i);
+        assert_int_equal(strncmp(o->name, "OUTCOME_", 8), 0);
+        assert_true(o->when[0] != '\0');
+        if (o->cls != class_of_use[o->use])
+            fail_msg("%s: %d.%d.%d does not fit its use", o->name, o->cls, o->subject, o->detail);
+        if (reply_enhanced_find(o->subject, o->detail) == NULL)
+            fail_msg("%s: X.%d.%d is not registered", o->name, o->subject, o->detail);
+        struct reply_status st = reply_outcome_status((enum reply_outcome)i);
+        assert_int_equal(st.cls, o->cls);
+        assert_int_equal(st.subject, o->subject);
+        assert_int_equal(st.detail, o->detail);
+    }
+    assert_null(reply_outcome_get(OUTCOME__COUNT));
+    assert_int_equal(reply_outcome_status(OUTCOME__COUNT).cls, 0);
+    assert_int_equal(reply_outcome_of_class(2), OUTCOME_REMOTE_ACCEPTED);
+    assert_int_equal(reply_outcome_of_class(4), OUTCOME_REMOTE_TRANSIENT);
+    assert_int_equal(reply_outcome_of_class(5), OUTCOME_REMOTE_PERMANENT);
+    assert_int_equal(reply_outcome_get(OUTCOME_EXPIRED)->use, REPLY_USE_EXPIRE);
+    assert_int_equal(reply_outcome_get(OUTCOME_NO_CONNECTION)->use, REPLY_USE_DEFER);
+}
+
 static void test_reasons(void **state)
 {
     (void)state;
@@ -672,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_basic_table),
         cmocka_unit_test(test_enhanced_table),
         cmocka_unit_test(test_reply_rows),
+        cmocka_unit_test(test_outcome_rows),
         cmocka_unit_test(test_reasons),
         cmocka_unit_test(test_classes_and_digits),
         cmocka_unit_test(test_status_parse),
