@@ -1,6 +1,6 @@
 /* smtp/client_session.c — the client state machine for outbound delivery, greeting to QUIT,
  * without I/O. RFC 5321 §3–4, RFC 1869, RFC 2920, RFC 1870, RFC 6152, RFC 6531, RFC 3461,
- * RFC 3207, RFC 4954, RFC 9422 (LIMITS). */
+ * RFC 3207, RFC 4954, RFC 9422 (LIMITS). The EHLO reply is read by ehlo.c. */
 
 /* Choices the RFCs leave open:
  * - An 8-bit body to a peer that does not offer 8BITMIME is sent anyway, without BODY=, as
@@ -24,6 +24,7 @@
 #include "limits_mta.h"
 #include "smtp/client_session.h"
 #include "smtp/command.h"
+#include "smtp/ehlo.h"
 #include "smtp/sasl.h"
 
 enum state {
@@ -308,121 +309,6 @@ static void settle(struct smtp_client *c)
         end_session(c, failure(SMTP_CLIENT_CLOSED), false);
 }
 
-/* ---- EHLO keywords (RFC 5321 §4.1.1.1, RFC 1869 §4.3) -------------------------------------- */
-
-/* The next space- or tab-separated token of [*p, end). */
-static bool next_token(const char **p, const char *end, const char **tok, size_t *len)
-{
-    const char *s = *p;
-    while (s < end && (*s == ' ' || *s == '\t'))
-        s++;
-    const char *e = s;
-    while (e < end && *e != ' ' && *e != '\t')
-        e++;
-    *p = e;
-    *tok = s;
-    *len = (size_t)(e - s);
-    return e > s;
-}
-
-static bool token_is(const char *tok, size_t len, const char *word)
-{
-    return len == strlen(word) && strncasecmp(tok, word, len) == 0;
-}
-
-/* Decimal digits only, saturating at max; false for anything else. */
-static bool parse_number(const char *p, size_t len, uint64_t max, uint64_t *out)
-{
-    if (len == 0)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        unsigned d = (unsigned)(p[i] - '0');
-        v = v > (max - d) / 10 ? max : v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
-static void read_auth(struct smtp_client_caps *caps, const char *mech, size_t len)
-{
-    if (token_is(mech, len, "PLAIN"))
-        caps->auth_plain = true;
-    else if (token_is(mech, len, "LOGIN"))
-        caps->auth_login = true;
-}
-
-/* RFC 9422 §4: "LIMITS RCPTMAX=n MAILMAX=n"; unknown or malformed parameters are ignored. */
-static void read_limit(struct smtp_client_caps *caps, const char *tok, size_t len)
-{
-    const char *eq = memchr(tok, '=', len);
-    if (!eq)
-        return;
-    size_t name_len = (size_t)(eq - tok);
-    uint64_t v;
-    if (!parse_number(eq + 1, len - name_len - 1, UINT32_MAX, &v) || v == 0)
-        return;
-    if (token_is(tok, name_len, "RCPTMAX"))
-        caps->rcptmax = (unsigned)v;
-    else if (token_is(tok, name_len, "MAILMAX"))
-        caps->mailmax = (unsigned)v;
-}
-
-static void read_keyword(struct smtp_client_caps *caps, const char *p, const char *end)
-{
-    const char *kw, *tok;
-    size_t kw_len, len;
-    if (!next_token(&p, end, &kw, &kw_len))
-        return;
-    if (kw_len > 5 && strncasecmp(kw, "AUTH=", 5) == 0) { /* pre-RFC 4954 form */
-        read_auth(caps, kw + 5, kw_len - 5);
-        kw_len = 4;
-    }
-    if (token_is(kw, kw_len, "PIPELINING")) {
-        caps->pipelining = true;
-    } else if (token_is(kw, kw_len, "8BITMIME")) {
-        caps->eightbitmime = true;
-    } else if (token_is(kw, kw_len, "SMTPUTF8")) {
-        caps->smtputf8 = true;
-    } else if (token_is(kw, kw_len, "DSN")) {
-        caps->dsn = true;
-    } else if (token_is(kw, kw_len, "CHUNKING")) {
-        caps->chunking = true;
-    } else if (token_is(kw, kw_len, "ENHANCEDSTATUSCODES")) {
-        caps->enhanced = true;
-    } else if (token_is(kw, kw_len, "STARTTLS")) {
-        caps->starttls = true;
-    } else if (token_is(kw, kw_len, "SIZE")) {
-        /* RFC 1870 §4: no number or 0 means no fixed limit; junk is read the same way */
-        caps->has_size = true;
-        if (!next_token(&p, end, &tok, &len) || !parse_number(tok, len, UINT64_MAX, &caps->size))
-            caps->size = 0;
-    } else if (token_is(kw, kw_len, "AUTH")) {
-        while (next_token(&p, end, &tok, &len))
-            read_auth(caps, tok, len);
-    } else if (token_is(kw, kw_len, "LIMITS")) {
-        while (next_token(&p, end, &tok, &len))
-            read_limit(caps, tok, len);
-    }
-}
-
-/* The EHLO reply's first line names the server; each further line is one keyword. */
-static void read_caps(struct smtp_client *c)
-{
-    memset(&c->caps, 0, sizeof c->caps);
-    c->caps.esmtp = true;
-    const char *p = c->reply.text;
-    const char *end = p + c->reply.text_len;
-    const char *nl = memchr(p, '\n', c->reply.text_len);
-    while (nl) {
-        p = nl + 1;
-        nl = memchr(p, '\n', (size_t)(end - p));
-        read_keyword(&c->caps, p, nl ? nl : end);
-    }
-}
-
 /* ---- opening: greeting, EHLO/HELO, STARTTLS, AUTH ----------------------------------------- */
 
 static enum reply_class reply_cls(const struct smtp_client *c)
@@ -523,7 +409,7 @@ static void on_greeting(struct smtp_client *c)
 static void on_ehlo(struct smtp_client *c)
 {
     if (reply_cls(c) == REPLY_CLASS_SUCCESS) {
-        read_caps(c);
+        smtp_ehlo_parse(c->reply.text, c->reply.text_len, &c->caps);
         after_hello(c);
     } else if (c->reply.code == 500 || c->reply.code == 502) { /* RFC 5321 §3.2: no ESMTP */
         c->state = ST_HELO;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "reply/reply.h"
+#include "smtp/ehlo.h" /* struct smtp_client_caps: what the server offered in its EHLO reply */
 
 struct smtp_client;
 
@@ -24,16 +25,6 @@ struct smtp_client_opts {
     const char *auth_user;     /* AUTH PLAIN (or LOGIN) after EHLO when set; NULL: no AUTH */
     const char *auth_pass;
     unsigned max_rcpts;        /* recipients per transaction (0: no limit of ours) */
-};
-
-/* What the server offered in its last EHLO reply. */
-struct smtp_client_caps {
-    bool esmtp, pipelining, starttls, eightbitmime, smtputf8, dsn, chunking, enhanced;
-    bool auth_plain, auth_login;
-    bool has_size;
-    uint64_t size;   /* SIZE n (0: no limit announced) */
-    unsigned rcptmax; /* RFC 9422 LIMITS RCPTMAX (0: none) */
-    unsigned mailmax; /* RFC 9422 LIMITS MAILMAX (0: none): the caller counts transactions */
 };
 
 /* One recipient of a message to send. */
