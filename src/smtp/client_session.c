@@ -24,6 +24,7 @@
 #include "limits_mta.h"
 #include "smtp/client_session.h"
 #include "smtp/command.h"
+#include "smtp/data.h"
 #include "smtp/ehlo.h"
 #include "smtp/sasl.h"
 
@@ -85,8 +86,8 @@ struct smtp_client {
     bool have_outcome; /* the message's outcome is known before its last reply */
     enum smtp_client_failure outcome;
     struct reply_parsed outcome_reply; /* when outcome == SMTP_CLIENT_REPLY */
-    size_t body_pos;
-    bool line_start;
+    size_t body_pos;                   /* message data consumed so far */
+    struct smtp_data_stuffer stuffer;
 
     struct reply_parsed reply; /* the reply being acted on */
     char *in;
@@ -743,7 +744,7 @@ static void on_data_reply(struct smtp_client *c)
         }
         c->state = ST_BODY;
         c->body_pos = 0;
-        c->line_start = true;
+        smtp_data_stuff_init(&c->stuffer);
         fill_body(c);
     } else if (!is_failure(c)) {
         protocol_error(c);
@@ -811,37 +812,7 @@ static void on_quit(struct smtp_client *c)
     end_session(c, reply_result(c), false);
 }
 
-/* ---- message data (RFC 5321 §4.1.1.4, §4.5.2) ----------------------------------------------- */
-
-/* Writes stuffed message data into o (room bytes, at least 3); returns the bytes written.
- * Lines starting with '.' get another '.'; CRLF, bare CR and bare LF all go out as CRLF. The
- * state (body_pos, line_start) carries over to the next call, so chunk edges change nothing. */
-static size_t stuff(struct smtp_client *c, char *o, size_t room)
-{
-    const char *b = c->msg->body;
-    size_t n = c->msg->body_len, pos = c->body_pos, w = 0;
-    while (pos < n && room - w >= 3) {
-        char ch = b[pos];
-        if (ch == '\r' || ch == '\n') {
-            pos += (ch == '\r' && pos + 1 < n && b[pos + 1] == '\n') ? 2 : 1;
-            o[w++] = '\r';
-            o[w++] = '\n';
-            c->line_start = true;
-            continue;
-        }
-        if (c->line_start && ch == '.')
-            o[w++] = '.';
-        c->line_start = false;
-        size_t run = 0, max = room - w;
-        while (run < max && pos + run < n && b[pos + run] != '\r' && b[pos + run] != '\n')
-            run++;
-        memcpy(o + w, b + pos, run);
-        w += run;
-        pos += run;
-    }
-    c->body_pos = pos;
-    return w;
-}
+/* ---- message data (RFC 5321 §4.1.1.4, §4.5.2; the stuffing is data.c's) ------------------- */
 
 /* Produces message data while little is waiting; after the last of it, CRLF if the message did
  * not end with one, then ".\r\n". */
@@ -851,14 +822,16 @@ static void fill_body(struct smtp_client *c)
         return;
     if (!out_reserve(c, OUTPUT_CHUNK - out_pending(c)))
         return;
-    size_t room = OUTPUT_CHUNK - out_pending(c);
-    size_t w = stuff(c, c->out + c->out_len, room);
+    size_t room = OUTPUT_CHUNK - out_pending(c), left = c->msg->body_len - c->body_pos;
+    size_t used = 0, w = 0;
+    if (left > 0) /* an empty body may come as NULL: no pointer arithmetic on it */
+        w = smtp_data_stuff(&c->stuffer, c->msg->body + c->body_pos, left, &used,
+                            c->out + c->out_len, room);
+    c->body_pos += used;
     c->out_len += w;
     if (c->body_pos < c->msg->body_len || room - w < 5)
         return;
-    if (!c->line_start)
-        out_add(c, "\r\n", 2);
-    out_add(c, ".\r\n", 3);
+    c->out_len += smtp_data_stuff_end(&c->stuffer, c->out + c->out_len, room - w);
     c->state = ST_DATA_END;
 }
 
