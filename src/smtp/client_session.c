@@ -27,22 +27,25 @@
 #include "smtp/data.h"
 #include "smtp/ehlo.h"
 #include "smtp/sasl.h"
+#include "smtp/trace.h"
 
-enum state {
-    ST_GREETING,    /* connected: waiting for the 220 */
-    ST_EHLO,        /* EHLO sent */
-    ST_HELO,        /* HELO sent after EHLO got 500/502 */
-    ST_STARTTLS,    /* STARTTLS sent */
-    ST_TLS,         /* STARTTLS got 220: the caller runs the handshake; input is not read */
-    ST_AUTH,        /* AUTH sent; auth_step says where the exchange stands */
-    ST_READY,       /* no transaction: waiting for smtp_client_send() or smtp_client_quit() */
-    ST_TRANSACTION, /* MAIL, RCPTs, DATA going out and being answered */
-    ST_BODY,        /* DATA got 354: message data goes out as the output drains */
-    ST_DATA_END,    /* message data sent: waiting for the final reply */
-    ST_RSET,        /* RSET after a transaction that ended without message data */
-    ST_QUIT,        /* QUIT sent */
-    ST_DONE,        /* closed() reported */
-};
+/* The session's states: SMTP_TRACE_STATES (trace.h) makes enum state and state_names[]. */
+#define STATES(X)                                                                                \
+    X(GREETING)    /* connected: waiting for the 220 */                                          \
+    X(EHLO)        /* EHLO sent */                                                               \
+    X(HELO)        /* HELO sent after EHLO got 500/502 */                                        \
+    X(STARTTLS)    /* STARTTLS sent */                                                           \
+    X(TLS)         /* STARTTLS got 220: the caller runs the handshake; input is not read */      \
+    X(AUTH)        /* AUTH sent; auth_step says where the exchange stands */                     \
+    X(READY)       /* no transaction: waiting for smtp_client_send() or smtp_client_quit() */    \
+    X(TRANSACTION) /* MAIL, RCPTs, DATA going out and being answered */                          \
+    X(BODY)        /* DATA got 354: message data goes out as the output drains */               \
+    X(DATA_END)    /* message data sent: waiting for the final reply */                          \
+    X(RSET)        /* RSET after a transaction that ended without message data */                \
+    X(QUIT)        /* QUIT sent */                                                               \
+    X(DONE)        /* closed() reported */
+
+SMTP_TRACE_STATES(STATES);
 
 enum auth_step { AUTH_WANT_USER, AUTH_WANT_PASS, AUTH_WANT_RESULT };
 
@@ -105,6 +108,16 @@ const char *smtp_client_strerror(enum smtp_client_failure f)
 #undef X
     }
     return "unknown client failure";
+}
+
+/* Every change of state goes through here, so that the trace shows the machine as it runs
+ * (a state set to itself is no change and shows nothing). */
+static void enter_state(struct smtp_client *c, enum state st)
+{
+    enum state old = c->state;
+    c->state = st;
+    if (old != st)
+        smtp_trace_state(c->cb->trace, c->ctx, state_names[old], state_names[st]);
 }
 
 /* ---- results and callbacks ------------------------------------------------------------- */
@@ -285,7 +298,7 @@ static void end_session(struct smtp_client *c, struct smtp_client_result why, bo
     enum state was = c->state;
     if (was == ST_DONE)
         return;
-    c->state = ST_DONE;
+    enter_state(c, ST_DONE);
     if (was == ST_BODY) { /* the server stopped reading data: it must not get the rest */
         c->out_off = c->out_len = 0;
     }
@@ -325,7 +338,7 @@ static bool is_failure(const struct smtp_client *c)
 
 static void become_ready(struct smtp_client *c)
 {
-    c->state = ST_READY;
+    enter_state(c, ST_READY);
     if (c->cb->ready)
         c->cb->ready(c->ctx, &c->caps);
 }
@@ -368,7 +381,7 @@ static void start_auth(struct smtp_client *c)
         end_session(c, failure(SMTP_CLIENT_AUTH_UNAVAILABLE), true);
         return;
     }
-    c->state = ST_AUTH;
+    enter_state(c, ST_AUTH);
     if (c->caps.auth_plain) {
         send_auth_plain(c);
         c->auth_step = AUTH_WANT_RESULT;
@@ -383,7 +396,7 @@ static void after_hello(struct smtp_client *c)
 {
     if (!c->tls && c->opts.tls != SMTP_CLIENT_TLS_NONE) {
         if (c->caps.starttls) {
-            c->state = ST_STARTTLS;
+            enter_state(c, ST_STARTTLS);
             send_command(c, "STARTTLS");
             return;
         }
@@ -398,7 +411,7 @@ static void after_hello(struct smtp_client *c)
 static void on_greeting(struct smtp_client *c)
 {
     if (c->reply.code == 220) {
-        c->state = ST_EHLO;
+        enter_state(c, ST_EHLO);
         send_hello(c, "EHLO");
     } else if (is_failure(c)) {
         end_session(c, reply_result(c), true); /* RFC 5321 §3.1: 554, then QUIT */
@@ -413,7 +426,7 @@ static void on_ehlo(struct smtp_client *c)
         smtp_ehlo_parse(c->reply.text, c->reply.text_len, &c->caps);
         after_hello(c);
     } else if (c->reply.code == 500 || c->reply.code == 502) { /* RFC 5321 §3.2: no ESMTP */
-        c->state = ST_HELO;
+        enter_state(c, ST_HELO);
         send_hello(c, "HELO");
     } else if (is_failure(c)) {
         end_session(c, reply_result(c), true);
@@ -437,7 +450,7 @@ static void on_helo(struct smtp_client *c)
 static void on_starttls(struct smtp_client *c)
 {
     if (c->reply.code == 220) {
-        c->state = ST_TLS;
+        enter_state(c, ST_TLS);
         if (c->cb->start_tls)
             c->cb->start_tls(c->ctx);
     } else if (!is_failure(c)) {
@@ -648,7 +661,7 @@ static void check_complete(struct smtp_client *c)
         return; /* DATA still to go: the output is full */
     if (!c->have_outcome)
         set_outcome(c, SMTP_CLIENT_NO_RECIPIENTS);
-    c->state = ST_RSET;
+    enter_state(c, ST_RSET);
     send_command(c, "RSET");
 }
 
@@ -738,11 +751,11 @@ static void on_data_reply(struct smtp_client *c)
              * ends it, and the server has no recipient to deliver it to */
             if (!c->have_outcome)
                 set_outcome(c, SMTP_CLIENT_NO_RECIPIENTS);
-            c->state = ST_DATA_END;
+            enter_state(c, ST_DATA_END);
             out_add(c, ".\r\n", 3);
             return;
         }
-        c->state = ST_BODY;
+        enter_state(c, ST_BODY);
         c->body_pos = 0;
         smtp_data_stuff_init(&c->stuffer);
         fill_body(c);
@@ -783,7 +796,7 @@ static void on_transaction(struct smtp_client *c)
  * send the next message from its callback. */
 static void finish_message(struct smtp_client *c, struct smtp_client_result r)
 {
-    c->state = ST_READY;
+    enter_state(c, ST_READY);
     c->msg = NULL;
     report_message(c, r, c->tried_end);
 }
@@ -832,7 +845,7 @@ static void fill_body(struct smtp_client *c)
     if (c->body_pos < c->msg->body_len || room - w < 5)
         return;
     c->out_len += smtp_data_stuff_end(&c->stuffer, c->out + c->out_len, room - w);
-    c->state = ST_DATA_END;
+    enter_state(c, ST_DATA_END);
 }
 
 /* ---- input ------------------------------------------------------------------------------- */
@@ -942,7 +955,7 @@ struct smtp_client *smtp_client_new(const struct smtp_client_opts *opts,
     c->cb = cb;
     c->ctx = ctx;
     c->tls = opts->tls_active;
-    c->state = ST_GREETING;
+    c->state = ST_GREETING; /* where the session starts: no change, nothing to trace */
     return c;
 }
 
@@ -1021,7 +1034,7 @@ void smtp_client_send(struct smtp_client *c, const struct smtp_client_message *m
     c->accepted = c->sent = c->answered = 0;
     c->jump_from = SIZE_MAX;
     c->mail_failed = c->stopped = c->have_outcome = false;
-    c->state = ST_TRANSACTION;
+    enter_state(c, ST_TRANSACTION);
     pump(c);
     settle(c);
 }
@@ -1033,7 +1046,7 @@ void smtp_client_tls_started(struct smtp_client *c)
     c->tls = true;
     c->in_off = c->in_len = 0; /* nothing read before the handshake counts after it */
     memset(&c->caps, 0, sizeof c->caps);
-    c->state = ST_EHLO;
+    enter_state(c, ST_EHLO);
     send_hello(c, "EHLO"); /* RFC 3207 §4.2: forget what was learned before TLS */
     settle(c);
 }
@@ -1042,7 +1055,7 @@ void smtp_client_quit(struct smtp_client *c)
 {
     if (c->state != ST_READY)
         return;
-    c->state = ST_QUIT;
+    enter_state(c, ST_QUIT);
     send_command(c, "QUIT");
     settle(c);
 }

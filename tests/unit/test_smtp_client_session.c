@@ -77,10 +77,12 @@ struct setup {
     bool idle;    /* do nothing at ready */
     bool tls_now; /* finish the TLS handshake from inside start_tls */
     size_t drain; /* consume at most this many output bytes at a time (0: all there is) */
+    bool trace;   /* state changes are events too */
 };
 
 struct fake {
     const struct setup *su;
+    struct smtp_client_callbacks cb; /* fake_cb, with trace when su->trace */
     struct smtp_client *c;
     struct text events, out;
     bool tls_pending;
@@ -196,6 +198,11 @@ static const struct smtp_client_callbacks fake_cb = {
     .closed = fake_closed,
 };
 
+static void fake_trace(void *ctx, const char *line)
+{
+    event(ctx, "%s", line);
+}
+
 static struct smtp_client_opts default_opts(void)
 {
     return (struct smtp_client_opts){.helo_name = HELO_NAME};
@@ -226,7 +233,10 @@ static struct fake *fake_open(const struct setup *su)
     struct fake *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->su = su;
-    f->c = smtp_client_new(&su->opts, &fake_cb, f);
+    f->cb = fake_cb;
+    if (su->trace)
+        f->cb.trace = fake_trace;
+    f->c = smtp_client_new(&su->opts, &f->cb, f);
     assert_non_null(f->c);
     live = f;
     return f;
@@ -325,6 +335,65 @@ static void run(const struct setup *su, const char *server, const char *want_out
 static struct setup setup_with(const struct smtp_client_message *msg)
 {
     return (struct setup){.opts = default_opts(), .msg = msg};
+}
+
+/* ---- the state machine as a dialog ------------------------------------------------------- */
+
+static void feed_reply(void *ctx, const char *reply)
+{
+    struct fake *f = ctx;
+    smtp_client_feed(f->c, reply, strlen(reply));
+    drain(f);
+}
+
+/* One whole transaction without PIPELINING, one server reply at a time: the reply ("S:"), the
+ * events and state changes it causes, then what the client sends ("C:"). Replayed whole and in
+ * pieces, the events (state changes included) are the same. */
+static void test_state_trace(void **state)
+{
+    (void)state;
+    static const char *const server[] = {
+        GREET, EHLO_MIN, MAIL_OK, RCPT_OK, DATA_GO, QUEUED, BYE,
+    };
+    struct smtp_client_message m = message(1);
+    struct setup su = setup_with(&m);
+    su.trace = true;
+    struct fake *f = fake_open(&su);
+    struct dialog d = {.events = &f->events, .out = &f->out, .in_prefix = "S: ",
+                       .out_prefix = "C: "};
+    drain(f);
+    dialog_play(&d, server, sizeof server / sizeof server[0], feed_reply, f);
+    assert_string_equal(text_str(&d.log),
+                        "S: 220 mx.example.test ESMTP\n"
+                        "   state GREETING -> EHLO\n"
+                        "C: EHLO client.example.test\n"
+                        "S: 250-mx.example.test\n"
+                        "S: 250 ENHANCEDSTATUSCODES\n"
+                        "   state EHLO -> READY\n"
+                        "   ready ESMTP ENHANCEDSTATUSCODES\n"
+                        "   state READY -> TRANSACTION\n"
+                        "C: MAIL FROM:<s@src.test>\n"
+                        "S: 250 2.1.0 Ok\n"
+                        "C: RCPT TO:<r0@dest.test>\n"
+                        "S: 250 2.1.5 Ok\n"
+                        "   rcpt 0: 250 2.1.5\n"
+                        "C: DATA\n"
+                        "S: 354 End data with <CR><LF>.<CR><LF>\n"
+                        "   state TRANSACTION -> BODY\n"
+                        "   state BODY -> DATA_END\n"
+                        "C: hi\n"
+                        "C: .\n"
+                        "S: 250 2.0.0 Ok: queued\n"
+                        "   state DATA_END -> READY\n"
+                        "   message: 250 2.0.0 n=1\n"
+                        "   state READY -> QUIT\n"
+                        "C: QUIT\n"
+                        "S: 221 2.0.0 Bye\n"
+                        "   state QUIT -> DONE\n"
+                        "   closed: 221 2.0.0\n");
+    run(&su, text_str(&d.in), text_str(&f->out), text_str(&f->events));
+    dialog_free(&d);
+    fake_close(f);
 }
 
 /* ---- greeting ------------------------------------------------------------------------------ */
@@ -2002,6 +2071,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_teardown(name, teardown)
+        T(test_state_trace),
         T(test_greeting_220),
         T(test_greeting_multiline),
         T(test_greeting_421),
