@@ -4,8 +4,9 @@
  * byte 1 the message (recipients, 8BITMIME, SMTPUTF8, DSN, a large body, bad or UTF-8
  * recipients), byte 2 seeds the sizes of the pieces the rest is fed in. Checks: the output is
  * only well-formed command lines and exactly the dot-stuffed message data; callbacks are
- * consistent (one message_result per send, closed once, nothing after it); feeding piecewise or
- * octet by octet gives identical results. */
+ * consistent (one message_result per send, closed once, nothing after it); the traced state
+ * changes form one chain ending in DONE before closed; feeding piecewise or octet by octet gives
+ * identical results. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "limits_mta.h"
 #include "smtp/client_session.h"
 #include "smtp/command.h"
+#include "trace_chain.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -71,6 +73,7 @@ struct fake {
     bool closed, tls_pending, tls_seen;
     size_t first;     /* first recipient of the transaction in progress */
     uint8_t seen[8];  /* rcpt_result reported, by index, in this transaction */
+    struct trace_chain trace;
 };
 
 static void ev(struct fake *f, const char *s, int n)
@@ -156,8 +159,16 @@ static void cb_closed(void *ctx, const struct smtp_client_result *why)
 {
     struct fake *f = ctx;
     CHECK(!f->closed && f->results == f->sends);
+    CHECK(strcmp(f->trace.state, "DONE") == 0); /* the trace said so first */
     f->closed = true;
     ev(f, "closed ", code_of(why));
+}
+
+static void cb_trace(void *ctx, const char *line)
+{
+    struct fake *f = ctx;
+    CHECK(strcmp(f->trace.state, "DONE") != 0); /* nothing leaves DONE */
+    trace_chain_add(&f->trace, "GREETING", line);
 }
 
 static const struct smtp_client_callbacks callbacks = {
@@ -166,6 +177,7 @@ static const struct smtp_client_callbacks callbacks = {
     .rcpt_result = cb_rcpt,
     .message_result = cb_message,
     .closed = cb_closed,
+    .trace = cb_trace,
 };
 
 static void drain(struct fake *f)

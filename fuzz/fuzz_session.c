@@ -6,8 +6,8 @@
  * handshake is "run" between pieces. Checks: the output is a sequence of well-formed replies
  * (reply_parse), nothing follows a 221/421, storage callbacks come in order, nothing after a
  * STARTTLS line in the same piece is answered, SASL responses and credentials never reach
- * on_reply's line, and without a handshake feeding piecewise or octet by octet gives
- * identical results. */
+ * on_reply's line, state changes traced form one chain, and without a handshake feeding
+ * piecewise or octet by octet gives identical results. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +17,7 @@
 
 #include "reply/reply.h"
 #include "smtp/server_session.h"
+#include "trace_chain.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -75,6 +76,7 @@ struct fake {
     bool sasl_open;        /* the last reply was a 334: the next line is a SASL response */
     bool creds_fresh;      /* the auth callback ran since the last reply */
     char mechanism[8];     /* as the auth callback got it */
+    struct trace_chain trace;
 };
 
 static enum smtp_verdict answer(struct fake *f, unsigned pend_opt, struct smtp_decision *d)
@@ -260,9 +262,16 @@ static void cb_on_reply(void *ctx, const char *line, enum reply_id id, const cha
         f->authenticated = true;
 }
 
+static void cb_trace(void *ctx, const char *line)
+{
+    struct fake *f = ctx;
+    trace_chain_add(&f->trace, "NEED_HELO", line);
+}
+
 static const struct smtp_server_callbacks callbacks = {
     .mail = cb_mail, .rcpt = cb_rcpt, .data_begin = cb_begin_wrap, .data_write = cb_write,
     .data_end = cb_end, .data_abort = cb_abort, .auth = cb_auth, .on_reply = cb_on_reply,
+    .trace = cb_trace,
 };
 
 /* The session waits for the handshake: its 220 must be the last thing it said (nothing

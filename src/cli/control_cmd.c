@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "net/control.h"
+#include "net/control_client.h"
 #include "policy/config.h"
 
 /* These belong in cli/cli.h beside the other subcommands; declared here until it has them. */

@@ -1,9 +1,8 @@
-/* net/control.c — the local control socket (control.h): a Unix stream socket on the event loop
- * that reads one bounded request line per client, hands it to the registered command, buffers
- * the response and writes it without ever blocking the loop; plus the blocking CLI client. */
+/* net/control.c — the local control socket's server (control.h): a Unix stream socket on the
+ * event loop that reads one bounded request line per client, hands it to the registered command,
+ * buffers the response and writes it without ever blocking the loop. */
 #include <errno.h>
 #include <event2/event.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "net/control.h"
+#include "net/control_internal.h"
 #include "net/log.h"
 #include "reply/json.h"
 
@@ -28,8 +28,6 @@
 #define READ_TIMEOUT_S 5
 /* A client that stops reading its response for this long is dropped, its buffer freed. */
 #define WRITE_IDLE_TIMEOUT_S 30
-/* Room for "status N\n". */
-#define STATUS_LINE_MAX 16
 /* Kept free at the end of a cut response for the line saying so. */
 #define CUT_NOTE_ROOM 128u
 /* Unread input discarded before closing (see drain). */
@@ -56,7 +54,7 @@ struct net_control_request {
     char *body;
     size_t body_len, body_cap;
     bool cut;                /* the body reached NET_CONTROL_RESPONSE_MAX */
-    char status_line[STATUS_LINE_MAX];
+    char status_line[NET_CONTROL_STATUS_LINE_MAX];
     size_t status_len;
     size_t sent;             /* bytes of status line + body written */
 };
@@ -75,36 +73,6 @@ struct net_control {
 };
 
 static void on_client(evutil_socket_t fd, short what, void *arg);
-
-/* ---- path and socket helpers (shared by server and client) ------------------------------- */
-
-static bool make_addr(const char *path, struct sockaddr_un *sun, char *err, size_t errlen)
-{
-    size_t n = strlen(path);
-    memset(sun, 0, sizeof *sun);
-    sun->sun_family = AF_UNIX;
-    if (n == 0 || n >= sizeof sun->sun_path) {
-        snprintf(err, errlen, "control socket path '%s': empty or longer than %zu bytes", path,
-                 sizeof sun->sun_path - 1);
-        return false;
-    }
-    memcpy(sun->sun_path, path, n + 1);
-    return true;
-}
-
-static void timespec_now(struct timespec *t)
-{
-    clock_gettime(CLOCK_MONOTONIC, t);
-}
-
-/* Milliseconds from now until t (0 when past). */
-static long ms_until(const struct timespec *t)
-{
-    struct timespec now;
-    timespec_now(&now);
-    long ms = (long)(t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
-    return ms > 0 ? ms : 0;
-}
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
@@ -401,7 +369,7 @@ static void on_client(evutil_socket_t fd, short what, void *arg)
     long ms;
     switch (read_some(r)) {
     case READ_MORE:
-        ms = ms_until(&r->deadline);
+        ms = net_control_ms_until(&r->deadline);
         tv.tv_sec = ms / 1000;
         tv.tv_usec = (ms % 1000) * 1000;
         if (event_add(r->ev, &tv) != 0)
@@ -453,7 +421,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         r->ctl = c;
         r->fd = fd;
         r->state = REQ_READING;
-        timespec_now(&r->deadline);
+        net_control_now(&r->deadline);
         r->deadline.tv_sec += READ_TIMEOUT_S;
         r->next = c->reqs;
         if (c->reqs)
@@ -512,7 +480,7 @@ struct net_control *net_control_new(struct event_base *base, const char *path, c
                                     size_t errlen)
 {
     struct sockaddr_un sun;
-    if (!make_addr(path, &sun, err, errlen) || !clear_stale(path, &sun, err, errlen))
+    if (!net_control_sockaddr(path, &sun, err, errlen) || !clear_stale(path, &sun, err, errlen))
         return NULL;
     struct net_control *c = calloc(1, sizeof *c);
     if (!c) {
@@ -601,195 +569,4 @@ void net_control_free(struct net_control *c)
     if (lstat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
         unlink(c->path);
     free(c);
-}
-
-/* ---- the client (the CLI) ---------------------------------------------------------------- */
-
-/* Writes all of buf to fd (blocking). */
-static bool write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Waits for events on fd until the deadline; false on timeout. */
-static bool wait_fd(int fd, short events, const struct timespec *deadline)
-{
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = events};
-        long ms = ms_until(deadline);
-        int n = poll(&p, 1, ms > 0x7fffffff ? 0x7fffffff : (int)ms);
-        if (n > 0)
-            return true;
-        if (n == 0 || errno != EINTR)
-            return false;
-    }
-}
-
-/* The request line for argv, or a usage message in err. */
-static bool build_request(int argc, char **argv, char *line, size_t *len, char *err,
-                          size_t errlen)
-{
-    size_t n = 0;
-    if (argc <= 0 || (size_t)argc > NET_CONTROL_ARGS_MAX) {
-        snprintf(err, errlen, "between 1 and %u arguments", NET_CONTROL_ARGS_MAX);
-        return false;
-    }
-    for (int i = 0; i < argc; i++) {
-        size_t a = strlen(argv[i]);
-        if (a == 0 || strchr(argv[i], ' ')) {
-            snprintf(err, errlen, "argument '%s': empty or holding a space", argv[i]);
-            return false;
-        }
-        for (size_t k = 0; k < a; k++)
-            if ((unsigned char)argv[i][k] < 0x20 || argv[i][k] == 0x7f) {
-                snprintf(err, errlen, "argument %d holds a control character", i + 1);
-                return false;
-            }
-        if (a + 2 > NET_CONTROL_REQUEST_MAX - n) { /* a separator and the final LF */
-            snprintf(err, errlen, "request longer than %u bytes", NET_CONTROL_REQUEST_MAX);
-            return false;
-        }
-        if (i > 0)
-            line[n++] = ' ';
-        memcpy(line + n, argv[i], a);
-        n += a;
-    }
-    line[n++] = '\n';
-    *len = n;
-    return true;
-}
-
-/* Connects to the socket, retrying while its backlog is full, until the deadline. */
-static int connect_control(const char *path, const struct timespec *deadline, char *errbuf,
-                           size_t errlen)
-{
-    struct sockaddr_un sun;
-    if (!make_addr(path, &sun, errbuf, errlen))
-        return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(errbuf, errlen, "control socket: socket: %s", strerror(errno));
-        return -1;
-    }
-    for (;;) {
-        if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
-            return fd;
-        int e = errno;
-        if ((e == EAGAIN || e == EINTR) && ms_until(deadline) > 0) {
-            poll(NULL, 0, 10);
-            continue;
-        }
-        close(fd);
-        if (e == ENOENT || e == ECONNREFUSED)
-            snprintf(errbuf, errlen, "no clearmta server is running (no control socket at %s)",
-                     path);
-        else if (e == EAGAIN)
-            snprintf(errbuf, errlen, "the server at %s is too busy to answer", path);
-        else
-            snprintf(errbuf, errlen, "control socket %s: %s", path, strerror(e));
-        return -1;
-    }
-}
-
-/* Parses "status N\n" at the start of buf (len bytes): N, or -1 when malformed; *used: the
- * header's length, 0 when more bytes are needed. */
-static int parse_status(const char *buf, size_t len, size_t *used)
-{
-    *used = 0;
-    const char *lf = memchr(buf, '\n', len);
-    if (!lf)
-        return len >= STATUS_LINE_MAX ? -1 : 0;
-    if ((size_t)(lf - buf) != 8 || memcmp(buf, "status ", 7) != 0 || buf[7] < '0' ||
-        buf[7] > '2')
-        return -1;
-    *used = 9;
-    return buf[7] - '0';
-}
-
-int net_control_call(const char *path, int argc, char **argv, int out_fd, int err_fd,
-                     unsigned timeout_ms, char *errbuf, size_t errlen)
-{
-    char line[NET_CONTROL_REQUEST_MAX];
-    size_t len;
-    char why[256];
-    if (!build_request(argc, argv, line, &len, why, sizeof why)) {
-        int n = snprintf(line, sizeof line, "%s\n", why);
-        write_all(err_fd, line, n > 0 ? (size_t)n : 0);
-        return 2;
-    }
-    struct timespec deadline;
-    timespec_now(&deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
-    int fd = connect_control(path, &deadline, errbuf, errlen);
-    if (fd < 0)
-        return -1;
-    int status = -1;
-    const char *fail = NULL;
-    for (size_t off = 0; off < len && !fail;) {
-        ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
-        if (n > 0)
-            off += (size_t)n;
-        else if (n < 0 && errno != EINTR && errno != EAGAIN)
-            fail = "the server closed the connection";
-        else if (n < 0 && errno == EAGAIN && !wait_fd(fd, POLLOUT, &deadline))
-            fail = "timeout sending the request";
-    }
-    char head[STATUS_LINE_MAX];
-    size_t head_len = 0;
-    while (!fail) {
-        if (!wait_fd(fd, POLLIN, &deadline)) {
-            fail = "no complete answer from the server in time";
-            break;
-        }
-        char buf[65536];
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0) {
-            if (status < 0)
-                fail = "the server closed the connection without answering";
-            break;
-        }
-        size_t off = 0;
-        if (status < 0) { /* the header may come in pieces */
-            size_t take = (size_t)n < sizeof head - head_len ? (size_t)n : sizeof head - head_len;
-            memcpy(head + head_len, buf, take);
-            size_t used;
-            int st = parse_status(head, head_len + take, &used);
-            if (st < 0) {
-                fail = "malformed answer from the server";
-                break;
-            }
-            if (used == 0) {
-                head_len += take;
-                continue;
-            }
-            off = used - head_len;
-            status = st;
-        }
-        if (!write_all(status == 0 ? out_fd : err_fd, buf + off, (size_t)n - off)) {
-            fail = "cannot write the answer";
-            break;
-        }
-    }
-    close(fd);
-    if (fail) {
-        snprintf(errbuf, errlen, "%s (control socket %s)", fail, path);
-        return -1;
-    }
-    return status;
 }

@@ -5,7 +5,8 @@
  * Protocol: the client sends one line of at most NET_CONTROL_REQUEST_MAX bytes, the arguments
  * separated by single spaces, ending with LF (e.g. "queue list --json\n"). The server answers
  * "status N\n" (0 ok, 1 failed, 2 usage error) followed by the body (text or JSON), then
- * closes. A handler may answer later (after an asynchronous look-up). */
+ * closes. A handler may answer later (after an asynchronous look-up). The client side is in
+ * net/control_client.h. */
 #ifndef CLEARMTA_NET_CONTROL_H
 #define CLEARMTA_NET_CONTROL_H
 
@@ -55,12 +56,5 @@ bool net_control_json_string(struct net_control_request *r, const char *s);
 
 /* Sends "status N" and the body, then closes. Exactly once per request. */
 void net_control_finish(struct net_control_request *r, int status);
-
-/* Client side (the CLI): sends argv as one request to the socket at path and writes the body
- * to out (status 0) or err (otherwise). Returns the status, or -1 with a message in errbuf
- * when no server answers (ENOENT/ECONNREFUSED: "no clearmta server is running (no control
- * socket at PATH)"). timeout_ms bounds the whole exchange. */
-int net_control_call(const char *path, int argc, char **argv, int out_fd, int err_fd,
-                     unsigned timeout_ms, char *errbuf, size_t errlen);
 
 #endif

@@ -1,6 +1,6 @@
-/* policy/config_internal.h — internal to policy/config.c and policy/config_limits.c: the loader
- * both read lines into, the reading helpers they share, and the Limit directives config.c's
- * table dispatches to config_limits.c. Not for other modules: they use policy/config.h. */
+/* policy/config_internal.h — internal to policy/config*.c: the loader they read lines into, the
+ * reading helpers config.c shares, and the directive families its table dispatches to
+ * (config_listen.c, _domains.c, _delivery.c, _limits.c). Not for other modules. */
 #ifndef CLEARMTA_POLICY_CONFIG_INTERNAL_H
 #define CLEARMTA_POLICY_CONFIG_INTERNAL_H
 
@@ -90,8 +90,73 @@ struct cursor {
  * line or at a token starting with '#', which begins a comment. */
 char *policy_conf_token(struct cursor *cur);
 
-/* The Limit directives (config_limits.c), with the signature of config.c's directive table. */
+/* RFC 1123 §2.1 host name: LDH labels of 1..63 octets, not starting or ending with '-'. */
+bool policy_conf_hostname_valid(const char *s);
+
+/* A numeric IPv4 or IPv6 address into its inet_ntop form; false when it is neither. */
+bool policy_conf_canonical_ip(const char *s, char *out, size_t cap);
+
+/* Reads a whole regular file of at most POLICY_CONFIG_FILE_MAX bytes into a buffer the caller
+ * frees. On failure returns NULL with the reason in err; errno goes no further. */
+char *policy_conf_read_file(const char *path, size_t *len, char *err, size_t errcap);
+
+/* A relative path (users files, credentials, certificates) is relative to the directory of the
+ * config file; false when the result does not fit in cap bytes. */
+bool policy_conf_resolve_path(const char *config_name, const char *path, char *out, size_t cap);
+
+/* Calls fn with each line of data (NUL-terminated, without its LF or CRLF), tracking file and
+ * line number for problems; overlong or binary lines are reported and skipped. */
+typedef void policy_conf_line_fn(struct loader *ld, char *line, void *arg);
+void policy_conf_each_line(struct loader *ld, const char *file, const char *data, size_t len,
+                           policy_conf_line_fn *fn, void *arg);
+
+/* The config line a directive was set on, 0 if it was not (for checks after the whole file). */
+unsigned policy_conf_directive_line(const struct loader *ld, const char *keyword);
+
+/* The directive table's entries (config.c); a family's directive has this signature. */
 struct directive;
+
+/* The single value of a directive that takes one; reports and returns NULL otherwise. */
+char *policy_conf_one_value(struct loader *ld, const struct directive *d, struct cursor *cur);
+
+/* A file the config names (tls_cert, tls_key, users_file) into the directive's field, resolved
+ * like users files. */
+void policy_conf_apply_file(struct loader *ld, const struct directive *d, struct cursor *cur);
+
+/* The listen directive (config_listen.c). */
+void policy_listen_apply(struct loader *ld, const struct directive *d, struct cursor *cur);
+
+/* What a listener of l->kind offers before any option (also for the embedded listeners). */
+void policy_listen_kind_defaults(struct policy_listener *l);
+
+/* After the whole file: tls_cert and tls_key are set together or not at all. */
+void policy_listen_finish_tls(struct loader *ld);
+
+/* The domain and users_file directives (config_domains.c). */
+void policy_domains_domain(struct loader *ld, const struct directive *d, struct cursor *cur);
+void policy_domains_users_file(struct loader *ld, const struct directive *d, struct cursor *cur);
+
+/* Hands c's (default) domains to the loader as line-0 entries, so config lines can replace
+ * them, then frees the rest of c with policy_config_free; false when memory ran out. */
+bool policy_domains_adopt_defaults(struct loader *ld);
+
+/* After the whole file: merges the domain lines into c's sorted domain table, reporting
+ * conflicting lines. Leaves ld->domains for the caller to free. */
+void policy_domains_finish(struct loader *ld);
+
+/* Releases c's domains and their users (part of policy_config_free). */
+void policy_domains_free(struct policy_config *c);
+
+/* The route, relayhost and resolver directives (config_delivery.c). */
+void policy_delivery_route(struct loader *ld, const struct directive *d, struct cursor *cur);
+void policy_delivery_relayhost(struct loader *ld, const struct directive *d, struct cursor *cur);
+void policy_delivery_resolver(struct loader *ld, const struct directive *d, struct cursor *cur);
+
+/* After the whole file: sorts the routes for policy_route_find and checks that the retry
+ * settings make a schedule. */
+void policy_delivery_finish(struct loader *ld);
+
+/* The Limit directives (config_limits.c). */
 void policy_limits_plan(struct loader *ld, const struct directive *d, struct cursor *cur);
 void policy_limits_plan_user(struct loader *ld, const struct directive *d, struct cursor *cur);
 void policy_limits_plan_network(struct loader *ld, const struct directive *d,

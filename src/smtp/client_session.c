@@ -1,6 +1,6 @@
 /* smtp/client_session.c — the client state machine for outbound delivery, greeting to QUIT,
  * without I/O. RFC 5321 §3–4, RFC 1869, RFC 2920, RFC 1870, RFC 6152, RFC 6531, RFC 3461,
- * RFC 3207, RFC 4954, RFC 9422 (LIMITS). */
+ * RFC 3207, RFC 4954, RFC 9422 (LIMITS). The EHLO reply is read by ehlo.c. */
 
 /* Choices the RFCs leave open:
  * - An 8-bit body to a peer that does not offer 8BITMIME is sent anyway, without BODY=, as
@@ -24,23 +24,28 @@
 #include "limits_mta.h"
 #include "smtp/client_session.h"
 #include "smtp/command.h"
+#include "smtp/data.h"
+#include "smtp/ehlo.h"
 #include "smtp/sasl.h"
+#include "smtp/trace.h"
 
-enum state {
-    ST_GREETING,    /* connected: waiting for the 220 */
-    ST_EHLO,        /* EHLO sent */
-    ST_HELO,        /* HELO sent after EHLO got 500/502 */
-    ST_STARTTLS,    /* STARTTLS sent */
-    ST_TLS,         /* STARTTLS got 220: the caller runs the handshake; input is not read */
-    ST_AUTH,        /* AUTH sent; auth_step says where the exchange stands */
-    ST_READY,       /* no transaction: waiting for smtp_client_send() or smtp_client_quit() */
-    ST_TRANSACTION, /* MAIL, RCPTs, DATA going out and being answered */
-    ST_BODY,        /* DATA got 354: message data goes out as the output drains */
-    ST_DATA_END,    /* message data sent: waiting for the final reply */
-    ST_RSET,        /* RSET after a transaction that ended without message data */
-    ST_QUIT,        /* QUIT sent */
-    ST_DONE,        /* closed() reported */
-};
+/* The session's states: SMTP_TRACE_STATES (trace.h) makes enum state and state_names[]. */
+#define STATES(X)                                                                                \
+    X(GREETING)    /* connected: waiting for the 220 */                                          \
+    X(EHLO)        /* EHLO sent */                                                               \
+    X(HELO)        /* HELO sent after EHLO got 500/502 */                                        \
+    X(STARTTLS)    /* STARTTLS sent */                                                           \
+    X(TLS)         /* STARTTLS got 220: the caller runs the handshake; input is not read */      \
+    X(AUTH)        /* AUTH sent; auth_step says where the exchange stands */                     \
+    X(READY)       /* no transaction: waiting for smtp_client_send() or smtp_client_quit() */    \
+    X(TRANSACTION) /* MAIL, RCPTs, DATA going out and being answered */                          \
+    X(BODY)        /* DATA got 354: message data goes out as the output drains */               \
+    X(DATA_END)    /* message data sent: waiting for the final reply */                          \
+    X(RSET)        /* RSET after a transaction that ended without message data */                \
+    X(QUIT)        /* QUIT sent */                                                               \
+    X(DONE)        /* closed() reported */
+
+SMTP_TRACE_STATES(STATES);
 
 enum auth_step { AUTH_WANT_USER, AUTH_WANT_PASS, AUTH_WANT_RESULT };
 
@@ -84,8 +89,8 @@ struct smtp_client {
     bool have_outcome; /* the message's outcome is known before its last reply */
     enum smtp_client_failure outcome;
     struct reply_parsed outcome_reply; /* when outcome == SMTP_CLIENT_REPLY */
-    size_t body_pos;
-    bool line_start;
+    size_t body_pos;                   /* message data consumed so far */
+    struct smtp_data_stuffer stuffer;
 
     struct reply_parsed reply; /* the reply being acted on */
     char *in;
@@ -103,6 +108,16 @@ const char *smtp_client_strerror(enum smtp_client_failure f)
 #undef X
     }
     return "unknown client failure";
+}
+
+/* Every change of state goes through here, so that the trace shows the machine as it runs
+ * (a state set to itself is no change and shows nothing). */
+static void enter_state(struct smtp_client *c, enum state st)
+{
+    enum state old = c->state;
+    c->state = st;
+    if (old != st)
+        smtp_trace_state(c->cb->trace, c->ctx, state_names[old], state_names[st]);
 }
 
 /* ---- results and callbacks ------------------------------------------------------------- */
@@ -283,7 +298,7 @@ static void end_session(struct smtp_client *c, struct smtp_client_result why, bo
     enum state was = c->state;
     if (was == ST_DONE)
         return;
-    c->state = ST_DONE;
+    enter_state(c, ST_DONE);
     if (was == ST_BODY) { /* the server stopped reading data: it must not get the rest */
         c->out_off = c->out_len = 0;
     }
@@ -308,121 +323,6 @@ static void settle(struct smtp_client *c)
         end_session(c, failure(SMTP_CLIENT_CLOSED), false);
 }
 
-/* ---- EHLO keywords (RFC 5321 §4.1.1.1, RFC 1869 §4.3) -------------------------------------- */
-
-/* The next space- or tab-separated token of [*p, end). */
-static bool next_token(const char **p, const char *end, const char **tok, size_t *len)
-{
-    const char *s = *p;
-    while (s < end && (*s == ' ' || *s == '\t'))
-        s++;
-    const char *e = s;
-    while (e < end && *e != ' ' && *e != '\t')
-        e++;
-    *p = e;
-    *tok = s;
-    *len = (size_t)(e - s);
-    return e > s;
-}
-
-static bool token_is(const char *tok, size_t len, const char *word)
-{
-    return len == strlen(word) && strncasecmp(tok, word, len) == 0;
-}
-
-/* Decimal digits only, saturating at max; false for anything else. */
-static bool parse_number(const char *p, size_t len, uint64_t max, uint64_t *out)
-{
-    if (len == 0)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        unsigned d = (unsigned)(p[i] - '0');
-        v = v > (max - d) / 10 ? max : v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
-static void read_auth(struct smtp_client_caps *caps, const char *mech, size_t len)
-{
-    if (token_is(mech, len, "PLAIN"))
-        caps->auth_plain = true;
-    else if (token_is(mech, len, "LOGIN"))
-        caps->auth_login = true;
-}
-
-/* RFC 9422 §4: "LIMITS RCPTMAX=n MAILMAX=n"; unknown or malformed parameters are ignored. */
-static void read_limit(struct smtp_client_caps *caps, const char *tok, size_t len)
-{
-    const char *eq = memchr(tok, '=', len);
-    if (!eq)
-        return;
-    size_t name_len = (size_t)(eq - tok);
-    uint64_t v;
-    if (!parse_number(eq + 1, len - name_len - 1, UINT32_MAX, &v) || v == 0)
-        return;
-    if (token_is(tok, name_len, "RCPTMAX"))
-        caps->rcptmax = (unsigned)v;
-    else if (token_is(tok, name_len, "MAILMAX"))
-        caps->mailmax = (unsigned)v;
-}
-
-static void read_keyword(struct smtp_client_caps *caps, const char *p, const char *end)
-{
-    const char *kw, *tok;
-    size_t kw_len, len;
-    if (!next_token(&p, end, &kw, &kw_len))
-        return;
-    if (kw_len > 5 && strncasecmp(kw, "AUTH=", 5) == 0) { /* pre-RFC 4954 form */
-        read_auth(caps, kw + 5, kw_len - 5);
-        kw_len = 4;
-    }
-    if (token_is(kw, kw_len, "PIPELINING")) {
-        caps->pipelining = true;
-    } else if (token_is(kw, kw_len, "8BITMIME")) {
-        caps->eightbitmime = true;
-    } else if (token_is(kw, kw_len, "SMTPUTF8")) {
-        caps->smtputf8 = true;
-    } else if (token_is(kw, kw_len, "DSN")) {
-        caps->dsn = true;
-    } else if (token_is(kw, kw_len, "CHUNKING")) {
-        caps->chunking = true;
-    } else if (token_is(kw, kw_len, "ENHANCEDSTATUSCODES")) {
-        caps->enhanced = true;
-    } else if (token_is(kw, kw_len, "STARTTLS")) {
-        caps->starttls = true;
-    } else if (token_is(kw, kw_len, "SIZE")) {
-        /* RFC 1870 §4: no number or 0 means no fixed limit; junk is read the same way */
-        caps->has_size = true;
-        if (!next_token(&p, end, &tok, &len) || !parse_number(tok, len, UINT64_MAX, &caps->size))
-            caps->size = 0;
-    } else if (token_is(kw, kw_len, "AUTH")) {
-        while (next_token(&p, end, &tok, &len))
-            read_auth(caps, tok, len);
-    } else if (token_is(kw, kw_len, "LIMITS")) {
-        while (next_token(&p, end, &tok, &len))
-            read_limit(caps, tok, len);
-    }
-}
-
-/* The EHLO reply's first line names the server; each further line is one keyword. */
-static void read_caps(struct smtp_client *c)
-{
-    memset(&c->caps, 0, sizeof c->caps);
-    c->caps.esmtp = true;
-    const char *p = c->reply.text;
-    const char *end = p + c->reply.text_len;
-    const char *nl = memchr(p, '\n', c->reply.text_len);
-    while (nl) {
-        p = nl + 1;
-        nl = memchr(p, '\n', (size_t)(end - p));
-        read_keyword(&c->caps, p, nl ? nl : end);
-    }
-}
-
 /* ---- opening: greeting, EHLO/HELO, STARTTLS, AUTH ----------------------------------------- */
 
 static enum reply_class reply_cls(const struct smtp_client *c)
@@ -438,7 +338,7 @@ static bool is_failure(const struct smtp_client *c)
 
 static void become_ready(struct smtp_client *c)
 {
-    c->state = ST_READY;
+    enter_state(c, ST_READY);
     if (c->cb->ready)
         c->cb->ready(c->ctx, &c->caps);
 }
@@ -481,7 +381,7 @@ static void start_auth(struct smtp_client *c)
         end_session(c, failure(SMTP_CLIENT_AUTH_UNAVAILABLE), true);
         return;
     }
-    c->state = ST_AUTH;
+    enter_state(c, ST_AUTH);
     if (c->caps.auth_plain) {
         send_auth_plain(c);
         c->auth_step = AUTH_WANT_RESULT;
@@ -496,7 +396,7 @@ static void after_hello(struct smtp_client *c)
 {
     if (!c->tls && c->opts.tls != SMTP_CLIENT_TLS_NONE) {
         if (c->caps.starttls) {
-            c->state = ST_STARTTLS;
+            enter_state(c, ST_STARTTLS);
             send_command(c, "STARTTLS");
             return;
         }
@@ -511,7 +411,7 @@ static void after_hello(struct smtp_client *c)
 static void on_greeting(struct smtp_client *c)
 {
     if (c->reply.code == 220) {
-        c->state = ST_EHLO;
+        enter_state(c, ST_EHLO);
         send_hello(c, "EHLO");
     } else if (is_failure(c)) {
         end_session(c, reply_result(c), true); /* RFC 5321 §3.1: 554, then QUIT */
@@ -523,10 +423,10 @@ static void on_greeting(struct smtp_client *c)
 static void on_ehlo(struct smtp_client *c)
 {
     if (reply_cls(c) == REPLY_CLASS_SUCCESS) {
-        read_caps(c);
+        smtp_ehlo_parse(c->reply.text, c->reply.text_len, &c->caps);
         after_hello(c);
     } else if (c->reply.code == 500 || c->reply.code == 502) { /* RFC 5321 §3.2: no ESMTP */
-        c->state = ST_HELO;
+        enter_state(c, ST_HELO);
         send_hello(c, "HELO");
     } else if (is_failure(c)) {
         end_session(c, reply_result(c), true);
@@ -550,7 +450,7 @@ static void on_helo(struct smtp_client *c)
 static void on_starttls(struct smtp_client *c)
 {
     if (c->reply.code == 220) {
-        c->state = ST_TLS;
+        enter_state(c, ST_TLS);
         if (c->cb->start_tls)
             c->cb->start_tls(c->ctx);
     } else if (!is_failure(c)) {
@@ -761,7 +661,7 @@ static void check_complete(struct smtp_client *c)
         return; /* DATA still to go: the output is full */
     if (!c->have_outcome)
         set_outcome(c, SMTP_CLIENT_NO_RECIPIENTS);
-    c->state = ST_RSET;
+    enter_state(c, ST_RSET);
     send_command(c, "RSET");
 }
 
@@ -851,13 +751,13 @@ static void on_data_reply(struct smtp_client *c)
              * ends it, and the server has no recipient to deliver it to */
             if (!c->have_outcome)
                 set_outcome(c, SMTP_CLIENT_NO_RECIPIENTS);
-            c->state = ST_DATA_END;
+            enter_state(c, ST_DATA_END);
             out_add(c, ".\r\n", 3);
             return;
         }
-        c->state = ST_BODY;
+        enter_state(c, ST_BODY);
         c->body_pos = 0;
-        c->line_start = true;
+        smtp_data_stuff_init(&c->stuffer);
         fill_body(c);
     } else if (!is_failure(c)) {
         protocol_error(c);
@@ -896,7 +796,7 @@ static void on_transaction(struct smtp_client *c)
  * send the next message from its callback. */
 static void finish_message(struct smtp_client *c, struct smtp_client_result r)
 {
-    c->state = ST_READY;
+    enter_state(c, ST_READY);
     c->msg = NULL;
     report_message(c, r, c->tried_end);
 }
@@ -925,37 +825,7 @@ static void on_quit(struct smtp_client *c)
     end_session(c, reply_result(c), false);
 }
 
-/* ---- message data (RFC 5321 §4.1.1.4, §4.5.2) ----------------------------------------------- */
-
-/* Writes stuffed message data into o (room bytes, at least 3); returns the bytes written.
- * Lines starting with '.' get another '.'; CRLF, bare CR and bare LF all go out as CRLF. The
- * state (body_pos, line_start) carries over to the next call, so chunk edges change nothing. */
-static size_t stuff(struct smtp_client *c, char *o, size_t room)
-{
-    const char *b = c->msg->body;
-    size_t n = c->msg->body_len, pos = c->body_pos, w = 0;
-    while (pos < n && room - w >= 3) {
-        char ch = b[pos];
-        if (ch == '\r' || ch == '\n') {
-            pos += (ch == '\r' && pos + 1 < n && b[pos + 1] == '\n') ? 2 : 1;
-            o[w++] = '\r';
-            o[w++] = '\n';
-            c->line_start = true;
-            continue;
-        }
-        if (c->line_start && ch == '.')
-            o[w++] = '.';
-        c->line_start = false;
-        size_t run = 0, max = room - w;
-        while (run < max && pos + run < n && b[pos + run] != '\r' && b[pos + run] != '\n')
-            run++;
-        memcpy(o + w, b + pos, run);
-        w += run;
-        pos += run;
-    }
-    c->body_pos = pos;
-    return w;
-}
+/* ---- message data (RFC 5321 §4.1.1.4, §4.5.2; the stuffing is data.c's) ------------------- */
 
 /* Produces message data while little is waiting; after the last of it, CRLF if the message did
  * not end with one, then ".\r\n". */
@@ -965,15 +835,17 @@ static void fill_body(struct smtp_client *c)
         return;
     if (!out_reserve(c, OUTPUT_CHUNK - out_pending(c)))
         return;
-    size_t room = OUTPUT_CHUNK - out_pending(c);
-    size_t w = stuff(c, c->out + c->out_len, room);
+    size_t room = OUTPUT_CHUNK - out_pending(c), left = c->msg->body_len - c->body_pos;
+    size_t used = 0, w = 0;
+    if (left > 0) /* an empty body may come as NULL: no pointer arithmetic on it */
+        w = smtp_data_stuff(&c->stuffer, c->msg->body + c->body_pos, left, &used,
+                            c->out + c->out_len, room);
+    c->body_pos += used;
     c->out_len += w;
     if (c->body_pos < c->msg->body_len || room - w < 5)
         return;
-    if (!c->line_start)
-        out_add(c, "\r\n", 2);
-    out_add(c, ".\r\n", 3);
-    c->state = ST_DATA_END;
+    c->out_len += smtp_data_stuff_end(&c->stuffer, c->out + c->out_len, room - w);
+    enter_state(c, ST_DATA_END);
 }
 
 /* ---- input ------------------------------------------------------------------------------- */
@@ -1083,7 +955,7 @@ struct smtp_client *smtp_client_new(const struct smtp_client_opts *opts,
     c->cb = cb;
     c->ctx = ctx;
     c->tls = opts->tls_active;
-    c->state = ST_GREETING;
+    c->state = ST_GREETING; /* where the session starts: no change, nothing to trace */
     return c;
 }
 
@@ -1162,7 +1034,7 @@ void smtp_client_send(struct smtp_client *c, const struct smtp_client_message *m
     c->accepted = c->sent = c->answered = 0;
     c->jump_from = SIZE_MAX;
     c->mail_failed = c->stopped = c->have_outcome = false;
-    c->state = ST_TRANSACTION;
+    enter_state(c, ST_TRANSACTION);
     pump(c);
     settle(c);
 }
@@ -1174,7 +1046,7 @@ void smtp_client_tls_started(struct smtp_client *c)
     c->tls = true;
     c->in_off = c->in_len = 0; /* nothing read before the handshake counts after it */
     memset(&c->caps, 0, sizeof c->caps);
-    c->state = ST_EHLO;
+    enter_state(c, ST_EHLO);
     send_hello(c, "EHLO"); /* RFC 3207 §4.2: forget what was learned before TLS */
     settle(c);
 }
@@ -1183,7 +1055,7 @@ void smtp_client_quit(struct smtp_client *c)
 {
     if (c->state != ST_READY)
         return;
-    c->state = ST_QUIT;
+    enter_state(c, ST_QUIT);
     send_command(c, "QUIT");
     settle(c);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "reply/reply.h"
+#include "smtp/ehlo.h" /* struct smtp_client_caps: what the server offered in its EHLO reply */
 
 struct smtp_client;
 
@@ -24,16 +25,6 @@ struct smtp_client_opts {
     const char *auth_user;     /* AUTH PLAIN (or LOGIN) after EHLO when set; NULL: no AUTH */
     const char *auth_pass;
     unsigned max_rcpts;        /* recipients per transaction (0: no limit of ours) */
-};
-
-/* What the server offered in its last EHLO reply. */
-struct smtp_client_caps {
-    bool esmtp, pipelining, starttls, eightbitmime, smtputf8, dsn, chunking, enhanced;
-    bool auth_plain, auth_login;
-    bool has_size;
-    uint64_t size;   /* SIZE n (0: no limit announced) */
-    unsigned rcptmax; /* RFC 9422 LIMITS RCPTMAX (0: none) */
-    unsigned mailmax; /* RFC 9422 LIMITS MAILMAX (0: none): the caller counts transactions */
 };
 
 /* One recipient of a message to send. */
@@ -88,7 +79,7 @@ struct smtp_client_result {
 };
 
 /* Callbacks may call smtp_client_send(), _quit(), _tls_started(), _timeout() and
- * _connection_lost(), never smtp_client_free(). Each may be NULL. */
+ * _connection_lost(), never smtp_client_free(); trace may call none of them. Each may be NULL. */
 struct smtp_client_callbacks {
     /* EHLO (and STARTTLS, AUTH) done: the session is ready for a message. Call
      * smtp_client_send() now or later, or smtp_client_quit(). Called once per session. */
@@ -116,6 +107,12 @@ struct smtp_client_callbacks {
      * failed) with why, after QUIT with the reply to QUIT, or at any time on a 421, a malformed
      * reply, a timeout or a lost connection. */
     void (*closed)(void *ctx, const struct smtp_client_result *why);
+    /* Each change of the session's state, for transcripts and debugging: one line "state OLD
+     * -> NEW" (NUL-ended, valid during the call) with the names of the states in
+     * client_session.c: GREETING, EHLO, HELO, STARTTLS, TLS, AUTH, READY, TRANSACTION, BODY,
+     * DATA_END, RSET, QUIT, DONE. Called just after the change, before the callbacks the same
+     * step makes (ready, message_result, closed …), in the middle of that step. */
+    void (*trace)(void *ctx, const char *line);
 };
 
 /* A new session waiting for the greeting. opts is copied, its strings are not: they must

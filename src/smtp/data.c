@@ -1,6 +1,7 @@
 /* smtp/data.c — DATA/BDAT body reader: dot-unstuffing, end only at <CRLF>.<CRLF>, bare CR/LF
- * and NUL detection or normalisation, size accounting. RFC 5321 §4.1.1.4, §4.5.2, §2.3.8;
- * RFC 3030. Lines over 998 octets (§4.5.3.1.6) are kept unchanged: never split, never truncated.
+ * and NUL detection or normalisation, size accounting; and its mirror, the sender's dot-stuffer.
+ * RFC 5321 §4.1.1.4, §4.5.2, §2.3.8; RFC 3030. Lines over 998 octets (§4.5.3.1.6) are kept
+ * unchanged: never split, never truncated.
  *
  * Why it looks like this. The reader is a byte-level state machine that keeps no message data,
  * only where it is in a line (start of line, just after a leading dot, inside a line) and whether
@@ -214,4 +215,59 @@ void smtp_data_feed_chunk(struct smtp_data_reader *r, const char *p, size_t n, b
         }
         r->done = true;
     }
+}
+
+/* ---- the sender's side: dot-stuffing ------------------------------------------------------ */
+
+void smtp_data_stuff_init(struct smtp_data_stuffer *st)
+{
+    st->line_start = true;
+    st->after_cr = false;
+}
+
+size_t smtp_data_stuff(struct smtp_data_stuffer *st, const char *in, size_t n, size_t *used,
+                       char *out, size_t room)
+{
+    size_t pos = 0, w = 0;
+    /* 3: the most one step writes before its run is a stuffed dot plus one octet, or CRLF */
+    while (pos < n && room - w >= 3) {
+        char ch = in[pos];
+        if (ch == '\n' && st->after_cr) { /* the LF of a CRLF: its CR already went out as CRLF */
+            st->after_cr = false;
+            pos++;
+            continue;
+        }
+        st->after_cr = ch == '\r';
+        if (ch == '\r' || ch == '\n') {
+            out[w++] = '\r';
+            out[w++] = '\n';
+            st->line_start = true;
+            pos++;
+            continue;
+        }
+        if (st->line_start && ch == '.')
+            out[w++] = '.';
+        st->line_start = false;
+        size_t run = 0, max = room - w;
+        while (run < max && pos + run < n && in[pos + run] != '\r' && in[pos + run] != '\n')
+            run++;
+        memcpy(out + w, in + pos, run);
+        w += run;
+        pos += run;
+    }
+    *used = pos;
+    return w;
+}
+
+size_t smtp_data_stuff_end(const struct smtp_data_stuffer *st, char *out, size_t room)
+{
+    size_t w = 0;
+    if (room < 5)
+        return 0;
+    if (!st->line_start) {
+        out[w++] = '\r';
+        out[w++] = '\n';
+    }
+    memcpy(out + w, ".\r\n", 3);
+    return w + 3;
 }

@@ -1,6 +1,7 @@
-/* smtp/data.h — the DATA and BDAT body reader: dot-unstuffing, end only at <CRLF>.<CRLF>, bare
- * CR/LF detection or normalisation, NUL detection, size accounting. RFC 5321 §4.1.1.4, §4.5.2,
- * §2.3.8; RFC 3030. Bare LF or CR never ends or splits a message (SMTP smuggling). */
+/* smtp/data.h — message data on the wire, both ways: the DATA and BDAT body reader (dot-unstuffing,
+ * end only at <CRLF>.<CRLF>, bare CR/LF and NUL detection, size accounting) and the sender's
+ * dot-stuffer. RFC 5321 §4.1.1.4, §4.5.2, §2.3.8; RFC 3030. Bare LF or CR never ends or splits
+ * a message (SMTP smuggling). */
 #ifndef CLEARMTA_SMTP_DATA_H
 #define CLEARMTA_SMTP_DATA_H
 
@@ -43,5 +44,26 @@ size_t smtp_data_feed(struct smtp_data_reader *r, const char *p, size_t n,
  * checks and size accounting apply. `last` marks the final chunk (flushes a pending CR). */
 void smtp_data_feed_chunk(struct smtp_data_reader *r, const char *p, size_t n, bool last,
                           smtp_data_emit_fn emit, void *ctx);
+
+/* The sending side of DATA (RFC 5321 §4.5.2): message bytes as stored in, wire bytes out. A line
+ * starting with '.' gets another '.'; CRLF, bare CR and bare LF all go out as CRLF, so no reader
+ * can find an end of data inside the message whatever it takes for a line end (SMTP smuggling).
+ * The state carries over between calls: how the input and the output room are cut changes
+ * nothing in the bytes produced. */
+struct smtp_data_stuffer {
+    bool line_start; /* the next octet begins a line */
+    bool after_cr;   /* the last octet was a CR, already sent as CRLF: an LF now is its LF */
+};
+
+void smtp_data_stuff_init(struct smtp_data_stuffer *st);
+
+/* Stuffs from in (n octets) into out (room octets; nothing happens below 3); returns the octets
+ * written and sets *used to the input octets consumed (less than n when out is full). */
+size_t smtp_data_stuff(struct smtp_data_stuffer *st, const char *in, size_t n, size_t *used,
+                       char *out, size_t room);
+
+/* The end of data after the last input octet: CRLF when the message did not end with a line
+ * break, then ".\r\n". Returns the octets written (at most 5), or 0 when room is below 5. */
+size_t smtp_data_stuff_end(const struct smtp_data_stuffer *st, char *out, size_t room);
 
 #endif

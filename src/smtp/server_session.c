@@ -10,16 +10,19 @@
 
 #include "smtp/data.h"
 #include "smtp/server_session.h"
+#include "smtp/trace.h"
 
-enum state {
-    ST_NEED_HELO, /* greeted, no HELO/EHLO yet */
-    ST_READY,     /* HELO/EHLO done, no transaction */
-    ST_MAIL,      /* MAIL accepted: RCPT, DATA, BDAT */
-    ST_DATA,      /* reading DATA content */
-    ST_BDAT,      /* reading a BDAT chunk's octets */
-    ST_AUTH,      /* AUTH: waiting for the client's SASL response line */
-    ST_TLS,       /* STARTTLS accepted: waiting for the caller's handshake */
-};
+/* The session's states: SMTP_TRACE_STATES (trace.h) makes enum state and state_names[]. */
+#define STATES(X)                                                         \
+    X(NEED_HELO) /* greeted, no HELO/EHLO yet */                          \
+    X(READY)     /* HELO/EHLO done, no transaction */                     \
+    X(MAIL)      /* MAIL accepted: RCPT, DATA, BDAT */                    \
+    X(DATA)      /* reading DATA content */                               \
+    X(BDAT)      /* reading a BDAT chunk's octets */                      \
+    X(AUTH)      /* AUTH: waiting for the client's SASL response line */  \
+    X(TLS)       /* STARTTLS accepted: waiting for the caller's handshake */
+
+SMTP_TRACE_STATES(STATES);
 
 /* Where an AUTH exchange stands (ST_AUTH). */
 enum sasl_step { SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS };
@@ -73,6 +76,16 @@ struct smtp_server {
     char *out;
     size_t out_len, out_off, out_cap;
 };
+
+/* Every change of state goes through here, so that the trace shows the machine as it runs
+ * (a state set to itself is no change and shows nothing). */
+static void enter_state(struct smtp_server *s, enum state st)
+{
+    enum state old = s->state;
+    s->state = st;
+    if (old != st)
+        smtp_trace_state(s->cb->trace, s->ctx, state_names[old], state_names[st]);
+}
 
 /* Input buffer: pipelined commands plus one partial line (or a block of message data). */
 #define INPUT_CAP (LIMIT_PIPELINE_INPUT + LIMIT_AUTH_LINE)
@@ -167,7 +180,7 @@ static void transaction_reset(struct smtp_server *s)
     rcpt_clear(&s->pending_rcpt);
     s->bdat_used = false;
     s->bdat_refusing = false;
-    s->state = s->helo ? ST_READY : ST_NEED_HELO;
+    enter_state(s, s->helo ? ST_READY : ST_NEED_HELO);
 }
 
 static char *dup_string(const char *p)
@@ -193,13 +206,13 @@ static void begin_reading_message(struct smtp_server *s, enum state st)
     smtp_data_init(&s->reader, s->opts->max_message_size, flags);
     s->write_failure = REPLY_STORE_FAILED;
     s->storing = true;
-    s->state = st;
+    enter_state(s, st);
 }
 
 static void decide_mail(struct smtp_server *s, const struct smtp_decision *d)
 {
     if (accepted(d)) {
-        s->state = ST_MAIL;
+        enter_state(s, ST_MAIL);
     } else {
         transaction_reset(s);
     }
@@ -248,7 +261,7 @@ static void decide_bdat_begin(struct smtp_server *s, const struct smtp_decision 
     } else {
         s->bdat_refusing = true;
         s->bdat_refusal = d->reply;
-        s->state = ST_BDAT;
+        enter_state(s, ST_BDAT);
     }
 }
 
@@ -268,7 +281,7 @@ static void sasl_end(struct smtp_server *s)
         s->creds = NULL;
     }
     if (s->state == ST_AUTH)
-        s->state = s->helo ? ST_READY : ST_NEED_HELO;
+        enter_state(s, s->helo ? ST_READY : ST_NEED_HELO);
 }
 
 static void decide_auth(struct smtp_server *s, const struct smtp_decision *d)
@@ -363,11 +376,11 @@ static void finish_bdat_chunk(struct smtp_server *s)
     }
     if (s->bdat_last) {
         smtp_data_feed_chunk(&s->reader, "", 0, true, emit_to_storage, s);
-        s->state = ST_MAIL;
+        enter_state(s, ST_MAIL);
         finish_message(s);
         return;
     }
-    s->state = ST_MAIL;
+    enter_state(s, ST_MAIL);
     char octets[24];
     snprintf(octets, sizeof octets, "%llu", (unsigned long long)s->bdat_size);
     send_reply(s, REPLY_CHUNK_OK, octets);
@@ -576,11 +589,11 @@ static void do_bdat(struct smtp_server *s, const struct smtp_command *cmd)
         /* RFC 3030 §2: the chunk's octets are read and discarded, then refused. */
         s->bdat_refusing = true;
         s->bdat_refusal = refusal;
-        s->state = ST_BDAT;
+        enter_state(s, ST_BDAT);
         return;
     }
     if (s->bdat_used) {
-        s->state = ST_BDAT;
+        enter_state(s, ST_BDAT);
         return;
     }
     s->bdat_used = true;
@@ -601,7 +614,7 @@ static void do_starttls(struct smtp_server *s)
     }
     transaction_reset(s);
     send_reply(s, REPLY_READY_TLS, NULL);
-    s->state = ST_TLS; /* process() drops whatever follows in plaintext */
+    enter_state(s, ST_TLS); /* process() drops whatever follows in plaintext */
 }
 
 static void ask_auth(struct smtp_server *s)
@@ -658,7 +671,7 @@ static void sasl_message(struct smtp_server *s, const char *b64, size_t len)
     }
     if (s->sasl_step == SASL_LOGIN_USER) {
         s->sasl_step = SASL_LOGIN_PASS;
-        s->state = ST_AUTH;
+        enter_state(s, ST_AUTH);
         send_reply(s, REPLY_AUTH_CHALLENGE, SMTP_SASL_LOGIN_PASS_CHALLENGE);
         return;
     }
@@ -705,7 +718,7 @@ static void do_auth(struct smtp_server *s, const struct smtp_command *cmd)
         send_reply(s, REPLY_AUTH_TEMPFAIL, NULL);
         return;
     }
-    s->state = ST_AUTH;
+    enter_state(s, ST_AUTH);
     const char *initial = cmd->arg + mech_len;
     size_t initial_len = cmd->arg_len - mech_len;
     while (initial_len > 0 && *initial == ' ') {
@@ -870,7 +883,7 @@ static size_t consume_message(struct smtp_server *s, const char *buf, size_t n)
     if (s->state == ST_DATA) {
         size_t used = smtp_data_feed(&s->reader, buf, n, emit_to_storage, s);
         if (s->reader.done) {
-            s->state = ST_MAIL;
+            enter_state(s, ST_MAIL);
             finish_message(s);
         }
         return used;
@@ -966,7 +979,7 @@ struct smtp_server *smtp_server_new(const struct smtp_server_opts *opts,
     s->opts = opts;
     s->cb = cb;
     s->ctx = ctx;
-    s->state = ST_NEED_HELO;
+    s->state = ST_NEED_HELO; /* where the session starts: no change, nothing to trace */
     s->command_limit = UINT64_MAX;
     return s;
 }

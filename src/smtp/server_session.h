@@ -102,6 +102,11 @@ struct smtp_server_callbacks {
     /* Every reply the session sends, for logging (optional). line: the command it answers
      * (NUL-ended, sanitised, may be ""; SASL responses are never shown). */
     void (*on_reply)(void *ctx, const char *line, enum reply_id id, const char *detail);
+    /* Each change of the session's state, for transcripts and debugging (optional): one line
+     * "state OLD -> NEW" (NUL-ended, valid during the call) with the names of the states in
+     * server_session.c: NEED_HELO, READY, MAIL, DATA, BDAT, AUTH, TLS. Called just after the
+     * change, in the middle of a step: it must not call into the session. */
+    void (*trace)(void *ctx, const char *line);
 };
 
 /* Creates a session; opts and cb must outlive it. NULL when out of memory. */

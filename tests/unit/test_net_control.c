@@ -1,13 +1,11 @@
-/* tests/unit/test_net_control.c — the control socket on a temp path, driven by stepping the
- * event loop: requests and responses as bytes, async answers, clients that leave or stop
- * reading, the request bound, stale and live socket files, and the blocking CLI client. */
+/* tests/unit/test_net_control.c — the control socket's server on a temp path, driven by
+ * stepping the event loop: requests and responses as bytes, async answers, clients that leave
+ * or stop reading, the request bound, stale and live socket files. The client: its own test. */
 #include "unit.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,84 +481,6 @@ static void test_stale_socket_replaced_live_refused(void **state)
     assert_null(net_control_new(f->base, longpath, err, sizeof err));
 }
 
-struct call {
-    const char *path;
-    int argc;
-    char **argv;
-    int out, errfd;
-    int status;
-    char errbuf[256];
-    atomic_bool done;
-};
-
-static void *call_thread(void *arg)
-{
-    struct call *c = arg;
-    c->status = net_control_call(c->path, c->argc, c->argv, c->out, c->errfd, 5000, c->errbuf,
-                                 sizeof c->errbuf);
-    atomic_store(&c->done, true);
-    return NULL;
-}
-
-/* Runs net_control_call in a thread while this one steps the loop; returns its status and
- * what it wrote to its out and err pipes. */
-static int call(struct fixture *f, int argc, char **argv, char *out, char *errout)
-{
-    int po[2], pe[2];
-    assert_int_equal(pipe(po), 0);
-    assert_int_equal(pipe(pe), 0);
-    struct call c = {.path = f->path, .argc = argc, .argv = argv, .out = po[1], .errfd = pe[1]};
-    atomic_init(&c.done, false);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-    for (int i = 0; i < 5000 && !atomic_load(&c.done); i++)
-        step(f, 1);
-    pthread_join(t, NULL);
-    close(po[1]);
-    close(pe[1]);
-    ssize_t n = read(po[0], out, 255);
-    out[n > 0 ? n : 0] = '\0';
-    n = read(pe[0], errout, 255);
-    errout[n > 0 ? n : 0] = '\0';
-    close(po[0]);
-    close(pe[0]);
-    if (c.status < 0)
-        snprintf(errout, 256, "%s", c.errbuf);
-    return c.status;
-}
-
-static void test_call(void **state)
-{
-    struct fixture *f = *state;
-    char out[256], errout[256];
-    char *ok[] = {"echo", "a", "--json"};
-    assert_int_equal(call(f, 3, ok, out, errout), 0);
-    assert_string_equal(out, "a json\n");
-    assert_string_equal(errout, "");
-    char *bad[] = {"echo", "fail"};
-    assert_int_equal(call(f, 2, bad, out, errout), 1);
-    assert_string_equal(out, "");
-    assert_string_equal(errout, "fail\n");
-    char *unknown[] = {"nope"};
-    assert_int_equal(call(f, 1, unknown, out, errout), 2);
-    assert_non_null(strstr(errout, "unknown command 'nope'"));
-    char *space[] = {"echo", "a b"};
-    assert_int_equal(call(f, 2, space, out, errout), 2); /* refused before sending */
-    assert_non_null(strstr(errout, "holding a space"));
-}
-
-static void test_call_without_server(void **state)
-{
-    (void)state;
-    char err[256] = "";
-    char *argv[] = {"queue", "list"};
-    int rc = net_control_call("/tmp/clearmta-no-such-dir/control.sock", 2, argv, 1, 2, 1000, err,
-                              sizeof err);
-    assert_int_equal(rc, -1);
-    assert_string_equal(err, "no clearmta server is running (no control socket at "
-                             "/tmp/clearmta-no-such-dir/control.sock)");
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,8 +497,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_socket_replaced_live_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_call, setup, teardown),
-        cmocka_unit_test(test_call_without_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

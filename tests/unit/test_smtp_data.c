@@ -1,7 +1,9 @@
 /* tests/unit/test_smtp_data.c — transcripts for the DATA/BDAT body reader (smtp/data.c): input
  * bytes → emitted bytes, flags and consumed count. Every transcript is replayed whole, cut into
- * three pieces at every pair of positions, and one octet at a time; all must agree. */
+ * three pieces at every pair of positions, and one octet at a time; all must agree. The
+ * dot-stuffer is checked by round trips: stuffed in any pieces, read back by the reader. */
 #include "unit.h"
+#include "transcript.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -496,6 +498,199 @@ static void test_long_lines(void **state)
     check(&t, false);
 }
 
+/* ---- the sender's side: dot-stuffing, and back ---- */
+
+#define WIRE_CAP (2 * 4096 + 8)
+
+/* The wire form of body: stuffed from input pieces of in_step octets into calls of room octets
+ * each (a random size in 3..64 when 0); in pieces that small, every call must make progress. */
+static size_t stuff_all(const char *body, size_t n, size_t in_step, size_t room, uint32_t *seed,
+                        char *wire)
+{
+    struct smtp_data_stuffer st;
+    size_t pos = 0, w = 0;
+    smtp_data_stuff_init(&st);
+    while (pos < n) {
+        size_t piece = in_step && in_step < n - pos ? in_step : n - pos;
+        size_t used = 0;
+        while (used < piece) {
+            size_t r = room ? room : 3 + next_random(seed) % 62;
+            size_t u;
+            if (r > WIRE_CAP - w)
+                r = WIRE_CAP - w;
+            size_t got = smtp_data_stuff(&st, body + pos + used, piece - used, &u, wire + w, r);
+            assert_true(got <= r && u <= piece - used);
+            assert_true(got > 0 || u > 0); /* progress */
+            w += got;
+            used += u;
+        }
+        pos += piece;
+    }
+    size_t end = smtp_data_stuff_end(&st, wire + w, WIRE_CAP - w);
+    assert_true(end == 3 || end == 5);
+    return w + end;
+}
+
+/* What the receiver stores of body: every line break (CRLF, bare CR, bare LF) as CRLF, and a
+ * final CRLF added when the body does not end with a line break. */
+static size_t normalized(const char *body, size_t n, char *out)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (body[i] == '\r' || body[i] == '\n') {
+            if (body[i] == '\r' && i + 1 < n && body[i + 1] == '\n')
+                i++;
+            out[w++] = '\r';
+            out[w++] = '\n';
+        } else {
+            out[w++] = body[i];
+        }
+    }
+    if (w > 0 && out[w - 1] != '\n')
+        w += (size_t)snprintf(out + w, 3, "\r\n");
+    return w;
+}
+
+/* Stuffs body in many ways (all must give want when it is given), then reads the wire back
+ * with the DATA reader in random pieces: the end of data is found exactly at the wire's end,
+ * no bare line break is seen, and what is stored is normalized(body). */
+static void round_trip(const char *body, size_t n, const char *want, size_t want_len,
+                       uint32_t seed)
+{
+    static char wire[WIRE_CAP], again[WIRE_CAP], norm[WIRE_CAP];
+    char a[1024], b[1024], d[1024];
+    assert_true(n <= 4096);
+    size_t len = stuff_all(body, n, 0, WIRE_CAP, &seed, wire);
+    if (want && (len != want_len || memcmp(wire, want, len) != 0)) {
+        print_error("stuffing \"%s\"\n  got    \"%s\"\n  expect \"%s\"\n",
+                    esc(body, n, a, sizeof a), esc(wire, len, b, sizeof b),
+                    esc(want, want_len, d, sizeof d));
+        fail();
+    }
+    static const size_t steps[] = {1, 2, 3, 7, 0};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        for (size_t room = 0; room <= 5; room = room ? room + 1 : 3) {
+            size_t len2 = stuff_all(body, n, steps[i] ? steps[i] : n, room, &seed, again);
+            assert_int_equal(len2, len);
+            assert_memory_equal(again, wire, len);
+        }
+    }
+    struct smtp_data_reader r;
+    struct sink *k = calloc(1, sizeof *k);
+    assert_non_null(k);
+    smtp_data_init(&r, BIG, 0);
+    size_t off = 0;
+    while (off < len && !r.done) {
+        size_t piece = 1 + next_random(&seed) % 13;
+        if (piece > len - off)
+            piece = len - off;
+        size_t got = smtp_data_feed(&r, wire + off, piece, sink_emit, k);
+        assert_true(got == piece || (r.done && off + got == len));
+        off += got;
+    }
+    assert_true(r.done);
+    assert_int_equal(off, len);
+    assert_false(r.bare_lf);
+    assert_int_equal(r.nul, memchr(body, '\0', n) != NULL);
+    size_t nlen = normalized(body, n, norm);
+    if (k->len != nlen || memcmp(k->buf, norm, nlen) != 0) {
+        print_error("round trip of \"%s\"\n  stored \"%s\"\n", esc(body, n, a, sizeof a),
+                    esc(k->buf, k->len, b, sizeof b));
+        fail();
+    }
+    free(k);
+}
+
+static void test_stuff_transcripts(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *wire;
+    } cases[] = {
+        {"", ".\r\n"},
+        {".", "..\r\n.\r\n"},
+        {".\r\n", "..\r\n.\r\n"},
+        {"..x\r\n", "...x\r\n.\r\n"},
+        {"a\r\n.\r\nb\r\n", "a\r\n..\r\nb\r\n.\r\n"},
+        {".\r\n.\r\n.", "..\r\n..\r\n..\r\n.\r\n"},
+        {"no final line break", "no final line break\r\n.\r\n"},
+        {"a.b\r\n. x", "a.b\r\n.. x\r\n.\r\n"}, /* only a leading dot is doubled */
+        {"bare\nLF\n.dot\n", "bare\r\nLF\r\n..dot\r\n.\r\n"},
+        {"bare\rCR\r.dot\r", "bare\r\nCR\r\n..dot\r\n.\r\n"},
+        /* SMTP smuggling shapes: each becomes a stuffed line, never an end of data */
+        {"a\n.\r\nb", "a\r\n..\r\nb\r\n.\r\n"},
+        {"a\r\n.\nb\r\n", "a\r\n..\r\nb\r\n.\r\n"},
+        {"a\r.\r\nb", "a\r\n..\r\nb\r\n.\r\n"},
+        {"a\r\n.\rb", "a\r\n..\r\nb\r\n.\r\n"},
+        {"x\r\r\n.\r\n", "x\r\n\r\n..\r\n.\r\n"},
+        {"\r", "\r\n.\r\n"},
+        {"\n", "\r\n.\r\n"},
+        {"\r\n", "\r\n.\r\n"},
+        {"\n\r", "\r\n\r\n.\r\n"},
+        {"\r\n\n", "\r\n\r\n.\r\n"},
+        {"\r\n.\r\n", "\r\n..\r\n.\r\n"}, /* the end of data inside a message */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        round_trip(cases[i].body, strlen(cases[i].body), cases[i].wire, strlen(cases[i].wire),
+                   (uint32_t)i + 1);
+}
+
+/* A line break cut between two input pieces is still one line break. */
+static void test_stuff_crlf_across_pieces(void **state)
+{
+    struct smtp_data_stuffer st;
+    char out[32];
+    size_t used, w;
+
+    (void)state;
+    smtp_data_stuff_init(&st);
+    w = smtp_data_stuff(&st, "a\r", 2, &used, out, sizeof out);
+    assert_int_equal(used, 2);
+    w += smtp_data_stuff(&st, "\n.b", 3, &used, out + w, sizeof out - w);
+    assert_int_equal(used, 3);
+    w += smtp_data_stuff_end(&st, out + w, sizeof out - w);
+    assert_int_equal(w, 11);
+    assert_memory_equal(out, "a\r\n..b\r\n.\r\n", 11);
+}
+
+/* Below its minimum room the stuffer writes and consumes nothing; at it, it moves on. */
+static void test_stuff_room(void **state)
+{
+    struct smtp_data_stuffer st;
+    char out[8];
+    size_t used = 99;
+
+    (void)state;
+    smtp_data_stuff_init(&st);
+    assert_int_equal(smtp_data_stuff(&st, ".x", 2, &used, out, 2), 0);
+    assert_int_equal(used, 0);
+    assert_int_equal(smtp_data_stuff(&st, ".x", 2, &used, out, 3), 3);
+    assert_int_equal(used, 2);
+    assert_memory_equal(out, "..x", 3);
+    assert_int_equal(smtp_data_stuff_end(&st, out, 4), 0);
+    assert_int_equal(smtp_data_stuff_end(&st, out, 5), 5);
+    assert_memory_equal(out, "\r\n.\r\n", 5);
+    smtp_data_stuff_init(&st);
+    assert_int_equal(smtp_data_stuff_end(&st, out, 5), 3); /* empty message */
+    assert_memory_equal(out, ".\r\n", 3);
+}
+
+/* Random bodies over an alphabet of dots, line break octets, NUL and text. */
+static void test_stuff_round_trip_random(void **state)
+{
+    static const char alphabet[] = {'.', '.', '\r', '\n', '\r', '\n', 'a', 'b', ' ', '\0'};
+    static char body[4096];
+    uint32_t seed = 2463534242u;
+
+    (void)state;
+    for (int i = 0; i < 300; i++) {
+        size_t n = next_random(&seed) % (i < 250 ? 40 : sizeof body);
+        for (size_t j = 0; j < n; j++)
+            body[j] = alphabet[next_random(&seed) % sizeof alphabet];
+        round_trip(body, n, NULL, 0, seed);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +705,10 @@ int main(void)
         cmocka_unit_test(test_emit_failure),
         cmocka_unit_test(test_feed_after_done),
         cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_stuff_transcripts),
+        cmocka_unit_test(test_stuff_crlf_across_pieces),
+        cmocka_unit_test(test_stuff_room),
+        cmocka_unit_test(test_stuff_round_trip_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

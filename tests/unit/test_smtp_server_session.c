@@ -63,11 +63,13 @@ struct script {
     bool write_fails; /* data_write returns an error */
     unsigned pending; /* P_* callbacks answer later */
     bool no_resume;   /* the driver never resumes: the test does it by hand */
+    bool trace;       /* state changes are events too */
 };
 
 struct fake {
     struct script sc;
     struct smtp_server_opts opts;
+    struct smtp_server_callbacks cb; /* fake_cb, with trace when sc.trace */
     struct smtp_server *s;
     struct text events;   /* one line per callback, "\n"-ended */
     struct text stored;   /* message bytes as data_write got them */
@@ -222,6 +224,11 @@ static const struct smtp_server_callbacks fake_cb = {
     .on_reply = fake_on_reply,
 };
 
+static void fake_trace(void *ctx, const char *line)
+{
+    event(ctx, "%s", line);
+}
+
 static struct smtp_server_opts default_opts(void)
 {
     return (struct smtp_server_opts){
@@ -265,7 +272,10 @@ static struct fake *fake_open(const struct script *sc, const struct smtp_server_
     f->sc = *sc;
     f->opts = *opts;
     f->write_event_at = SIZE_MAX;
-    f->s = smtp_server_new(&f->opts, &fake_cb, f);
+    f->cb = fake_cb;
+    if (sc->trace)
+        f->cb.trace = fake_trace;
+    f->s = smtp_server_new(&f->opts, &f->cb, f);
     assert_non_null(f->s);
     smtp_server_start(f->s);
     drain(f);
@@ -416,6 +426,70 @@ static void check(const struct transcript *t)
     run_one(t, SPLIT_OCTETS, 0);
     for (uint32_t seed = 1; seed <= 8; seed++)
         run_one(t, SPLIT_RANDOM, seed * 2654435761u);
+}
+
+/* ---- the state machine as a dialog ------------------------------------------------------- */
+
+static void feed_line(void *ctx, const char *line)
+{
+    feed(ctx, line);
+}
+
+/* One whole transaction, one command (or the message) at a time: the client's lines ("C:"), the
+ * events and state changes they cause, then the replies ("S:"). Replayed whole and in pieces,
+ * the events (state changes included) are the same. */
+static void test_state_trace(void **state)
+{
+    (void)state;
+    static const char *const client[] = {
+        EHLO_IN, MAIL_IN, ALICE_IN, "DATA\r\n", "Subject: hi\r\n\r\nbody\r\n.\r\n", "QUIT\r\n",
+    };
+    struct script sc = {.trace = true};
+    struct smtp_server_opts opts = default_opts();
+    struct fake *f = fake_open(&sc, &opts);
+    struct dialog d = {.events = &f->events, .out = &f->out, .in_prefix = "C: ",
+                       .out_prefix = "S: "};
+    dialog_after(&d); /* the greeting */
+    dialog_play(&d, client, sizeof client / sizeof client[0], feed_line, f);
+    assert_string_equal(text_str(&d.log),
+                        "S: 220 mx.example.test ESMTP clearmta ready\n"
+                        "C: EHLO client.example.test\n"
+                        "   state NEED_HELO -> READY\n"
+                        "S: 250-mx.example.test\n"
+                        "S: 250-PIPELINING\n"
+                        "S: 250-SIZE 10485760\n"
+                        "S: 250-8BITMIME\n"
+                        "S: 250-ENHANCEDSTATUSCODES\n"
+                        "S: 250-SMTPUTF8\n"
+                        "S: 250-CHUNKING\n"
+                        "S: 250-DSN\n"
+                        "S: 250 LIMITS RCPTMAX=100\n"
+                        "C: MAIL FROM:<sender@remote.test>\n"
+                        "   mail <sender@remote.test>\n"
+                        "   state READY -> MAIL\n"
+                        "S: 250 2.1.0 Sender <sender@remote.test> OK\n"
+                        "C: RCPT TO:<alice@example.test>\n"
+                        "   rcpt <alice@example.test> mailbox=alice\n"
+                        "S: 250 2.1.5 Recipient <alice@example.test> OK\n"
+                        "C: DATA\n"
+                        "   data_begin nrcpt=1\n"
+                        "   state MAIL -> DATA\n"
+                        "S: 354 End data with <CR><LF>.<CR><LF>\n"
+                        "C: Subject: hi\n"
+                        "C: \n"
+                        "C: body\n"
+                        "C: .\n"
+                        "   write 21 bytes\n"
+                        "   state DATA -> MAIL\n"
+                        "   data_end\n"
+                        "   state MAIL -> READY\n"
+                        "S: 250 2.0.0 Ok: queued as QID1\n"
+                        "C: QUIT\n"
+                        "S: 221 2.0.0 Bye\n");
+    check(&(struct transcript){.sc = sc, .in = text_str(&d.in), .out = text_str(&f->out),
+                               .events = text_str(&f->events)});
+    dialog_free(&d);
+    fake_close(f);
 }
 
 /* ---- session start and simple commands --------------------------------------------------- */
@@ -1589,6 +1663,7 @@ int main(void)
 /* every test closes what a failure left open */
 #define T(f) cmocka_unit_test_teardown(f, close_leftovers)
     const struct CMUnitTest tests[] = {
+        T(test_state_trace),
         T(test_greeting),
         T(test_ehlo_lists_extensions),
         T(test_ehlo_without_optional_extensions),
