@@ -558,6 +558,8 @@ static void d_message_result(void *ctx, const struct smtp_client_result *r, size
         smtp_client_send(s, &d->msg, n_tried);
         return;
     }
+    if (dst != NULL)
+        deliver_agent_wake_waiters(d->at->job->a, dst); /* room for more connections? */
     if (deliver_agent_hand_over(d)) {
         deliver_agent_delivery_done(d); /* the connection lives on with the next message */
         return;

@@ -192,9 +192,7 @@ struct delivery *deliver_agent_take_waiter(struct deliver_agent *a, const char *
     return NULL;
 }
 
-/* A connection of dst was given back: as many waiters as may connect now try again, from the
- * loop (not from inside the caller); all of them while it backs off, so they defer. */
-static void wake_waiters(struct deliver_agent *a, const struct deliver_destination *dst)
+void deliver_agent_wake_waiters(struct deliver_agent *a, const struct deliver_destination *dst)
 {
     int64_t now = deliver_agent_now();
     bool backing_off = dst->backoff_until > now;
@@ -214,7 +212,7 @@ void deliver_agent_slot_release(struct deliver_agent *a, const char *dest)
     if (dst == NULL)
         return;
     deliver_destination_release(dst);
-    wake_waiters(a, dst);
+    deliver_agent_wake_waiters(a, dst);
     size_t room = AGENT_WAITERS_MAX - a->n_waiters;
     deliver_agent_unblock(a, room < AGENT_UNBLOCK_PER_RELEASE ? room : AGENT_UNBLOCK_PER_RELEASE);
 }

@@ -108,6 +108,9 @@ void deliver_destination_on_connected(struct deliver_destination *d)
 {
     deliver_destination_resume(d);
     d->failures = 0;
+    if (d->unreachable && d->limit < d->cfg.concurrency_start)
+        d->limit = d->cfg.concurrency_start;
+    d->unreachable = false;
 }
 
 bool deliver_destination_may_send(const struct deliver_destination *d, unsigned conn_messages)
@@ -146,6 +149,7 @@ void deliver_destination_on_connect_failed(struct deliver_destination *d, const 
                                            int64_t now)
 {
     back_off(d, now);
+    d->unreachable = true;
     if (why)
         set_why(d, "connect failed: ", why, strlen(why));
     else
@@ -220,6 +224,7 @@ enum deliver_signal deliver_destination_on_reply(struct deliver_destination *d,
         return DELIVER_SIGNAL_NONE;
 
     back_off(d, now);
+    d->unreachable = false; /* it answers: what it wants is less */
     set_why(d, "", line, len);
     /* The server took conn_messages on this connection, then refused more for volume: fewer
      * messages per connection is what helps, whether it counts per connection or per period,

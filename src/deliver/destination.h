@@ -60,6 +60,7 @@ struct deliver_destination {
     unsigned failures;     /* connect failures and throttling replies since the last success */
     unsigned per_conn;     /* messages per connection now, 0 = unlimited */
     int64_t backoff_until; /* no new connection before this time */
+    bool unreachable;      /* the last connection failed to connect: not a sign of load */
     int64_t last_used;     /* time of the last table look-up */
     char why[DELIVER_DESTINATION_WHY_MAX + 1]; /* what set the backoff, "" if nothing */
 };
@@ -86,7 +87,8 @@ bool deliver_destination_acquire(struct deliver_destination *d, int64_t now);
 void deliver_destination_release(struct deliver_destination *d);
 
 /* A connection got past its greeting and EHLO: the destination answers again, so its backoff
- * (and the count of failures in a row) ends. */
+ * (and the count of failures in a row) ends. After connect failures (an outage, not load) the
+ * concurrency is back to at least concurrency_start. */
 void deliver_destination_on_connected(struct deliver_destination *d);
 
 /* Ends the backoff now, keeping what was learned (limit, messages per connection): `queue

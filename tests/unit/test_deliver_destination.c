@@ -404,6 +404,7 @@ static void test_backoff_flush_success_slots(void **state)
     assert_false(deliver_destination_acquire(&d, now + 1)); /* the limit holds after a flush */
     deliver_destination_on_connected(&d);
     assert_int_equal(d.failures, 0);
+    assert_int_equal(d.limit, 5); /* an outage is not load: back to the starting concurrency */
     assert_int_equal(feed(&d, "250 2.0.0 Ok\r\n", 0, now + 1), DELIVER_SIGNAL_SUCCESS);
     deliver_destination_release(&d);
     assert_int_equal(d.in_use, 0);
@@ -415,6 +416,14 @@ static void test_backoff_flush_success_slots(void **state)
     assert_false(deliver_destination_may_connect(&d, now + 3));
     deliver_destination_on_connected(&d);
     assert_true(deliver_destination_may_connect(&d, now + 3));
+
+    /* Load is not an outage: a throttled destination that answers keeps its lowered limit. */
+    struct deliver_destination t = fresh(&deliver_destination_defaults);
+    feed(&t, "421 4.7.0 Too many connections\r\n", 0, now);
+    unsigned lowered = t.limit;
+    assert_true(lowered < t.cfg.concurrency_start);
+    deliver_destination_on_connected(&t);
+    assert_int_equal(t.limit, lowered);
 
     /* A backoff ends by itself when its time is up. */
     deliver_destination_on_connect_failed(&d, NULL, now + 4);
