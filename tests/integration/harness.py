@@ -40,15 +40,31 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
                    "SUMMARY: UndefinedBehaviorSanitizer", "AddressSanitizer:DEADLYSIGNAL")
 
 
+def port_slot():
+    """(slot, slots) from $CLEARMTA_TEST_PORT_SLOT, "SLOT/SLOTS": tests/integration/runner.py
+    gives each module running at the same time as others its own slot. (0, 1) when unset."""
+    slot, _, slots = os.environ.get("CLEARMTA_TEST_PORT_SLOT", "0/1").partition("/")
+    return int(slot), int(slots)
+
+
 def free_ports(n=1):
-    """n distinct loopback ports that were free a moment ago (bound to port 0 together)."""
+    """n distinct loopback ports that were free a moment ago (bound to port 0 together), all
+    of this module's port slot: (port // 2) % slots == slot (the kernel hands out odd ports to
+    bind(), hence // 2). Modules running at the same time never pick the same port so."""
+    slot, slots = port_slot()
     socks = []
+    ports = []
     try:
-        for _ in range(n):
+        for _ in range(50 * slots * n):  # about slots tries per port
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)  # held until the end, so that bind() never hands it out again
             s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            port = s.getsockname()[1]
+            if (port // 2) % slots == slot:
+                ports.append(port)
+                if len(ports) == n:
+                    return ports
+        raise AssertionError("no %d free loopback ports of port slot %d/%d" % (n, slot, slots))
     finally:
         for s in socks:
             s.close()

@@ -24,9 +24,11 @@ class DeliverCase(ServerTestCase):
 
     CHECK_SCHEDULES = True
 
-    def start_relay(self, script=None, host="127.0.0.1", port=0):
-        """A scriptable test SMTP server on host:port (0: any free port), stopped at cleanup."""
+    def start_relay(self, script=None, host="127.0.0.1", port=None):
+        """A scriptable test SMTP server on host:port (None: a free port of this module's port
+        slot, see harness.free_ports), stopped at cleanup."""
         rec = os.path.join(self.mkdtemp(prefix="smtp-test-"), "received.jsonl")
+        port = free_ports(1)[0] if port is None else port
         relay = SMTPTestServer(script or {}, rec, port=port, host=host).start()
         self.addCleanup(relay.stop)
         return relay
