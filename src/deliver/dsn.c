@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hex.h"
 #include "limits_mta.h"
 #include "reply/explain.h"
 #include "reply/utf8.h"
@@ -223,17 +224,6 @@ static bool is_ascii(const char *s)
     return true;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decodes xtext (RFC 3461 §4: "+HH") for display. A "+HH" that would give a control
  * character, a space or 8-bit byte stays encoded: the field must stay one ASCII line. */
 static void xtext_decode(char *dst, size_t cap, const char *src)
@@ -241,8 +231,8 @@ static void xtext_decode(char *dst, size_t cap, const char *src)
     char tmp[FIELD_MAX + 1];
     size_t n = 0;
     for (size_t i = 0; src[i] != '\0' && n + 1 < sizeof tmp; i++) {
-        int hi = src[i] == '+' && src[i + 1] ? hex_value(src[i + 1]) : -1;
-        int lo = hi >= 0 && src[i + 2] ? hex_value(src[i + 2]) : -1;
+        int hi = src[i] == '+' && src[i + 1] ? base_hex_value(src[i + 1]) : -1;
+        int lo = hi >= 0 && src[i + 2] ? base_hex_value(src[i + 2]) : -1;
         int v = hi * 16 + lo;
         if (hi >= 0 && lo >= 0 && v > 0x20 && v < 0x7f) {
             tmp[n++] = (char)v;
