@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "base/hash.h"
+
 struct record {
     struct record *chain;         /* next in the bucket */
     struct record *older, *newer; /* by last failure: lim->oldest ... lim->newest */
@@ -44,9 +46,7 @@ static void make_key(const char *ip, unsigned char key[16])
 
 static size_t bucket_of(const struct policy_authlimit *lim, const unsigned char key[16])
 {
-    uint64_t h = 14695981039346656037ull ^ lim->seed; /* FNV-1a, seeded */
-    for (size_t i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 1099511628211ull;
+    uint64_t h = base_fnv1a(BASE_FNV1A_OFFSET ^ lim->seed, key, 16);
     return (size_t)(h ^ h >> 32) & lim->mask;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "base/hash.h"
 #include "policy/counters_window.h"
 
 /* A slot stays live until it ended window_ms ago, so up to SLOTS + 1 are live at once. */
@@ -48,10 +49,8 @@ struct memory_counters {
 static size_t bucket_of(const struct memory_counters *m, const char *key, size_t len,
                         uint64_t window_ms)
 {
-    uint64_t h = 14695981039346656037ull ^ m->seed; /* FNV-1a, seeded */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
-    h = (h ^ window_ms) * 1099511628211ull;
+    uint64_t h = base_fnv1a(BASE_FNV1A_OFFSET ^ m->seed, key, len);
+    h = (h ^ window_ms) * BASE_FNV1A_PRIME;
     return (size_t)(h ^ h >> 32) & m->mask;
 }
 
