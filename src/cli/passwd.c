@@ -15,6 +15,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "base/io.h"
 #include "cli/cli.h"
 #include "policy/config.h"
 #include "policy/users.h"
@@ -265,20 +266,6 @@ static bool make_parents(const char *path)
     return true;
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 /* tmp → fsync → rename → fsync(dir): the file is either the old one or the new one. */
 static bool replace_file(int dir_fd, const char *path, const struct text *t)
 {
@@ -289,7 +276,8 @@ static bool replace_file(int dir_fd, const char *path, const struct text *t)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return false;
-    bool ok = fchmod(fd, 0600) == 0 && write_all(fd, t->p, t->len) && fsync(fd) == 0;
+    bool ok = fchmod(fd, 0600) == 0 && base_write_all(fd, t->p, t->len) == BASE_OK &&
+              fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
     ok = ok && rename(tmp, path) == 0 && fsync(dir_fd) == 0;
     if (!ok)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "deliver/retry.h"
 #include "reply/explain.h"
 
@@ -322,10 +323,7 @@ void deliver_destination_table_free(struct deliver_destination_table *t)
 /* FNV-1a over the lowercased name. */
 static size_t bucket_of(const struct deliver_destination_table *t, const char *name)
 {
-    uint64_t h = 0xcbf29ce484222325u;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ lower(*p)) * 0x100000001b3u;
-    return (size_t)(h & (t->n_buckets - 1));
+    return (size_t)(base_fnv1a_lower(BASE_FNV1A_OFFSET, name) & (t->n_buckets - 1));
 }
 
 static bool same_name(const char *stored, const char *name)

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hex.h"
 #include "limits_mta.h"
 #include "reply/explain.h"
+#include "reply/utf8.h"
 #include "store/queue.h"
 
 /* Our prose wraps at 78 columns (RFC 5322 §2.1.1 SHOULD); a single long word (a URL, an
@@ -175,30 +177,6 @@ __attribute__((format(printf, 2, 3))) static void putf(struct out *o, const char
 
 /* ---- cleaning hostile text ---------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates, at most
- * U+10FFFF), its code point in *cp; 0 when the bytes are not valid UTF-8. */
-static size_t utf8_char(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
-    if (n == 0 || n > len || s[0] > 0xf4)
-        return 0;
-    uint32_t v = s[0] & (0x7f >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (v < min[n] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
-
 #define CLEAN_ASCII 0x1u    /* bytes >= 0x80 become '?' (message/delivery-status is ASCII) */
 #define CLEAN_NEWLINES 0x2u /* keep CR and LF (a multi-line reply); other controls still go */
 
@@ -211,7 +189,7 @@ static size_t clean(char *dst, size_t cap, const char *src, size_t len, unsigned
     size_t n = 0, i = 0;
     while (i < len) {
         uint32_t cp = 0;
-        size_t k = utf8_char(s + i, len - i, &cp);
+        size_t k = reply_utf8_char(s + i, len - i, &cp);
         bool newline = (cp == '\r' || cp == '\n') && (flags & CLEAN_NEWLINES);
         bool bad = k == 0 || (k > 1 && (flags & CLEAN_ASCII)) || (cp >= 0x80 && cp < 0xa0) ||
                    ((cp < 0x20 || cp == 0x7f) && cp != '\t' && !newline);
@@ -246,17 +224,6 @@ static bool is_ascii(const char *s)
     return true;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decodes xtext (RFC 3461 §4: "+HH") for display. A "+HH" that would give a control
  * character, a space or 8-bit byte stays encoded: the field must stay one ASCII line. */
 static void xtext_decode(char *dst, size_t cap, const char *src)
@@ -264,8 +231,8 @@ static void xtext_decode(char *dst, size_t cap, const char *src)
     char tmp[FIELD_MAX + 1];
     size_t n = 0;
     for (size_t i = 0; src[i] != '\0' && n + 1 < sizeof tmp; i++) {
-        int hi = src[i] == '+' && src[i + 1] ? hex_value(src[i + 1]) : -1;
-        int lo = hi >= 0 && src[i + 2] ? hex_value(src[i + 2]) : -1;
+        int hi = src[i] == '+' && src[i + 1] ? base_hex_value(src[i + 1]) : -1;
+        int lo = hi >= 0 && src[i + 2] ? base_hex_value(src[i + 2]) : -1;
         int v = hi * 16 + lo;
         if (hi >= 0 && lo >= 0 && v > 0x20 && v < 0x7f) {
             tmp[n++] = (char)v;
@@ -316,7 +283,7 @@ static void put_address_field(struct out *o, const char *field, const char *addr
     size_t len = strlen(a);
     for (size_t i = 0; i < len;) {
         uint32_t cp = 0;
-        size_t k = utf8_char(s + i, len - i, &cp);
+        size_t k = reply_utf8_char(s + i, len - i, &cp);
         char enc[16] = {(char)s[i], '\0'};
         if (cp <= 0x20 || cp >= 0x7f || cp == '+' || cp == '=' || cp == '\\')
             snprintf(enc, sizeof enc, "\\x{%02X}", (unsigned)cp);

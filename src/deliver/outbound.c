@@ -151,25 +151,13 @@ static void arm(struct deliver_outbound *o, short mask)
     event_add(o->ev, &tv);
 }
 
+/* The session's output as net_transport_pump reads it. */
+static const char *session_output(void *s, size_t *len) { return smtp_client_output(s, len); }
+static void session_consume(void *s, size_t n) { smtp_client_consume_output(s, n); }
+
 static bool flush(struct deliver_outbound *o)
 {
-    size_t len;
-    const char *p = smtp_client_output(o->session, &len);
-    while (len > 0) {
-        size_t sent;
-        short want = EV_WRITE;
-        enum net_io io = net_transport_send(&o->io, p, len, &sent, &want);
-        if (io == NET_IO_WAIT) {
-            o->write_want = want;
-            return true;
-        }
-        if (io != NET_IO_DONE)
-            return false;
-        smtp_client_consume_output(o->session, sent);
-        p = smtp_client_output(o->session, &len);
-    }
-    o->write_want = EV_WRITE;
-    return true;
+    return net_transport_pump(&o->io, session_output, session_consume, o->session, &o->write_want);
 }
 
 static void start_tls(struct deliver_outbound *o)

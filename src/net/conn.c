@@ -150,26 +150,14 @@ void net_conn_close(struct net_conn *c)
         event_base_loopexit(srv->base, NULL);
 }
 
+/* The session's output as net_transport_pump reads it. */
+static const char *session_output(void *s, size_t *len) { return smtp_server_output(s, len); }
+static void session_consume(void *s, size_t n) { smtp_server_consume_output(s, n); }
+
 /* Writes what the session has to say; false when the connection failed. */
 static bool flush(struct net_conn *c)
 {
-    size_t len;
-    const char *p = smtp_server_output(c->session, &len);
-    while (len > 0) {
-        size_t sent;
-        short want = EV_WRITE;
-        enum net_io io = net_transport_send(&c->io, p, len, &sent, &want);
-        if (io == NET_IO_WAIT) {
-            c->write_want = want;
-            return true;
-        }
-        if (io != NET_IO_DONE)
-            return false;
-        smtp_server_consume_output(c->session, sent);
-        p = smtp_server_output(c->session, &len);
-    }
-    c->write_want = EV_WRITE;
-    return true;
+    return net_transport_pump(&c->io, session_output, session_consume, c->session, &c->write_want);
 }
 
 /* One handshake step; true when TLS is up and the session may go on. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "net/ipcount.h"
 
 #define BUCKETS 4096 /* power of two; chains stay short up to tens of thousands of clients */
@@ -21,10 +22,7 @@ struct net_ipcount {
 
 static size_t bucket_of(const char *addr)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h & (BUCKETS - 1);
+    return (size_t)base_fnv1a_str(BASE_FNV1A_OFFSET, addr) & (BUCKETS - 1);
 }
 
 struct net_ipcount *net_ipcount_new(void)

@@ -114,6 +114,28 @@ enum net_io net_transport_send(struct net_transport *t, const char *p, size_t n,
     return NET_IO_ERROR;
 }
 
+bool net_transport_pump(struct net_transport *t, net_transport_output_fn *output,
+                        net_transport_consume_fn *consume, void *ctx, short *want)
+{
+    size_t len;
+    const char *p = output(ctx, &len);
+    while (len > 0) {
+        size_t sent;
+        short wait = EV_WRITE;
+        enum net_io io = net_transport_send(t, p, len, &sent, &wait);
+        if (io == NET_IO_WAIT) {
+            *want = wait;
+            return true;
+        }
+        if (io != NET_IO_DONE)
+            return false;
+        consume(ctx, sent);
+        p = output(ctx, &len);
+    }
+    *want = EV_WRITE;
+    return true;
+}
+
 size_t net_transport_pending(const struct net_transport *t)
 {
     return t->ssl ? (size_t)SSL_pending(t->ssl) : 0;

@@ -32,6 +32,17 @@ enum net_io net_transport_recv(struct net_transport *t, char *buf, size_t cap, s
 enum net_io net_transport_send(struct net_transport *t, const char *p, size_t n, size_t *sent,
                                short *want);
 
+/* The output of whoever drives the connection (an SMTP session): output() returns the bytes
+ * waiting to go out (*len 0: none), consume() drops the first n of them once they are sent. */
+typedef const char *net_transport_output_fn(void *ctx, size_t *len);
+typedef void net_transport_consume_fn(void *ctx, size_t n);
+
+/* Sends output until none is left or the socket would block. True with *want EV_WRITE when
+ * everything went out, or with what to wait for when it would block (TLS may need EV_READ to
+ * write); false when the connection failed or the peer closed, *want untouched. */
+bool net_transport_pump(struct net_transport *t, net_transport_output_fn *output,
+                        net_transport_consume_fn *consume, void *ctx, short *want);
+
 /* Decrypted bytes already buffered inside TLS (readable without the socket). */
 size_t net_transport_pending(const struct net_transport *t);
 

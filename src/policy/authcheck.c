@@ -1,71 +1,36 @@
-/* policy/authcheck.c — a bounded queue of password verifications served by worker threads,
- * results back to the loop through an eventfd (mutex + lists, as store/queue.c does commits). */
+/* policy/authcheck.c — password verifications on a base/workq.h work queue: bounded, served by
+ * worker threads, results back to the loop through its eventfd; secrets wiped once used. */
 #include "policy/authcheck.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdint.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
+#include "base/workq.h"
 #include "smtp/sasl.h"
 
 #define THREADS_MAX 16u
 
 struct policy_authcheck_job {
-    struct policy_authcheck *ac;
-    struct policy_authcheck_job *next;
+    struct base_fifo_node node; /* in the work queue */
     const struct policy_users *users;
     policy_authcheck_fn *done;
     void *ctx;
     enum policy_auth_result result;
-    bool cancelled; /* written by the loop thread under mu; workers read it under mu */
+    atomic_bool cancelled; /* set on the loop thread, read by the worker and the loop */
     bool oversize;  /* user or pass did not fit: verify as an unknown user */
     char user[sizeof ((struct smtp_sasl_creds *)0)->user];
     char pass[sizeof ((struct smtp_sasl_creds *)0)->pass];
 };
 
-struct job_list {
-    struct policy_authcheck_job *head, **tail;
-};
-
 struct policy_authcheck {
-    int event_fd;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct job_list pending; /* waiting for a worker */
-    struct job_list done;    /* waiting for their callback */
-    bool stopping;
-    unsigned n_threads;
-    pthread_t threads[THREADS_MAX];
-    size_t in_flight; /* submitted, not yet freed; loop thread only */
+    struct base_workq *wq;
 };
 
-static void list_init(struct job_list *l)
+static struct policy_authcheck_job *job_of(struct base_fifo_node *n)
 {
-    l->head = NULL;
-    l->tail = &l->head;
-}
-
-static void list_push(struct job_list *l, struct policy_authcheck_job *j)
-{
-    j->next = NULL;
-    *l->tail = j;
-    l->tail = &j->next;
-}
-
-static struct policy_authcheck_job *list_pop(struct job_list *l)
-{
-    struct policy_authcheck_job *j = l->head;
-    if (j != NULL) {
-        l->head = j->next;
-        if (l->head == NULL)
-            l->tail = &l->head;
-    }
-    return j;
+    return BASE_CONTAINER_OF(n, struct policy_authcheck_job, node);
 }
 
 static void job_free(struct policy_authcheck_job *j)
@@ -74,73 +39,44 @@ static void job_free(struct policy_authcheck_job *j)
     free(j);
 }
 
-/* ---- workers ---- */
+/* ---- the work queue's callbacks ---- */
 
-static void wake_loop(struct policy_authcheck *ac)
+/* On a worker: verifies one job (a cancelled one skips the crypt) and wipes the password. */
+static void verify(void *ctx, struct base_fifo *batch)
 {
-    uint64_t one = 1;
-    /* EAGAIN means the counter is already non-zero: the loop is woken anyway. */
-    if (write(ac->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-        return;
-}
-
-/* Verifies one job taken from pending (cancelled jobs skip the crypt) and posts it as done. */
-static void work(struct policy_authcheck *ac, struct policy_authcheck_job *j, bool skip)
-{
-    if (!skip)
+    (void)ctx;
+    struct policy_authcheck_job *j = job_of(base_fifo_peek(batch));
+    if (!atomic_load(&j->cancelled))
         j->result = j->oversize ? policy_users_verify(j->users, "", "")
                                 : policy_users_verify(j->users, j->user, j->pass);
     explicit_bzero(j->pass, sizeof j->pass);
-    pthread_mutex_lock(&ac->mu);
-    list_push(&ac->done, j);
-    pthread_mutex_unlock(&ac->mu);
-    wake_loop(ac);
 }
 
-static void *worker_main(void *arg)
+/* On the loop thread: the session's callback, unless the session went away meanwhile. */
+static void answer(void *ctx, struct base_fifo_node *n)
 {
-    struct policy_authcheck *ac = arg;
-    pthread_mutex_lock(&ac->mu);
-    for (;;) {
-        while (ac->pending.head == NULL && !ac->stopping)
-            pthread_cond_wait(&ac->cv, &ac->mu);
-        if (ac->stopping)
-            break;
-        struct policy_authcheck_job *j = list_pop(&ac->pending);
-        bool skip = j->cancelled;
-        pthread_mutex_unlock(&ac->mu);
-        work(ac, j, skip);
-        pthread_mutex_lock(&ac->mu);
-    }
-    pthread_mutex_unlock(&ac->mu);
-    return NULL;
+    (void)ctx;
+    struct policy_authcheck_job *j = job_of(n);
+    /* Read now: an earlier callback of this drain may have cancelled this job. */
+    if (!atomic_load(&j->cancelled))
+        j->done(j->ctx, j->result);
+    job_free(j);
+}
+
+static void discard(void *ctx, struct base_fifo_node *n)
+{
+    (void)ctx;
+    job_free(job_of(n));
 }
 
 #ifdef CLEARMTA_TESTING
 bool policy_authcheck_run_one(struct policy_authcheck *ac)
 {
-    pthread_mutex_lock(&ac->mu);
-    struct policy_authcheck_job *j = list_pop(&ac->pending);
-    bool skip = j != NULL && j->cancelled;
-    pthread_mutex_unlock(&ac->mu);
-    if (j != NULL)
-        work(ac, j, skip);
-    return j != NULL;
+    return base_workq_run_one(ac->wq);
 }
 #endif
 
 /* ---- the loop side ---- */
-
-static void stop_workers(struct policy_authcheck *ac)
-{
-    pthread_mutex_lock(&ac->mu);
-    ac->stopping = true;
-    pthread_cond_broadcast(&ac->cv);
-    pthread_mutex_unlock(&ac->mu);
-    for (unsigned i = 0; i < ac->n_threads; i++)
-        pthread_join(ac->threads[i], NULL);
-    ac->n_threads = 0;
-}
 
 struct policy_authcheck *policy_authcheck_new(unsigned threads, char *err, size_t errlen)
 {
@@ -153,23 +89,20 @@ struct policy_authcheck *policy_authcheck_new(unsigned threads, char *err, size_
         snprintf(err, errlen, "authcheck: out of memory");
         return NULL;
     }
-    list_init(&ac->pending);
-    list_init(&ac->done);
-    pthread_mutex_init(&ac->mu, NULL);
-    pthread_cond_init(&ac->cv, NULL);
-    ac->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (ac->event_fd < 0) {
-        snprintf(err, errlen, "authcheck: eventfd: %s", strerror(errno));
-        policy_authcheck_free(ac);
+    /* One job per run: each crypt is long enough for the other worker to take the next. */
+    struct base_workq_cfg cfg = {
+        .threads = threads,
+        .max_jobs = POLICY_AUTHCHECK_QUEUE,
+        .batch_max = 1,
+        .run = verify,
+        .done = answer,
+        .discard = discard,
+    };
+    char why[160];
+    if (base_workq_new(&cfg, &ac->wq, why, sizeof why) != BASE_OK) {
+        snprintf(err, errlen, "authcheck: %s", why);
+        free(ac);
         return NULL;
-    }
-    for (; ac->n_threads < threads; ac->n_threads++) {
-        int e = pthread_create(&ac->threads[ac->n_threads], NULL, worker_main, ac);
-        if (e != 0) {
-            snprintf(err, errlen, "authcheck: cannot start a thread: %s", strerror(e));
-            policy_authcheck_free(ac);
-            return NULL;
-        }
     }
     return ac;
 }
@@ -178,43 +111,18 @@ void policy_authcheck_free(struct policy_authcheck *ac)
 {
     if (ac == NULL)
         return;
-    stop_workers(ac);
-    struct job_list *lists[] = {&ac->pending, &ac->done};
-    for (size_t i = 0; i < 2; i++) {
-        struct policy_authcheck_job *j;
-        while ((j = list_pop(lists[i])) != NULL)
-            job_free(j);
-    }
-    if (ac->event_fd >= 0)
-        close(ac->event_fd);
-    pthread_mutex_destroy(&ac->mu);
-    pthread_cond_destroy(&ac->cv);
+    base_workq_free(ac->wq);
     free(ac);
 }
 
 int policy_authcheck_event_fd(const struct policy_authcheck *ac)
 {
-    return ac->event_fd;
+    return base_workq_event_fd(ac->wq);
 }
 
 void policy_authcheck_process(struct policy_authcheck *ac)
 {
-    uint64_t v;
-    if (read(ac->event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
-        return;
-    pthread_mutex_lock(&ac->mu);
-    struct policy_authcheck_job *j = ac->done.head;
-    list_init(&ac->done);
-    pthread_mutex_unlock(&ac->mu);
-    while (j != NULL) {
-        struct policy_authcheck_job *next = j->next;
-        /* Read now: an earlier callback of this batch may have cancelled this job. */
-        if (!j->cancelled)
-            j->done(j->ctx, j->result);
-        job_free(j);
-        ac->in_flight--;
-        j = next;
-    }
+    base_workq_drain(ac->wq);
 }
 
 /* Copies s into a buffer of cap bytes; false when it does not fit. */
@@ -232,24 +140,22 @@ struct policy_authcheck_job *policy_authcheck_submit(struct policy_authcheck *ac
                                                      const char *user, const char *pass,
                                                      policy_authcheck_fn *done, void *ctx)
 {
-    if (ac->in_flight >= POLICY_AUTHCHECK_QUEUE)
-        return NULL;
     struct policy_authcheck_job *j = calloc(1, sizeof *j);
     if (j == NULL)
         return NULL;
-    j->ac = ac;
     j->users = users;
     j->done = done;
     j->ctx = ctx;
+    atomic_init(&j->cancelled, false);
     j->oversize = !copy_bounded(j->user, sizeof j->user, user) ||
                   !copy_bounded(j->pass, sizeof j->pass, pass);
     if (j->oversize)
         explicit_bzero(j->pass, sizeof j->pass);
-    ac->in_flight++;
-    pthread_mutex_lock(&ac->mu);
-    list_push(&ac->pending, j);
-    pthread_cond_signal(&ac->cv);
-    pthread_mutex_unlock(&ac->mu);
+    /* FULL: POLICY_AUTHCHECK_QUEUE jobs are submitted and not yet handed back. */
+    if (base_workq_submit(ac->wq, &j->node) != BASE_OK) {
+        job_free(j);
+        return NULL;
+    }
     return j;
 }
 
@@ -257,7 +163,5 @@ void policy_authcheck_cancel(struct policy_authcheck_job *job)
 {
     if (job == NULL)
         return;
-    pthread_mutex_lock(&job->ac->mu);
-    job->cancelled = true;
-    pthread_mutex_unlock(&job->ac->mu);
+    atomic_store(&job->cancelled, true);
 }

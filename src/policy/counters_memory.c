@@ -1,18 +1,18 @@
-/* policy/counters_memory.c — the in-process counters backend for one node: a hash table of
- * (key, window) → a ring of slot counts, bounded by max_keys with the least recently used key
- * dropped first. The window arithmetic is in counters_window.c. */
+/* policy/counters_memory.c — the in-process counters backend for one node: a base/lru.h table
+ * of (key, window) → a ring of slot counts, bounded by max_keys with the least recently used
+ * key dropped first. The window arithmetic is in counters_window.c. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "base/lru.h"
 #include "policy/counters_window.h"
 
 /* A slot stays live until it ended window_ms ago, so up to SLOTS + 1 are live at once. */
 #define RING (POLICY_COUNTERS_SLOTS + 1u)
 /* max_keys 0: enough for every plan, rate and greylist key of a busy node (~0.5 KiB each). */
 #define DEFAULT_MAX_KEYS 100000u
-/* Bucket array cap: beyond it chains just grow longer. */
-#define MAX_BUCKETS (1u << 20)
+/* A table key: the window's length, then the key's bytes. */
+#define TABLE_KEY_MAX (sizeof(uint64_t) + POLICY_COUNTERS_KEY_MAX)
 
 /* The slots of one key. A key with another window is another key: the same name asked with
  * a new window starts from zero rather than reading slots of a different length. */
@@ -24,92 +24,21 @@ struct window {
     uint64_t counts[RING]; /* counts[s % RING] for slots newest - RING + 1 .. newest */
 };
 
-struct entry {
-    struct entry *chain;          /* next in the bucket */
-    struct entry *older, *newer;  /* by last use: m->oldest ... m->newest */
-    struct window w;
-    size_t key_len;
-    char key[];
-};
-
 struct memory_counters {
     struct policy_counters base;
     uint64_t (*now_ms)(void *clock_ctx);
     void *clock_ctx;
-    size_t max_keys, n_keys;
-    uint64_t seed;                /* hash seed: clients choose the addresses in keys */
-    struct entry **buckets;
-    size_t mask;
-    struct entry *oldest, *newest;
+    struct base_lru *windows; /* (window_ms, key) → struct window, by last use */
 };
 
 /* ---- the table ---- */
 
-static size_t bucket_of(const struct memory_counters *m, const char *key, size_t len,
-                        uint64_t window_ms)
+/* The table key of (key, window_ms) in out (TABLE_KEY_MAX bytes); its length. */
+static size_t table_key(unsigned char *out, const char *key, size_t len, uint64_t window_ms)
 {
-    uint64_t h = 14695981039346656037ull ^ m->seed; /* FNV-1a, seeded */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
-    h = (h ^ window_ms) * 1099511628211ull;
-    return (size_t)(h ^ h >> 32) & m->mask;
-}
-
-static void unlink_lru(struct memory_counters *m, struct entry *e)
-{
-    *(e->older != NULL ? &e->older->newer : &m->oldest) = e->newer;
-    *(e->newer != NULL ? &e->newer->older : &m->newest) = e->older;
-    e->older = e->newer = NULL;
-}
-
-static void append_lru(struct memory_counters *m, struct entry *e)
-{
-    e->older = m->newest;
-    *(m->newest != NULL ? &m->newest->newer : &m->oldest) = e;
-    m->newest = e;
-}
-
-static void drop(struct memory_counters *m, struct entry *e)
-{
-    struct entry **p = &m->buckets[bucket_of(m, e->key, e->key_len, e->w.window_ms)];
-    while (*p != e)
-        p = &(*p)->chain;
-    *p = e->chain;
-    unlink_lru(m, e);
-    m->n_keys--;
-    free(e);
-}
-
-static struct entry *find(const struct memory_counters *m, const char *key, size_t len,
-                          uint64_t window_ms)
-{
-    for (struct entry *e = m->buckets[bucket_of(m, key, len, window_ms)]; e != NULL;
-         e = e->chain)
-        if (e->w.window_ms == window_ms && e->key_len == len && memcmp(e->key, key, len) == 0)
-            return e;
-    return NULL;
-}
-
-static struct entry *add(struct memory_counters *m, const char *key, size_t len,
-                         uint64_t window_ms, uint64_t now)
-{
-    if (m->n_keys >= m->max_keys)
-        drop(m, m->oldest);
-    struct entry *e = calloc(1, sizeof *e + len);
-    if (e == NULL)
-        return NULL;
-    memcpy(e->key, key, len);
-    e->key_len = len;
-    e->w.window_ms = window_ms;
-    e->w.slot_ms = counters_slot_ms(window_ms);
-    e->w.newest = now / e->w.slot_ms;
-    e->w.last_ms = now;
-    struct entry **head = &m->buckets[bucket_of(m, key, len, window_ms)];
-    e->chain = *head;
-    *head = e;
-    append_lru(m, e);
-    m->n_keys++;
-    return e;
+    memcpy(out, &window_ms, sizeof window_ms);
+    memcpy(out + sizeof window_ms, key, len);
+    return sizeof window_ms + len;
 }
 
 /* ---- one window ---- */
@@ -191,9 +120,12 @@ static bool memory_hit(struct policy_counters *c, const struct policy_counters_r
     (void)cb, (void)ctx, (void)call; /* always decided at once */
     struct memory_counters *m = (struct memory_counters *)c;
     uint64_t now = m->now_ms(m->clock_ctx);
-    size_t len = strlen(req->key); /* bounded by the caller's validation */
-    struct entry *e = find(m, req->key, len, req->window_ms);
-    if (e == NULL) {
+    unsigned char key[TABLE_KEY_MAX];
+    /* At most POLICY_COUNTERS_KEY_MAX: policy_counters_hit validated it. */
+    size_t key_len = table_key(key, req->key, strnlen(req->key, POLICY_COUNTERS_KEY_MAX),
+                               req->window_ms);
+    struct window *w = base_lru_get(m->windows, key, key_len);
+    if (w == NULL) {
         /* A key that is not there counts 0: reads and refusals need no entry, so they cannot
          * push real counts out of a full table. */
         struct window empty = {.window_ms = req->window_ms,
@@ -203,26 +135,23 @@ static bool memory_hit(struct policy_counters *c, const struct policy_counters_r
         decide(&empty, req, now, false, res);
         if (res->status != POLICY_COUNTERS_ALLOWED || req->amount == 0)
             return true;
-        e = add(m, req->key, len, req->window_ms, now);
-        if (e == NULL) {
+        void *value;
+        if (base_lru_put(m->windows, key, key_len, &value, NULL) != BASE_OK) {
             counters_unavailable(res, req->limit, "counters: out of memory");
             return true;
         }
-    } else {
-        unlink_lru(m, e);
-        append_lru(m, e);
+        w = value; /* the least recently used key was dropped for it if the table was full */
+        *w = empty;
     }
-    now = advance(&e->w, now);
-    decide(&e->w, req, now, true, res);
+    now = advance(w, now);
+    decide(w, req, now, true, res);
     return true;
 }
 
 static void memory_free(struct policy_counters *c)
 {
     struct memory_counters *m = (struct memory_counters *)c;
-    while (m->oldest != NULL)
-        drop(m, m->oldest);
-    free(m->buckets);
+    base_lru_free(m->windows);
     free(m);
 }
 
@@ -242,17 +171,10 @@ struct policy_counters *policy_counters_memory_new(uint64_t (*now_ms)(void *cloc
     m->base.ops = &memory_ops;
     m->now_ms = now_ms;
     m->clock_ctx = clock_ctx;
-    m->max_keys = max_keys != 0 ? max_keys : DEFAULT_MAX_KEYS;
-    size_t n = 16;
-    while (n < m->max_keys && n < MAX_BUCKETS)
-        n *= 2; /* about one key per bucket when full */
-    m->mask = n - 1;
-    m->buckets = calloc(n, sizeof *m->buckets);
-    if (m->buckets == NULL) {
+    m->windows = base_lru_new(max_keys != 0 ? max_keys : DEFAULT_MAX_KEYS, sizeof(struct window));
+    if (m->windows == NULL) {
         free(m);
         return NULL;
     }
-    if (getrandom(&m->seed, sizeof m->seed, GRND_NONBLOCK) != (ssize_t)sizeof m->seed)
-        m->seed = (uint64_t)(uintptr_t)m; /* weaker, but never blocks start-up */
     return &m->base;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "policy/recipients.h"
 #include "smtp/addr.h"
 
@@ -41,10 +42,8 @@ static char ascii_lower(char ch)
 
 static size_t hash_name(const char *s)
 {
-    uint64_t h = 14695981039346656037ull; /* FNV-1a: the file is the admin's, not an attacker's */
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (size_t)h;
+    /* Unseeded: the file is the admin's, not an attacker's. */
+    return (size_t)base_fnv1a_str(BASE_FNV1A_OFFSET, s);
 }
 
 /* The slot holding name, or the empty slot where it would go. */

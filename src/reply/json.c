@@ -2,7 +2,7 @@
  * one character at a time, checked by the project's UTF-8 decoder. */
 #include "reply/json.h"
 
-#include "smtp/utf8.h"
+#include "reply/utf8.h"
 
 bool reply_json_string(const char *s, size_t len, reply_json_put *put, void *ctx)
 {
@@ -18,7 +18,7 @@ bool reply_json_string(const char *s, size_t len, reply_json_put *put, void *ctx
             i = run;
             continue;
         }
-        size_t n = smtp_utf8_char(u + i, len - i, NULL);
+        size_t n = reply_utf8_char(u + i, len - i, NULL);
         if (u[i] == '"' || u[i] == '\\') {
             char esc[2] = {'\\', (char)u[i]};
             ok = put(ctx, esc, 2);

@@ -2,7 +2,7 @@
  * Mailbox, Domain, address-literal §4.1.3, source routes ignored per §4.1.1.3), RFC 6531 §3.3
  * (UTF-8 local parts and U-labels under SMTPUTF8), RFC 5322 §3.2.3 atext. */
 #include "smtp/addr.h"
-#include "smtp/utf8.h"
+#include "reply/utf8.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -64,7 +64,7 @@ static enum smtp_addr_err take_utf8(struct cursor *c)
 {
     if (!c->utf8)
         return SMTP_ADDR_EIGHT_BIT;
-    size_t n = smtp_utf8_char(c->s + c->pos, c->len - c->pos, NULL);
+    size_t n = reply_utf8_char(c->s + c->pos, c->len - c->pos, NULL);
     if (n == 0)
         return SMTP_ADDR_BAD_UTF8;
     c->pos += n;

@@ -1,7 +1,7 @@
 /* smtp/sasl.c — strict base64 (RFC 4648 §4) and SASL PLAIN (RFC 4616) / LOGIN client messages
  * for the AUTH command (RFC 4954 §4). Buffers holding secrets are wiped with explicit_bzero. */
 #include "smtp/sasl.h"
-#include "smtp/utf8.h"
+#include "reply/utf8.h"
 
 #include <string.h>
 #include <strings.h>
@@ -145,8 +145,8 @@ static enum smtp_sasl_err plain_fields(const unsigned char *msg, size_t len,
     /* A third NUL would sit inside passwd, which RFC 4616 forbids. */
     if (ulen == 0 || plen == 0 || memchr(pass, '\0', plen) != NULL)
         return SMTP_SASL_MALFORMED;
-    if (!smtp_utf8_valid(msg, zlen) || !smtp_utf8_valid(user, ulen) ||
-        !smtp_utf8_valid(pass, plen))
+    if (!reply_utf8_valid(msg, zlen) || !reply_utf8_valid(user, ulen) ||
+        !reply_utf8_valid(pass, plen))
         return SMTP_SASL_MALFORMED;
     enum smtp_sasl_err err = take_field(msg, zlen, out->authzid, sizeof out->authzid);
     if (err == SMTP_SASL_OK)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fifo.h"
 #include "store/fault.h"
 #include "store/flags.h"
 #include "store/maildir.h"
@@ -37,14 +38,10 @@
 #define HOLD_POLL_SECONDS 1
 
 struct job {
-    struct job *next;
+    struct base_fifo_node node; /* in ready, retry or held */
     char id[STORE_ID_LEN + 1];
     int fd;      /* open on the queue file, or -1 */
     int64_t due; /* CLOCK_MONOTONIC seconds before which a retry waits */
-};
-
-struct job_list {
-    struct job *head, **tail;
 };
 
 struct store_local {
@@ -52,8 +49,8 @@ struct store_local {
     struct store_maildir md;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct job_list ready, retry; /* retry is in due order: one fixed backoff */
-    struct job_list held;         /* held messages (store/flags.h), in due order too */
+    struct base_fifo ready, retry; /* retry is in due order: one fixed backoff */
+    struct base_fifo held;         /* held messages (store/flags.h), in due order too */
     int flags_fd;                 /* flags/, -1 when it cannot be opened: nothing is held */
     size_t held_fds;              /* jobs in ready with fd >= 0 */
     bool stopping;
@@ -90,28 +87,15 @@ static int64_t mono_seconds(void)
     return (int64_t)ts.tv_sec;
 }
 
-static void list_init(struct job_list *l)
+/* The job of a FIFO node; NULL for NULL (an empty list's head). */
+static struct job *job_of(struct base_fifo_node *n)
 {
-    l->head = NULL;
-    l->tail = &l->head;
+    return n != NULL ? BASE_CONTAINER_OF(n, struct job, node) : NULL;
 }
 
-static void list_push(struct job_list *l, struct job *j)
+static struct job *list_pop(struct base_fifo *l)
 {
-    j->next = NULL;
-    *l->tail = j;
-    l->tail = &j->next;
-}
-
-static struct job *list_pop(struct job_list *l)
-{
-    struct job *j = l->head;
-    if (j != NULL) {
-        l->head = j->next;
-        if (l->head == NULL)
-            l->tail = &l->head;
-    }
-    return j;
+    return job_of(base_fifo_pop(l));
 }
 
 static void job_free(struct job *j)
@@ -467,8 +451,8 @@ static size_t count_attempts(const struct loaded *msgs, size_t n)
 }
 
 /* Delivers what it can of jobs[0..n); the jobs to try again go to retry, held ones to held. */
-static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct job_list *retry,
-                      struct job_list *held)
+static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct base_fifo *retry,
+                      struct base_fifo *held)
 {
     pthread_mutex_lock(&l->mu);
     store_local_success_fn success = l->success;
@@ -481,9 +465,9 @@ static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct
         if (r == LOAD_OK)
             n_msgs++;
         else if (r == LOAD_RETRY)
-            list_push(retry, jobs[i]);
+            base_fifo_push(retry, &jobs[i]->node);
         else if (r == LOAD_HOLD)
-            list_push(held, jobs[i]);
+            base_fifo_push(held, &jobs[i]->node);
         else
             job_free(jobs[i]);
     }
@@ -502,7 +486,7 @@ static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct
     for (size_t m = 0; m < n_msgs; m++) {
         store_qf_free(&msgs[m].qf);
         if (msgs[m].retry || att == NULL)
-            list_push(retry, msgs[m].job);
+            base_fifo_push(retry, &msgs[m].job->node);
         else
             job_free(msgs[m].job);
     }
@@ -512,17 +496,19 @@ static void run_batch(struct store_local *l, struct job **jobs, size_t n, struct
 
 /* ---- the thread ---- */
 
-static bool due(const struct job_list *list)
+static bool due(const struct base_fifo *list)
 {
-    return list->head != NULL && list->head->due <= mono_seconds();
+    const struct job *head = job_of(base_fifo_peek(list));
+    return head != NULL && head->due <= mono_seconds();
 }
 
 static void wait_for_work(struct store_local *l)
 {
-    while (!l->stopping && l->ready.head == NULL && !due(&l->retry) && !due(&l->held)) {
-        const struct job *next = l->retry.head;
-        if (next == NULL || (l->held.head != NULL && l->held.head->due < next->due))
-            next = l->held.head;
+    while (!l->stopping && base_fifo_empty(&l->ready) && !due(&l->retry) && !due(&l->held)) {
+        const struct job *next = job_of(base_fifo_peek(&l->retry));
+        const struct job *held = job_of(base_fifo_peek(&l->held));
+        if (next == NULL || (held != NULL && held->due < next->due))
+            next = held;
         if (next == NULL) {
             pthread_cond_wait(&l->cv, &l->mu);
         } else {
@@ -534,7 +520,7 @@ static void wait_for_work(struct store_local *l)
 
 /* Parks the jobs of from in to, due after delay seconds, without their descriptors: thousands
  * of waiting files hold none. */
-static void park(struct job_list *from, struct job_list *to, int64_t delay)
+static void park(struct base_fifo *from, struct base_fifo *to, int64_t delay)
 {
     int64_t at = mono_seconds() + delay;
     for (struct job *j; (j = list_pop(from)) != NULL;) {
@@ -542,7 +528,7 @@ static void park(struct job_list *from, struct job_list *to, int64_t delay)
             close(j->fd);
         j->fd = -1;
         j->due = at;
-        list_push(to, j);
+        base_fifo_push(to, &j->node);
     }
 }
 
@@ -563,7 +549,7 @@ static void *runner_main(void *arg)
     struct job *batch[BATCH_MAX];
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        if (l->queue_unsynced && l->ready.head == NULL) {
+        if (l->queue_unsynced && base_fifo_empty(&l->ready)) {
             pthread_mutex_unlock(&l->mu);
             flush_queue_updates(l);
             pthread_mutex_lock(&l->mu);
@@ -572,19 +558,19 @@ static void *runner_main(void *arg)
         if (l->stopping)
             break;
         while (due(&l->retry))
-            list_push(&l->ready, list_pop(&l->retry));
+            base_fifo_push(&l->ready, base_fifo_pop(&l->retry));
         while (due(&l->held))
-            list_push(&l->ready, list_pop(&l->held));
+            base_fifo_push(&l->ready, base_fifo_pop(&l->held));
         size_t n = 0;
-        while (n < BATCH_MAX && l->ready.head != NULL) {
+        while (n < BATCH_MAX && !base_fifo_empty(&l->ready)) {
             batch[n] = list_pop(&l->ready);
             l->held_fds -= batch[n++]->fd >= 0;
         }
         pthread_mutex_unlock(&l->mu);
 
-        struct job_list again, held;
-        list_init(&again);
-        list_init(&held);
+        struct base_fifo again, held;
+        base_fifo_init(&again);
+        base_fifo_init(&held);
         run_batch(l, batch, n, &again, &held);
 
         pthread_mutex_lock(&l->mu);
@@ -597,7 +583,7 @@ static void *runner_main(void *arg)
     return NULL;
 }
 
-static void free_list(struct job_list *list)
+static void free_list(struct base_fifo *list)
 {
     for (struct job *j; (j = list_pop(list)) != NULL;)
         job_free(j);
@@ -628,9 +614,9 @@ enum store_err store_local_start(const struct store_local_cfg *cfg, struct store
         return STORE_ERR_NOMEM;
     }
     l->cfg = *cfg;
-    list_init(&l->ready);
-    list_init(&l->retry);
-    list_init(&l->held);
+    base_fifo_init(&l->ready);
+    base_fifo_init(&l->retry);
+    base_fifo_init(&l->held);
     if (store_flags_open(cfg->queue_fd, &l->flags_fd) != STORE_OK && cfg->log != NULL)
         cfg->log(cfg->log_ctx, "warning: queue flags directory unavailable: hold is ignored");
     pthread_mutex_init(&l->mu, NULL);
@@ -675,7 +661,7 @@ bool store_local_submit(struct store_local *l, const char *id, int fd)
     if (!hold)
         j->fd = -1;
     l->held_fds += hold;
-    list_push(&l->ready, j);
+    base_fifo_push(&l->ready, &j->node);
     pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
     if (fd >= 0 && !hold)

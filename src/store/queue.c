@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/workq.h"
 #include "limits_mta.h"
 #include "store/deliver_local.h"
 #include "store/fault.h"
@@ -39,7 +39,7 @@ enum msg_place { IN_NOWHERE, IN_TMP, IN_QUEUE };
 
 struct store_msg {
     struct store_queue *q;
-    struct store_msg *next;
+    struct base_fifo_node node; /* in the commit work queue */
     char id[STORE_ID_LEN + 1];
     int tmp_dir_fd;              /* pool/ or tmp/: where the file is until the commit */
     char tmp_name[TMP_NAME_MAX]; /* its name there */
@@ -56,28 +56,24 @@ struct store_msg {
     void *ctx;
 };
 
-struct msg_list {
-    struct store_msg *head, **tail;
-};
-
 struct pool_file {
     int fd;
     char name[TMP_NAME_MAX];
 };
 
 struct store_queue {
-    int dir_fd, tmp_fd, pool_fd, queue_fd, lock_fd, event_fd;
+    int dir_fd, tmp_fd, pool_fd, queue_fd, lock_fd;
     enum store_sync_mode sync_mode;
     void (*log)(void *ctx, const char *line);
     void *log_ctx;
     struct store_syncer *syncer; /* syncfs shared with the local delivery runner */
+    /* The sync thread: takes every committed message waiting as one batch, hands the batch
+     * back to the loop for the callbacks. */
+    struct base_workq *commits;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct msg_list pending; /* committed, waiting for the sync thread */
-    struct msg_list done;    /* waiting for their callback */
     bool stopping;
-    bool thread_started, pool_started;
-    pthread_t sync_thread, pool_thread;
+    bool pool_started;
+    pthread_t pool_thread;
     pthread_cond_t pool_cv; /* the pool ran low, or stopping */
     uint64_t last_id; /* under mu */
     struct pool_file pool[POOL_TARGET]; /* under mu */
@@ -100,25 +96,21 @@ const char *store_strerror(enum store_err err)
     return "unknown store error";
 }
 
-static void list_init(struct msg_list *l)
+/* The message of a work queue node; NULL for NULL, so that loops can walk a batch:
+ * for (m = first_msg(batch); m != NULL; m = next_msg(m)). */
+static struct store_msg *msg_of(struct base_fifo_node *n)
 {
-    l->head = NULL;
-    l->tail = &l->head;
+    return n != NULL ? BASE_CONTAINER_OF(n, struct store_msg, node) : NULL;
 }
 
-/* Appends the chain starting at first (linked through next). */
-static void list_append(struct msg_list *l, struct store_msg *first)
+static struct store_msg *first_msg(const struct base_fifo *batch)
 {
-    *l->tail = first;
-    while (*l->tail != NULL)
-        l->tail = &(*l->tail)->next;
+    return msg_of(base_fifo_peek(batch));
 }
 
-static struct store_msg *list_take(struct msg_list *l)
+static struct store_msg *next_msg(const struct store_msg *m)
 {
-    struct store_msg *all = l->head;
-    list_init(l);
-    return all;
+    return msg_of(m->node.next);
 }
 
 /* ---- queue ids ---- */
@@ -155,40 +147,33 @@ static uint64_t id_value(const char *id)
 
 /* ---- completions ---- */
 
-static void wake_loop(struct store_queue *q)
+/* On the loop thread, from the work queue's drain: the commit's callback. */
+static void commit_done(void *ctx, struct base_fifo_node *n)
 {
-    uint64_t one = 1;
-    /* EAGAIN means the counter is already non-zero: the loop is woken anyway. */
-    if (write(q->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-        return;
+    (void)ctx;
+    struct store_msg *m = msg_of(n);
+    if (m->done != NULL)
+        m->done(m->ctx, m->err, m->id);
+    free(m);
 }
 
-static void post_done(struct store_queue *q, struct store_msg *chain)
+/* A commit the work queue still held when it was freed (never: the sync thread finishes every
+ * batch and close drains them); its file is left for recovery to judge. */
+static void commit_discard(void *ctx, struct base_fifo_node *n)
 {
-    pthread_mutex_lock(&q->mu);
-    list_append(&q->done, chain);
-    pthread_mutex_unlock(&q->mu);
-    wake_loop(q);
+    (void)ctx;
+    struct store_msg *m = msg_of(n);
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m);
 }
 
 void store_queue_process(struct store_queue *q)
 {
-    uint64_t v;
-    if (read(q->event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
-        return;
-    pthread_mutex_lock(&q->mu);
-    struct store_msg *m = list_take(&q->done);
-    pthread_mutex_unlock(&q->mu);
-    while (m != NULL) {
-        struct store_msg *next = m->next;
-        if (m->done != NULL)
-            m->done(m->ctx, m->err, m->id);
-        free(m);
-        m = next;
-    }
+    base_workq_drain(q->commits);
 }
 
-int store_queue_event_fd(struct store_queue *q) { return q->event_fd; }
+int store_queue_event_fd(struct store_queue *q) { return base_workq_event_fd(q->commits); }
 
 /* ---- the sync thread ---- */
 
@@ -206,10 +191,10 @@ static void msg_fail(struct store_msg *m, int e)
 }
 
 /* Renames the batch's files from pool/ or tmp/ into queue/ under their ids. */
-static bool rename_batch(struct store_queue *q, struct store_msg *batch)
+static bool rename_batch(struct store_queue *q, struct base_fifo *batch)
 {
     bool renamed = false;
-    for (struct store_msg *m = batch; m != NULL; m = m->next) {
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
         if (m->err != STORE_OK)
             continue;
         int e = store_io_renameat(STORE_FAULT_RENAME, m->tmp_dir_fd, m->tmp_name, q->queue_fd,
@@ -225,16 +210,19 @@ static bool rename_batch(struct store_queue *q, struct store_msg *batch)
 }
 
 /* One sync for the whole batch; on failure every message still alive fails. */
-static void sync_one(struct store_queue *q, struct store_msg *batch, bool syncfs)
+static void sync_one(struct store_queue *q, struct base_fifo *batch, bool syncfs)
 {
     bool ran = true;
     int e = syncfs ? store_syncer_sync(q->syncer, STORE_FAULT_SYNC, &ran)
                    : store_io_fsync(STORE_FAULT_SYNC, q->queue_fd);
     if (ran)
         atomic_fetch_add(&q->syncs, 1);
-    for (struct store_msg *m = batch; e != 0 && m != NULL; m = m->next)
+    if (e == 0)
+        return;
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
         if (m->err == STORE_OK)
             msg_fail(m, e);
+    }
 }
 
 /* syncfs mode: rename first, then ONE syncfs, which writes the data, the inodes and the
@@ -242,14 +230,14 @@ static void sync_one(struct store_queue *q, struct store_msg *batch, bool syncfs
  * queue/ with any part of its bytes: its commit marker then does not match and recovery drops
  * it; nobody was told 250 for it. fdatasync mode: fdatasync does not cover the directory entry,
  * so each file is synced, renamed, then the queue directory is synced (as before). */
-static void make_durable(struct store_queue *q, struct store_msg *batch)
+static void make_durable(struct store_queue *q, struct base_fifo *batch)
 {
     if (q->sync_mode == STORE_SYNC_SYNCFS) {
         if (rename_batch(q, batch))
             sync_one(q, batch, true);
         return;
     }
-    for (struct store_msg *m = batch; m != NULL; m = m->next) {
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
         if (m->err != STORE_OK)
             continue;
         int e = store_io_fdatasync(STORE_FAULT_SYNC, m->fd);
@@ -261,11 +249,15 @@ static void make_durable(struct store_queue *q, struct store_msg *batch)
         sync_one(q, batch, false);
 }
 
-static void commit_batch(struct store_queue *q, struct store_msg *batch)
+/* The work queue's run callback, on the sync thread: everything committed since the last
+ * batch is one batch (the next accumulates meanwhile); the queue then hands it back to the
+ * loop for the callbacks. */
+static void commit_batch(void *ctx, struct base_fifo *batch)
 {
+    struct store_queue *q = ctx;
     make_durable(q, batch);
     atomic_fetch_add(&q->batches, 1);
-    for (struct store_msg *m = batch; m != NULL; m = m->next) {
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
         if (m->err == STORE_OK) {
             atomic_fetch_add(&q->committed, 1);
             if (q->local != NULL) {
@@ -279,7 +271,6 @@ static void commit_batch(struct store_queue *q, struct store_msg *batch)
             close(m->fd);
         m->fd = -1;
     }
-    post_done(q, batch);
 }
 
 /* ---- the pool of empty tmp files ---- */
@@ -350,25 +341,6 @@ static void *pool_main(void *arg)
         }
         pthread_mutex_unlock(&q->mu);
         pool_fill(q);
-        pthread_mutex_lock(&q->mu);
-    }
-    pthread_mutex_unlock(&q->mu);
-    return NULL;
-}
-
-static void *sync_main(void *arg)
-{
-    struct store_queue *q = arg;
-    pthread_mutex_lock(&q->mu);
-    for (;;) {
-        while (q->pending.head == NULL && !q->stopping)
-            pthread_cond_wait(&q->cv, &q->mu);
-        /* Everything committed so far is one batch; the next accumulates meanwhile. */
-        struct store_msg *batch = list_take(&q->pending);
-        if (batch == NULL)
-            break; /* stopping, and nothing left in flight */
-        pthread_mutex_unlock(&q->mu);
-        commit_batch(q, batch);
         pthread_mutex_lock(&q->mu);
     }
     pthread_mutex_unlock(&q->mu);
@@ -502,19 +474,17 @@ void store_msg_commit(struct store_msg *m, store_commit_fn done, void *ctx)
     msg_flush(m);
     free(m->buf);
     m->buf = NULL;
-    m->next = NULL;
     if (m->err != STORE_OK) {
         msg_fail(m, 0);
         close(m->fd);
         m->fd = -1;
         atomic_fetch_add(&q->commit_failed, 1);
-        post_done(q, m); /* the callback still runs later, from store_queue_process() */
+        /* The callback still runs later, from store_queue_process(). */
+        base_workq_complete(q->commits, &m->node);
         return;
     }
-    pthread_mutex_lock(&q->mu);
-    list_append(&q->pending, m);
-    pthread_cond_signal(&q->cv);
-    pthread_mutex_unlock(&q->mu);
+    /* Unbounded (max_jobs 0) and only closed by store_queue_close, after the last commit. */
+    (void)base_workq_submit(q->commits, &m->node);
 }
 
 void store_msg_abort(struct store_msg *m)
@@ -656,23 +626,22 @@ static void queue_free(struct store_queue *q)
     q->local = NULL;
     pthread_mutex_lock(&q->mu);
     q->stopping = true;
-    pthread_cond_signal(&q->cv);
     pthread_cond_signal(&q->pool_cv);
     pthread_mutex_unlock(&q->mu);
-    if (q->thread_started)
-        pthread_join(q->sync_thread, NULL);
+    if (q->commits != NULL)
+        base_workq_stop(q->commits); /* the sync thread finishes every commit in flight */
     if (q->pool_started)
         pthread_join(q->pool_thread, NULL);
     pool_drain(q);
     store_syncer_free(q->syncer);
-    if (q->event_fd >= 0)
+    if (q->commits != NULL)
         store_queue_process(q);
-    int *fds[] = {&q->tmp_fd, &q->pool_fd, &q->queue_fd, &q->event_fd, &q->lock_fd, &q->dir_fd};
+    base_workq_free(q->commits);
+    int *fds[] = {&q->tmp_fd, &q->pool_fd, &q->queue_fd, &q->lock_fd, &q->dir_fd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (*fds[i] >= 0)
             close(*fds[i]);
     pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
     pthread_cond_destroy(&q->pool_cv);
     free(q);
 }
@@ -751,14 +720,11 @@ enum store_err store_queue_open(const struct store_opts *o, struct store_queue *
         (void)snprintf(err, errlen, "out of memory");
         return STORE_ERR_NOMEM;
     }
-    q->dir_fd = q->tmp_fd = q->pool_fd = q->queue_fd = q->lock_fd = q->event_fd = -1;
+    q->dir_fd = q->tmp_fd = q->pool_fd = q->queue_fd = q->lock_fd = -1;
     q->sync_mode = o->sync_mode;
     q->log = o->log;
     q->log_ctx = o->log_ctx;
-    list_init(&q->pending);
-    list_init(&q->done);
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
     pthread_cond_init(&q->pool_cv, NULL);
 
     rc = open_layout(q, o->queue_dir, err, errlen);
@@ -776,9 +742,22 @@ enum store_err store_queue_open(const struct store_opts *o, struct store_queue *
         rc = open_error(err, errlen, "cleaning tmp in", o->queue_dir, e);
         goto fail;
     }
-    q->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (q->event_fd < 0) {
-        rc = open_error(err, errlen, "eventfd", NULL, errno);
+    /* One sync thread, taking every commit waiting as one batch (group commit); close waits
+     * for the batches in flight. */
+    struct base_workq_cfg commits = {
+        .threads = 1,
+        .batch_max = 0,
+        .finish_on_stop = true,
+        .run = commit_batch,
+        .done = commit_done,
+        .discard = commit_discard,
+        .ctx = q,
+    };
+    char why[160];
+    enum base_err be = base_workq_new(&commits, &q->commits, why, sizeof why);
+    if (be != BASE_OK) {
+        (void)snprintf(err, errlen, "starting sync thread: %s", why);
+        rc = be == BASE_ERR_NOMEM ? STORE_ERR_NOMEM : STORE_ERR_IO;
         goto fail;
     }
     if (o->deliver_local && (rc = start_local(q, o, err, errlen)) != STORE_OK)
@@ -786,12 +765,6 @@ enum store_err store_queue_open(const struct store_opts *o, struct store_queue *
     rc = recover_queue(q, err, errlen);
     if (rc != STORE_OK)
         goto fail;
-    e = pthread_create(&q->sync_thread, NULL, sync_main, q);
-    if (e != 0) {
-        rc = open_error(err, errlen, "starting sync thread", NULL, e);
-        goto fail;
-    }
-    q->thread_started = true;
     e = pthread_create(&q->pool_thread, NULL, pool_main, q);
     if (e != 0) {
         rc = open_error(err, errlen, "starting pool thread", NULL, e);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/hex.h"
 #include "limits_mta.h"
 #include "store/fault.h"
 
@@ -353,17 +354,6 @@ static bool token_is(const char *s, size_t n, const char *word)
     return strlen(word) == n && memcmp(s, word, n) == 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decodes one escaped token into the arena; *out is NUL-terminated. Raw bytes that the writer
  * always escapes, bad escapes, decoded NULs and over-long values are corrupt. */
 static bool decode(struct qf_parser *ps, const char *s, size_t n, const char **out)
@@ -380,7 +370,7 @@ static bool decode(struct qf_parser *ps, const char *s, size_t n, const char **o
         if (c == '\\') {
             if (n - i < 4 || s[i + 1] != 'x')
                 return false;
-            int hi = hex_value(s[i + 2]), lo = hex_value(s[i + 3]);
+            int hi = base_hex_value(s[i + 2]), lo = base_hex_value(s[i + 3]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return false;
             c = (unsigned char)(hi * 16 + lo);
@@ -430,7 +420,7 @@ static bool parse_hex64(const char *s, size_t n, uint64_t *out)
     for (size_t i = 0; i < n; i++) {
         if (s[i] >= 'a' && s[i] <= 'f')
             return false;
-        int d = hex_value(s[i]);
+        int d = base_hex_value(s[i]);
         if (d < 0)
             return false;
         v = v << 4 | (uint64_t)d;

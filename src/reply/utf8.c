@@ -1,8 +1,8 @@
-/* smtp/utf8.c — the UTF-8 decoder of utf8.h: RFC 3629 §4's table of well-formed sequences,
+/* reply/utf8.c — the UTF-8 decoder of utf8.h: RFC 3629 §4's table of well-formed sequences,
  * checking the second octet's range so that overlong forms and surrogates never decode. */
-#include "smtp/utf8.h"
+#include "reply/utf8.h"
 
-size_t smtp_utf8_char(const unsigned char *s, size_t avail, uint32_t *cp)
+size_t reply_utf8_char(const unsigned char *s, size_t avail, uint32_t *cp)
 {
     if (avail == 0)
         return 0;
@@ -47,10 +47,10 @@ size_t smtp_utf8_char(const unsigned char *s, size_t avail, uint32_t *cp)
     return n;
 }
 
-bool smtp_utf8_valid(const unsigned char *s, size_t len)
+bool reply_utf8_valid(const unsigned char *s, size_t len)
 {
     for (size_t i = 0; i < len;) {
-        size_t n = smtp_utf8_char(s + i, len - i, NULL);
+        size_t n = reply_utf8_char(s + i, len - i, NULL);
         if (n == 0)
             return false;
         i += n;
