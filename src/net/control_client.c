@@ -9,23 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/io.h"
 #include "net/control_client.h"
 #include "net/control_internal.h"
-
-/* Writes all of buf to fd (blocking). */
-static bool write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
 
 /* Waits for events on fd until the deadline; false on timeout. */
 static bool wait_fd(int fd, short events, const struct timespec *deadline)
@@ -130,7 +116,7 @@ int net_control_call(const char *path, int argc, char **argv, int out_fd, int er
     char why[256];
     if (!build_request(argc, argv, line, &len, why, sizeof why)) {
         int n = snprintf(line, sizeof line, "%s\n", why);
-        write_all(err_fd, line, n > 0 ? (size_t)n : 0);
+        base_write_all(err_fd, line, n > 0 ? (size_t)n : 0);
         return 2;
     }
     struct timespec deadline;
@@ -188,7 +174,8 @@ int net_control_call(const char *path, int argc, char **argv, int out_fd, int er
             off = used - head_len;
             status = st;
         }
-        if (!write_all(status == 0 ? out_fd : err_fd, buf + off, (size_t)n - off)) {
+        if (base_write_all(status == 0 ? out_fd : err_fd, buf + off, (size_t)n - off) !=
+            BASE_OK) {
             fail = "cannot write the answer";
             break;
         }
