@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "net/server.h"
+#include "server/server.h"
 #include "policy/config.h"
 
 static int usage(void)
@@ -39,7 +39,7 @@ int cli_serve(int argc, char **argv)
         policy_config_free(&cfg);
         return 1;
     }
-    int status = net_server_run(&cfg);
+    int status = server_run(&cfg);
     policy_config_free(&cfg);
     return status;
 }

@@ -1,5 +1,5 @@
 /* policy/plan_check.c — plan accounts, counter keys and the wording of limit refusals; pure
- * functions that net/limits.c feeds with counters results (issue "Limit"). */
+ * functions that server/limits.c feeds with counters results (issue "Limit"). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>

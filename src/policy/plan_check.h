@@ -1,6 +1,6 @@
 /* policy/plan_check.h — which plan limits apply to a client, the counter keys of plans,
  * greylisting and session rates, and the reply that refuses over a limit, with its text.
- * Pure: no I/O; the caller gives the time and makes the counters calls (net/limits.c). */
+ * Pure: no I/O; the caller gives the time and makes the counters calls (server/limits.c). */
 #ifndef CLEARMTA_POLICY_PLAN_CHECK_H
 #define CLEARMTA_POLICY_PLAN_CHECK_H
 

@@ -98,7 +98,7 @@ class DiskFull(ServerTestCase):
         c.cmd("QUIT")
         c.expect("221 2.0.0")
 
-        # MAIL is checked against a free-space figure up to a second old (net/transaction.c),
+        # MAIL is checked against a free-space figure up to a second old (server/transaction.c),
         # so a fast client can pass the threshold; say how often it happened.
         sys.stderr.write("\n[t_16] %d messages queued, %d MAIL accepted with less than "
                          "min_free_disk free\n" % (len(acked), under_threshold))

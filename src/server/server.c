@@ -1,4 +1,4 @@
-/* net/server.c — the server process: opens the queue, counters, control socket and listeners,
+/* server/server.c — the server process: opens the queue, counters, control socket and listeners,
  * accepts connections (global and per-IP limits: 421 4.7.0), runs the loop, and shuts down
  * gracefully on SIGTERM/SIGINT (transactions in flight finish, then 421 4.3.2). */
 #include <errno.h>
@@ -11,12 +11,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "deliver/queue_admin.h"
+#include "server/queue_admin.h"
 #include "net/control.h"
-#include "net/ipcount.h"
+#include "server/ipcount.h"
 #include "net/listener.h"
 #include "net/log.h"
-#include "net/server.h"
+#include "server/server.h"
 #include "net/tls.h"
 
 /* Connections accepted per readiness event: enough for bursts, small enough to stay fair. */
@@ -29,7 +29,7 @@ static unsigned listener_extensions(void)
 }
 
 /* Refuses a connection over a limit with its 421 reply, without a session. */
-static void refuse(struct net_server *srv, int fd, enum reply_id id, const char *addr)
+static void refuse(struct server *srv, int fd, enum reply_id id, const char *addr)
 {
     char text[512];
     size_t n = reply_format(text, sizeof text, id, srv->cfg->hostname, NULL, 0,
@@ -44,8 +44,8 @@ static void refuse(struct net_server *srv, int fd, enum reply_id id, const char 
 
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
-    struct net_listener *l = arg;
-    struct net_server *srv = l->srv;
+    struct server_listener *l = arg;
+    struct server *srv = l->srv;
     (void)what;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
@@ -67,17 +67,17 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
             refuse(srv, fd, REPLY_TOO_MANY_CONNECTIONS, addr);
             continue;
         }
-        if (!net_ipcount_add(srv->per_ip, addr, srv->cfg->max_connections_per_ip)) {
+        if (!server_ipcount_add(srv->per_ip, addr, srv->cfg->max_connections_per_ip)) {
             refuse(srv, fd, REPLY_TOO_MANY_CONNECTIONS_IP, addr);
             continue;
         }
-        net_conn_accept(l, fd, addr);
+        server_conn_accept(l, fd, addr);
     }
 }
 
 static void on_queue(evutil_socket_t fd, short what, void *arg)
 {
-    struct net_server *srv = arg;
+    struct server *srv = arg;
     (void)fd;
     (void)what;
     store_queue_process(srv->queue);
@@ -85,7 +85,7 @@ static void on_queue(evutil_socket_t fd, short what, void *arg)
 
 static void on_authcheck(evutil_socket_t fd, short what, void *arg)
 {
-    struct net_server *srv = arg;
+    struct server *srv = arg;
     (void)fd;
     (void)what;
     policy_authcheck_process(srv->authcheck);
@@ -93,18 +93,18 @@ static void on_authcheck(evutil_socket_t fd, short what, void *arg)
 
 static void on_grace_over(evutil_socket_t fd, short what, void *arg)
 {
-    struct net_server *srv = arg;
+    struct server *srv = arg;
     (void)fd;
     (void)what;
     net_log("shutdown: grace period over, closing %u connection(s)", srv->n_conns);
     while (srv->conns)
-        net_conn_close(srv->conns);
+        server_conn_close(srv->conns);
     event_base_loopexit(srv->base, NULL);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    struct net_server *srv = arg;
+    struct server *srv = arg;
     (void)what;
     if (srv->shutting_down)
         return;
@@ -114,10 +114,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         event_del(srv->listeners[i].ev);
         close(srv->listeners[i].fd);
     }
-    struct net_conn *c = srv->conns;
+    struct server_conn *c = srv->conns;
     while (c) {
-        struct net_conn *next = c->next; /* c may close and go */
-        net_conn_shutdown(c);
+        struct server_conn *next = c->next; /* c may close and go */
+        server_conn_shutdown(c);
         c = next;
     }
     if (srv->n_conns == 0) {
@@ -130,11 +130,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         evtimer_add(srv->grace_ev, &grace);
 }
 
-static bool open_listeners(struct net_server *srv)
+static bool open_listeners(struct server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
-        struct net_listener *l = &srv->listeners[i];
+        struct server_listener *l = &srv->listeners[i];
         char err[256];
         l->conf = &cfg->listeners[i];
         l->srv = srv;
@@ -175,7 +175,7 @@ static bool open_listeners(struct net_server *srv)
     return true;
 }
 
-static bool open_queue(struct net_server *srv)
+static bool open_queue(struct server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
     struct store_opts o = {
@@ -197,7 +197,7 @@ static bool open_queue(struct net_server *srv)
 }
 
 /* TLS is optional for a plain MX: without it STARTTLS gets 454 4.7.0 and is not offered. */
-static bool open_tls(struct net_server *srv)
+static bool open_tls(struct server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
     char err[512];
@@ -208,7 +208,7 @@ static bool open_tls(struct net_server *srv)
     return true;
 }
 
-static bool open_auth(struct net_server *srv)
+static bool open_auth(struct server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
     char err[256];
@@ -224,7 +224,7 @@ static bool open_auth(struct net_server *srv)
     return srv->authcheck_ev && event_add(srv->authcheck_ev, NULL) == 0;
 }
 
-static bool open_agent(struct net_server *srv)
+static bool open_agent(struct server *srv)
 {
     struct deliver_agent_opts o = {.base = srv->base, .queue = srv->queue, .log = net_log_line};
     char err[256];
@@ -240,7 +240,7 @@ static bool open_agent(struct net_server *srv)
 
 /* The control socket (clearmta queue, clearmta limits) is an administrator's convenience: the
  * server runs without it, saying why. */
-static bool open_control(struct net_server *srv)
+static bool open_control(struct server *srv)
 {
     char path[POLICY_PATH_CAP + sizeof NET_CONTROL_SOCKET_NAME + 1], err[256];
     int n = snprintf(path, sizeof path, "%s/%s", srv->cfg->queue_dir, NET_CONTROL_SOCKET_NAME);
@@ -253,24 +253,24 @@ static bool open_control(struct net_server *srv)
         net_log("warning: control socket %s: %s", path, err);
         return true;
     }
-    net_limits_register(srv->control, srv);
-    if (!deliver_queue_admin_register(srv->control, srv->agent))
+    server_limits_register(srv->control, srv);
+    if (!server_queue_admin_register(srv->control, srv->agent))
         net_log("warning: control socket: cannot register the queue command");
     return true;
 }
 
-static bool setup(struct net_server *srv)
+static bool setup(struct server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
     srv->base = event_base_new();
-    srv->per_ip = net_ipcount_new();
+    srv->per_ip = server_ipcount_new();
     if (!srv->base || !srv->per_ip)
         return false;
     struct timeval command = {.tv_sec = cfg->timeout_command};
     struct timeval data = {.tv_sec = cfg->timeout_data};
     srv->command_timeout = event_base_init_common_timeout(srv->base, &command);
     srv->data_timeout = event_base_init_common_timeout(srv->base, &data);
-    net_transaction_callbacks(&srv->callbacks);
+    server_transaction_callbacks(&srv->callbacks);
     srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sigint_ev = evsignal_new(srv->base, SIGINT, on_signal, srv);
     if (!srv->command_timeout || !srv->data_timeout || !srv->sigterm_ev || !srv->sigint_ev ||
@@ -278,18 +278,18 @@ static bool setup(struct net_server *srv)
         return false;
     signal(SIGPIPE, SIG_IGN);
     return open_queue(srv) && open_tls(srv) && open_auth(srv) && open_agent(srv) &&
-           net_limits_open(srv) && open_control(srv) && open_listeners(srv);
+           server_limits_open(srv) && open_control(srv) && open_listeners(srv);
 }
 
-static void teardown(struct net_server *srv)
+static void teardown(struct server *srv)
 {
     while (srv->conns)
-        net_conn_close(srv->conns);
+        server_conn_close(srv->conns);
     if (srv->queue)
         store_queue_close(srv->queue); /* runs the callbacks of commits still in flight */
     net_control_free(srv->control); /* before the agent and counters its commands read */
     deliver_agent_free(srv->agent); /* after the queue: bounce commits call it */
-    net_limits_close(srv);          /* after the agent, whose pacing uses the counters */
+    server_limits_close(srv);          /* after the agent, whose pacing uses the counters */
     if (!srv->shutting_down)
         for (size_t i = 0; i < srv->n_listeners; i++)
             close(srv->listeners[i].fd);
@@ -304,14 +304,14 @@ static void teardown(struct net_server *srv)
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
-    net_ipcount_free(srv->per_ip);
+    server_ipcount_free(srv->per_ip);
     if (srv->base)
         event_base_free(srv->base);
 }
 
-int net_server_run(const struct policy_config *cfg)
+int server_run(const struct policy_config *cfg)
 {
-    struct net_server *srv = calloc(1, sizeof *srv);
+    struct server *srv = calloc(1, sizeof *srv);
     if (!srv) {
         net_log("fatal: out of memory");
         return 1;

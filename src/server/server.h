@@ -1,7 +1,7 @@
-/* net/server.h — the running server: event loop, listeners, connections, and the glue between
- * SMTP sessions, policy and the store. Internal to net/ except net_server_run(). */
-#ifndef CLEARMTA_NET_SERVER_H
-#define CLEARMTA_NET_SERVER_H
+/* server/server.h — the running server: event loop, listeners, connections, and the glue between
+ * SMTP sessions, policy and the store. Internal to server/ except server_run(). */
+#ifndef CLEARMTA_SERVER_SERVER_H
+#define CLEARMTA_SERVER_SERVER_H
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -17,29 +17,29 @@
 #include "smtp/server_session.h"
 #include "store/queue.h"
 
-struct net_conn;
+struct server_conn;
 struct net_control;
-struct net_limits;
-struct net_limits_show;
+struct server_limits;
+struct server_limits_show;
 struct policy_counters;
 
-struct net_listener {
+struct server_listener {
     int fd;
     struct event *ev;
     const struct policy_listener *conf;
     struct smtp_server_opts opts;
-    struct net_server *srv;
+    struct server *srv;
 };
 
-struct net_server {
+struct server {
     struct event_base *base;
     const struct policy_config *cfg;
     struct store_queue *queue;
     struct event *queue_ev, *sigterm_ev, *sigint_ev, *grace_ev;
-    struct net_listener listeners[POLICY_LISTENERS_MAX];
+    struct server_listener listeners[POLICY_LISTENERS_MAX];
     size_t n_listeners;
-    struct net_ipcount *per_ip;
-    struct net_conn *conns; /* every live connection, for shutdown */
+    struct server_ipcount *per_ip;
+    struct server_conn *conns; /* every live connection, for shutdown */
     unsigned n_conns;
     bool shutting_down;
     const struct timeval *command_timeout, *data_timeout; /* libevent common timeouts */
@@ -50,15 +50,15 @@ struct net_server {
     struct deliver_agent *agent;        /* remote delivery (deliver/agent.h) */
     struct policy_counters *counters;   /* plans, greylisting, session rates (memory or Redis) */
     struct net_control *control;        /* <queue_dir>/control.sock; NULL when it failed */
-    struct net_limits_show *shows;      /* "limits show" requests waiting on the counters */
+    struct server_limits_show *shows;      /* "limits show" requests waiting on the counters */
     struct smtp_server_callbacks callbacks;
     char readbuf[64 * 1024]; /* shared by every connection: the loop reads one at a time */
 };
 
-struct net_conn {
-    struct net_server *srv;
-    struct net_listener *listener;
-    struct net_conn *prev, *next;
+struct server_conn {
+    struct server *srv;
+    struct server_listener *listener;
+    struct server_conn *prev, *next;
     struct net_transport io;
     struct event ev;
     short ev_mask; /* EV_READ/EV_WRITE currently watched; -1: not added */
@@ -77,7 +77,7 @@ struct net_conn {
     struct policy_authcheck_job *auth_job; /* a password being verified */
     struct event *auth_delay;              /* holds back the answer to a failed AUTH */
     char auth_user[LIMIT_PATH + 1];        /* who is trying to log in, for the log */
-    struct net_limits *limits;             /* limit checks (limits.c); NULL until needed */
+    struct server_limits *limits;             /* limit checks (limits.c); NULL until needed */
     bool admitting;  /* the sessions-per-minute decision is pending: no greeting, no reading */
     bool greet_ready; /* the greeting may go once admitted (TLS is up on implicit TLS) */
     bool greeted;     /* the greeting (or the refusal in its place) was queued */
@@ -93,50 +93,50 @@ struct net_conn {
 };
 
 /* Runs the server on cfg until SIGTERM/SIGINT and a graceful shutdown. Returns the exit status. */
-int net_server_run(const struct policy_config *cfg);
+int server_run(const struct policy_config *cfg);
 
 /* conn.c */
-void net_conn_accept(struct net_listener *l, int fd, const char *addr);
-void net_conn_update(struct net_conn *c); /* flush output, re-arm events, close when done */
-void net_conn_shutdown(struct net_conn *c);
-void net_conn_close(struct net_conn *c);
+void server_conn_accept(struct server_listener *l, int fd, const char *addr);
+void server_conn_update(struct server_conn *c); /* flush output, re-arm events, close when done */
+void server_conn_shutdown(struct server_conn *c);
+void server_conn_close(struct server_conn *c);
 
 /* Ends the wait for the sessions-per-minute decision: greets (REPLY_OK) or refuses. */
-void net_conn_admit(struct net_conn *c, enum reply_id admission);
+void server_conn_admit(struct server_conn *c, enum reply_id admission);
 
 /* transaction.c: the session callbacks (policy decisions, storage). */
-void net_transaction_callbacks(struct smtp_server_callbacks *cb);
-void net_transaction_forget(struct net_conn *c); /* drop what the conn holds of a message */
+void server_transaction_callbacks(struct smtp_server_callbacks *cb);
+void server_transaction_forget(struct server_conn *c); /* drop what the conn holds of a message */
 /* The message passed its checks at the end of data: make it durable (always SMTP_PENDING:
  * the commit's callback resumes the session). */
-enum smtp_verdict net_transaction_commit(struct net_conn *c);
-void net_transaction_discard(struct net_conn *c); /* the message was refused: drop it */
-uint64_t net_now_ms(void);                        /* monotonic milliseconds */
+enum smtp_verdict server_transaction_commit(struct server_conn *c);
+void server_transaction_discard(struct server_conn *c); /* the message was refused: drop it */
+uint64_t server_now_ms(void);                        /* monotonic milliseconds */
 
 /* limits.c: plan limits, greylisting, session and command rates (issue "Limit"). Each check
  * runs after the other policy accepted; it returns the final verdict, or SMTP_PENDING and
  * resumes the session once the counters answered. d holds the accepting decision on entry. */
-bool net_limits_open(struct net_server *srv);  /* makes srv->counters from cfg->counters */
-void net_limits_close(struct net_server *srv); /* after every connection is closed */
-enum smtp_verdict net_limits_mail(struct net_conn *c, const struct smtp_command *cmd,
+bool server_limits_open(struct server *srv);  /* makes srv->counters from cfg->counters */
+void server_limits_close(struct server *srv); /* after every connection is closed */
+enum smtp_verdict server_limits_mail(struct server_conn *c, const struct smtp_command *cmd,
                                   struct smtp_decision *d);
-enum smtp_verdict net_limits_rcpt(struct net_conn *c, const struct smtp_command *cmd,
+enum smtp_verdict server_limits_rcpt(struct server_conn *c, const struct smtp_command *cmd,
                                   struct smtp_decision *d);
 /* The end of data: the plan's message size and the bytes counted now (no SIZE= at MAIL); on
- * success it commits through net_transaction_commit, else discards the message. */
-enum smtp_verdict net_limits_data_end(struct net_conn *c, struct smtp_decision *d);
+ * success it commits through server_transaction_commit, else discards the message. */
+enum smtp_verdict server_limits_data_end(struct server_conn *c, struct smtp_decision *d);
 /* At accept: max_sessions_per_minute_per_ip. True when decided at once (*admission set);
- * false: net_conn_admit follows from the loop. */
-bool net_limits_connect(struct net_conn *c, enum reply_id *admission);
+ * false: server_conn_admit follows from the loop. */
+bool server_limits_connect(struct server_conn *c, enum reply_id *admission);
 /* max_commands_per_second: lets the session handle the commands the client's rate allows
  * now (smtp_server_set_command_limit); returns the milliseconds until more are allowed while
  * input waits (0: none waits). *refuse is set once input kept waiting for 10 s. */
-uint64_t net_limits_command_rate(struct net_conn *c, bool *refuse);
-void net_limits_forget(struct net_conn *c); /* the conn closes: cancel, free */
+uint64_t server_limits_command_rate(struct server_conn *c, bool *refuse);
+void server_limits_forget(struct server_conn *c); /* the conn closes: cancel, free */
 
 /* limits_show.c: the "limits" control command (clearmta limits show [USER|IP] [--json]). */
-void net_limits_register(struct net_control *ctl, struct net_server *srv);
+void server_limits_register(struct net_control *ctl, struct server *srv);
 /* At shutdown, after the control socket and the counters were freed: releases pending shows. */
-void net_limits_show_drop(struct net_server *srv);
+void server_limits_show_drop(struct server *srv);
 
 #endif

@@ -1,4 +1,4 @@
-/* net/transaction.c — the session's callbacks: sender and recipient decisions from policy,
+/* server/transaction.c — the session's callbacks: sender and recipient decisions from policy,
  * the message into the store, its commit answered when it is durable, rejections logged. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,14 +6,14 @@
 #include <time.h>
 
 #include "net/log.h"
-#include "net/server.h"
+#include "server/server.h"
 #include "policy/recipients.h"
 #include "policy/users.h"
 #include "smtp/received.h"
 
 /* Free space is read at every MAIL: one statvfs costs about a microsecond, and a cached figure
  * lets a fast client past the threshold. An unreadable figure counts as enough. */
-static uint64_t free_space(struct net_server *srv)
+static uint64_t free_space(struct server *srv)
 {
     uint64_t bytes = UINT64_MAX;
     store_queue_free_space(srv->queue, &bytes);
@@ -31,7 +31,7 @@ static void set_detail(struct smtp_decision *d, const char *text)
 
 static enum smtp_verdict on_mail(void *ctx, const struct smtp_command *cmd, struct smtp_decision *d)
 {
-    struct net_conn *c = ctx;
+    struct server_conn *c = ctx;
     if (free_space(c->srv) < c->srv->cfg->min_free_disk) {
         d->reply = REPLY_DISK_FULL;
         return SMTP_DECIDED;
@@ -47,12 +47,12 @@ static enum smtp_verdict on_mail(void *ctx, const struct smtp_command *cmd, stru
         return SMTP_DECIDED;
     }
     d->reply = REPLY_SENDER_OK;
-    return net_limits_mail(c, cmd, d);
+    return server_limits_mail(c, cmd, d);
 }
 
 static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd, struct smtp_decision *d)
 {
-    struct net_conn *c = ctx;
+    struct server_conn *c = ctx;
     const struct smtp_path *p = &cmd->path;
     set_detail(d, p->mailbox);
     switch (policy_rcpt_lookup(c->srv->cfg, p->local, p->is_postmaster ? "" : p->domain,
@@ -67,7 +67,7 @@ static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd, stru
         d->reply = smtp_server_auth_user(c->session) ? REPLY_RCPT_OK : REPLY_RELAY_DENIED;
         break;
     }
-    return d->reply == REPLY_RCPT_OK ? net_limits_rcpt(c, cmd, d) : SMTP_DECIDED;
+    return d->reply == REPLY_RCPT_OK ? server_limits_rcpt(c, cmd, d) : SMTP_DECIDED;
 }
 
 static enum reply_id store_failure_reply(enum store_err err)
@@ -75,7 +75,7 @@ static enum reply_id store_failure_reply(enum store_err err)
     return err == STORE_ERR_NOSPACE ? REPLY_DISK_FULL : REPLY_STORE_FAILED;
 }
 
-static enum store_err write_received(struct net_conn *c, const struct smtp_envelope *env)
+static enum store_err write_received(struct server_conn *c, const struct smtp_envelope *env)
 {
     char header[1024];
     struct smtp_received r = {
@@ -101,7 +101,7 @@ static enum store_err write_received(struct net_conn *c, const struct smtp_envel
 static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *env,
                                        struct smtp_decision *d)
 {
-    struct net_conn *c = ctx;
+    struct server_conn *c = ctx;
     struct store_rcpt *rcpts = calloc(env->n_rcpts, sizeof *rcpts);
     char *sender = strdup(env->sender.mailbox);
     c->msg_remote = false;
@@ -154,7 +154,7 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
 
 static enum reply_id on_data_write(void *ctx, const char *p, size_t n)
 {
-    struct net_conn *c = ctx;
+    struct server_conn *c = ctx;
     c->msg_size += n;
     enum store_err err = store_msg_write(c->msg, p, n);
     return err == STORE_OK ? REPLY_OK : store_failure_reply(err);
@@ -162,7 +162,7 @@ static enum reply_id on_data_write(void *ctx, const char *p, size_t n)
 
 static void commit_done(void *ctx, enum store_err err, const char *queue_id)
 {
-    struct net_conn *c = ctx;
+    struct server_conn *c = ctx;
     c->committing = false;
     if (err == STORE_OK)
         net_log("%s: client=[%s], from=<%s>, size=%llu, nrcpt=%zu", queue_id, c->addr,
@@ -172,7 +172,7 @@ static void commit_done(void *ctx, enum store_err err, const char *queue_id)
     if (err == STORE_OK && c->msg_remote && c->srv->agent)
         deliver_agent_submit(c->srv->agent, queue_id);
     if (c->dead) { /* the client left before we could answer */
-        net_transaction_forget(c);
+        server_transaction_forget(c);
         free(c);
         return;
     }
@@ -182,10 +182,10 @@ static void commit_done(void *ctx, enum store_err err, const char *queue_id)
     if (err == STORE_OK)
         set_detail(&d, queue_id);
     smtp_server_resume(c->session, &d);
-    net_conn_update(c);
+    server_conn_update(c);
 }
 
-enum smtp_verdict net_transaction_commit(struct net_conn *c)
+enum smtp_verdict server_transaction_commit(struct server_conn *c)
 {
     struct store_msg *m = c->msg;
     c->msg = NULL;
@@ -197,10 +197,10 @@ enum smtp_verdict net_transaction_commit(struct net_conn *c)
 /* Plan limits come first (message size, bytes counted at the end); they commit when passed. */
 static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
 {
-    return net_limits_data_end(ctx, d);
+    return server_limits_data_end(ctx, d);
 }
 
-void net_transaction_discard(struct net_conn *c)
+void server_transaction_discard(struct server_conn *c)
 {
     if (c->msg)
         store_msg_abort(c->msg);
@@ -209,19 +209,19 @@ void net_transaction_discard(struct net_conn *c)
 
 static void on_data_abort(void *ctx)
 {
-    net_transaction_discard(ctx);
+    server_transaction_discard(ctx);
 }
 
 /* ---- AUTH ---- */
 
-uint64_t net_now_ms(void)
+uint64_t server_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void auth_answer(struct net_conn *c, enum reply_id id)
+static void auth_answer(struct server_conn *c, enum reply_id id)
 {
     struct smtp_decision d;
     memset(&d, 0, sizeof d);
@@ -229,7 +229,7 @@ static void auth_answer(struct net_conn *c, enum reply_id id)
     if (reply_row_get(id)->code == 421)
         set_detail(&d, c->srv->cfg->hostname);
     smtp_server_resume(c->session, &d);
-    net_conn_update(c);
+    server_conn_update(c);
 }
 
 static void on_auth_delay_over(evutil_socket_t fd, short what, void *arg)
@@ -241,8 +241,8 @@ static void on_auth_delay_over(evutil_socket_t fd, short what, void *arg)
 
 static void on_auth_checked(void *ctx, enum policy_auth_result result)
 {
-    struct net_conn *c = ctx;
-    struct net_server *srv = c->srv;
+    struct server_conn *c = ctx;
+    struct server *srv = c->srv;
     c->auth_job = NULL;
     if (result == POLICY_AUTH_OK) {
         policy_authlimit_succeeded(srv->authlimit, c->addr);
@@ -255,7 +255,7 @@ static void on_auth_checked(void *ctx, enum policy_auth_result result)
         auth_answer(c, REPLY_AUTH_TEMPFAIL);
         return;
     }
-    uint64_t now = net_now_ms();
+    uint64_t now = server_now_ms();
     policy_authlimit_failed(srv->authlimit, c->addr, now);
     unsigned delay = policy_authlimit_delay_ms(srv->authlimit, c->addr, now);
     net_log("auth: [%s] user=%s, status=failed, failures=%u, delay=%ums", c->addr, c->auth_user,
@@ -273,13 +273,13 @@ static void on_auth_checked(void *ctx, enum policy_auth_result result)
 static enum smtp_verdict on_auth(void *ctx, const char *mechanism,
                                  const struct smtp_sasl_creds *creds, struct smtp_decision *d)
 {
-    struct net_conn *c = ctx;
-    struct net_server *srv = c->srv;
+    struct server_conn *c = ctx;
+    struct server *srv = c->srv;
     size_t n = strnlen(creds->user, sizeof c->auth_user - 1);
     for (size_t i = 0; i < n; i++) /* the name is the client's: printable for the log */
         c->auth_user[i] = (creds->user[i] > ' ' && creds->user[i] < 0x7f) ? creds->user[i] : '?';
     c->auth_user[n] = '\0';
-    if (policy_authlimit_blocked(srv->authlimit, c->addr, net_now_ms())) {
+    if (policy_authlimit_blocked(srv->authlimit, c->addr, server_now_ms())) {
         net_log("auth: [%s] user=%s, mechanism=%s, status=refused (too many failures)", c->addr,
                 c->auth_user, mechanism);
         d->reply = REPLY_AUTH_TOO_MANY_FAILURES;
@@ -298,7 +298,7 @@ static enum smtp_verdict on_auth(void *ctx, const char *mechanism,
 /* Rejections are logged with the exact reply sent. */
 static void on_reply(void *ctx, const char *line, enum reply_id id, const char *detail)
 {
-    struct net_conn *c = ctx;
+    struct server_conn *c = ctx;
     if (reply_row_get(id)->code < 400)
         return;
     char text[1024];
@@ -308,7 +308,7 @@ static void on_reply(void *ctx, const char *line, enum reply_id id, const char *
     net_log("reject: %s from [%s]: %.*s", line[0] ? line : "-", c->addr, (int)n, text);
 }
 
-void net_transaction_callbacks(struct smtp_server_callbacks *cb)
+void server_transaction_callbacks(struct smtp_server_callbacks *cb)
 {
     cb->mail = on_mail;
     cb->rcpt = on_rcpt;
@@ -320,7 +320,7 @@ void net_transaction_callbacks(struct smtp_server_callbacks *cb)
     cb->on_reply = on_reply;
 }
 
-void net_transaction_forget(struct net_conn *c)
+void server_transaction_forget(struct server_conn *c)
 {
     on_data_abort(c);
     policy_authcheck_cancel(c->auth_job);

@@ -1,8 +1,8 @@
-/* deliver/queue_admin.h — the "queue" command of the control socket: list, show, flush, hold,
+/* server/queue_admin.h — the "queue" command of the control socket: list, show, flush, hold,
  * release, delete and status, as text for people or JSON for tools, each recipient's last
  * reply with its one-line explanation from the reply table. */
-#ifndef CLEARMTA_DELIVER_QUEUE_ADMIN_H
-#define CLEARMTA_DELIVER_QUEUE_ADMIN_H
+#ifndef CLEARMTA_SERVER_QUEUE_ADMIN_H
+#define CLEARMTA_SERVER_QUEUE_ADMIN_H
 
 #include <stdbool.h>
 
@@ -11,6 +11,6 @@ struct deliver_agent;
 
 /* Registers "queue" on ctl, answered from a (which must outlive ctl). False when the control
  * table is full. */
-bool deliver_queue_admin_register(struct net_control *ctl, struct deliver_agent *a);
+bool server_queue_admin_register(struct net_control *ctl, struct deliver_agent *a);
 
 #endif

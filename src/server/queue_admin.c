@@ -1,4 +1,4 @@
-/* deliver/queue_admin.c — `clearmta queue …` answered on the control socket: list, show, flush,
+/* server/queue_admin.c — `clearmta queue …` answered on the control socket: list, show, flush,
  * hold, release, delete, status; text for people, one JSON object per command for tools (field
  * names documented in docs/queue.md). RFC 8259 (JSON). */
 #include <inttypes.h>
@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "deliver/agent.h"
-#include "deliver/queue_admin.h"
+#include "server/queue_admin.h"
 #include "net/control.h"
 #include "reply/explain.h"
 
@@ -474,7 +474,7 @@ static void queue_command(void *ctx, struct net_control_request *req, int argc, 
         cmd_status(a, req, json);
 }
 
-bool deliver_queue_admin_register(struct net_control *ctl, struct deliver_agent *a)
+bool server_queue_admin_register(struct net_control *ctl, struct deliver_agent *a)
 {
     return net_control_register(ctl, "queue", queue_command, a);
 }

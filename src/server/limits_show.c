@@ -1,4 +1,4 @@
-/* net/limits_show.c — the "limits" command of the control socket: `clearmta limits show
+/* server/limits_show.c — the "limits" command of the control socket: `clearmta limits show
  * [USER|IP] [--json]` prints an account's plan counters (count, limit, window, when it frees
  * up), a client address's connections and sessions, or the limits set-up as a whole. */
 #include <stdio.h>
@@ -9,7 +9,7 @@
 
 #include "net/control.h"
 #include "net/log.h"
-#include "net/server.h"
+#include "server/server.h"
 #include "policy/counters.h"
 #include "policy/plan_check.h"
 
@@ -25,8 +25,8 @@ struct show_read {
     struct policy_counters_result res;
 };
 
-struct net_limits_show {
-    struct net_server *srv;
+struct server_limits_show {
+    struct server *srv;
     struct net_control_request *req;
     bool json;
     char subject[LIMIT_PATH + 1]; /* the USER or IP asked about */
@@ -36,7 +36,7 @@ struct net_limits_show {
     struct show_read reads[READS_MAX];
     size_t n_reads, next;
     struct policy_counters_call *call;
-    struct net_limits_show *prev, *next_show; /* srv->shows, while a read is pending */
+    struct server_limits_show *prev, *next_show; /* srv->shows, while a read is pending */
 };
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -76,7 +76,7 @@ static void print_plan_text(struct net_control_request *r, const struct policy_p
 }
 
 /* With no argument: the backend and every plan. */
-static void show_overview(struct net_server *srv, struct net_control_request *r, bool json)
+static void show_overview(struct server *srv, struct net_control_request *r, bool json)
 {
     const struct policy_config *cfg = srv->cfg;
     const char *backend = policy_counters_backend(srv->counters);
@@ -174,7 +174,7 @@ static void print_read_text(struct net_control_request *r, const struct show_rea
 }
 
 /* The subject's answer, once every read is in. */
-static void print_subject(const struct net_limits_show *sh)
+static void print_subject(const struct server_limits_show *sh)
 {
     struct net_control_request *r = sh->req;
     const struct policy_plan *plan = sh->account.plan;
@@ -221,9 +221,9 @@ static void print_subject(const struct net_limits_show *sh)
 
 /* ---- reads ------------------------------------------------------------------------------- */
 
-static void show_unlink(struct net_limits_show *sh)
+static void show_unlink(struct server_limits_show *sh)
 {
-    struct net_server *srv = sh->srv;
+    struct server *srv = sh->srv;
     if (sh->prev)
         sh->prev->next_show = sh->next_show;
     else if (srv->shows == sh)
@@ -233,7 +233,7 @@ static void show_unlink(struct net_limits_show *sh)
     sh->prev = sh->next_show = NULL;
 }
 
-static void show_finish(struct net_limits_show *sh)
+static void show_finish(struct server_limits_show *sh)
 {
     show_unlink(sh);
     print_subject(sh);
@@ -244,7 +244,7 @@ static void show_finish(struct net_limits_show *sh)
 static void on_read(void *ctx, const struct policy_counters_result *res);
 
 /* Reads what is left; false while a read is pending. */
-static bool show_run(struct net_limits_show *sh)
+static bool show_run(struct server_limits_show *sh)
 {
     while (sh->next < sh->n_reads) {
         struct show_read *rd = &sh->reads[sh->next];
@@ -260,14 +260,14 @@ static bool show_run(struct net_limits_show *sh)
 
 static void on_read(void *ctx, const struct policy_counters_result *res)
 {
-    struct net_limits_show *sh = ctx;
+    struct server_limits_show *sh = ctx;
     sh->call = NULL;
     sh->reads[sh->next++].res = *res;
     if (show_run(sh))
         show_finish(sh);
 }
 
-static void add_read(struct net_limits_show *sh, const char *what, uint64_t limit,
+static void add_read(struct server_limits_show *sh, const char *what, uint64_t limit,
                      unsigned window)
 {
     if (sh->n_reads < READS_MAX) {
@@ -278,7 +278,7 @@ static void add_read(struct net_limits_show *sh, const char *what, uint64_t limi
     }
 }
 
-static void add_plan_reads(struct net_limits_show *sh)
+static void add_plan_reads(struct server_limits_show *sh)
 {
     const struct policy_plan *p = sh->account.plan;
     for (size_t i = 0; p && i < p->n_limits && sh->n_reads < READS_MAX; i++) {
@@ -289,15 +289,15 @@ static void add_plan_reads(struct net_limits_show *sh)
     }
 }
 
-static unsigned connections_from(const struct net_server *srv, const char *addr)
+static unsigned connections_from(const struct server *srv, const char *addr)
 {
     unsigned n = 0;
-    for (const struct net_conn *c = srv->conns; c; c = c->next)
+    for (const struct server_conn *c = srv->conns; c; c = c->next)
         n += strcmp(c->addr, addr) == 0;
     return n;
 }
 
-static bool setup_ip(struct net_limits_show *sh, const struct sockaddr_storage *ss)
+static bool setup_ip(struct server_limits_show *sh, const struct sockaddr_storage *ss)
 {
     const struct sockaddr *sa = (const struct sockaddr *)ss;
     sh->is_ip = true;
@@ -318,7 +318,7 @@ static void usage(struct net_control_request *r)
 static void on_limits(void *ctx, struct net_control_request *r, int argc, char **argv,
                       bool json)
 {
-    struct net_server *srv = ctx;
+    struct server *srv = ctx;
     if (argc < 2 || argc > 3 || strcmp(argv[1], "show") != 0) {
         usage(r);
         return;
@@ -333,7 +333,7 @@ static void on_limits(void *ctx, struct net_control_request *r, int argc, char *
         net_control_finish(r, 2);
         return;
     }
-    struct net_limits_show *sh = calloc(1, sizeof *sh);
+    struct server_limits_show *sh = calloc(1, sizeof *sh);
     if (!sh) {
         net_control_printf(r, "out of memory\n");
         net_control_finish(r, 1);
@@ -359,22 +359,22 @@ static void on_limits(void *ctx, struct net_control_request *r, int argc, char *
         show_finish(sh);
         return;
     }
-    sh->next_show = srv->shows; /* pending: net_limits_show_drop frees it at shutdown */
+    sh->next_show = srv->shows; /* pending: server_limits_show_drop frees it at shutdown */
     if (srv->shows)
         srv->shows->prev = sh;
     srv->shows = sh;
 }
 
-void net_limits_register(struct net_control *ctl, struct net_server *srv)
+void server_limits_register(struct net_control *ctl, struct server *srv)
 {
     if (!net_control_register(ctl, "limits", on_limits, srv))
         net_log("warning: control socket: cannot register the limits command");
 }
 
-void net_limits_show_drop(struct net_server *srv)
+void server_limits_show_drop(struct server *srv)
 {
     while (srv->shows) {
-        struct net_limits_show *sh = srv->shows;
+        struct server_limits_show *sh = srv->shows;
         show_unlink(sh);
         net_control_finish(sh->req, 1); /* the socket is gone: this only releases it */
         free(sh);

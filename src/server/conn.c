@@ -1,4 +1,4 @@
-/* net/conn.c — one client connection: bytes between the transport (TCP or TLS) and its SMTP
+/* server/conn.c — one client connection: bytes between the transport (TCP or TLS) and its SMTP
  * session, the STARTTLS and implicit-TLS handshakes, timeouts, closing. Non-blocking; one read
  * per readiness event keeps connections fair. */
 #include <errno.h>
@@ -7,20 +7,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net/ipcount.h"
+#include "server/ipcount.h"
 #include "net/log.h"
-#include "net/server.h"
+#include "server/server.h"
 #include "net/tls.h"
 
 /* Reads served from TLS's own buffer in one event, without the socket's readiness. */
 #define TLS_PENDING_READS 8
 
 static void conn_event(evutil_socket_t fd, short what, void *arg);
-static bool command_rate(struct net_conn *c);
+static bool command_rate(struct server_conn *c);
 
 /* The greeting, or the 421 in its place, once the client is admitted (sessions per minute)
  * and, on an implicit-TLS listener, TLS is up. */
-static void greet(struct net_conn *c)
+static void greet(struct server_conn *c)
 {
     if (c->greeted || c->admitting || !c->greet_ready)
         return;
@@ -37,7 +37,7 @@ static void greet(struct net_conn *c)
 
 /* Watches the socket for mask with the timeout of the session's state. Only a change of mask
  * touches the kernel's epoll set; a change of timeout alone reschedules the timer. */
-static void arm(struct net_conn *c, short mask)
+static void arm(struct server_conn *c, short mask)
 {
     bool data_timeout = smtp_server_in_data(c->session);
     if (mask == c->ev_mask && data_timeout == c->ev_data_timeout)
@@ -53,12 +53,12 @@ static void arm(struct net_conn *c, short mask)
     c->ev_data_timeout = data_timeout;
 }
 
-static bool implicit_tls(const struct net_conn *c)
+static bool implicit_tls(const struct server_conn *c)
 {
     return c->listener->conf->kind == POLICY_LISTEN_SUBMISSIONS;
 }
 
-static bool start_tls(struct net_conn *c)
+static bool start_tls(struct server_conn *c)
 {
     if (!c->srv->tls_ctx || !net_transport_start_tls(&c->io, c->srv->tls_ctx)) {
         net_log("tls: cannot start TLS for [%s]", c->addr);
@@ -68,13 +68,13 @@ static bool start_tls(struct net_conn *c)
     return true;
 }
 
-void net_conn_accept(struct net_listener *l, int fd, const char *addr)
+void server_conn_accept(struct server_listener *l, int fd, const char *addr)
 {
-    struct net_server *srv = l->srv;
-    struct net_conn *c = calloc(1, sizeof *c);
+    struct server *srv = l->srv;
+    struct server_conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
-        net_ipcount_remove(srv->per_ip, addr);
+        server_ipcount_remove(srv->per_ip, addr);
         return;
     }
     c->srv = srv;
@@ -89,7 +89,7 @@ void net_conn_accept(struct net_listener *l, int fd, const char *addr)
     if (!c->session) {
         free(c);
         close(fd);
-        net_ipcount_remove(srv->per_ip, addr);
+        server_ipcount_remove(srv->per_ip, addr);
         return;
     }
     c->next = srv->conns;
@@ -100,26 +100,26 @@ void net_conn_accept(struct net_listener *l, int fd, const char *addr)
     net_log("connect from [%s] to %s port %u", c->addr, policy_listen_kind_name(l->conf->kind),
             l->conf->port);
     if (implicit_tls(c) && !start_tls(c)) {
-        net_conn_close(c);
+        server_conn_close(c);
         return;
     }
     c->greet_ready = !implicit_tls(c); /* implicit TLS: the greeting goes inside TLS */
-    c->admitting = !net_limits_connect(c, &c->admission);
+    c->admitting = !server_limits_connect(c, &c->admission);
     greet(c);
-    net_conn_update(c);
+    server_conn_update(c);
 }
 
-void net_conn_admit(struct net_conn *c, enum reply_id admission)
+void server_conn_admit(struct server_conn *c, enum reply_id admission)
 {
     c->admitting = false;
     c->admission = admission;
     greet(c);
-    net_conn_update(c);
+    server_conn_update(c);
 }
 
-void net_conn_close(struct net_conn *c)
+void server_conn_close(struct server_conn *c)
 {
-    struct net_server *srv = c->srv;
+    struct server *srv = c->srv;
     if (c->dead)
         return;
     c->dead = true;
@@ -131,8 +131,8 @@ void net_conn_close(struct net_conn *c)
         ;
     close(c->io.fd);
     net_log("disconnect from [%s]", c->addr);
-    net_limits_forget(c); /* a counters call in flight is cancelled: its callback never comes */
-    net_ipcount_remove(srv->per_ip, c->addr);
+    server_limits_forget(c); /* a counters call in flight is cancelled: its callback never comes */
+    server_ipcount_remove(srv->per_ip, c->addr);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -143,7 +143,7 @@ void net_conn_close(struct net_conn *c)
     smtp_server_free(c->session); /* aborts a message being received */
     c->session = NULL;
     if (!c->committing) { /* else the commit callback frees c */
-        net_transaction_forget(c);
+        server_transaction_forget(c);
         free(c);
     }
     if (srv->shutting_down && srv->n_conns == 0)
@@ -155,13 +155,13 @@ static const char *session_output(void *s, size_t *len) { return smtp_server_out
 static void session_consume(void *s, size_t n) { smtp_server_consume_output(s, n); }
 
 /* Writes what the session has to say; false when the connection failed. */
-static bool flush(struct net_conn *c)
+static bool flush(struct server_conn *c)
 {
     return net_transport_pump(&c->io, session_output, session_consume, c->session, &c->write_want);
 }
 
 /* One handshake step; true when TLS is up and the session may go on. */
-static bool handshake(struct net_conn *c)
+static bool handshake(struct server_conn *c)
 {
     short want = EV_READ;
     char err[256] = "";
@@ -174,7 +174,7 @@ static bool handshake(struct net_conn *c)
     case NET_IO_EOF:
     case NET_IO_ERROR:
         net_log("tls: handshake failed with [%s]: %s", c->addr, err);
-        net_conn_close(c);
+        server_conn_close(c);
         return false;
     }
     c->handshaking = false;
@@ -189,7 +189,7 @@ static bool handshake(struct net_conn *c)
     return true;
 }
 
-void net_conn_update(struct net_conn *c)
+void server_conn_update(struct server_conn *c)
 {
     if (c->dead)
         return;
@@ -198,21 +198,21 @@ void net_conn_update(struct net_conn *c)
     if (!c->throttled && smtp_server_command_limited(c->session))
         command_rate(c); /* a decision resumed into the rate limit: wait for it, then go on */
     if (!flush(c)) {
-        net_conn_close(c);
+        server_conn_close(c);
         return;
     }
     if (smtp_server_wants_tls(c->session) && !c->io.ssl) {
         if (!start_tls(c)) {
-            net_conn_close(c);
+            server_conn_close(c);
             return;
         }
-        net_conn_update(c);
+        server_conn_update(c);
         return;
     }
     size_t pending_out;
     smtp_server_output(c->session, &pending_out);
     if (smtp_server_closing(c->session) && pending_out == 0) {
-        net_conn_close(c);
+        server_conn_close(c);
         return;
     }
     short mask = 0;
@@ -226,21 +226,21 @@ void net_conn_update(struct net_conn *c)
 
 static void on_throttle_over(evutil_socket_t fd, short what, void *arg)
 {
-    struct net_conn *c = arg;
+    struct server_conn *c = arg;
     (void)fd;
     (void)what;
     c->throttled = false;
     command_rate(c); /* the waiting commands it now allows run */
-    net_conn_update(c);
+    server_conn_update(c);
 }
 
 /* max_commands_per_second: lets the session go on at the client's allowed rate, pausing
  * reading while commands wait, and disconnects a client that stays over it (never while a
  * decision is pending: its answer is owed first). True when reading must stop now. */
-static bool command_rate(struct net_conn *c)
+static bool command_rate(struct server_conn *c)
 {
     bool refuse;
-    uint64_t delay = net_limits_command_rate(c, &refuse);
+    uint64_t delay = server_limits_command_rate(c, &refuse);
     if (refuse && !smtp_server_pending(c->session)) {
         net_log("limit: [%s] over max_commands_per_second %u for 10 s despite delays", c->addr,
                 c->srv->cfg->max_commands_per_second);
@@ -262,7 +262,7 @@ static bool command_rate(struct net_conn *c)
 }
 
 /* Returns false when the connection is gone (c freed). */
-static bool conn_read(struct net_conn *c)
+static bool conn_read(struct server_conn *c)
 {
     for (int i = 0; i < TLS_PENDING_READS; i++) {
         size_t room = smtp_server_input_room(c->session);
@@ -274,7 +274,7 @@ static bool conn_read(struct net_conn *c)
         short want = EV_READ;
         enum net_io io = net_transport_recv(&c->io, c->srv->readbuf, room, &got, &want);
         if (io == NET_IO_EOF || io == NET_IO_ERROR) {
-            net_conn_close(c);
+            server_conn_close(c);
             return false;
         }
         if (io == NET_IO_WAIT) {
@@ -293,12 +293,12 @@ static bool conn_read(struct net_conn *c)
 
 static void conn_event(evutil_socket_t fd, short what, void *arg)
 {
-    struct net_conn *c = arg;
+    struct server_conn *c = arg;
     (void)fd;
     if (what & EV_TIMEOUT) {
         if (c->handshaking || smtp_server_closing(c->session)) { /* silent peer, or our last
                                                                   * words were never read */
-            net_conn_close(c);
+            server_conn_close(c);
             return;
         }
         /* A client waiting on our decision (a commit in flight) is not idle. */
@@ -312,11 +312,11 @@ static void conn_event(evutil_socket_t fd, short what, void *arg)
         if (pending_out == 0 && !conn_read(c))
             return;
     }
-    net_conn_update(c);
+    server_conn_update(c);
 }
 
-void net_conn_shutdown(struct net_conn *c)
+void server_conn_shutdown(struct server_conn *c)
 {
     smtp_server_shutdown(c->session);
-    net_conn_update(c);
+    server_conn_update(c);
 }

@@ -1,11 +1,11 @@
-/* net/ipcount.c — a chained hash table of address → connection count; entries go when their
+/* server/ipcount.c — a chained hash table of address → connection count; entries go when their
  * count drops to zero, so the table holds only addresses connected now. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/hash.h"
-#include "net/ipcount.h"
+#include "server/ipcount.h"
 
 #define BUCKETS 4096 /* power of two; chains stay short up to tens of thousands of clients */
 #define ADDR_MAX 64
@@ -16,7 +16,7 @@ struct entry {
     char addr[ADDR_MAX];
 };
 
-struct net_ipcount {
+struct server_ipcount {
     struct entry *buckets[BUCKETS];
 };
 
@@ -25,12 +25,12 @@ static size_t bucket_of(const char *addr)
     return (size_t)base_fnv1a_str(BASE_FNV1A_OFFSET, addr) & (BUCKETS - 1);
 }
 
-struct net_ipcount *net_ipcount_new(void)
+struct server_ipcount *server_ipcount_new(void)
 {
-    return calloc(1, sizeof(struct net_ipcount));
+    return calloc(1, sizeof(struct server_ipcount));
 }
 
-void net_ipcount_free(struct net_ipcount *t)
+void server_ipcount_free(struct server_ipcount *t)
 {
     if (!t)
         return;
@@ -45,7 +45,7 @@ void net_ipcount_free(struct net_ipcount *t)
     free(t);
 }
 
-bool net_ipcount_add(struct net_ipcount *t, const char *addr, unsigned limit)
+bool server_ipcount_add(struct server_ipcount *t, const char *addr, unsigned limit)
 {
     size_t len = strlen(addr);
     if (len >= ADDR_MAX)
@@ -71,7 +71,7 @@ bool net_ipcount_add(struct net_ipcount *t, const char *addr, unsigned limit)
     return true;
 }
 
-void net_ipcount_remove(struct net_ipcount *t, const char *addr)
+void server_ipcount_remove(struct server_ipcount *t, const char *addr)
 {
     struct entry **link = &t->buckets[bucket_of(addr)];
     for (struct entry *e = *link; e; link = &e->next, e = e->next) {

@@ -1,4 +1,4 @@
-/* net/limits.c — limit checks of the running server: plan limits at MAIL, RCPT and the end of
+/* server/limits.c — limit checks of the running server: plan limits at MAIL, RCPT and the end of
  * data, greylisting at RCPT, sessions per minute per client at connect (policy/counters.h:
  * memory answers at once, Redis through the loop), and commands per second per session.
  *
@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 
 #include "net/log.h"
-#include "net/server.h"
+#include "server/server.h"
 #include "policy/counters.h"
 #include "policy/plan_check.h"
 
@@ -34,7 +34,7 @@ struct step {
     uint64_t amount;
 };
 
-struct net_limits {
+struct server_limits {
     struct policy_account account; /* of the open transaction, found at MAIL */
     bool size_counted;             /* bytes limits were hit at MAIL with SIZE= */
     char sender[LIMIT_PATH + 1];   /* of the open transaction, for greylisting */
@@ -50,10 +50,10 @@ struct net_limits {
 static uint64_t clock_ms(void *ctx)
 {
     (void)ctx;
-    return net_now_ms();
+    return server_now_ms();
 }
 
-bool net_limits_open(struct net_server *srv)
+bool server_limits_open(struct server *srv)
 {
     const struct policy_counters_config *cc = &srv->cfg->counters;
     char err[256] = "out of memory";
@@ -77,21 +77,21 @@ bool net_limits_open(struct net_server *srv)
     return true;
 }
 
-void net_limits_close(struct net_server *srv)
+void server_limits_close(struct server *srv)
 {
     policy_counters_free(srv->counters); /* cancels pending calls without their callbacks */
     srv->counters = NULL;
-    net_limits_show_drop(srv);
+    server_limits_show_drop(srv);
 }
 
-static struct net_limits *limits_of(struct net_conn *c)
+static struct server_limits *limits_of(struct server_conn *c)
 {
     if (!c->limits)
         c->limits = calloc(1, sizeof *c->limits);
     return c->limits;
 }
 
-void net_limits_forget(struct net_conn *c)
+void server_limits_forget(struct server_conn *c)
 {
     if (c->throttle)
         event_free(c->throttle);
@@ -111,7 +111,7 @@ static void copy_string(char *out, size_t cap, const char *s)
     out[n] = '\0';
 }
 
-static bool client_address(const struct net_conn *c, struct sockaddr_storage *ss)
+static bool client_address(const struct server_conn *c, struct sockaddr_storage *ss)
 {
     return policy_parse_address(c->addr, ss);
 }
@@ -119,11 +119,11 @@ static bool client_address(const struct net_conn *c, struct sockaddr_storage *ss
 /* ---- one decision ------------------------------------------------------------------------ */
 
 /* The request of a step; false (and *res UNAVAILABLE) when its key cannot be made. */
-static bool request_for(struct net_conn *c, const struct step *st,
+static bool request_for(struct server_conn *c, const struct step *st,
                         struct policy_counters_request *req, struct policy_counters_result *res)
 {
     const struct policy_config *cfg = c->srv->cfg;
-    struct net_limits *lim = c->limits;
+    struct server_limits *lim = c->limits;
     struct sockaddr_storage ss;
     size_t n = 0;
     *req = (struct policy_counters_request){.key = lim->key, .amount = st->amount};
@@ -168,11 +168,11 @@ static const char *status_name(enum policy_counters_status st)
 }
 
 /* One line per decision: who, which plan, which counter, where it stands, what was answered. */
-static void log_decision(const struct net_conn *c, const struct step *st,
+static void log_decision(const struct server_conn *c, const struct step *st,
                          const struct policy_counters_result *res, enum reply_id refusal,
                          const char *detail)
 {
-    const struct net_limits *lim = c->limits;
+    const struct server_limits *lim = c->limits;
     const struct policy_config *cfg = c->srv->cfg;
     char reply[600] = "";
     if (refusal != REPLY_OK) {
@@ -196,10 +196,10 @@ static void log_decision(const struct net_conn *c, const struct step *st,
 }
 
 /* Applies one result; false when it refused (the check is over, lim->decision says how). */
-static bool apply(struct net_conn *c, const struct policy_counters_result *res)
+static bool apply(struct server_conn *c, const struct policy_counters_result *res)
 {
     const struct policy_config *cfg = c->srv->cfg;
-    struct net_limits *lim = c->limits;
+    struct server_limits *lim = c->limits;
     const struct step *st = &lim->steps[lim->next++];
     enum reply_id refusal = REPLY_OK;
     char detail[sizeof lim->decision.detail] = "";
@@ -239,9 +239,9 @@ static bool apply(struct net_conn *c, const struct policy_counters_result *res)
 static void on_counted(void *ctx, const struct policy_counters_result *res);
 
 /* Runs the steps left; true when the check is over, false when a counters call is pending. */
-static bool run(struct net_conn *c)
+static bool run(struct server_conn *c)
 {
-    struct net_limits *lim = c->limits;
+    struct server_limits *lim = c->limits;
     while (lim->next < lim->n_steps) {
         struct policy_counters_request req;
         struct policy_counters_result res;
@@ -261,38 +261,38 @@ static bool accepted(enum reply_id id)
 }
 
 /* The check is over: its verdict for the session; at the end of data, the commit. */
-static enum smtp_verdict conclude(struct net_conn *c, struct smtp_decision *d)
+static enum smtp_verdict conclude(struct server_conn *c, struct smtp_decision *d)
 {
     *d = c->limits->decision;
     if (c->limits->check != CHECK_DATA_END)
         return SMTP_DECIDED;
     if (accepted(d->reply))
-        return net_transaction_commit(c);
-    net_transaction_discard(c);
+        return server_transaction_commit(c);
+    server_transaction_discard(c);
     return SMTP_DECIDED;
 }
 
 static void on_counted(void *ctx, const struct policy_counters_result *res)
 {
-    struct net_conn *c = ctx;
-    struct net_limits *lim = c->limits;
+    struct server_conn *c = ctx;
+    struct server_limits *lim = c->limits;
     lim->call = NULL;
     if (apply(c, res) && !run(c))
         return; /* the next call is pending */
     if (lim->check == CHECK_CONNECT) {
-        net_conn_admit(c, lim->decision.reply);
+        server_conn_admit(c, lim->decision.reply);
         return;
     }
     struct smtp_decision d;
     if (conclude(c, &d) == SMTP_PENDING)
         return;
     smtp_server_resume(c->session, &d); /* may start the next check, or close c: */
-    net_conn_update(c);                 /* nothing of lim is used after this */
+    server_conn_update(c);                 /* nothing of lim is used after this */
 }
 
-static enum smtp_verdict start(struct net_conn *c, enum check check, struct smtp_decision *d)
+static enum smtp_verdict start(struct server_conn *c, enum check check, struct smtp_decision *d)
 {
-    struct net_limits *lim = c->limits;
+    struct server_limits *lim = c->limits;
     lim->check = check;
     lim->decision = *d;
     lim->next = 0;
@@ -301,7 +301,7 @@ static enum smtp_verdict start(struct net_conn *c, enum check check, struct smtp
     return conclude(c, d);
 }
 
-static void add_step(struct net_limits *lim, enum step_kind kind,
+static void add_step(struct server_limits *lim, enum step_kind kind,
                      const struct policy_plan_limit *l, uint64_t amount)
 {
     if (lim->n_steps < STEPS_MAX)
@@ -328,7 +328,7 @@ static bool over_message_size(const struct policy_plan *p, uint64_t size)
     return false;
 }
 
-static void find_account(struct net_conn *c, struct policy_account *a)
+static void find_account(struct server_conn *c, struct policy_account *a)
 {
     const char *user = smtp_server_auth_user(c->session);
     struct sockaddr_storage ss;
@@ -340,12 +340,12 @@ static void find_account(struct net_conn *c, struct policy_account *a)
         memset(a, 0, sizeof *a);
 }
 
-enum smtp_verdict net_limits_mail(struct net_conn *c, const struct smtp_command *cmd,
+enum smtp_verdict server_limits_mail(struct server_conn *c, const struct smtp_command *cmd,
                                   struct smtp_decision *d)
 {
     if (nothing_counted(c->srv->cfg))
         return SMTP_DECIDED;
-    struct net_limits *lim = limits_of(c);
+    struct server_limits *lim = limits_of(c);
     if (!lim) {
         d->reply = REPLY_INTERNAL_ERROR;
         return SMTP_DECIDED;
@@ -374,17 +374,17 @@ enum smtp_verdict net_limits_mail(struct net_conn *c, const struct smtp_command 
 
 /* Greylisting is for strangers: MX clients without AUTH; mail to the postmaster always goes
  * through (RFC 5321 §4.5.1: it must be reachable). */
-static bool greylisted(const struct net_conn *c, const struct smtp_command *cmd)
+static bool greylisted(const struct server_conn *c, const struct smtp_command *cmd)
 {
     return c->srv->cfg->greylist.on && c->listener->conf->kind == POLICY_LISTEN_MX &&
            !smtp_server_auth_user(c->session) && !cmd->path.is_postmaster &&
            strcasecmp(cmd->path.local, "postmaster") != 0;
 }
 
-enum smtp_verdict net_limits_rcpt(struct net_conn *c, const struct smtp_command *cmd,
+enum smtp_verdict server_limits_rcpt(struct server_conn *c, const struct smtp_command *cmd,
                                   struct smtp_decision *d)
 {
-    struct net_limits *lim = c->limits;
+    struct server_limits *lim = c->limits;
     if (!lim || nothing_counted(c->srv->cfg))
         return SMTP_DECIDED;
     const struct policy_plan *p = lim->account.plan;
@@ -405,14 +405,14 @@ enum smtp_verdict net_limits_rcpt(struct net_conn *c, const struct smtp_command 
     return start(c, CHECK_RCPT, d);
 }
 
-enum smtp_verdict net_limits_data_end(struct net_conn *c, struct smtp_decision *d)
+enum smtp_verdict server_limits_data_end(struct server_conn *c, struct smtp_decision *d)
 {
-    struct net_limits *lim = c->limits;
+    struct server_limits *lim = c->limits;
     const struct policy_plan *p = lim ? lim->account.plan : NULL;
     if (!p)
-        return net_transaction_commit(c);
+        return server_transaction_commit(c);
     if (over_message_size(p, c->msg_size)) {
-        net_transaction_discard(c);
+        server_transaction_discard(c);
         d->reply = REPLY_SIZE_EXCEEDED;
         return SMTP_DECIDED;
     }
@@ -424,12 +424,12 @@ enum smtp_verdict net_limits_data_end(struct net_conn *c, struct smtp_decision *
     return start(c, CHECK_DATA_END, d);
 }
 
-bool net_limits_connect(struct net_conn *c, enum reply_id *admission)
+bool server_limits_connect(struct server_conn *c, enum reply_id *admission)
 {
     *admission = REPLY_OK;
     if (c->srv->cfg->max_sessions_per_minute_per_ip == 0)
         return true;
-    struct net_limits *lim = limits_of(c);
+    struct server_limits *lim = limits_of(c);
     if (!lim)
         return true; /* out of memory: this limit is protection, not a promise */
     lim->n_steps = 0;
@@ -445,13 +445,13 @@ bool net_limits_connect(struct net_conn *c, enum reply_id *admission)
 
 /* A token bucket of one second's worth of commands, refilled continuously: a client may burst
  * up to the rate, then goes at the rate; the commands it sends beyond wait in the session. */
-uint64_t net_limits_command_rate(struct net_conn *c, bool *refuse)
+uint64_t server_limits_command_rate(struct server_conn *c, bool *refuse)
 {
     uint64_t rate = c->srv->cfg->max_commands_per_second;
     *refuse = false;
     if (rate == 0)
         return 0;
-    uint64_t now = net_now_ms(), total = smtp_server_commands(c->session);
+    uint64_t now = server_now_ms(), total = smtp_server_commands(c->session);
     uint64_t full = rate * 1000;
     if (!c->rate_started) {
         c->rate_started = true;
