@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
+
 /* A socket c-ares asked us to watch. */
 struct watch {
     ares_socket_t fd;
@@ -110,14 +112,9 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
     }
     if ((!readable && !writable) || r->destroying)
         return;
-    if (r->n_watches == r->cap_watches) {
-        size_t cap = r->cap_watches ? r->cap_watches * 2 : 4;
-        struct watch *nw = realloc(r->watches, cap * sizeof *nw);
-        if (nw == NULL)
-            return;
-        r->watches = nw;
-        r->cap_watches = cap;
-    }
+    if (base_array_reserve((void **)&r->watches, &r->cap_watches, r->n_watches + 1,
+                           sizeof *r->watches, 4) != BASE_OK)
+        return;
     short what = (short)(EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
     struct event *ev = event_new(r->base, fd, what, on_socket, r);
     if (ev == NULL || event_add(ev, NULL) != 0) {

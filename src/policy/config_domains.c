@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "policy/recipients.h"
 #include "policy/users.h"
 
@@ -20,14 +21,9 @@ static bool valid_user(const char *s)
 
 static struct pending_domain *new_domain(struct loader *ld, const char *name)
 {
-    if (ld->n_domains == ld->cap_domains) {
-        size_t cap = ld->cap_domains ? ld->cap_domains * 2 : 8;
-        struct pending_domain *nd = realloc(ld->domains, cap * sizeof *nd);
-        if (nd == NULL)
-            return NULL;
-        ld->domains = nd;
-        ld->cap_domains = cap;
-    }
+    if (base_array_reserve((void **)&ld->domains, &ld->cap_domains, ld->n_domains + 1,
+                           sizeof *ld->domains, 8) != BASE_OK)
+        return NULL;
     struct pending_domain *pd = &ld->domains[ld->n_domains++];
     memset(pd, 0, sizeof *pd);
     memcpy(pd->d.name, name, strlen(name) + 1);
@@ -45,14 +41,9 @@ static bool add_user(struct loader *ld, struct pending_domain *pd, const char *u
                 policy_conf_show(user).s, LIMIT_LOCAL_PART);
         return true;
     }
-    if (pd->d.n_users == pd->cap_users) {
-        size_t cap = pd->cap_users ? pd->cap_users * 2 : 16;
-        char **nu = realloc(pd->d.users, cap * sizeof *nu);
-        if (nu == NULL)
-            return false;
-        pd->d.users = nu;
-        pd->cap_users = cap;
-    }
+    if (base_array_reserve((void **)&pd->d.users, &pd->cap_users, pd->d.n_users + 1,
+                           sizeof *pd->d.users, 16) != BASE_OK)
+        return false;
     char *copy = strdup(user);
     if (copy == NULL)
         return false;

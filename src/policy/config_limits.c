@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "base/array.h"
 #include "policy/users.h"
 
 /* Redis's own default port, when counters redis names none. */
@@ -63,19 +64,6 @@ static bool word_option(struct loader *ld, const char *what, const char *key, co
     policy_conf_problem(ld, "%s: %s takes %s or %s, not '%s'", what, key, no, yes,
                         policy_conf_show(v).s);
     return false;
-}
-
-/* Room for one more element after n in items (capacity *cap); NULL when memory ran out (items
- * is then unchanged and still owned by the caller). */
-static void *reserve(void *items, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return items;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *grown = realloc(items, ncap * size);
-    if (grown != NULL)
-        *cap = ncap;
-    return grown;
 }
 
 /* ---- plans ---- */
@@ -316,13 +304,12 @@ void policy_limits_plan_user(struct loader *ld, const struct directive *d, struc
                             POLICY_PLAN_MEMBERS_MAX);
         return;
     }
-    struct pending_plan_user *nu = reserve(lp->users, &lp->cap_users, lp->n_users, sizeof *nu);
-    if (nu == NULL) {
+    if (base_array_reserve((void **)&lp->users, &lp->cap_users, lp->n_users + 1,
+                           sizeof *lp->users, 16) != BASE_OK) {
         policy_conf_oom(ld);
         return;
     }
-    lp->users = nu;
-    nu[lp->n_users++] = pu;
+    lp->users[lp->n_users++] = pu;
 }
 
 static size_t family_bytes(int family)
@@ -409,14 +396,12 @@ void policy_limits_plan_network(struct loader *ld, const struct directive *d,
                             POLICY_PLAN_MEMBERS_MAX);
         return;
     }
-    struct pending_plan_network *nn = reserve(lp->networks, &lp->cap_networks, lp->n_networks,
-                                              sizeof *nn);
-    if (nn == NULL) {
+    if (base_array_reserve((void **)&lp->networks, &lp->cap_networks, lp->n_networks + 1,
+                           sizeof *lp->networks, 16) != BASE_OK) {
         policy_conf_oom(ld);
         return;
     }
-    lp->networks = nn;
-    nn[lp->n_networks++] = pn;
+    lp->networks[lp->n_networks++] = pn;
 }
 
 /* ---- counters and greylisting ---- */

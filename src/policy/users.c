@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/hash.h"
 #include "policy/recipients.h"
 #include "smtp/addr.h"
@@ -231,14 +232,9 @@ static bool add_entry(struct parse *ps, const char *name, const char *hash, cons
                       size_t keys_len, size_t n_keys)
 {
     struct policy_users *u = ps->u;
-    if (u->n == u->cap) {
-        size_t cap = u->cap ? u->cap * 2 : 16;
-        struct entry *ne = realloc(u->entries, cap * sizeof *ne);
-        if (ne == NULL)
-            return false;
-        u->entries = ne;
-        u->cap = cap;
-    }
+    if (base_array_reserve((void **)&u->entries, &u->cap, u->n + 1, sizeof *u->entries, 16) !=
+        BASE_OK)
+        return false;
     size_t nlen = strlen(name) + 1, hlen = strlen(hash) + 1;
     char *block = malloc(nlen + hlen + keys_len);
     if (block == NULL || !grow_slots(u)) {

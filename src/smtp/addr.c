@@ -83,22 +83,36 @@ static bool valid_ldh(const unsigned char *s, size_t len)
     return true;
 }
 
-/* sub-domain = Let-dig [Ldh-str] (RFC 5321), or a U-label under SMTPUTF8 (RFC 6531). */
-static enum smtp_addr_err scan_label(struct cursor *c)
+static bool is_ldh(int ch)
 {
-    size_t start = c->pos;
+    return is_alnum(ch) || ch == '-';
+}
+
+/* Takes the longest run of ASCII characters `ok` accepts and UTF-8 characters (RFC 6531 lets
+ * them into labels and atoms; take_utf8 checks each one). */
+static enum smtp_addr_err scan_run(struct cursor *c, bool (*ok)(int ch))
+{
     for (;;) {
         int ch = peek(c);
-        if (is_alnum(ch) || ch == '-') {
+        if (ok(ch)) {
             c->pos++;
         } else if (ch >= 0x80) {
             enum smtp_addr_err err = take_utf8(c);
             if (err != SMTP_ADDR_OK)
                 return err;
         } else {
-            break;
+            return SMTP_ADDR_OK;
         }
     }
+}
+
+/* sub-domain = Let-dig [Ldh-str] (RFC 5321), or a U-label under SMTPUTF8 (RFC 6531). */
+static enum smtp_addr_err scan_label(struct cursor *c)
+{
+    size_t start = c->pos;
+    enum smtp_addr_err err = scan_run(c, is_ldh);
+    if (err != SMTP_ADDR_OK)
+        return err;
     size_t n = c->pos - start;
     if (n == 0 || c->s[start] == '-' || c->s[c->pos - 1] == '-')
         return SMTP_ADDR_SYNTAX;
@@ -192,18 +206,9 @@ static enum smtp_addr_err scan_dot_string(struct cursor *c)
 {
     do {
         size_t start = c->pos;
-        for (;;) {
-            int ch = peek(c);
-            if (is_atext(ch)) {
-                c->pos++;
-            } else if (ch >= 0x80) {
-                enum smtp_addr_err err = take_utf8(c);
-                if (err != SMTP_ADDR_OK)
-                    return err;
-            } else {
-                break;
-            }
-        }
+        enum smtp_addr_err err = scan_run(c, is_atext);
+        if (err != SMTP_ADDR_OK)
+            return err;
         if (c->pos == start)
             return SMTP_ADDR_SYNTAX;
     } while (take(c, '.'));

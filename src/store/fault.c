@@ -6,6 +6,7 @@
 #include "store/fault.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,14 +134,16 @@ int store_fault_hit(enum store_fault_op op)
 }
 #endif
 
-int store_io_write_all(enum store_fault_op op, int fd, const void *p, size_t n)
+/* Writes all n bytes at the file position (off < 0) or at offset off, going on after partial
+ * writes and EINTR; 0 or the errno. */
+static int write_fully(enum store_fault_op op, int fd, const void *p, size_t n, int64_t off)
 {
     const char *c = p;
     int fault = store_fault_hit(op);
     if (fault != 0)
         return fault;
     while (n > 0) {
-        ssize_t w = write(fd, c, n);
+        ssize_t w = off < 0 ? write(fd, c, n) : pwrite(fd, c, n, (off_t)off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -148,28 +151,22 @@ int store_io_write_all(enum store_fault_op op, int fd, const void *p, size_t n)
         }
         c += w;
         n -= (size_t)w;
+        if (off >= 0)
+            off += w;
     }
     return 0;
 }
 
+int store_io_write_all(enum store_fault_op op, int fd, const void *p, size_t n)
+{
+    return write_fully(op, fd, p, n, -1);
+}
+
 int store_io_pwrite_all(enum store_fault_op op, int fd, const void *p, size_t n, uint64_t off)
 {
-    const char *c = p;
-    int fault = store_fault_hit(op);
-    if (fault != 0)
-        return fault;
-    while (n > 0) {
-        ssize_t w = pwrite(fd, c, n, (off_t)off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        c += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
+    if (off > (uint64_t)INT64_MAX)
+        return EINVAL;
+    return write_fully(op, fd, p, n, (int64_t)off);
 }
 
 int store_io_pread_all(int fd, void *p, size_t n, uint64_t off)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/workq.h"
 #include "limits_mta.h"
 #include "store/deliver_local.h"
@@ -551,15 +552,10 @@ static void collect_id(void *ctx, const char *name)
     struct id_set *s = ctx;
     if (!store_qf_valid_id(name, strlen(name)) || s->oom)
         return;
-    if (s->n == s->cap) {
-        size_t cap = s->cap != 0 ? s->cap * 2 : 64;
-        void *p = realloc(s->ids, cap * sizeof *s->ids);
-        if (p == NULL) {
-            s->oom = true;
-            return;
-        }
-        s->ids = p;
-        s->cap = cap;
+    if (base_array_reserve((void **)&s->ids, &s->cap, s->n + 1, sizeof *s->ids, 64) !=
+        BASE_OK) {
+        s->oom = true;
+        return;
     }
     memcpy(s->ids[s->n++], name, STORE_ID_LEN + 1);
 }
