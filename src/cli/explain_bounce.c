@@ -142,6 +142,16 @@ static void msg_add(struct bounce_run *run, const char *p, size_t n)
     run->len += n;
 }
 
+/* The first message of an mbox is named as the file (a single message saved with its "From "
+ * line is common); the next ones get "#2", "#3" … */
+static void mbox_label(char *label, size_t cap, const char *name, unsigned long count)
+{
+    if (count == 1)
+        snprintf(label, cap, "%s", name);
+    else
+        snprintf(label, cap, "%s#%lu", name, count);
+}
+
 /* Reads a stream: one message, or an mbox ("From " lines separate messages). */
 static void read_stream(struct bounce_run *run, FILE *f, const char *name)
 {
@@ -160,7 +170,7 @@ static void read_stream(struct bounce_run *run, FILE *f, const char *name)
                 continue;
         }
         if (mbox && n >= 5 && memcmp(line, "From ", 5) == 0) {
-            snprintf(label, sizeof label, "%s#%lu", name, ++count);
+            mbox_label(label, sizeof label, name, ++count);
             one_message(run, label);
             run->len = 0;
             continue;
@@ -175,7 +185,7 @@ static void read_stream(struct bounce_run *run, FILE *f, const char *name)
     }
     free(line);
     if (mbox) {
-        snprintf(label, sizeof label, "%s#%lu", name, ++count);
+        mbox_label(label, sizeof label, name, ++count);
         one_message(run, label);
     } else if (run->len > 0) {
         one_message(run, name);

@@ -399,8 +399,88 @@ static bool failure_words(const char *s, size_t n)
         "550", "551", "552", "553", "554", "450", "451", "452", "421", "5.", "4.", "unknown",
         "does not exist", "rejected", "refused", "denied", "full", "quota", "expired",
         "failed", "error", "invalid", "not found", "no such", "unavailable", "blocked",
-        "disabled", "timeout", "timed out", "too ", "could not", "couldn't", "unable", NULL};
+        "disabled", "timeout", "timed out", "too ", "could not", "couldn't", "unable",
+        "not exist", "permission", "not allowed", "reject", NULL};
     return any_of(s, n, words);
+}
+
+/* The lines of the notification (up to the returned message) that say what failed. */
+static void failure_lines(const char *t, size_t n, struct reply_bounce_rcpt *r)
+{
+    size_t i = 0;
+    while (i < n) {
+        const char *nl = memchr(t + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - t) : n;
+        if (cut_line(t + i, e - i))
+            break;
+        if (failure_words(t + i, e - i) && strlen(r->diag) < sizeof r->diag / 2)
+            diag_add(r, t + i, e - i);
+        i = e < n ? e + 1 : n;
+    }
+}
+
+/* Amazon SES and other services send JSON notifications: "emailAddress" per recipient with its
+ * "action", "status" and "diagnosticCode"; deliveries list "recipients" and "smtpResponse". */
+static size_t json_value(const char *s, size_t n, const char *key, char *out, size_t cap)
+{
+    const char *k = ifind(s, n, key);
+    if (!k)
+        return 0;
+    const char *p = k + strlen(key);
+    const char *end = s + n;
+    while (p < end && (*p == '"' || *p == ' ' || *p == ':' || *p == '['))
+        p++;
+    const char *q = p;
+    while (q < end && *q != '"' && *q != '\n')
+        q++;
+    copy_str(out, cap, p, (size_t)(q - p));
+    return (size_t)(q - s);
+}
+
+static void parse_json(const char *t, size_t n, struct reply_bounce *b)
+{
+    char v[REPLY_BOUNCE_DIAG_MAX];
+    bool delivery = ifind(t, n, "\"notificationtype\":\"delivery\"") != NULL;
+    const char *key = delivery ? "\"recipients\"" : "\"emailaddress\"";
+    size_t i = 0;
+    while (i < n) {
+        size_t used = json_value(t + i, n - i, key, v, sizeof v);
+        if (!used)
+            break;
+        char addr[REPLY_BOUNCE_ADDR_MAX];
+        clean_addr(v, addr, sizeof addr);
+        size_t from = i;
+        i += used;
+        if (!addr[0])
+            continue;
+        struct reply_bounce_rcpt *r = add_rcpt(b, addr);
+        if (!r)
+            return;
+        /* the recipient's own object: up to its closing brace */
+        const char *close = memchr(t + from, '}', n - from);
+        size_t on = close ? (size_t)(close - (t + from)) : n - from;
+        if (delivery) {
+            copy_str(r->action, sizeof r->action, "delivered", 9);
+            on = n - from;
+            if (json_value(t + from, on, "\"smtpresponse\"", v, sizeof v))
+                copy_str(r->diag, sizeof r->diag, v, strlen(v));
+            continue;
+        }
+        if (json_value(t + from, on, "\"action\"", v, sizeof v))
+            copy_str(r->action, sizeof r->action, v, strlen(v) < 15 ? strlen(v) : 15);
+        if (json_value(t + from, on, "\"status\"", v, sizeof v)) {
+            struct reply_status st;
+            size_t u;
+            if (reply_status_parse(v, strlen(v), &st, &u)) {
+                copy_str(r->status, sizeof r->status, v, u);
+                r->status_given = true;
+            }
+        }
+        if (json_value(t + from, on, "\"diagnosticcode\"", v, sizeof v)) {
+            const char *d = skip_type(v);
+            copy_str(r->diag, sizeof r->diag, d, strlen(d));
+        }
+    }
 }
 
 static void parse_text(const char *t, size_t n, const char *bounce_to, struct reply_bounce *b)
@@ -410,6 +490,7 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
     char global[REPLY_BOUNCE_DIAG_MAX] = ""; /* failure lines seen before any recipient */
     size_t gl = 0;
     size_t i = 0;
+    size_t returned_at = n; /* where the returned message starts */
     while (i < n) {
         const char *nl = memchr(t + i, '\n', n - i);
         size_t e = nl ? (size_t)(nl - t) : n;
@@ -418,8 +499,10 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
         i = e < n ? e + 1 : n;
         if (ln > 0 && s[ln - 1] == '\r')
             ln--;
-        if (cut_line(s, ln) && (b->nrcpt > 0 || gl > 0))
+        if (cut_line(s, ln)) {
+            returned_at = i;
             break;
+        }
         size_t off, m = line_rcpt(s, ln, &off);
         if (m && !same_addr(s + off, m, bounce_to) && ifind(s, ln, "mailer-daemon@") == NULL) {
             char addr[REPLY_BOUNCE_ADDR_MAX];
@@ -477,6 +560,19 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
             j = e2 < n ? e2 + 1 : n;
         }
     }
+    /* Still none: the returned message quoted below the words names it in its To: field. */
+    for (size_t j = returned_at; b->nrcpt == 0 && j < n && j - returned_at < 16384;) {
+        const char *nl2 = memchr(t + j, '\n', n - j);
+        size_t e2 = nl2 ? (size_t)(nl2 - t) : n;
+        size_t off, m;
+        if (e2 - j > 3 && ifind(t + j, 3, "to:") == t + j &&
+            (m = addr_find(t + j, e2 - j, &off)) != 0) {
+            char addr[REPLY_BOUNCE_ADDR_MAX];
+            copy_str(addr, sizeof addr, t + j + off, m);
+            add_rcpt(b, addr);
+        }
+        j = e2 < n ? e2 + 1 : n;
+    }
     /* recipients without words of their own share the report's */
     for (size_t k = 0; k < b->nrcpt; k++)
         if (b->rcpt[k].diag[0] == '\0' || !failure_words(b->rcpt[k].diag, strlen(b->rcpt[k].diag)))
@@ -523,9 +619,46 @@ static bool data_stage(const char *s, size_t n)
     return any_of(s, n, marks);
 }
 
+/* Sendmail-style transcripts (">>> DATA" then "<<< 550 …"): is the line quoting this reply
+ * the answer to DATA? */
+static bool transcript_after_data(const char *t, size_t n, const char *diag)
+{
+    /* the reply's first words from its code on, as the transcript quotes them */
+    for (const char *p = diag; p[0] && p[1] && p[2] && p[3]; p++) {
+        if (p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
+            p[2] <= '9' && (p[3] == ' ' || p[3] == '-') && (p == diag || p[-1] == ' ')) {
+            diag = p;
+            break;
+        }
+    }
+    size_t dn = strlen(diag);
+    if (dn < 8)
+        return false;
+    char key[24];
+    size_t kn = dn < sizeof key - 1 ? dn : sizeof key - 1;
+    for (size_t k = 0; k < kn; k++)
+        key[k] = (char)lower((unsigned char)diag[k]);
+    key[kn] = '\0';
+    bool data = false;
+    size_t i = 0;
+    while (i < n) {
+        const char *nl = memchr(t + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - t) : n;
+        const char *s = t + i;
+        size_t ln = e - i;
+        if (ln >= 4 && memcmp(s, ">>> ", 4) == 0)
+            data = ln >= 8 && ifind(s + 4, 4, "data") == s + 4;
+        else if (ln >= 4 && memcmp(s, "<<< ", 4) == 0 && ifind(s, ln, key))
+            return data;
+        i = e < n ? e + 1 : n;
+    }
+    return false;
+}
+
 static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
 {
     int cls = 5;
+    bool action_given = r->action[0] != '\0';
     if (r->status_given)
         cls = r->status[0] - '0';
     else if (strcmp(r->action, "delayed") == 0)
@@ -541,28 +674,40 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
      * and falls back on the status when the text holds no code. */
     static _Thread_local char in[REPLY_BOUNCE_DIAG_MAX + 32];
     size_t dn = strlen(r->diag);
-    size_t n = 0;
     const char *st = r->status_given ? r->status : (cls == 4 ? "4.0.0" : cls == 2 ? "2.0.0" : "5.0.0");
     size_t sn = strlen(st);
     memcpy(in, st, sn);
-    n = sn;
-    in[n++] = ' ';
-    memcpy(in + n, r->diag, dn);
-    n += dn;
-    /* a diag with control bytes would be refused whole: blank them */
-    for (size_t k = 0; k < n; k++)
+    in[sn] = ' ';
+    memcpy(in + sn + 1, r->diag, dn);
+    size_t n = sn + 1 + dn;
+    for (size_t k = 0; k < n; k++) {
+        /* a diag with control bytes would be refused whole: blank them */
         if ((unsigned char)in[k] < 0x20 && in[k] != '\n' && in[k] != '\t')
             in[k] = ' ';
-    /* explain points into its input: keep it in the record's own buffer */
+        /* qmail writes its status as "(#4.4.3)": make the code a token of its own */
+        if (in[k] == '#' && k + 1 < n && in[k + 1] >= '2' && in[k + 1] <= '5')
+            in[k] = ' ';
+    }
+    /* The reply alone first, so that its own code decides; the report's status in front of it
+     * only when the reply holds no code. */
     struct reply_explanation ex;
-    if (reply_explain(in, n, &ex) == REPLY_EXPLAIN_OK) {
+    enum reply_explain_err xe = dn ? reply_explain(in + sn + 1, dn, &ex) : REPLY_EXPLAIN_NO_CODE;
+    if (xe == REPLY_EXPLAIN_OK)
+        sn = 0; /* offsets below are relative to the reply */
+    else
+        xe = reply_explain(in, n, &ex);
+    if (xe == REPLY_EXPLAIN_OK) {
         r->explained = true;
         r->ex = ex;
         r->reason = reply_reason_name(ex.reason);
         /* the reply's code decides where it holds one (a DSN's own Status is often 5.0.0) */
-        if (ex.code && ex.code_offset > sn)
+        if (ex.code && (sn == 0 || ex.code_offset > sn))
             r->reply_code = ex.code;
-        if (ex.status.cls && (!r->status_given || status_vague(r->status))) {
+        /* the remote reply's own enhanced code is more precise than the reporting MTA's
+         * summary of it (Sendmail writes 5.1.1 for a 550 5.7.1 block) */
+        bool own = sn == 0 && ex.status.cls == r->status[0] - '0' &&
+                   !(ex.status.subject == 0 && ex.status.detail == 0);
+        if (ex.status.cls && (!r->status_given || status_vague(r->status) || own)) {
             char buf[16];
             size_t k = 0;
             int parts[3] = {ex.status.cls, ex.status.subject, ex.status.detail};
@@ -587,10 +732,16 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
     } else {
         r->reason = "undefined";
     }
+    const char *dom = strrchr(r->recipient, '@');
     if (cls == 2) {
         r->reason = "delivered";
-    } else if (strcmp(r->action, "failed") == 0 && r->status[0] == '4' &&
-               (strcmp(r->reason, "undefined") == 0 || strcmp(r->reason, "notaccept") == 0)) {
+    } else if (strcmp(r->reason, "undefined") == 0 && dom &&
+               strcmp(dom, "@googlegroups.com") == 0) {
+        /* Google Groups words its refusals in the poster's language; a group refuses the poster */
+        r->reason = "rejected";
+    } else if (action_given && strcmp(r->action, "failed") == 0 && r->status[0] == '4' &&
+               (strcmp(r->reason, "undefined") == 0 || strcmp(r->reason, "notaccept") == 0 ||
+                strcmp(r->reason, "networkerror") == 0)) {
         /* a transient failure reported as final, with no words of its own: the queue gave up */
         r->reason = "expired";
     } else if (strcmp(r->reason, "userunknown") == 0 && after_data) {
@@ -767,6 +918,8 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         return out->kind;
     }
 
+    if (out->nrcpt == 0 && ifind(c.text, c.text_len < 4096 ? c.text_len : 4096, "\"notificationtype\""))
+        parse_json(c.text, c.text_len, out);
     if (out->nrcpt == 0 && (bounce_words || c.ndsn > 0))
         parse_text(c.text, c.text_len, to, out);
     if (out->nrcpt == 0 && bounce_words && c.returned &&
@@ -775,10 +928,8 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         char addr[REPLY_BOUNCE_ADDR_MAX];
         clean_addr(v, addr, sizeof addr);
         struct reply_bounce_rcpt *r = addr[0] ? add_rcpt(out, addr) : NULL;
-        if (r) {
-            size_t m = c.text_len < REPLY_BOUNCE_DIAG_MAX - 1 ? c.text_len : REPLY_BOUNCE_DIAG_MAX - 1;
-            diag_add(r, c.text, m);
-        }
+        if (r)
+            failure_lines(c.text, c.text_len, r);
     }
     if (out->nrcpt == 0)
         return out->kind;
@@ -791,7 +942,8 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         for (size_t j = 0; d[j]; j++)
             if (d[j] == '\n' || d[j] == '\r' || d[j] == '\t')
                 d[j] = ' ';
-        explain_rcpt(&out->rcpt[k], data_stage(d, strlen(d)) || data_stage(c.text, c.text_len));
+        explain_rcpt(&out->rcpt[k], data_stage(d, strlen(d)) ||
+                                        transcript_after_data(c.text, c.text_len, d));
     }
     return out->kind;
 }

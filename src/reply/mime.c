@@ -110,7 +110,8 @@ static size_t to_utf8(const char *cs, const char *in, size_t n, char *out, size_
     while (il > 0 && ol > 0) {
         if (iconv(cd, &ip, &il, &op, &ol) != (size_t)-1)
             break;
-        if (errno == E2BIG)
+        /* iconv may have filled the output before it stopped at a bad byte */
+        if (errno == E2BIG || ol == 0)
             break;
         /* EILSEQ or EINVAL: skip the byte, mark it, go on */
         ip++;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "reply/bounce.h"
+#include "reply/mime.h"
 
 static char arena[1 << 20];
 static struct reply_bounce result;
@@ -228,6 +229,52 @@ static void test_vacation_feedback_and_none(void **state)
     assert_int_equal(result.nrcpt, 0);
 }
 
+static void test_ses_json_and_transcript(void **state)
+{
+    (void)state;
+    /* a JSON notification: the recipient's own object gives status and reply */
+    assert_int_equal(parse("From: no-reply@sns.example.test\nTo: alice@example.test\n"
+                           "Subject: Notification Message\n\n"
+                           "{\"notificationType\":\"Bounce\",\"bounce\":{\"bouncedRecipients\":"
+                           "[{\"emailAddress\":\"leo@example.org\",\"action\":\"failed\","
+                           "\"status\":\"5.1.1\",\"diagnosticCode\":\"smtp; 550 5.1.1 user "
+                           "unknown\"}]}}\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "leo@example.org");
+    assert_string_equal(result.rcpt[0].status, "5.1.1");
+    assert_string_equal(result.rcpt[0].reason, "userunknown");
+    /* "unknown user" in answer to DATA is a filter's verdict on the message */
+    assert_int_equal(parse("From: Mail Delivery Subsystem <MAILER-DAEMON@example.test>\n"
+                           "To: alice@example.test\nSubject: Returned mail\n\n"
+                           "----- The following addresses had permanent fatal errors -----\n"
+                           "<mia@example.org>\n    (reason: 550 Unknown user mia@example.org)\n\n"
+                           "----- Transcript of session follows -----\n"
+                           "... while talking to mx.example.org.:\n>>> DATA\n"
+                           "<<< 550 Unknown user mia@example.org\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "mia@example.org");
+    assert_string_equal(result.rcpt[0].reason, "filtered");
+}
+
+/* Found by fuzz_bounce: a charset conversion that filled the output and then met a byte the
+ * charset cannot read wrote one byte past the end. Every output size is tried. */
+static void test_encoded_word_fills_output(void **state)
+{
+    (void)state;
+    const char *in = "=?shift_jis?Q?=82=A0=82=A0=FF=FF?= x";
+    for (size_t cap = 1; cap < 24; cap++) {
+        char *out = malloc(cap);
+        assert_non_null(out);
+        size_t n = reply_mime_decode_words(in, strlen(in), out, cap);
+        assert_true(n < cap);
+        assert_int_equal(out[n], '\0');
+        free(out);
+    }
+    char out[64];
+    reply_mime_decode_words(in, strlen(in), out, sizeof out);
+    assert_string_equal(out, "\xe3\x81\x82\xe3\x81\x82?? x");
+}
+
 static void test_hostile(void **state)
 {
     (void)state;
@@ -262,6 +309,8 @@ int main(void)
         cmocka_unit_test(test_exim),
         cmocka_unit_test(test_gmail_and_words_only),
         cmocka_unit_test(test_vacation_feedback_and_none),
+        cmocka_unit_test(test_ses_json_and_transcript),
+        cmocka_unit_test(test_encoded_word_fills_output),
         cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
