@@ -7,6 +7,11 @@
 /* Each returns the process exit status: 0 success, 1 failure, 2 usage error. argv[0] is the
  * subcommand's name. */
 int cli_explain(int argc, char **argv);
+/* explain --bounce: path is a message, a directory/Maildir, an mbox or "-" (explain_bounce.c). */
+#include <stdbool.h>
+int cli_explain_bounce(const char *path, bool json);
+/* explain --log: delivery lines of a mail log, or a summary of them (explain_log.c). */
+int cli_explain_log(const char *path, bool json, bool summary);
 int cli_serve(int argc, char **argv);
 int cli_check_config(int argc, char **argv);
 int cli_docs(int argc, char **argv);

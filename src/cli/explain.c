@@ -17,12 +17,17 @@
 struct explain_opts {
     bool json;
     bool from_stdin;
+    bool bounce;
+    bool log;
+    bool summary;
 };
 
 static void usage(FILE *f)
 {
     fputs("usage: clearmta explain [--json] REPLY...\n"
           "       clearmta explain --stdin [--json] < FILE\n"
+          "       clearmta explain --bounce [FILE|DIR|-] [--json]\n"
+          "       clearmta explain --log [FILE|-] [--json] [--summary]\n"
           "\n"
           "Explains an SMTP reply, a reply code (503), an enhanced status code (5.7.1) or a\n"
           "bounce or log line holding a reply: class, meaning, likely cause, what to do,\n"
@@ -32,6 +37,12 @@ static void usage(FILE *f)
           "             separate the lines of a multi-line reply\n"
           "  --stdin    read one reply per line; the lines of a multi-line reply (550-... up to\n"
           "             550 ...) are read together; blank lines are skipped\n"
+          "  --bounce   read whole bounce messages (a file, a directory or Maildir, an mbox,\n"
+          "             or - for standard input) and explain each recipient; exit 1 when a\n"
+          "             message is not a bounce, an auto-reply or a feedback report\n"
+          "  --log      read a mail log (Postfix, Sendmail, Exim, OpenSMTPD, chasquid,\n"
+          "             clearmta) and explain each delivery line; --summary counts them by\n"
+          "             destination and reason and names the top problems\n"
           "  --json     one JSON object per reply (JSON Lines) with the fields code, enhanced,\n"
           "             class, retry, reason, meaning, cause, action (and more)\n"
           "  -h, --help this help\n"
@@ -481,6 +492,12 @@ int cli_explain(int argc, char **argv)
             o.json = true;
         } else if (strcmp(a, "--stdin") == 0) {
             o.from_stdin = true;
+        } else if (strcmp(a, "--bounce") == 0) {
+            o.bounce = true;
+        } else if (strcmp(a, "--log") == 0) {
+            o.log = true;
+        } else if (strcmp(a, "--summary") == 0) {
+            o.summary = true;
         } else if (a[0] == '-' && a[1] != '\0' && (a[1] < '0' || a[1] > '9')) {
             fprintf(stderr, "clearmta explain: unknown option '%s' (try --help; '--' ends "
                             "options)\n", a);
@@ -493,6 +510,24 @@ int cli_explain(int argc, char **argv)
         fputs("clearmta explain: give replies either as arguments or with --stdin, not both\n",
               stderr);
         return 2;
+    }
+    if (o.log) {
+        if (nwords > 1 || o.from_stdin || o.bounce) {
+            fputs("clearmta explain: --log takes one FILE or -\n", stderr);
+            return 2;
+        }
+        return cli_explain_log(nwords ? argv[1] : "-", o.json, o.summary);
+    }
+    if (o.summary) {
+        fputs("clearmta explain: --summary goes with --log\n", stderr);
+        return 2;
+    }
+    if (o.bounce) {
+        if (nwords > 1 || o.from_stdin) {
+            fputs("clearmta explain: --bounce takes one FILE, DIR or -\n", stderr);
+            return 2;
+        }
+        return cli_explain_bounce(nwords ? argv[1] : "-", o.json);
     }
     if (o.from_stdin)
         return explain_stdin(&o);

@@ -555,6 +555,26 @@ static void test_reason_rules(void **state)
     assert_non_null(strstr(ex.retry_when, "next part"));
 }
 
+/* The three replies the hidden sets found explained wrong: each names its own reason, whatever
+ * the basic or enhanced code's row says. */
+static void test_fixed_replies(void **state)
+{
+    (void)state;
+    struct reply_explanation ex = explain_ok("421 Max message per connection reached, closing "
+                                             "transmission channel");
+    assert_int_equal(ex.reason, REASON_toomanyconn);
+    assert_true(ex.retry);
+    ex = explain_ok("450 4.7.3 Organization queue quota exceeded");
+    assert_int_equal(ex.reason, REASON_speeding);
+    assert_int_equal(ex.reason_from, REPLY_REASON_FROM_TEXT);
+    ex = explain_ok("451 4.3.2 Temporary server error. Please try again later ATTR17");
+    assert_int_equal(ex.reason, REASON_systemerror);
+    assert_true(ex.retry);
+    /* the generic rows below them still decide their own cases */
+    assert_int_equal(explain_ok("452 4.2.2 Mailbox quota exceeded").reason, REASON_mailboxfull);
+    assert_int_equal(explain_ok("421 4.3.2 Service not available").reason, REASON_notaccept);
+}
+
 static void test_long_input(void **state)
 {
     (void)state;
@@ -682,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_multiline),
         cmocka_unit_test(test_text_and_command),
         cmocka_unit_test(test_reason_rules),
+        cmocka_unit_test(test_fixed_replies),
         cmocka_unit_test(test_long_input),
         cmocka_unit_test(test_pattern_rows_valid),
         cmocka_unit_test(test_no_shadowed_rows),

@@ -1,0 +1,224 @@
+/* cli/explain_log.c — `clearmta explain --log [FILE|-] [--summary]`: one explained result per
+ * delivery line of a mail log, and a summary of the problems by destination and reason, in
+ * constant memory whatever the log's size. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "cli/cli.h"
+#include "reply/json.h"
+#include "reply/logline.h"
+#include "reply/reason.h"
+
+#define SUMMARY_ROWS 4096 /* distinct (domain, outcome, reason) kept; more are counted apart */
+#define SUMMARY_TOP 10
+
+struct summary_row {
+    char domain[128];
+    enum reply_log_outcome outcome;
+    const char *reason;
+    const char *cause; /* the reply's own words (a patterns.def row), or NULL */
+    unsigned long count;
+};
+
+static struct summary_row rows[SUMMARY_ROWS];
+static size_t nrows;
+static unsigned long others, lines_read, deliveries;
+
+static bool put(void *ctx, const char *p, size_t n)
+{
+    return fwrite_unlocked(p, 1, n, ctx) == n;
+}
+
+static void json_field(const char *name, const char *v, size_t n, bool comma)
+{
+    if (comma)
+        putc_unlocked(',', stdout);
+    putc_unlocked('"', stdout);
+    fputs_unlocked(name, stdout);
+    fputs_unlocked("\":", stdout);
+    if (v)
+        reply_json_string(v, n, put, stdout);
+    else
+        fputs_unlocked("null", stdout);
+}
+
+static void json_static(const char *name, const char *v)
+{
+    json_field(name, v, v ? strlen(v) : 0, true);
+}
+
+static void print_entry(const struct reply_log_entry *e, bool json, unsigned long lineno)
+{
+    const struct reply_explanation *ex = e->explained ? &e->ex : NULL;
+    char status[32] = "";
+    if (e->status.cls)
+        snprintf(status, sizeof status, "%d.%d.%d", e->status.cls, e->status.subject,
+                 e->status.detail);
+    bool hard = strcmp(e->reason, "userunknown") == 0 || strcmp(e->reason, "hostunknown") == 0 ||
+                strcmp(e->reason, "hasmoved") == 0;
+    const char *action = e->outcome == REPLY_LOG_DELIVERED  ? "delivered"
+                         : e->outcome == REPLY_LOG_DEFERRED ? "delayed"
+                                                            : "failed";
+    if (json) {
+        printf("{\"line\":%lu", lineno);
+        json_field("timestamp", e->stamp, e->stamp_len, true);
+        json_field("queue_id", e->queue_id, e->queue_id_len, true);
+        json_static("mta", e->mta);
+        json_field("recipient", e->recipient, e->recipient_len, true);
+        json_static("action", action);
+        json_static("outcome", reply_log_outcome_name(e->outcome));
+        json_static("status", status);
+        printf(",\"reply_code\":");
+        if (ex && ex->code)
+            printf("%d", ex->code);
+        else
+            fputs_unlocked("null", stdout);
+        json_field("reply", e->reply, e->reply_len, true);
+        json_static("reason", e->reason);
+        printf(",\"hardbounce\":%s", hard && e->outcome == REPLY_LOG_BOUNCED ? "true" : "false");
+        json_field("remote_mta", e->relay, e->relay_len, true);
+        json_static("class", e->status.cls == 2   ? "success"
+                             : e->status.cls == 4 ? "transient"
+                                                  : "permanent");
+        printf(",\"retry\":%s", e->outcome == REPLY_LOG_DEFERRED ? "true" : "false");
+        json_static("meaning", ex ? ex->meaning : NULL);
+        json_static("cause", ex ? ex->cause : NULL);
+        json_static("action_advice", ex ? ex->action : NULL);
+        fputs_unlocked("}\n", stdout);
+        return;
+    }
+    printf("%.*s %.*s %.*s: %s %s (%s)\n", (int)e->stamp_len, e->stamp ? e->stamp : "",
+           (int)e->queue_id_len, e->queue_id ? e->queue_id : "", (int)e->recipient_len,
+           e->recipient, reply_log_outcome_name(e->outcome), status, e->reason);
+    if (e->reply_len)
+        printf("  Reply:         %.*s\n", (int)e->reply_len, e->reply);
+    if (ex && e->outcome != REPLY_LOG_DELIVERED)
+        printf("  Meaning:       %s\n  What to do:    %s\n", ex->meaning, ex->action);
+}
+
+static void count(const struct reply_log_entry *e)
+{
+    const char *at = memchr(e->recipient, '@', e->recipient_len);
+    const char *d = at ? at + 1 : "(local)";
+    size_t dn = at ? e->recipient_len - (size_t)(at + 1 - e->recipient) : 7;
+    if (dn >= sizeof rows[0].domain)
+        dn = sizeof rows[0].domain - 1;
+    const char *cause = e->explained && e->ex.pattern ? e->ex.pattern->cause : NULL;
+    for (size_t i = 0; i < nrows; i++) {
+        struct summary_row *r = &rows[i];
+        if (r->outcome == e->outcome && r->reason == e->reason && r->cause == cause &&
+            strlen(r->domain) == dn &&
+            strncasecmp(r->domain, d, dn) == 0) {
+            r->count++;
+            return;
+        }
+    }
+    if (nrows >= SUMMARY_ROWS) {
+        others++;
+        return;
+    }
+    struct summary_row *r = &rows[nrows++];
+    memcpy(r->domain, d, dn);
+    r->domain[dn] = '\0';
+    for (size_t k = 0; k < dn; k++)
+        if (r->domain[k] >= 'A' && r->domain[k] <= 'Z')
+            r->domain[k] = (char)(r->domain[k] + 32);
+    r->outcome = e->outcome;
+    r->reason = e->reason;
+    r->cause = cause;
+    r->count = 1;
+}
+
+static int by_count(const void *a, const void *b)
+{
+    const struct summary_row *x = a, *y = b;
+    return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+}
+
+static void print_summary(bool json)
+{
+    qsort(rows, nrows, sizeof rows[0], by_count);
+    if (json) {
+        printf("{\"summary\":{\"lines\":%lu,\"deliveries\":%lu,\"rows\":[", lines_read,
+               deliveries);
+        for (size_t i = 0; i < nrows; i++) {
+            printf("%s{\"domain\":", i ? "," : "");
+            reply_json_string(rows[i].domain, strlen(rows[i].domain), put, stdout);
+            printf(",\"outcome\":\"%s\",\"reason\":\"%s\",\"count\":%lu}",
+                   reply_log_outcome_name(rows[i].outcome), rows[i].reason, rows[i].count);
+        }
+        printf("],\"other\":%lu}}\n", others);
+        return;
+    }
+    printf("\nSummary: %lu lines, %lu deliveries\n", lines_read, deliveries);
+    size_t shown = 0;
+    for (size_t i = 0; i < nrows && shown < SUMMARY_TOP; i++) {
+        const struct summary_row *r = &rows[i];
+        if (r->outcome == REPLY_LOG_DELIVERED)
+            continue;
+        enum reply_reason rr;
+        const struct reply_reason_info *info =
+            reply_reason_from_name(r->reason, &rr) ? reply_reason_info(rr) : NULL;
+        printf("  %lu message%s to %s %s (%s): %s%s\n", r->count, r->count == 1 ? "" : "s",
+               r->domain, reply_log_outcome_name(r->outcome), r->reason,
+               r->cause ? r->cause : info ? info->summary : r->reason,
+               r->outcome != REPLY_LOG_DEFERRED ? ""
+               : r->cause                      ? " The queue retries them."
+                                               : "; the queue retries them");
+        shown++;
+    }
+    for (size_t i = 0; i < nrows; i++)
+        if (rows[i].outcome == REPLY_LOG_DELIVERED)
+            printf("  %lu message%s to %s delivered\n", rows[i].count,
+                   rows[i].count == 1 ? "" : "s", rows[i].domain);
+    if (others)
+        printf("  %lu more results in other groups\n", others);
+}
+
+int cli_explain_log(const char *path, bool json, bool summary)
+{
+    static char outbuf[1 << 16];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "clearmta explain: %s: cannot open\n", path);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    struct reply_log_entry e;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        size_t len = (size_t)n;
+        lines_read++;
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        if (!reply_log_parse(line, len, &e))
+            continue;
+        deliveries++;
+        if (summary)
+            count(&e);
+        else
+            print_entry(&e, json, lines_read);
+    }
+    free(line);
+    bool read_error = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (summary)
+        print_summary(json);
+    if (fflush(stdout) != 0 || read_error) {
+        fprintf(stderr, "clearmta explain: error reading the log or writing the output\n");
+        return 1;
+    }
+    if (deliveries == 0) {
+        fprintf(stderr, "clearmta explain: no delivery line in %s\n", path);
+        return 1;
+    }
+    return 0;
+}
