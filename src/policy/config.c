@@ -404,6 +404,9 @@ static const struct directive directives[] = {
      .size = true, .min = 0, .max = POLICY_MIN_FREE_DISK_MAX, .bound = "POLICY_MIN_FREE_DISK_MAX"},
     {.keyword = "shutdown_grace", .apply = apply_number, .offset = FIELD(shutdown_grace),
      .min = 0, .max = POLICY_SHUTDOWN_GRACE_MAX, .bound = "POLICY_SHUTDOWN_GRACE_MAX"},
+    /* The name service administrators look for; the same setting as shutdown_grace. */
+    {.keyword = "shutdown_timeout", .apply = apply_number, .offset = FIELD(shutdown_grace),
+     .min = 0, .max = POLICY_SHUTDOWN_GRACE_MAX, .bound = "POLICY_SHUTDOWN_GRACE_MAX"},
     {.keyword = "bare_lf", .apply = apply_choice, .offset = FIELD(bare_lf_normalize),
      .words = {"reject", "normalize"}},
     {.keyword = "soft_bounce", .apply = apply_choice, .offset = FIELD(soft_bounce),

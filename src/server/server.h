@@ -24,7 +24,7 @@ struct server_limits_show;
 struct policy_counters;
 
 struct server_listener {
-    int fd;
+    int fd; /* -1: closed (removed by a reload); the slot stays while its sessions live */
     struct event *ev;
     const struct policy_listener *conf;
     struct smtp_server_opts opts;
@@ -52,6 +52,9 @@ struct server {
     struct net_control *control;        /* <queue_dir>/control.sock; NULL when it failed */
     struct server_limits_show *shows;      /* "limits show" requests waiting on the counters */
     struct smtp_server_callbacks callbacks;
+    const char *config_path;           /* re-read on SIGHUP; NULL: embedded defaults */
+    struct event *sighup_ev;
+    struct server_retired *retired;    /* configurations read by reloads (reload.c) */
     char readbuf[64 * 1024]; /* shared by every connection: the loop reads one at a time */
 };
 
@@ -94,6 +97,22 @@ struct server_conn {
 
 /* Runs the server on cfg until SIGTERM/SIGINT and a graceful shutdown. Returns the exit status. */
 int server_run(const struct policy_config *cfg);
+
+/* As server_run; cfg was read from path, which SIGHUP reads again (reload.c). cfg stays the
+ * caller's and must outlive the call. */
+int server_run_file(const char *path, const struct policy_config *cfg);
+
+/* server.c: a listening socket. start binds conf and accepts on it (false, logged, when it
+ * cannot); configure sets the session options from srv->cfg; stop closes it (idempotent). */
+bool server_listener_start(struct server *srv, struct server_listener *l,
+                           const struct policy_listener *conf);
+void server_listener_configure(struct server *srv, struct server_listener *l,
+                               const struct policy_listener *conf);
+void server_listener_stop(struct server_listener *l);
+
+/* reload.c: SIGHUP. open watches the signal; close frees the configurations it replaced. */
+bool server_reload_open(struct server *srv);
+void server_reload_close(struct server *srv);
 
 /* conn.c */
 void server_conn_accept(struct server_listener *l, int fd, const char *addr);
