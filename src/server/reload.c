@@ -31,6 +31,7 @@ static void keep_restart_settings(const struct policy_config *old, struct policy
         {"maildir_root", n->maildir_root, old->maildir_root, sizeof n->maildir_root},
         {"tls_cert", n->tls_cert, old->tls_cert, sizeof n->tls_cert},
         {"tls_key", n->tls_key, old->tls_key, sizeof n->tls_key},
+        {"user", n->run_user, old->run_user, sizeof n->run_user},
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         if (strcmp(paths[i].now, paths[i].was) == 0)

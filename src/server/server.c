@@ -307,9 +307,15 @@ static bool setup(struct server *srv)
         evsignal_add(srv->sigterm_ev, NULL) < 0 || evsignal_add(srv->sigint_ev, NULL) < 0)
         return false;
     signal(SIGPIPE, SIG_IGN);
-    return open_queue(srv) && open_tls(srv) && open_auth(srv) && open_agent(srv) &&
-           server_limits_open(srv) && open_control(srv) && open_listeners(srv) &&
-           server_reload_open(srv);
+    /* Keys and privileged ports need root; everything that makes files or threads comes after
+     * the drop, so that all of it belongs to the configured user. */
+    struct server_privileges priv;
+    if (!server_privileges_prepare(cfg, &priv) || !open_tls(srv) ||
+        !server_privileges_own_tls(cfg, &priv) || !open_listeners(srv) ||
+        !server_privileges_drop(&priv))
+        return false;
+    return open_queue(srv) && open_auth(srv) && open_agent(srv) && server_limits_open(srv) &&
+           open_control(srv) && server_reload_open(srv);
 }
 
 static void teardown(struct server *srv)

@@ -7,6 +7,7 @@
 #include <event2/event_struct.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "deliver/agent.h"
@@ -109,6 +110,24 @@ bool server_listener_start(struct server *srv, struct server_listener *l,
 void server_listener_configure(struct server *srv, struct server_listener *l,
                                const struct policy_listener *conf);
 void server_listener_stop(struct server_listener *l);
+
+/* privileges.c: started as root, the server runs as cfg->run_user (default clearmta). */
+struct server_privileges {
+    bool drop; /* started as root with a non-root user: drop after binding */
+    uid_t uid;
+    gid_t gid;
+    char name[POLICY_RUN_USER_CAP], group[64];
+};
+/* Before anything is opened: looks the user up (unknown: false, the log names it), checks
+ * that the data directories and what they hold belong to it (else false, the log says what to
+ * chown) or creates them for it. Not root: only makes data_dir; p->drop stays false. */
+bool server_privileges_prepare(const struct policy_config *cfg, struct server_privileges *p);
+/* After TLS is set up: the self-signed pair generated in data_dir goes to the user. */
+bool server_privileges_own_tls(const struct policy_config *cfg,
+                               const struct server_privileges *p);
+/* After the listeners are bound: clears supplementary groups, sets all gids then all uids of
+ * the process (every thread) to the user's and checks that root cannot be regained. */
+bool server_privileges_drop(const struct server_privileges *p);
 
 /* reload.c: SIGHUP. open watches the signal; close frees the configurations it replaced. */
 bool server_reload_open(struct server *srv);
