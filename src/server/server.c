@@ -315,7 +315,7 @@ static bool setup(struct server *srv)
         !server_privileges_drop(&priv))
         return false;
     return open_queue(srv) && open_auth(srv) && open_agent(srv) && server_limits_open(srv) &&
-           open_control(srv) && server_reload_open(srv);
+           open_control(srv) && server_pickup_open(srv) && server_reload_open(srv);
 }
 
 static void teardown(struct server *srv)
@@ -324,6 +324,7 @@ static void teardown(struct server *srv)
         server_conn_close(srv->conns);
     if (srv->queue)
         store_queue_close(srv->queue); /* runs the callbacks of commits still in flight */
+    server_pickup_close(srv); /* after the queue: a pickup commit calls back */
     net_control_free(srv->control); /* before the agent and counters its commands read */
     deliver_agent_free(srv->agent); /* after the queue: bounce commits call it */
     server_limits_close(srv);          /* after the agent, whose pacing uses the counters */

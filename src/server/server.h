@@ -15,6 +15,7 @@
 #include "policy/authcheck.h"
 #include "policy/authlimit.h"
 #include "policy/config.h"
+#include "policy/recipients.h"
 #include "smtp/server_session.h"
 #include "store/queue.h"
 
@@ -56,6 +57,7 @@ struct server {
     const char *config_path;           /* re-read on SIGHUP; NULL: embedded defaults */
     struct event *sighup_ev;
     struct server_retired *retired;    /* configurations read by reloads (reload.c) */
+    struct server_pickup *pickup;      /* the maildrop of clearmta sendmail (pickup.c) */
     char readbuf[64 * 1024]; /* shared by every connection: the loop reads one at a time */
 };
 
@@ -128,6 +130,15 @@ bool server_privileges_own_tls(const struct policy_config *cfg,
 /* After the listeners are bound: clears supplementary groups, sets all gids then all uids of
  * the process (every thread) to the user's and checks that root cannot be regained. */
 bool server_privileges_drop(const struct server_privileges *p);
+
+/* pickup.c: messages clearmta sendmail left in <queue_dir>/maildrop go into the queue. open
+ * (after the queue, agent and control socket) picks up what is there and then polls; close
+ * after the queue is closed (its commits call back). */
+bool server_pickup_open(struct server *srv);
+void server_pickup_close(struct server *srv);
+/* How the server would take address as a recipient (sendmail checks before it drops). */
+enum policy_rcpt_result server_pickup_classify(const struct policy_config *cfg,
+                                               const char *address, char *mailbox, size_t cap);
 
 /* reload.c: SIGHUP. open watches the signal; close frees the configurations it replaced. */
 bool server_reload_open(struct server *srv);
