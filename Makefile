@@ -86,5 +86,15 @@ bench: all
 	@sh scripts/deps.sh bench
 	@sh bench/run.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=]; what goes where is in scripts/install.sh.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+.PHONY: install uninstall
+install: $(BIN)
+	@sh scripts/install.sh install "$(PREFIX)" "$(DESTDIR)"
+
+uninstall:
+	@sh scripts/install.sh uninstall "$(PREFIX)" "$(DESTDIR)"
+
 clean:
 	rm -rf build

@@ -41,6 +41,10 @@ max_message_size 10485760
 max_recipients 100
 users_file $users
 CONF
+if [ "$(id -u)" -eq 0 ]; then
+    # Started as root the server would drop to user clearmta; the test dirs are root's.
+    echo "user root" >>"$conf"
+fi
 if [ -n "${CONTRACT_RELAY:-}" ]; then
     host=${CONTRACT_RELAY%:*} port=${CONTRACT_RELAY##*:}
     printf 'relayhost [%s]:%s\n' "$host" "$port" >>"$conf"

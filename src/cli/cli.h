@@ -2,6 +2,9 @@
 #ifndef CLEARMTA_CLI_H
 #define CLEARMTA_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #define CLEARMTA_VERSION "0.1.0"
 
 /* Each returns the process exit status: 0 success, 1 failure, 2 usage error. argv[0] is the
@@ -18,5 +21,16 @@ int cli_docs(int argc, char **argv);
 int cli_passwd(int argc, char **argv);
 int cli_queue(int argc, char **argv);  /* control_cmd.c */
 int cli_limits(int argc, char **argv); /* control_cmd.c */
+
+/* sendmail.c: sendmail(8) and mailq(1) for local programs; exit codes from sysexits.h. */
+struct policy_config;
+int cli_sendmail(int argc, char **argv);
+int cli_mailq(int argc, char **argv);
+/* Drops one message into the maildrop and tells a running server (*running: it answered). */
+int cli_sendmail_drop(const struct policy_config *cfg, const char *sender, char **rcpts,
+                      size_t n, const char *msg, size_t len, char *name, size_t namecap,
+                      bool *running);
+/* sendmail_smtp.c: sendmail -bs, an SMTP dialog on stdin/stdout. */
+int cli_sendmail_smtp(const struct policy_config *cfg, bool verbose);
 
 #endif

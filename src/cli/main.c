@@ -24,6 +24,8 @@ static const struct subcommand subcommands[] = {
     {"limits", cli_limits, "the running server's limit counters: show [USER|IP] (--json)"},
     {"passwd", cli_passwd, "add an AUTH user or change a password (USER [FILE])"},
     {"docs", cli_docs, "print generated documentation (docs replies)"},
+    {"sendmail", cli_sendmail, "sendmail(8) for local programs (-t, -i, -f, -F, -bs, -bp, -q)"},
+    {"mailq", cli_mailq, "the queue, or the maildrop when the server is not running"},
     {"version", cli_version, "print the version"},
     {"help", cli_help, "print this help"},
 };
@@ -48,6 +50,13 @@ static int cli_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Installed as sendmail and mailq, the binary is those programs (as Postfix's is). */
+    const char *base = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
+    base = base ? base + 1 : (argc > 0 && argv[0] ? argv[0] : "");
+    if (strcmp(base, "sendmail") == 0)
+        return cli_sendmail(argc, argv);
+    if (strcmp(base, "mailq") == 0)
+        return cli_mailq(argc, argv);
     if (argc < 2) {
         cli_help(0, NULL);
         return 2;

@@ -39,7 +39,7 @@ int cli_serve(int argc, char **argv)
         policy_config_free(&cfg);
         return 1;
     }
-    int status = server_run(&cfg);
+    int status = server_run_file(path, &cfg);
     policy_config_free(&cfg);
     return status;
 }

@@ -61,6 +61,11 @@ void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct p
     o->idle_timeout_s = cfg->connection_idle_timeout;
 }
 
+void deliver_agent_set_config(struct deliver_agent *a, const struct policy_config *cfg)
+{
+    a->o.cfg = cfg;
+}
+
 /* ---- outcomes ---- */
 
 static void set_state(struct rcpt_out *rc, enum store_rcpt_state st, struct reply_status s,

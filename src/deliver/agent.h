@@ -38,6 +38,10 @@ void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct p
 struct deliver_agent *deliver_agent_new(const struct deliver_agent_opts *o, char *err,
                                         size_t errlen);
 
+/* A reloaded configuration: later attempts route, name themselves and pace by cfg (which
+ * must outlive the agent, as must the one it replaces: attempts in flight still read it). */
+void deliver_agent_set_config(struct deliver_agent *a, const struct policy_config *cfg);
+
 /* Connections in flight are dropped; their recipients stay pending on disk. NULL is fine. */
 void deliver_agent_free(struct deliver_agent *a);
 

@@ -303,6 +303,25 @@ static void apply_hostname(struct loader *ld, const struct directive *d, struct 
     memcpy(ld->c->hostname, v, strlen(v) + 1);
 }
 
+/* user NAME: checked here so that a typo is a config problem, not a failed getpwnam. */
+static void apply_user(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char *v = policy_conf_one_value(ld, d, cur);
+    if (v == NULL)
+        return;
+    size_t n = strlen(v);
+    bool ok = n > 0 && n < POLICY_RUN_USER_CAP && v[0] != '-';
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+             (v[i] >= '0' && v[i] <= '9') || v[i] == '_' || v[i] == '-' || v[i] == '.';
+    if (!ok) {
+        policy_conf_problem(ld, "user '%s' is not a user name (at most %u letters, digits, "
+                            "'_', '-', '.')", policy_conf_show(v).s, POLICY_RUN_USER_CAP - 1);
+        return;
+    }
+    memcpy(ld->c->run_user, v, n + 1);
+}
+
 /* ---- files ---- */
 
 char *policy_conf_read_file(const char *path, size_t *len, char *err, size_t errcap)
@@ -381,6 +400,7 @@ void policy_conf_apply_file(struct loader *ld, const struct directive *d, struct
 static const struct directive directives[] = {
     {.keyword = "hostname", .apply = apply_hostname},
     {.keyword = "listen", .apply = policy_listen_apply, .repeatable = true},
+    {.keyword = "user", .apply = apply_user},
     {.keyword = "data_dir", .apply = apply_path, .offset = FIELD(data_dir)},
     {.keyword = "queue_dir", .apply = apply_path, .offset = FIELD(queue_dir)},
     {.keyword = "maildir_root", .apply = apply_path, .offset = FIELD(maildir_root)},
@@ -403,6 +423,9 @@ static const struct directive directives[] = {
     {.keyword = "min_free_disk", .apply = apply_number, .offset = FIELD(min_free_disk),
      .size = true, .min = 0, .max = POLICY_MIN_FREE_DISK_MAX, .bound = "POLICY_MIN_FREE_DISK_MAX"},
     {.keyword = "shutdown_grace", .apply = apply_number, .offset = FIELD(shutdown_grace),
+     .min = 0, .max = POLICY_SHUTDOWN_GRACE_MAX, .bound = "POLICY_SHUTDOWN_GRACE_MAX"},
+    /* The name service administrators look for; the same setting as shutdown_grace. */
+    {.keyword = "shutdown_timeout", .apply = apply_number, .offset = FIELD(shutdown_grace),
      .min = 0, .max = POLICY_SHUTDOWN_GRACE_MAX, .bound = "POLICY_SHUTDOWN_GRACE_MAX"},
     {.keyword = "bare_lf", .apply = apply_choice, .offset = FIELD(bare_lf_normalize),
      .words = {"reject", "normalize"}},

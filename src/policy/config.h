@@ -240,6 +240,10 @@ struct policy_greylist_config {
 
 struct policy_users; /* policy/users.h */
 
+/* A user name as useradd(8) accepts it: 32 bytes, letters, digits, '_', '-', '.'. */
+#define POLICY_RUN_USER_CAP 33
+#define POLICY_DEFAULT_RUN_USER "clearmta"
+
 struct policy_config {
     char hostname[256];
     struct policy_listener listeners[POLICY_LISTENERS_MAX];
@@ -256,6 +260,9 @@ struct policy_config {
     /* TLS certificate chain and key (PEM), resolved against the config file's directory; both
      * "" when not set: the server then generates a self-signed pair in data_dir. */
     char tls_cert[POLICY_PATH_CAP], tls_key[POLICY_PATH_CAP];
+    /* user NAME: the account the server drops to when started as root; "" when not set
+     * (then POLICY_DEFAULT_RUN_USER as root, and no change for anyone else). */
+    char run_user[POLICY_RUN_USER_CAP];
     char users_file[POLICY_PATH_CAP]; /* as resolved; "" when not set */
     struct policy_users *users;       /* loaded from users_file; NULL without one; owned */
     bool sender_ownership;            /* MAIL FROM must be owned by the AUTH user (553 5.7.1) */

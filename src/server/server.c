@@ -110,10 +110,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     srv->shutting_down = true;
     net_log("shutdown: signal %d, finishing %u connection(s)", (int)sig, srv->n_conns);
-    for (size_t i = 0; i < srv->n_listeners; i++) {
-        event_del(srv->listeners[i].ev);
-        close(srv->listeners[i].fd);
-    }
+    for (size_t i = 0; i < srv->n_listeners; i++)
+        server_listener_stop(&srv->listeners[i]);
     struct server_conn *c = srv->conns;
     while (c) {
         struct server_conn *next = c->next; /* c may close and go */
@@ -130,47 +128,79 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         evtimer_add(srv->grace_ev, &grace);
 }
 
+/* The session options of l from the configuration in force: set at start and again on reload,
+ * so new sessions get the new hostname, sizes and AUTH offer. */
+void server_listener_configure(struct server *srv, struct server_listener *l,
+                               const struct policy_listener *conf)
+{
+    const struct policy_config *cfg = srv->cfg;
+    enum smtp_auth_offer auth = SMTP_AUTH_NEVER;
+    l->conf = conf;
+    l->srv = srv;
+    if (conf->auth && cfg->users)
+        auth = conf->auth_plaintext ? SMTP_AUTH_ALWAYS : SMTP_AUTH_AFTER_TLS;
+    l->opts = (struct smtp_server_opts){
+        .hostname = cfg->hostname,
+        .max_message_size = cfg->max_message_size,
+        .max_recipients = cfg->max_recipients,
+        .max_errors = cfg->max_errors,
+        .ext = listener_extensions(),
+        .bare_lf_normalize = cfg->bare_lf_normalize,
+        .soft_bounce = cfg->soft_bounce,
+        .offer_starttls = conf->starttls,
+        .tls_available = srv->tls_ctx != NULL,
+        .auth = auth,
+        .require_auth = conf->kind != POLICY_LISTEN_MX, /* RFC 6409 §4.3 */
+        .max_messages_per_session = cfg->max_messages_per_session,
+    };
+}
+
+bool server_listener_start(struct server *srv, struct server_listener *l,
+                           const struct policy_listener *conf)
+{
+    char err[256];
+    if (conf->kind == POLICY_LISTEN_SUBMISSIONS && !srv->tls_ctx) {
+        net_log("error: listen submissions %s:%u needs TLS, which is unavailable", conf->host,
+                conf->port);
+        return false;
+    }
+    int fd = net_listen(conf->host, conf->port, err, sizeof err);
+    if (fd < 0) {
+        net_log("error: %s", err);
+        return false;
+    }
+    server_listener_configure(srv, l, conf);
+    l->fd = fd;
+    l->ev = event_new(srv->base, l->fd, EV_READ | EV_PERSIST, on_accept, l);
+    if (!l->ev || event_add(l->ev, NULL) < 0) {
+        server_listener_stop(l);
+        net_log("error: listen %s:%u: out of memory", conf->host, conf->port);
+        return false;
+    }
+    net_log("listening on %s:%u (%s)", conf->host[0] ? conf->host : "*", conf->port,
+            policy_listen_kind_name(conf->kind));
+    return true;
+}
+
+void server_listener_stop(struct server_listener *l)
+{
+    if (l->ev)
+        event_free(l->ev);
+    if (l->fd >= 0)
+        close(l->fd);
+    l->ev = NULL;
+    l->fd = -1;
+}
+
 static bool open_listeners(struct server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
-        struct server_listener *l = &srv->listeners[i];
-        char err[256];
-        l->conf = &cfg->listeners[i];
-        l->srv = srv;
-        l->fd = net_listen(l->conf->host, l->conf->port, err, sizeof err);
-        if (l->fd < 0) {
-            net_log("fatal: %s", err);
+        if (!server_listener_start(srv, &srv->listeners[i], &cfg->listeners[i])) {
+            net_log("fatal: cannot open the listeners");
             return false;
         }
-        if (l->conf->kind == POLICY_LISTEN_SUBMISSIONS && !srv->tls_ctx) {
-            net_log("fatal: listen submissions %s:%u needs TLS, which is unavailable",
-                    l->conf->host, l->conf->port);
-            return false;
-        }
-        enum smtp_auth_offer auth = SMTP_AUTH_NEVER;
-        if (l->conf->auth && cfg->users)
-            auth = l->conf->auth_plaintext ? SMTP_AUTH_ALWAYS : SMTP_AUTH_AFTER_TLS;
-        l->opts = (struct smtp_server_opts){
-            .hostname = cfg->hostname,
-            .max_message_size = cfg->max_message_size,
-            .max_recipients = cfg->max_recipients,
-            .max_errors = cfg->max_errors,
-            .ext = listener_extensions(),
-            .bare_lf_normalize = cfg->bare_lf_normalize,
-            .soft_bounce = cfg->soft_bounce,
-            .offer_starttls = l->conf->starttls,
-            .tls_available = srv->tls_ctx != NULL,
-            .auth = auth,
-            .require_auth = l->conf->kind != POLICY_LISTEN_MX, /* RFC 6409 §4.3 */
-            .max_messages_per_session = cfg->max_messages_per_session,
-        };
-        l->ev = event_new(srv->base, l->fd, EV_READ | EV_PERSIST, on_accept, l);
-        if (!l->ev || event_add(l->ev, NULL) < 0)
-            return false;
         srv->n_listeners++;
-        net_log("listening on %s:%u (%s)", l->conf->host[0] ? l->conf->host : "*",
-                l->conf->port, policy_listen_kind_name(l->conf->kind));
     }
     return true;
 }
@@ -277,8 +307,15 @@ static bool setup(struct server *srv)
         evsignal_add(srv->sigterm_ev, NULL) < 0 || evsignal_add(srv->sigint_ev, NULL) < 0)
         return false;
     signal(SIGPIPE, SIG_IGN);
-    return open_queue(srv) && open_tls(srv) && open_auth(srv) && open_agent(srv) &&
-           server_limits_open(srv) && open_control(srv) && open_listeners(srv);
+    /* Keys and privileged ports need root; everything that makes files or threads comes after
+     * the drop, so that all of it belongs to the configured user. */
+    struct server_privileges priv;
+    if (!server_privileges_prepare(cfg, &priv) || !open_tls(srv) ||
+        !server_privileges_own_tls(cfg, &priv) || !open_listeners(srv) ||
+        !server_privileges_drop(&priv))
+        return false;
+    return open_queue(srv) && open_auth(srv) && open_agent(srv) && server_limits_open(srv) &&
+           open_control(srv) && server_pickup_open(srv) && server_reload_open(srv);
 }
 
 static void teardown(struct server *srv)
@@ -287,14 +324,12 @@ static void teardown(struct server *srv)
         server_conn_close(srv->conns);
     if (srv->queue)
         store_queue_close(srv->queue); /* runs the callbacks of commits still in flight */
+    server_pickup_close(srv); /* after the queue: a pickup commit calls back */
     net_control_free(srv->control); /* before the agent and counters its commands read */
     deliver_agent_free(srv->agent); /* after the queue: bounce commits call it */
     server_limits_close(srv);          /* after the agent, whose pacing uses the counters */
-    if (!srv->shutting_down)
-        for (size_t i = 0; i < srv->n_listeners; i++)
-            close(srv->listeners[i].fd);
     for (size_t i = 0; i < srv->n_listeners; i++)
-        event_free(srv->listeners[i].ev);
+        server_listener_stop(&srv->listeners[i]);
     policy_authcheck_free(srv->authcheck);
     policy_authlimit_free(srv->authlimit);
     if (srv->tls_ctx)
@@ -305,11 +340,17 @@ static void teardown(struct server *srv)
         if (evs[i])
             event_free(evs[i]);
     server_ipcount_free(srv->per_ip);
+    server_reload_close(srv); /* last: everything above may point into the old configurations */
     if (srv->base)
         event_base_free(srv->base);
 }
 
 int server_run(const struct policy_config *cfg)
+{
+    return server_run_file(NULL, cfg);
+}
+
+int server_run_file(const char *path, const struct policy_config *cfg)
 {
     struct server *srv = calloc(1, sizeof *srv);
     if (!srv) {
@@ -317,6 +358,7 @@ int server_run(const struct policy_config *cfg)
         return 1;
     }
     srv->cfg = cfg;
+    srv->config_path = path;
     net_log_use_syslog(cfg->log_syslog);
     int status = 0;
     if (setup(srv)) {

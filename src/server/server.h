@@ -7,6 +7,7 @@
 #include <event2/event_struct.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "deliver/agent.h"
@@ -14,6 +15,7 @@
 #include "policy/authcheck.h"
 #include "policy/authlimit.h"
 #include "policy/config.h"
+#include "policy/recipients.h"
 #include "smtp/server_session.h"
 #include "store/queue.h"
 
@@ -24,7 +26,7 @@ struct server_limits_show;
 struct policy_counters;
 
 struct server_listener {
-    int fd;
+    int fd; /* -1: closed (removed by a reload); the slot stays while its sessions live */
     struct event *ev;
     const struct policy_listener *conf;
     struct smtp_server_opts opts;
@@ -52,6 +54,10 @@ struct server {
     struct net_control *control;        /* <queue_dir>/control.sock; NULL when it failed */
     struct server_limits_show *shows;      /* "limits show" requests waiting on the counters */
     struct smtp_server_callbacks callbacks;
+    const char *config_path;           /* re-read on SIGHUP; NULL: embedded defaults */
+    struct event *sighup_ev;
+    struct server_retired *retired;    /* configurations read by reloads (reload.c) */
+    struct server_pickup *pickup;      /* the maildrop of clearmta sendmail (pickup.c) */
     char readbuf[64 * 1024]; /* shared by every connection: the loop reads one at a time */
 };
 
@@ -94,6 +100,49 @@ struct server_conn {
 
 /* Runs the server on cfg until SIGTERM/SIGINT and a graceful shutdown. Returns the exit status. */
 int server_run(const struct policy_config *cfg);
+
+/* As server_run; cfg was read from path, which SIGHUP reads again (reload.c). cfg stays the
+ * caller's and must outlive the call. */
+int server_run_file(const char *path, const struct policy_config *cfg);
+
+/* server.c: a listening socket. start binds conf and accepts on it (false, logged, when it
+ * cannot); configure sets the session options from srv->cfg; stop closes it (idempotent). */
+bool server_listener_start(struct server *srv, struct server_listener *l,
+                           const struct policy_listener *conf);
+void server_listener_configure(struct server *srv, struct server_listener *l,
+                               const struct policy_listener *conf);
+void server_listener_stop(struct server_listener *l);
+
+/* privileges.c: started as root, the server runs as cfg->run_user (default clearmta). */
+struct server_privileges {
+    bool drop; /* started as root with a non-root user: drop after binding */
+    uid_t uid;
+    gid_t gid;
+    char name[POLICY_RUN_USER_CAP], group[64];
+};
+/* Before anything is opened: looks the user up (unknown: false, the log names it), checks
+ * that the data directories and what they hold belong to it (else false, the log says what to
+ * chown) or creates them for it. Not root: only makes data_dir; p->drop stays false. */
+bool server_privileges_prepare(const struct policy_config *cfg, struct server_privileges *p);
+/* After TLS is set up: the self-signed pair generated in data_dir goes to the user. */
+bool server_privileges_own_tls(const struct policy_config *cfg,
+                               const struct server_privileges *p);
+/* After the listeners are bound: clears supplementary groups, sets all gids then all uids of
+ * the process (every thread) to the user's and checks that root cannot be regained. */
+bool server_privileges_drop(const struct server_privileges *p);
+
+/* pickup.c: messages clearmta sendmail left in <queue_dir>/maildrop go into the queue. open
+ * (after the queue, agent and control socket) picks up what is there and then polls; close
+ * after the queue is closed (its commits call back). */
+bool server_pickup_open(struct server *srv);
+void server_pickup_close(struct server *srv);
+/* How the server would take address as a recipient (sendmail checks before it drops). */
+enum policy_rcpt_result server_pickup_classify(const struct policy_config *cfg,
+                                               const char *address, char *mailbox, size_t cap);
+
+/* reload.c: SIGHUP. open watches the signal; close frees the configurations it replaced. */
+bool server_reload_open(struct server *srv);
+void server_reload_close(struct server *srv);
 
 /* conn.c */
 void server_conn_accept(struct server_listener *l, int fd, const char *addr);

@@ -21,6 +21,16 @@ size_t smtp_received_format(char *out, size_t cap, const struct smtp_received *r
     if (!gmtime_r(&r->when, &tm) ||
         strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
         return 0;
+    if (r->local) {
+        char for_clause[600] = "";
+        if (r->for_rcpt && (size_t)snprintf(for_clause, sizeof for_clause, " for <%s>",
+                                            r->for_rcpt) >= sizeof for_clause)
+            return 0;
+        int m = snprintf(out, cap, "Received: by %s (clearmta, from userid %u)\r\n\tid %s%s;"
+                                   " %s\r\n", r->hostname, r->local_uid, r->queue_id,
+                         for_clause, date);
+        return m < 0 || (size_t)m >= cap ? 0 : (size_t)m;
+    }
     /* RFC 5321 §4.1.3: an IPv6 address literal is tagged "IPv6:". */
     const char *literal_tag = strchr(r->client_addr, ':') ? "IPv6:" : "";
     int n;

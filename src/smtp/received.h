@@ -15,6 +15,10 @@ struct smtp_received {
     const char *for_rcpt;    /* the recipient when there is exactly one, else NULL */
     bool esmtp, tls, auth, utf8;
     time_t when;
+    /* A message handed over by a local program (sendmail): no client, no protocol; the
+     * header names the submitting user's uid instead ("from userid N"). */
+    bool local;
+    unsigned local_uid;
 };
 
 /* Writes the header (folded, CRLF-terminated) into out. Returns its length, or 0 if cap is too

@@ -78,6 +78,9 @@ class Config(ServerTestCase):
         srv = Server(os.path.join(cwd, "var", "clearmta"), work_dir=cwd, ports=(2525, 2587),
                      argv=[BIN, "serve"], cwd=cwd)
         self.addCleanup(self._finish_server, srv)
+        if os.geteuid() == 0:
+            # As root the defaults mean user clearmta: t_51_privileges covers that case.
+            self.skipTest("started as root the embedded defaults drop to user clearmta")
         srv.start()
         with smtplib.SMTP("127.0.0.1", 2525, local_hostname="client.example", timeout=10) as s:
             refused = s.sendmail("sender@example.org", ["postmaster@localhost"],

@@ -330,6 +330,31 @@ static void test_comments_crlf_and_last_line(void **state)
 
 /* ---- scalar directives ---- */
 
+/* user NAME: 32 bytes pass, 33 do not; no shell or path characters. */
+static void test_run_user(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("# no user line\n", &c);
+    assert_string_equal(c.run_user, "");
+    policy_config_free(&c);
+    load_ok("user Debian-exim_2.x\n", &c);
+    assert_string_equal(c.run_user, "Debian-exim_2.x");
+    policy_config_free(&c);
+    char line[64] = "user ";
+    memset(line + 5, 'u', 33);
+    line[5 + 33] = '\0';
+    expect_contains(load_one_problem(line, 1), "user");
+    line[5 + 32] = '\0';
+    load_ok(line, &c);
+    assert_int_equal(strlen(c.run_user), 32);
+    policy_config_free(&c);
+    const char *bad[] = {"user -root", "user a/b", "user a:b", "user", "user a b",
+                         "user \xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_contains(load_one_problem(bad[i], 1), "user");
+}
+
 static void test_hostname(void **state)
 {
     (void)state;
@@ -1754,6 +1779,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_run_user),
         cmocka_unit_test(test_empty_and_comments_equal_defaults),
         cmocka_unit_test(test_comments_crlf_and_last_line),
         cmocka_unit_test(test_hostname),

@@ -30,6 +30,22 @@ static void expect_header(const struct smtp_received *r, const char *want)
     assert_string_equal(out, want);
 }
 
+/* sendmail's messages: the uid the kernel vouched for, no client address or HELO. */
+static void test_local_submission(void **state)
+{
+    (void)state;
+    struct smtp_received r = base();
+    r.local = true;
+    r.local_uid = 1000;
+    expect_header(&r, "Received: by mx.example.test (clearmta, from userid 1000)\r\n"
+                      "\tid QID1 for <alice@example.test>; Tue, 14 Nov 2023 22:13:20 +0000\r\n");
+    r.for_rcpt = NULL;
+    expect_header(&r, "Received: by mx.example.test (clearmta, from userid 1000)\r\n"
+                      "\tid QID1; Tue, 14 Nov 2023 22:13:20 +0000\r\n");
+    char small[40];
+    assert_int_equal(smtp_received_format(small, sizeof small, &r), 0);
+}
+
 static void test_one_recipient(void **state)
 {
     (void)state;
@@ -144,6 +160,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_recipient),
+        cmocka_unit_test(test_local_submission),
         cmocka_unit_test(test_many_recipients),
         cmocka_unit_test(test_no_helo_name),
         cmocka_unit_test(test_protocol_names),

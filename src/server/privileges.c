@@ -1,0 +1,159 @@
+/* server/privileges.c — started as root, the server runs as `user` (default clearmta): the
+ * account is looked up, its data directories checked (with the exact chown to run) or made,
+ * and after the listeners and keys are open every id is dropped for good. */
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "net/log.h"
+#include "server/server.h"
+#include "store/fault.h"
+
+/* Looks name up; false, logged, when it is unknown (the message names it). */
+static bool lookup(const char *name, struct server_privileges *p)
+{
+    char buf[4096];
+    struct passwd pw, *res = NULL;
+    int e = getpwnam_r(name, &pw, buf, sizeof buf, &res);
+    if (res == NULL) {
+        net_log("fatal: user %s %s; create it (adduser --system --group %s) or name another "
+                "with the user directive", name, e ? strerror(e) : "does not exist", name);
+        return false;
+    }
+    p->uid = pw.pw_uid;
+    p->gid = pw.pw_gid;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    struct group gr, *gres = NULL;
+    if (getgrgid_r(p->gid, &gr, buf, sizeof buf, &gres) == 0 && gres != NULL)
+        snprintf(p->group, sizeof p->group, "%s", gr.gr_name);
+    else
+        snprintf(p->group, sizeof p->group, "%u", (unsigned)p->gid);
+    return true;
+}
+
+static bool owned(const struct server_privileges *p, const char *path, const struct stat *st)
+{
+    if (st->st_uid == p->uid)
+        return true;
+    net_log("fatal: %s belongs to uid %u, not to %s (uid %u); run: chown -R %s:%s %s", path,
+            (unsigned)st->st_uid, p->name, (unsigned)p->uid, p->name, p->group, path);
+    return false;
+}
+
+/* dir and the entries directly in it must belong to the user: a root-owned queue/ or tls/ left
+ * by a run as root would make the server fail later, after it dropped the means to fix it. */
+static bool check_dir(const struct server_privileges *p, const char *dir)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        if (errno != ENOENT) {
+            net_log("fatal: %s: %s", dir, strerror(errno));
+            return false;
+        }
+        int e = store_io_mkdirs(dir, 0750);
+        if (e == 0 && chown(dir, p->uid, p->gid) != 0)
+            e = errno;
+        if (e != 0) {
+            net_log("fatal: cannot create %s for %s: %s", dir, p->name, strerror(e));
+            return false;
+        }
+        return true;
+    }
+    if (!owned(p, dir, &st))
+        return false;
+    DIR *d = opendir(dir);
+    if (!d) {
+        net_log("fatal: %s: %s", dir, strerror(errno));
+        return false;
+    }
+    bool ok = true;
+    struct dirent *de;
+    while (ok && (de = readdir(d)) != NULL) {
+        char path[POLICY_PATH_CAP + 256];
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        int n = snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st) != 0)
+            continue; /* gone or unnameable: the store reports what it cannot use */
+        if (st.st_uid != p->uid) {
+            net_log("fatal: %s belongs to uid %u, not to %s (uid %u); run: chown -R %s:%s %s",
+                    path, (unsigned)st.st_uid, p->name, (unsigned)p->uid, p->name, p->group,
+                    dir);
+            ok = false;
+        }
+    }
+    closedir(d);
+    return ok;
+}
+
+bool server_privileges_prepare(const struct policy_config *cfg, struct server_privileges *p)
+{
+    memset(p, 0, sizeof *p);
+    if (geteuid() != 0) {
+        /* Not root: the server runs as whoever started it, as `make run` does. */
+        int e = store_io_mkdirs(cfg->data_dir, 0700);
+        if (e != 0)
+            net_log("fatal: cannot create %s: %s", cfg->data_dir, strerror(e));
+        return e == 0;
+    }
+    const char *name = cfg->run_user[0] ? cfg->run_user : POLICY_DEFAULT_RUN_USER;
+    if (!lookup(name, p))
+        return false;
+    if (p->uid == 0) {
+        net_log("warning: user %s is root; the server keeps every privilege", name);
+        int e = store_io_mkdirs(cfg->data_dir, 0700);
+        if (e != 0)
+            net_log("fatal: cannot create %s: %s", cfg->data_dir, strerror(e));
+        return e == 0;
+    }
+    p->drop = true;
+    return check_dir(p, cfg->data_dir) && check_dir(p, cfg->queue_dir) &&
+           check_dir(p, cfg->maildir_root);
+}
+
+bool server_privileges_own_tls(const struct policy_config *cfg,
+                               const struct server_privileges *p)
+{
+    if (!p->drop || cfg->tls_cert[0] != '\0')
+        return true; /* configured keys stay as the administrator made them (root-only is fine) */
+    static const char *const leaves[] = {"tls", "tls/cert.pem", "tls/key.pem"};
+    for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
+        char path[POLICY_PATH_CAP + 16];
+        int n = snprintf(path, sizeof path, "%s/%s", cfg->data_dir, leaves[i]);
+        if (n < 0 || (size_t)n >= sizeof path)
+            return false;
+        if (lchown(path, p->uid, p->gid) != 0 && errno != ENOENT) {
+            net_log("fatal: cannot give %s to %s: %s", path, p->name, strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+bool server_privileges_drop(const struct server_privileges *p)
+{
+    if (!p->drop)
+        return true;
+    /* Groups first, while still allowed; setres*id sets real, effective and saved ids (and the
+     * file-system id with them) in every thread, so nothing can take root back. */
+    if (setgroups(0, NULL) != 0 || setresgid(p->gid, p->gid, p->gid) != 0 ||
+        setresuid(p->uid, p->uid, p->uid) != 0) {
+        net_log("fatal: cannot become %s: %s", p->name, strerror(errno));
+        return false;
+    }
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    if (getresuid(&ru, &eu, &su) != 0 || getresgid(&rg, &eg, &sg) != 0 || ru != p->uid ||
+        eu != p->uid || su != p->uid || rg != p->gid || eg != p->gid || sg != p->gid ||
+        setuid(0) == 0) {
+        net_log("fatal: the ids did not change to %s", p->name);
+        return false;
+    }
+    net_log("running as %s (uid %u, gid %u)", p->name, (unsigned)p->uid, (unsigned)p->gid);
+    return true;
+}

@@ -1,0 +1,273 @@
+/* store/maildrop.c — maildrop files: written durably by local programs (tmp, fsync, rename,
+ * fsync the directory), read back and parsed by the server's pickup. Format in maildrop.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "limits_mta.h"
+#include "store/fault.h"
+#include "store/maildrop.h"
+
+static const char magic[] = "clearmta-maildrop 1";
+
+/* An address as the maildrop keeps it: what an SMTP path may hold, nothing that would break
+ * the line format or a later MAIL/RCPT command. */
+static bool address_ok(const char *a, size_t n, bool empty_ok)
+{
+    if (n == 0)
+        return empty_ok;
+    if (n > LIMIT_PATH)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)a[i];
+        if (ch <= ' ' || ch == 0x7f || ch == '<' || ch == '>')
+            return false;
+    }
+    return true;
+}
+
+/* The next line of buf[*at..len) made a string; NULL when no LF ends it. */
+static char *next_line(char *buf, size_t len, size_t *at)
+{
+    char *start = buf + *at;
+    char *nl = memchr(start, '\n', len - *at);
+    if (!nl)
+        return NULL;
+    *nl = '\0';
+    *at = (size_t)(nl - buf) + 1;
+    return start;
+}
+
+/* "<addr>" of an S or R line into its address (angle brackets removed, in place). */
+static const char *bracketed(char *v, bool empty_ok)
+{
+    size_t n = strlen(v);
+    if (n < 2 || v[0] != '<' || v[n - 1] != '>')
+        return NULL;
+    v[n - 1] = '\0';
+    return address_ok(v + 1, n - 2, empty_ok) ? v + 1 : NULL;
+}
+
+bool store_maildrop_parse(char *buf, size_t len, struct store_maildrop_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    size_t at = 0, cap = 0;
+    char *line = next_line(buf, len, &at);
+    if (!line || strcmp(line, magic) != 0)
+        return false;
+    while ((line = next_line(buf, len, &at)) != NULL && line[0] != '\0') {
+        if (strncmp(line, "S ", 2) == 0 && !m->sender) {
+            if (!(m->sender = bracketed(line + 2, true)))
+                goto bad;
+        } else if (strncmp(line, "R ", 2) == 0 && m->sender) {
+            if (m->n_rcpts == LIMIT_RECIPIENTS_MAX)
+                goto bad;
+            if (m->n_rcpts == cap) {
+                cap = cap ? cap * 2 : 8;
+                const char **grown = realloc(m->rcpts, cap * sizeof *grown);
+                if (!grown)
+                    goto bad;
+                m->rcpts = grown;
+            }
+            if (!(m->rcpts[m->n_rcpts] = bracketed(line + 2, false)))
+                goto bad;
+            m->n_rcpts++;
+        } else {
+            goto bad;
+        }
+    }
+    if (!line || m->n_rcpts == 0)
+        goto bad;
+    m->body = buf + at;
+    m->body_len = len - at;
+    return true;
+bad:
+    free(m->rcpts);
+    memset(m, 0, sizeof *m);
+    return false;
+}
+
+bool store_maildrop_is_name(const char *name)
+{
+    if (name[0] != 'D' || strlen(name) != 33)
+        return false;
+    for (size_t i = 1; i < 33; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    return true;
+}
+
+int store_maildrop_open_dir(const char *queue_dir)
+{
+    char path[4200];
+    int n = snprintf(path, sizeof path, "%s/%s", queue_dir, STORE_MAILDROP_DIR);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return -1;
+    return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Makes <queue_dir>/maildrop when missing: 01733 so that any local user may drop a file but
+ * none may list or take another's; owned like the queue directory, whose owner (the server)
+ * must be able to remove what root dropped. */
+static int make_dir(const char *queue_dir, char *err, size_t errlen)
+{
+    int fd = store_maildrop_open_dir(queue_dir);
+    if (fd >= 0)
+        return fd;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", queue_dir, STORE_MAILDROP_DIR);
+    int e = store_io_mkdirs(path, 0700);
+    struct stat st;
+    if (e == 0 && chmod(path, 01733) != 0)
+        e = errno;
+    if (e == 0 && geteuid() == 0 && stat(queue_dir, &st) == 0 &&
+        chown(path, st.st_uid, st.st_gid) != 0)
+        e = errno;
+    if (e != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(e));
+        return -1;
+    }
+    fd = store_maildrop_open_dir(queue_dir);
+    if (fd < 0)
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+static bool put(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool put_line(int fd, const char *tag, const char *addr)
+{
+    return put(fd, tag, strlen(tag)) && put(fd, "<", 1) && put(fd, addr, strlen(addr)) &&
+           put(fd, ">\n", 2);
+}
+
+enum store_err store_maildrop_write(const char *queue_dir, const char *sender,
+                                    const char *const *rcpts, size_t n_rcpts, const char *msg,
+                                    size_t len, char *name, size_t namecap, char *err,
+                                    size_t errlen)
+{
+    err[0] = '\0';
+    if (!address_ok(sender, strlen(sender), true) || n_rcpts == 0 ||
+        n_rcpts > LIMIT_RECIPIENTS_MAX || namecap < STORE_MAILDROP_NAME_CAP) {
+        snprintf(err, errlen, "invalid envelope");
+        return STORE_ERR_INVALID;
+    }
+    for (size_t i = 0; i < n_rcpts; i++)
+        if (!address_ok(rcpts[i], strlen(rcpts[i]), false)) {
+            snprintf(err, errlen, "invalid recipient address");
+            return STORE_ERR_INVALID;
+        }
+    unsigned char rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        snprintf(err, errlen, "no random bytes: %s", strerror(errno));
+        return STORE_ERR_IO;
+    }
+    char hex[33], tmp[40];
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    snprintf(name, namecap, "D%s", hex);
+    snprintf(tmp, sizeof tmp, "t%s", hex);
+    int dir = make_dir(queue_dir, err, errlen);
+    if (dir < 0)
+        return STORE_ERR_IO;
+    enum store_err status = STORE_ERR_IO;
+    /* 0644: the server, another user, must read it; nobody else can find it (01733 dir). */
+    int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        goto tempfail;
+    fchmod(fd, 0644); /* whatever the umask */
+    bool ok = put(fd, magic, sizeof magic - 1) && put(fd, "\n", 1) && put_line(fd, "S ", sender);
+    for (size_t i = 0; ok && i < n_rcpts; i++)
+        ok = put_line(fd, "R ", rcpts[i]);
+    ok = ok && put(fd, "\n", 1) && put(fd, msg, len);
+    if (!ok || fsync(fd) != 0)
+        goto tempfail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto tempfail;
+    }
+    fd = -1;
+    if (renameat(dir, tmp, dir, name) != 0 || fsync(dir) != 0)
+        goto tempfail;
+    close(dir);
+    return STORE_OK;
+tempfail:
+    status = errno == ENOSPC || errno == EDQUOT ? STORE_ERR_NOSPACE : STORE_ERR_IO;
+    snprintf(err, errlen, "cannot write to the maildrop: %s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    unlinkat(dir, tmp, 0);
+    unlinkat(dir, name, 0);
+    close(dir);
+    return status;
+}
+
+enum store_err store_maildrop_read(int dir_fd, const char *name, size_t max_bytes,
+                                   struct store_maildrop_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return STORE_ERR_IO;
+    struct stat st;
+    enum store_err status = STORE_ERR_IO;
+    char *buf = NULL;
+    if (fstat(fd, &st) != 0)
+        goto out;
+    /* A link to someone else's file, a FIFO or a device is not a message. */
+    status = STORE_ERR_CORRUPT;
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+        goto out;
+    status = STORE_ERR_INVALID;
+    if ((uint64_t)st.st_size > max_bytes)
+        goto out;
+    size_t size = (size_t)st.st_size, got = 0;
+    status = STORE_ERR_NOMEM;
+    if (!(buf = malloc(size + 1)))
+        goto out;
+    status = STORE_ERR_IO;
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            goto out;
+        got += (size_t)r;
+    }
+    buf[size] = '\0';
+    status = STORE_ERR_CORRUPT;
+    if (!store_maildrop_parse(buf, size, m))
+        goto out;
+    m->buf = buf;
+    m->uid = st.st_uid;
+    buf = NULL;
+    status = STORE_OK;
+out:
+    free(buf);
+    close(fd);
+    return status;
+}
+
+void store_maildrop_msg_free(struct store_maildrop_msg *m)
+{
+    free(m->rcpts);
+    free(m->buf);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,117 @@
+/* tests/unit/test_smtp_submit.c — sendmail's message reader (smtp/submit.c): line ends made
+ * CRLF (LF, CR, CRLF), the "." line with and without -i, NUL found; To/Cc/Bcc addresses with
+ * display names, comments, quoted strings, groups and folding; Bcc removed, From/Date seen. */
+#include "unit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp/submit.h"
+
+static char *normalize(const char *in, bool ignore_dots, bool *nul)
+{
+    size_t len = strlen(in);
+    char *out = malloc(2 * len + 3);
+    size_t n = smtp_submit_normalize(in, len, ignore_dots, out, nul);
+    out[n] = '\0';
+    return out;
+}
+
+static void expect_normal(const char *in, bool ignore_dots, const char *want)
+{
+    bool nul;
+    char *got = normalize(in, ignore_dots, &nul);
+    assert_string_equal(got, want);
+    assert_false(nul);
+    free(got);
+}
+
+static void test_line_ends(void **state)
+{
+    (void)state;
+    expect_normal("a\nb\r\nc\rd", true, "a\r\nb\r\nc\r\nd\r\n");
+    expect_normal("", true, "");
+    expect_normal("\n\n", true, "\r\n\r\n");
+    expect_normal("one\n.\ntwo\n", false, "one\r\n");
+    expect_normal("one\n.\ntwo\n", true, "one\r\n.\r\ntwo\r\n");
+    expect_normal("one\n..\n.x\n", false, "one\r\n..\r\n.x\r\n");
+    expect_normal("one\n.", false, "one\r\n");
+    bool nul;
+    size_t n = smtp_submit_normalize("a\0b\n", 4, true, (char[16]){0}, &nul);
+    assert_true(nul);
+    assert_int_equal(n, 5);
+}
+
+struct found {
+    char text[1024];
+};
+
+static void collect(void *ctx, const char *addr, size_t len)
+{
+    struct found *f = ctx;
+    size_t at = strlen(f->text);
+    assert_true(at + len + 2 < sizeof f->text);
+    memcpy(f->text + at, addr, len);
+    memcpy(f->text + at + len, "|", 2);
+}
+
+static void expect_headers(const char *msg, const char *addrs, const char *out_want)
+{
+    struct found f = {{0}};
+    struct smtp_submit_header_info info;
+    size_t len = strlen(msg);
+    char *out = malloc(len + 1);
+    size_t n = smtp_submit_headers(msg, len, collect, &f, out, &info);
+    out[n] = '\0';
+    assert_string_equal(f.text, addrs);
+    if (out_want)
+        assert_string_equal(out, out_want);
+    free(out);
+}
+
+static void test_recipients(void **state)
+{
+    (void)state;
+    expect_headers("To: Alice <alice@example.test>, \"Doe, J\" <j@example.test>\r\n\r\nb\r\n",
+                   "alice@example.test|j@example.test|", NULL);
+    expect_headers("Cc: (the boss) boss@example.test (again), x@y.test\r\n\r\n",
+                   "boss@example.test|x@y.test|", NULL);
+    expect_headers("to: a@b.test,\r\n\tc@d.test\r\nCC: e@f.test\r\n\r\n",
+                   "a@b.test|c@d.test|e@f.test|", NULL);
+    expect_headers("To: undisclosed-recipients:;\r\n\r\n", "", NULL);
+    expect_headers("To: team: a@b.test, C <c@d.test>; , e@f.test\r\n\r\n",
+                   "a@b.test|c@d.test|e@f.test|", NULL);
+    expect_headers("To: \"quoted local\"@example.test\r\n\r\n", "\"quoted local\"@example.test|",
+                   NULL);
+    expect_headers("To: <open@example.test\r\nTo: (open comment a@b\r\n\r\n", "", NULL);
+    /* Only To, Cc and Bcc; not Resent-To, not the body. */
+    expect_headers("Resent-To: r@example.test\r\nX-To: x@example.test\r\n\r\nTo: body@x\r\n", "",
+                   NULL);
+}
+
+static void test_bcc_removed(void **state)
+{
+    (void)state;
+    expect_headers("From: me@x.test\r\nBcc: hidden@example.test,\r\n more@example.test\r\n"
+                   "Subject: s\r\n\r\nBcc: in the body stays\r\n",
+                   "hidden@example.test|more@example.test|",
+                   "From: me@x.test\r\nSubject: s\r\n\r\nBcc: in the body stays\r\n");
+    struct smtp_submit_header_info info;
+    const char *msg = "Date: x\r\nfrom: y\r\n\r\n";
+    char out[64];
+    smtp_submit_headers(msg, strlen(msg), NULL, NULL, out, &info);
+    assert_true(info.has_from);
+    assert_true(info.has_date);
+    assert_false(info.has_message_id);
+    assert_int_equal(info.header_len, 18);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_line_ends),
+        cmocka_unit_test(test_recipients),
+        cmocka_unit_test(test_bcc_removed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
