@@ -13,5 +13,6 @@ int cli_docs(int argc, char **argv);
 int cli_passwd(int argc, char **argv);
 int cli_queue(int argc, char **argv);  /* control_cmd.c */
 int cli_limits(int argc, char **argv); /* control_cmd.c */
+int cli_dkim(int argc, char **argv);   /* dkim.c */
 
 #endif

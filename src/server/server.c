@@ -226,7 +226,8 @@ static bool open_auth(struct server *srv)
 
 static bool open_agent(struct server *srv)
 {
-    struct deliver_agent_opts o = {.base = srv->base, .queue = srv->queue, .log = net_log_line};
+    struct deliver_agent_opts o = {.base = srv->base, .queue = srv->queue, .log = net_log_line,
+                                   .dkim = srv->dkim};
     char err[256];
     deliver_agent_opts_from_config(&o, srv->cfg);
     srv->agent = deliver_agent_new(&o, err, sizeof err);
@@ -277,7 +278,8 @@ static bool setup(struct server *srv)
         evsignal_add(srv->sigterm_ev, NULL) < 0 || evsignal_add(srv->sigint_ev, NULL) < 0)
         return false;
     signal(SIGPIPE, SIG_IGN);
-    return open_queue(srv) && open_tls(srv) && open_auth(srv) && open_agent(srv) &&
+    return server_signing_open(srv) && open_queue(srv) && open_tls(srv) && open_auth(srv) &&
+           open_agent(srv) &&
            server_limits_open(srv) && open_control(srv) && open_listeners(srv);
 }
 
@@ -290,6 +292,7 @@ static void teardown(struct server *srv)
     net_control_free(srv->control); /* before the agent and counters its commands read */
     deliver_agent_free(srv->agent); /* after the queue: bounce commits call it */
     server_limits_close(srv);          /* after the agent, whose pacing uses the counters */
+    server_signing_close(srv);         /* after the agent, which signs its reports */
     if (!srv->shutting_down)
         for (size_t i = 0; i < srv->n_listeners; i++)
             close(srv->listeners[i].fd);
