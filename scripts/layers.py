@@ -21,9 +21,10 @@ ALLOWED = {
     "store": {"reply", "base"},
     "policy": {"reply", "smtp", "base"},
     "net": {"reply", "base"},
-    "deliver": {"reply", "smtp", "store", "policy", "net", "base"},
-    "server": {"reply", "smtp", "store", "policy", "net", "deliver", "base"},
-    "cli": {"reply", "smtp", "store", "policy", "net", "deliver", "server", "base"},
+    "auth": {"base"},
+    "deliver": {"reply", "smtp", "store", "policy", "net", "auth", "base"},
+    "server": {"reply", "smtp", "store", "policy", "net", "deliver", "auth", "base"},
+    "cli": {"reply", "smtp", "store", "policy", "net", "deliver", "server", "auth", "base"},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)

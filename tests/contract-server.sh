@@ -11,6 +11,8 @@
 # messages per rolling hour (default_plan; over it MAIL gets 451 4.7.1); CONTRACT_REDIS=
 # 127.0.0.1:PORT keeps the counters in that Redis (fail open), so servers on other ports that
 # name the same Redis share one count (tests/redis-server.sh starts one).
+# CONTRACT_DKIM=SELECTOR:KEYFILE signs mail from example.test submitted after AUTH (and the
+# server's own reports) with d=example.test, that selector and that PEM key (dkim_sign).
 set -eu
 if [ $# -ne 3 ]; then
     echo "usage: $0 MX_PORT SUB_PORT DATA_DIR" >&2
@@ -66,5 +68,13 @@ if [ -n "${CONTRACT_REDIS:-}" ]; then
     *) echo "$0: CONTRACT_REDIS must be IPv4:PORT" >&2; exit 2 ;;
     esac
     printf 'counters redis %s\n' "$CONTRACT_REDIS" >>"$conf"
+fi
+if [ -n "${CONTRACT_DKIM:-}" ]; then
+    case $CONTRACT_DKIM in
+    *:*) ;;
+    *) echo "$0: CONTRACT_DKIM must be SELECTOR:KEYFILE" >&2; exit 2 ;;
+    esac
+    printf 'dkim_sign example.test selector=%s key=%s\n' "${CONTRACT_DKIM%%:*}" \
+        "${CONTRACT_DKIM#*:}" >>"$conf"
 fi
 exec "$bin" serve -c "$conf"

@@ -21,6 +21,7 @@ int cli_docs(int argc, char **argv);
 int cli_passwd(int argc, char **argv);
 int cli_queue(int argc, char **argv);  /* control_cmd.c */
 int cli_limits(int argc, char **argv); /* control_cmd.c */
+int cli_dkim(int argc, char **argv);   /* dkim.c */
 
 /* sendmail.c: sendmail(8) and mailq(1) for local programs; exit codes from sysexits.h. */
 struct policy_config;

@@ -23,6 +23,7 @@ static const struct subcommand subcommands[] = {
                          "status (--json)"},
     {"limits", cli_limits, "the running server's limit counters: show [USER|IP] (--json)"},
     {"passwd", cli_passwd, "add an AUTH user or change a password (USER [FILE])"},
+    {"dkim", cli_dkim, "DKIM keys: keygen --domain D --selector S [--type rsa|ed25519] --out FILE"},
     {"docs", cli_docs, "print generated documentation (docs replies)"},
     {"sendmail", cli_sendmail, "sendmail(8) for local programs (-t, -i, -f, -F, -bs, -bp, -q)"},
     {"mailq", cli_mailq, "the queue, or the maildrop when the server is not running"},

@@ -15,6 +15,7 @@
 
 struct event_base;
 struct deliver_agent;
+struct auth_dkim_signers; /* auth/dkim_sign.h */
 
 struct deliver_agent_opts {
     struct event_base *base;
@@ -26,6 +27,7 @@ struct deliver_agent_opts {
     unsigned idle_timeout_s; /* an idle connection waits this long for a message; 0: QUIT */
     void (*log)(void *ctx, const char *line); /* one line, no newline; NULL: none */
     void *log_ctx;
+    const struct auth_dkim_signers *dkim; /* signs reports from a signing domain; NULL: none */
 };
 
 /* The retry policy, destination settings and timeouts cfg asks for (retry_first, retry_max,

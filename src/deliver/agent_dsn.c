@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/dkim_sign.h"
 #include "deliver/agent_internal.h"
 #include "deliver/dsn.h"
 #include "policy/recipients.h"
@@ -50,7 +51,18 @@ static void inject(struct deliver_agent *a, const struct store_qf *qf, const cha
     struct store_envelope env = {.sender = "", .rcpts = &rcpt, .n_rcpts = 1,
                                  .body = STORE_BODY_8BITMIME, .arrival = deliver_agent_now()};
     struct store_msg *msg = NULL;
+    /* Reports from a signing domain are signed like submitted mail: receivers that check
+     * DMARC would otherwise refuse the bounce of the domain's own mail. */
+    char *sig = NULL;
+    size_t sig_len = 0;
+    if (a->o.dkim != NULL &&
+        auth_dkim_signers_sign(a->o.dkim, report, len, deliver_agent_now(), &sig, &sig_len) !=
+            AUTH_OK)
+        sig_len = 0;
     enum store_err err = store_msg_begin(a->o.queue, &env, &msg);
+    if (err == STORE_OK && sig_len > 0)
+        err = store_msg_write(msg, sig, sig_len);
+    free(sig);
     if (err == STORE_OK)
         err = store_msg_write(msg, report, len);
     if (err != STORE_OK) {

@@ -447,6 +447,7 @@ static const struct directive directives[] = {
      .min = 1, .max = POLICY_AUTH_FAIL_WINDOW_MAX, .bound = "POLICY_AUTH_FAIL_WINDOW_MAX"},
     {.keyword = "route", .apply = policy_delivery_route, .repeatable = true},
     {.keyword = "relayhost", .apply = policy_delivery_relayhost},
+    {.keyword = "dkim_sign", .apply = policy_auth_dkim_sign, .repeatable = true},
     {.keyword = "resolver", .apply = policy_delivery_resolver},
     {.keyword = "retry_first", .apply = apply_number, .offset = FIELD(retry_first), .min = 1,
      .max = POLICY_RETRY_INTERVAL_MAX, .bound = "POLICY_RETRY_INTERVAL_MAX"},
@@ -660,6 +661,9 @@ void policy_config_free(struct policy_config *c)
     free(c->routes);
     c->routes = NULL;
     c->n_routes = 0;
+    free(c->dkim_sign);
+    c->dkim_sign = NULL;
+    c->n_dkim_sign = 0;
     explicit_bzero(&c->relayhost, sizeof c->relayhost);
     policy_limits_free(c);
 }

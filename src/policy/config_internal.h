@@ -148,6 +148,9 @@ void policy_domains_finish(struct loader *ld);
 void policy_domains_free(struct policy_config *c);
 
 /* The route, relayhost and resolver directives (config_delivery.c). */
+/* config_auth.c: dkim_sign. */
+void policy_auth_dkim_sign(struct loader *ld, const struct directive *d, struct cursor *cur);
+
 void policy_delivery_route(struct loader *ld, const struct directive *d, struct cursor *cur);
 void policy_delivery_relayhost(struct loader *ld, const struct directive *d, struct cursor *cur);
 void policy_delivery_resolver(struct loader *ld, const struct directive *d, struct cursor *cur);

@@ -256,7 +256,8 @@ static bool open_auth(struct server *srv)
 
 static bool open_agent(struct server *srv)
 {
-    struct deliver_agent_opts o = {.base = srv->base, .queue = srv->queue, .log = net_log_line};
+    struct deliver_agent_opts o = {.base = srv->base, .queue = srv->queue, .log = net_log_line,
+                                   .dkim = srv->dkim};
     char err[256];
     deliver_agent_opts_from_config(&o, srv->cfg);
     srv->agent = deliver_agent_new(&o, err, sizeof err);
@@ -310,7 +311,7 @@ static bool setup(struct server *srv)
     /* Keys and privileged ports need root; everything that makes files or threads comes after
      * the drop, so that all of it belongs to the configured user. */
     struct server_privileges priv;
-    if (!server_privileges_prepare(cfg, &priv) || !open_tls(srv) ||
+    if (!server_privileges_prepare(cfg, &priv) || !open_tls(srv) || !server_signing_open(srv) ||
         !server_privileges_own_tls(cfg, &priv) || !open_listeners(srv) ||
         !server_privileges_drop(&priv))
         return false;
@@ -328,6 +329,7 @@ static void teardown(struct server *srv)
     net_control_free(srv->control); /* before the agent and counters its commands read */
     deliver_agent_free(srv->agent); /* after the queue: bounce commits call it */
     server_limits_close(srv);          /* after the agent, whose pacing uses the counters */
+    server_signing_close(srv);         /* after the agent, which signs its reports */
     for (size_t i = 0; i < srv->n_listeners; i++)
         server_listener_stop(&srv->listeners[i]);
     policy_authcheck_free(srv->authcheck);

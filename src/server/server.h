@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "auth/dkim_sign.h"
 #include "deliver/agent.h"
 #include "net/transport.h"
 #include "policy/authcheck.h"
@@ -52,6 +53,7 @@ struct server {
     struct deliver_agent *agent;        /* remote delivery (deliver/agent.h) */
     struct policy_counters *counters;   /* plans, greylisting, session rates (memory or Redis) */
     struct net_control *control;        /* <queue_dir>/control.sock; NULL when it failed */
+    struct auth_dkim_signers *dkim;     /* dkim_sign keys, read at start; NULL: none */
     struct server_limits_show *shows;      /* "limits show" requests waiting on the counters */
     struct smtp_server_callbacks callbacks;
     const char *config_path;           /* re-read on SIGHUP; NULL: embedded defaults */
@@ -80,6 +82,11 @@ struct server_conn {
     size_t msg_rcpts;
     bool msg_remote; /* the message has remote recipients: the agent gets it once committed */
     char *msg_sender;
+    bool msg_signing;      /* submitted after AUTH with signing keys: held until signed */
+    struct server_signing_buf {
+        char *p;
+        size_t len, cap;
+    } msg_held;            /* the message so far (signing.c), written once signed */
     struct policy_authcheck_job *auth_job; /* a password being verified */
     struct event *auth_delay;              /* holds back the answer to a failed AUTH */
     char auth_user[LIMIT_PATH + 1];        /* who is trying to log in, for the log */
@@ -161,6 +168,19 @@ void server_transaction_forget(struct server_conn *c); /* drop what the conn hol
 enum smtp_verdict server_transaction_commit(struct server_conn *c);
 void server_transaction_discard(struct server_conn *c); /* the message was refused: drop it */
 uint64_t server_now_ms(void);                        /* monotonic milliseconds */
+
+/* signing.c: DKIM signing of submitted mail (issue "Mail authentication"). The keys are read
+ * at start (before any privilege drop); a key that cannot be read stops the server. */
+bool server_signing_open(struct server *srv);
+void server_signing_close(struct server *srv);
+/* At the start of data: whether this message is to be signed (after AUTH, keys configured). */
+void server_signing_begin(struct server_conn *c);
+/* Holds message bytes while signing is on; REPLY_OK or the store failure reply. */
+enum reply_id server_signing_write(struct server_conn *c, const char *p, size_t n);
+/* Before the commit: signs what was held (when its From: domain has a key) and writes the
+ * signature and the message into the store. Failures surface at the commit (sticky). */
+void server_signing_finish(struct server_conn *c);
+void server_signing_forget(struct server_conn *c); /* drops what is held */
 
 /* limits.c: plan limits, greylisting, session and command rates (issue "Limit"). Each check
  * runs after the other policy accepted; it returns the final verdict, or SMTP_PENDING and

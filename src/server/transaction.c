@@ -146,6 +146,7 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
     }
     free(c->msg_sender);
     c->msg_sender = sender;
+    server_signing_begin(c);
     c->msg_rcpts = env->n_rcpts;
     c->msg_size = 0;
     d->reply = REPLY_START_DATA;
@@ -156,6 +157,8 @@ static enum reply_id on_data_write(void *ctx, const char *p, size_t n)
 {
     struct server_conn *c = ctx;
     c->msg_size += n;
+    if (c->msg_signing)
+        return server_signing_write(c, p, n);
     enum store_err err = store_msg_write(c->msg, p, n);
     return err == STORE_OK ? REPLY_OK : store_failure_reply(err);
 }
@@ -187,6 +190,7 @@ static void commit_done(void *ctx, enum store_err err, const char *queue_id)
 
 enum smtp_verdict server_transaction_commit(struct server_conn *c)
 {
+    server_signing_finish(c);
     struct store_msg *m = c->msg;
     c->msg = NULL;
     c->committing = true;
@@ -202,6 +206,7 @@ static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
 
 void server_transaction_discard(struct server_conn *c)
 {
+    server_signing_forget(c);
     if (c->msg)
         store_msg_abort(c->msg);
     c->msg = NULL;
