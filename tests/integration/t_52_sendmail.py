@@ -135,6 +135,24 @@ class SendmailTest(ServerTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.wait_mailbox(srv, "bob", 1)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root: submits as another user (nobody)")
+    def test_other_user_submits_and_is_named(self):
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        srv = self.start()
+        self.assertEqual(self.sendmail(["bob"], b"Subject: root\n\nx\n").returncode, 0)
+        for d in (self.data, os.path.join(self.data, "queue")):
+            os.chmod(d, 0o711)  # as make install leaves the spool: reachable, not listable
+        os.chmod(self.work, 0o755)
+        os.chmod(self.srv.conf_path, 0o644)
+        p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=%d" % nobody.pw_gid,
+                            "--clear-groups", harness.BIN, "sendmail", "-C", self.srv.conf_path,
+                            "alice"], input=b"Subject: nobody\n\nx\n", stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        (content,) = self.wait_mailbox(srv, "alice", 1)
+        self.assertIn(b"(clearmta, from userid %d)" % nobody.pw_uid, content)
+
     def test_flush_without_server(self):
         self.assertEqual(self.sendmail(["-q"]).returncode, EX_UNAVAILABLE)
 
