@@ -242,8 +242,8 @@ enum store_err store_maildrop_read(int dir_fd, const char *name, size_t max_byte
 {
     memset(m, 0, sizeof *m);
     int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return STORE_ERR_IO;
+    if (fd < 0) /* a symbolic link, or a file its writer made unreadable: never a message */
+        return errno == ELOOP || errno == EACCES ? STORE_ERR_CORRUPT : STORE_ERR_IO;
     struct stat st;
     enum store_err status = STORE_ERR_IO;
     char *buf = NULL;

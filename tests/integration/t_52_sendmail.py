@@ -89,7 +89,8 @@ class SendmailTest(ServerTestCase):
 
     def test_dot_line_and_i(self):
         srv = self.start()
-        self.assertEqual(self.sendmail(["alice"], b"Subject: a\n\none\n.\ntwo\n").returncode, 0)
+        self.assertEqual(self.sendmail(["-bm", "alice"], b"Subject: a\n\none\n.\ntwo\n").returncode,
+                         0)
         self.assertEqual(self.sendmail(["-i", "bob"], b"Subject: b\n\none\n.\ntwo\n").returncode, 0)
         (a,) = self.wait_mailbox(srv, "alice", 1)
         (b,) = self.wait_mailbox(srv, "bob", 1)
@@ -152,6 +153,23 @@ class SendmailTest(ServerTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         (content,) = self.wait_mailbox(srv, "alice", 1)
         self.assertIn(b"(clearmta, from userid %d)" % nobody.pw_uid, content)
+
+    def test_hostile_maildrop_file_set_aside(self):
+        srv = self.start()
+        self.assertEqual(self.sendmail(["bob"], b"Subject: first\n\nx\n").returncode, 0)
+        srv.wait_mail("bob", 1)
+        d = os.path.join(self.data, "queue", "maildrop")
+        name = "D" + "0" * 32
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(b"clearmta-maildrop 1\nR <alice@example.test>\n\nno sender line\n")
+        os.symlink("/etc/passwd", os.path.join(d, "D" + "1" * 32))
+        self.assertTrue(harness.wait_until(
+            lambda: os.path.exists(os.path.join(d, "bad-" + name)), 10), self.maildrop())
+        self.assertTrue(harness.wait_until(
+            lambda: os.path.lexists(os.path.join(d, "bad-D" + "1" * 32)), 10), self.maildrop())
+        self.assertIn("not a maildrop file", srv.log())
+        self.assertEqual(srv.maildir_files("alice"), [])
+        self.assertTrue(srv.running())
 
     def test_flush_without_server(self):
         self.assertEqual(self.sendmail(["-q"]).returncode, EX_UNAVAILABLE)
