@@ -32,6 +32,7 @@ static void keep_restart_settings(const struct policy_config *old, struct policy
         {"tls_cert", n->tls_cert, old->tls_cert, sizeof n->tls_cert},
         {"tls_key", n->tls_key, old->tls_key, sizeof n->tls_key},
         {"user", n->run_user, old->run_user, sizeof n->run_user},
+        {"log_file", n->log_file, old->log_file, sizeof n->log_file},
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         if (strcmp(paths[i].now, paths[i].was) == 0)
