@@ -65,6 +65,7 @@ def convert(md):
     out.append('.TH "%s" "%s" "%s" "%s" "clearmta"' % (name.upper(), section, DATE, SOURCE))
     i = 1
     para_open = False
+    section = ""
     while i < len(lines):
         line = lines[i]
         if not line.strip():
@@ -75,7 +76,8 @@ def convert(md):
             out.append(".SS " + inline(line[4:].strip()))
             para_open = False
         elif line.startswith("## "):
-            out.append(".SH " + inline(line[3:].strip().upper()))
+            section = line[3:].strip().upper()
+            out.append(".SH " + inline(section))
             para_open = False
         elif line.startswith("    "):
             block = []
@@ -122,6 +124,8 @@ def convert(md):
             if not para_open:
                 out.append(".PP")
                 para_open = True
+            if section == "NAME":  # "name \- what", as whatis(1) and lexgrog read it
+                line = line.replace(" \u2014 ", " - ")
             out.append(line_out(inline(line)))
         i += 1
     return "\n".join(o for o in out if o != "") + "\n"

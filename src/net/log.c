@@ -1,4 +1,7 @@
-/* net/log.c — event logging: one write(2) per line so concurrent threads never interleave. */
+/* net/log.c — event logging to stderr, a file (reopened for logrotate) or syslog: one write(2)
+ * per line so concurrent threads never interleave. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +14,47 @@
 #define LOG_LINE_MAX 2048
 
 static bool use_syslog;
+/* Where lines go: stderr, or the log file. Reopening dup2()s the new file onto this same
+ * descriptor, so a thread writing meanwhile never sees a closed one. */
+static int log_fd = STDERR_FILENO;
+static char log_path[4096];
+
+static int open_log(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        snprintf(err, errlen, "log file %s: %s", path, strerror(errno));
+    return fd;
+}
+
+bool net_log_open_file(const char *path, char *err, size_t errlen)
+{
+    size_t n = strlen(path);
+    if (n >= sizeof log_path) {
+        snprintf(err, errlen, "log file path too long");
+        return false;
+    }
+    int fd = open_log(path, err, errlen);
+    if (fd < 0)
+        return false;
+    memcpy(log_path, path, n + 1);
+    log_fd = fd;
+    return true;
+}
+
+bool net_log_reopen(char *err, size_t errlen)
+{
+    if (log_fd == STDERR_FILENO)
+        return true;
+    int fd = open_log(log_path, err, errlen);
+    if (fd < 0)
+        return false;
+    bool ok = dup3(fd, log_fd, O_CLOEXEC) >= 0;
+    if (!ok)
+        snprintf(err, errlen, "log file %s: %s", log_path, strerror(errno));
+    close(fd);
+    return ok;
+}
 
 void net_log_use_syslog(bool on)
 {
@@ -38,7 +82,7 @@ static void emit(const char *text)
     size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     if ((size_t)n >= sizeof line)
         line[len - 1] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
+    ssize_t w = write(log_fd, line, len);
     (void)w; /* nowhere left to report a failed log write */
 }
 

@@ -8,6 +8,15 @@
 /* Sends later lines to syslog (facility mail) instead of stderr. */
 void net_log_use_syslog(bool on);
 
+/* Sends later lines to the file at path (appended, created 0640), by name: net_log_reopen
+ * opens the name again (logrotate moved the file). False with the reason in err. */
+bool net_log_open_file(const char *path, char *err, size_t errlen);
+
+/* Opens the log file's name again and writes there from now on; other threads' lines go
+ * whole to the old or the new file. Nothing to do without a log file. False with the reason
+ * in err (the old file stays in use). */
+bool net_log_reopen(char *err, size_t errlen);
+
 /* Formats and writes one line (a newline is added). Lines over 2 KiB are truncated. */
 void net_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -432,6 +432,7 @@ static const struct directive directives[] = {
     {.keyword = "soft_bounce", .apply = apply_choice, .offset = FIELD(soft_bounce),
      .words = {"no", "yes"}},
     {.keyword = "vrfy", .apply = apply_choice, .offset = NO_FIELD, .words = {"no", NULL}},
+    {.keyword = "log_file", .apply = apply_path, .offset = FIELD(log_file)},
     {.keyword = "log", .apply = apply_choice, .offset = FIELD(log_syslog),
      .words = {"stderr", "syslog"}},
     {.keyword = "sync_mode", .apply = apply_choice, .offset = FIELD(sync_fdatasync),

@@ -269,6 +269,7 @@ struct policy_config {
     unsigned timeout_command, timeout_data, shutdown_grace; /* seconds */
     uint64_t min_free_disk;
     bool bare_lf_normalize, soft_bounce, log_syslog;
+    char log_file[POLICY_PATH_CAP]; /* log_file PATH: append the log there; "" = not set */
     bool sync_fdatasync; /* sync_mode fdatasync: fdatasync per queue file, not one syncfs */
     /* TLS certificate chain and key (PEM), resolved against the config file's directory; both
      * "" when not set: the server then generates a self-signed pair in data_dir. */

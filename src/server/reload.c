@@ -1,6 +1,6 @@
-/* server/reload.c — SIGHUP: reads the configuration file again and puts it in force for new
- * sessions and delivery attempts; listeners added or removed are opened or closed. A file with
- * any problem is refused whole (each problem logged as PATH:LINE) and the old one stays. */
+/* server/reload.c — SIGHUP: the configuration file read again and put in force for new
+ * sessions and attempts, listeners opened or closed; a file with any problem is refused whole
+ * (PATH:LINE logged) and the old one stays. SIGUSR1 and SIGHUP reopen the log file. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +32,7 @@ static void keep_restart_settings(const struct policy_config *old, struct policy
         {"tls_cert", n->tls_cert, old->tls_cert, sizeof n->tls_cert},
         {"tls_key", n->tls_key, old->tls_key, sizeof n->tls_key},
         {"user", n->run_user, old->run_user, sizeof n->run_user},
+        {"log_file", n->log_file, old->log_file, sizeof n->log_file},
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         if (strcmp(paths[i].now, paths[i].was) == 0)
@@ -146,27 +147,39 @@ static void reload(struct server *srv)
             srv->config_path, n->n_domains, n->n_listeners);
 }
 
+/* SIGUSR1, and SIGHUP first: logrotate moved the log file away. */
+static void reopen_log(void)
+{
+    char err[512];
+    if (!net_log_reopen(err, sizeof err))
+        net_log("warning: cannot reopen the log: %s; writing on to the old file", err);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct server *srv = arg;
-    (void)sig;
     (void)what;
-    if (srv->shutting_down)
-        return; /* the listeners are closed: nothing a new configuration could open */
+    reopen_log();
+    if (sig == SIGUSR1 || srv->shutting_down)
+        return; /* shutting down, the listeners are closed: nothing a reload could open */
     reload(srv);
 }
 
 bool server_reload_open(struct server *srv)
 {
     srv->sighup_ev = evsignal_new(srv->base, SIGHUP, on_hup, srv);
-    return srv->sighup_ev && evsignal_add(srv->sighup_ev, NULL) == 0;
+    srv->sigusr1_ev = evsignal_new(srv->base, SIGUSR1, on_hup, srv);
+    return srv->sighup_ev && srv->sigusr1_ev && evsignal_add(srv->sighup_ev, NULL) == 0 &&
+           evsignal_add(srv->sigusr1_ev, NULL) == 0;
 }
 
 void server_reload_close(struct server *srv)
 {
     if (srv->sighup_ev)
         event_free(srv->sighup_ev);
-    srv->sighup_ev = NULL;
+    if (srv->sigusr1_ev)
+        event_free(srv->sigusr1_ev);
+    srv->sighup_ev = srv->sigusr1_ev = NULL;
     while (srv->retired) {
         struct server_retired *r = srv->retired;
         srv->retired = r->next;

@@ -362,6 +362,12 @@ int server_run_file(const char *path, const struct policy_config *cfg)
     srv->cfg = cfg;
     srv->config_path = path;
     net_log_use_syslog(cfg->log_syslog);
+    char err[512];
+    if (cfg->log_file[0] && !net_log_open_file(cfg->log_file, err, sizeof err)) {
+        net_log("fatal: %s", err);
+        free(srv);
+        return 1;
+    }
     int status = 0;
     if (setup(srv)) {
         net_log("clearmta ready: hostname=%s, queue=%s, maildir=%s", cfg->hostname,

@@ -57,7 +57,7 @@ struct server {
     struct server_limits_show *shows;      /* "limits show" requests waiting on the counters */
     struct smtp_server_callbacks callbacks;
     const char *config_path;           /* re-read on SIGHUP; NULL: embedded defaults */
-    struct event *sighup_ev;
+    struct event *sighup_ev, *sigusr1_ev; /* reload.c: reload; log reopen */
     struct server_retired *retired;    /* configurations read by reloads (reload.c) */
     struct server_pickup *pickup;      /* the maildrop of clearmta sendmail (pickup.c) */
     char readbuf[64 * 1024]; /* shared by every connection: the loop reads one at a time */
@@ -147,7 +147,8 @@ void server_pickup_close(struct server *srv);
 enum policy_rcpt_result server_pickup_classify(const struct policy_config *cfg,
                                                const char *address, char *mailbox, size_t cap);
 
-/* reload.c: SIGHUP. open watches the signal; close frees the configurations it replaced. */
+/* reload.c: SIGHUP (reload) and SIGUSR1 (log reopen). open watches the signals; close frees
+ * the configurations it replaced. */
 bool server_reload_open(struct server *srv);
 void server_reload_close(struct server *srv);
 

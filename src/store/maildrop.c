@@ -114,9 +114,25 @@ int store_maildrop_open_dir(const char *queue_dir)
 /* Makes <queue_dir>/maildrop when missing: 01733 so that any local user may drop a file but
  * none may list or take another's; owned like the queue directory, whose owner (the server)
  * must be able to remove what root dropped. */
-static int make_dir(const char *queue_dir, char *err, size_t errlen)
+/* The maildrop for writing: a user other than its owner may not read it (01733), so it is
+ * then opened O_PATH, which serves openat and renameat; *readable says whether it can be
+ * fsynced too. */
+static int open_for_drop(const char *queue_dir, bool *readable)
 {
     int fd = store_maildrop_open_dir(queue_dir);
+    *readable = fd >= 0;
+    if (fd < 0 && errno == EACCES) {
+        char path[4200];
+        int n = snprintf(path, sizeof path, "%s/%s", queue_dir, STORE_MAILDROP_DIR);
+        if (n > 0 && (size_t)n < sizeof path)
+            fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    return fd;
+}
+
+static int make_dir(const char *queue_dir, bool *readable, char *err, size_t errlen)
+{
+    int fd = open_for_drop(queue_dir, readable);
     if (fd >= 0)
         return fd;
     char path[4200];
@@ -132,7 +148,7 @@ static int make_dir(const char *queue_dir, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create %s: %s", path, strerror(e));
         return -1;
     }
-    fd = store_maildrop_open_dir(queue_dir);
+    fd = open_for_drop(queue_dir, readable);
     if (fd < 0)
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
     return fd;
@@ -184,7 +200,8 @@ enum store_err store_maildrop_write(const char *queue_dir, const char *sender,
         snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
     snprintf(name, namecap, "D%s", hex);
     snprintf(tmp, sizeof tmp, "t%s", hex);
-    int dir = make_dir(queue_dir, err, errlen);
+    bool readable;
+    int dir = make_dir(queue_dir, &readable, err, errlen);
     if (dir < 0)
         return STORE_ERR_IO;
     enum store_err status = STORE_ERR_IO;
@@ -199,13 +216,14 @@ enum store_err store_maildrop_write(const char *queue_dir, const char *sender,
     ok = ok && put(fd, "\n", 1) && put(fd, msg, len);
     if (!ok || fsync(fd) != 0)
         goto tempfail;
+    /* The new name must be durable too: fsync of the directory, or, for a user who may not
+     * open it for reading, syncfs of its filesystem through the file. */
+    if (renameat(dir, tmp, dir, name) != 0 || (readable ? fsync(dir) : syncfs(fd)) != 0)
+        goto tempfail;
     if (close(fd) != 0) {
         fd = -1;
         goto tempfail;
     }
-    fd = -1;
-    if (renameat(dir, tmp, dir, name) != 0 || fsync(dir) != 0)
-        goto tempfail;
     close(dir);
     return STORE_OK;
 tempfail:
@@ -224,8 +242,8 @@ enum store_err store_maildrop_read(int dir_fd, const char *name, size_t max_byte
 {
     memset(m, 0, sizeof *m);
     int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return STORE_ERR_IO;
+    if (fd < 0) /* a symbolic link, or a file its writer made unreadable: never a message */
+        return errno == ELOOP || errno == EACCES ? STORE_ERR_CORRUPT : STORE_ERR_IO;
     struct stat st;
     enum store_err status = STORE_ERR_IO;
     char *buf = NULL;

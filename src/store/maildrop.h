@@ -48,7 +48,8 @@ enum store_err store_maildrop_write(const char *queue_dir, const char *sender,
 int store_maildrop_open_dir(const char *queue_dir);
 
 /* Reads and parses the file name in dir_fd: a regular file of one link, not followed through
- * a symbolic link, at most max_bytes. STORE_ERR_CORRUPT when it is not a maildrop file;
+ * a symbolic link, at most max_bytes. STORE_ERR_CORRUPT when it is not a maildrop file (a
+ * link, a FIFO, unreadable, not in the format);
  * STORE_ERR_INVALID when it is too large; STORE_ERR_IO when it cannot be read. */
 enum store_err store_maildrop_read(int dir_fd, const char *name, size_t max_bytes,
                                    struct store_maildrop_msg *m);

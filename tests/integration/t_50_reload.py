@@ -1,6 +1,7 @@
 """t_50_reload — SIGHUP re-reads the configuration: a new domain is in force for new sessions
 while an open session goes on, listeners are opened and closed, a broken file is refused whole
-(PATH:LINE in the log, not even its good lines applied); shutdown_timeout names the grace."""
+(PATH:LINE in the log, not even its good lines applied); SIGUSR1 and SIGHUP reopen a log_file;
+shutdown_timeout names the grace."""
 import os
 import signal
 import socket
@@ -109,6 +110,24 @@ class ReloadTest(ServerTestCase):
         self.rewrite(srv, ["listen mx 127.0.0.1:%d" % extra_port])
         self.hup(srv, 3)
         srv.wait_ready(port=extra_port, timeout=5)
+
+    def test_log_file_reopened_on_usr1_and_hup(self):
+        log = os.path.join(self.mkdtemp(), "clearmta.log")
+        srv = self.start_server(extra_config=["log_file %s" % log])
+        self.assertTrue(harness.wait_until(lambda: "clearmta ready" in open(log).read(), 5))
+        for n, sig in enumerate((signal.SIGUSR1, signal.SIGHUP)):
+            os.rename(log, "%s.%d" % (log, n))  # as logrotate moves it
+            srv.signal(sig)
+            self.assertTrue(harness.wait_until(lambda: os.path.exists(log), 5),
+                            "signal %d did not reopen the log" % sig)
+            c = self.connect(srv)
+            c.ehlo()
+            send_transaction(c, "sender@example.org", ["bob@example.test"],
+                             make_message("t50-log-%d" % n))
+            c.cmd("QUIT")
+            self.assertTrue(harness.wait_until(lambda: "status=sent" in open(log).read(), 10),
+                            "the delivery was not logged to the reopened file")
+        self.assertIn("clearmta ready", open(log + ".0").read())
 
     def test_shutdown_timeout_closes_busy_session(self):
         srv = self.start_server(extra_config=["shutdown_timeout 1"])

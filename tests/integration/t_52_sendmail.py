@@ -89,7 +89,8 @@ class SendmailTest(ServerTestCase):
 
     def test_dot_line_and_i(self):
         srv = self.start()
-        self.assertEqual(self.sendmail(["alice"], b"Subject: a\n\none\n.\ntwo\n").returncode, 0)
+        self.assertEqual(self.sendmail(["-bm", "alice"], b"Subject: a\n\none\n.\ntwo\n").returncode,
+                         0)
         self.assertEqual(self.sendmail(["-i", "bob"], b"Subject: b\n\none\n.\ntwo\n").returncode, 0)
         (a,) = self.wait_mailbox(srv, "alice", 1)
         (b,) = self.wait_mailbox(srv, "bob", 1)
@@ -134,6 +135,41 @@ class SendmailTest(ServerTestCase):
         p = self.sendmail(["-oem", "-N", "never", "-X", "/dev/null", "-odb", "bob"], b"x\n")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.wait_mailbox(srv, "bob", 1)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root: submits as another user (nobody)")
+    def test_other_user_submits_and_is_named(self):
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        srv = self.start()
+        self.assertEqual(self.sendmail(["bob"], b"Subject: root\n\nx\n").returncode, 0)
+        for d in (self.data, os.path.join(self.data, "queue")):
+            os.chmod(d, 0o711)  # as make install leaves the spool: reachable, not listable
+        os.chmod(self.work, 0o755)
+        os.chmod(self.srv.conf_path, 0o644)
+        p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=%d" % nobody.pw_gid,
+                            "--clear-groups", harness.BIN, "sendmail", "-C", self.srv.conf_path,
+                            "alice"], input=b"Subject: nobody\n\nx\n", stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        (content,) = self.wait_mailbox(srv, "alice", 1)
+        self.assertIn(b"(clearmta, from userid %d)" % nobody.pw_uid, content)
+
+    def test_hostile_maildrop_file_set_aside(self):
+        srv = self.start()
+        self.assertEqual(self.sendmail(["bob"], b"Subject: first\n\nx\n").returncode, 0)
+        srv.wait_mail("bob", 1)
+        d = os.path.join(self.data, "queue", "maildrop")
+        name = "D" + "0" * 32
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(b"clearmta-maildrop 1\nR <alice@example.test>\n\nno sender line\n")
+        os.symlink("/etc/passwd", os.path.join(d, "D" + "1" * 32))
+        self.assertTrue(harness.wait_until(
+            lambda: os.path.exists(os.path.join(d, "bad-" + name)), 10), self.maildrop())
+        self.assertTrue(harness.wait_until(
+            lambda: os.path.lexists(os.path.join(d, "bad-D" + "1" * 32)), 10), self.maildrop())
+        self.assertIn("not a maildrop file", srv.log())
+        self.assertEqual(srv.maildir_files("alice"), [])
+        self.assertTrue(srv.running())
 
     def test_flush_without_server(self):
         self.assertEqual(self.sendmail(["-q"]).returncode, EX_UNAVAILABLE)

@@ -338,6 +338,9 @@ static void test_run_user(void **state)
     load_ok("# no user line\n", &c);
     assert_string_equal(c.run_user, "");
     policy_config_free(&c);
+    load_ok("log_file /var/log/clearmta.log\n", &c);
+    assert_string_equal(c.log_file, "/var/log/clearmta.log");
+    policy_config_free(&c);
     load_ok("user Debian-exim_2.x\n", &c);
     assert_string_equal(c.run_user, "Debian-exim_2.x");
     policy_config_free(&c);
