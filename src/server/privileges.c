@@ -91,25 +91,35 @@ static bool check_dir(const struct server_privileges *p, const char *dir)
     return ok;
 }
 
-bool server_privileges_prepare(const struct policy_config *cfg, struct server_privileges *p)
+/* Runs as whoever started the server: the data directory only has to exist. */
+static bool stay(const struct policy_config *cfg)
+{
+    int e = store_io_mkdirs(cfg->data_dir, 0700);
+    if (e != 0)
+        net_log("fatal: cannot create %s: %s", cfg->data_dir, strerror(e));
+    return e == 0;
+}
+
+bool server_privileges_prepare(const struct policy_config *cfg, bool embedded,
+                               struct server_privileges *p)
 {
     memset(p, 0, sizeof *p);
-    if (geteuid() != 0) {
-        /* Not root: the server runs as whoever started it, as `make run` does. */
-        int e = store_io_mkdirs(cfg->data_dir, 0700);
-        if (e != 0)
-            net_log("fatal: cannot create %s: %s", cfg->data_dir, strerror(e));
-        return e == 0;
-    }
+    if (geteuid() != 0)
+        return stay(cfg); /* not root: runs as whoever started it */
     const char *name = cfg->run_user[0] ? cfg->run_user : POLICY_DEFAULT_RUN_USER;
+    if (embedded && cfg->run_user[0] == '\0' && getpwnam(name) == NULL) {
+        /* `make run` on a machine where clearmta is not installed: a trial on loopback with
+         * the embedded defaults, not a service. */
+        net_log("warning: running as root on the embedded defaults: no user %s to run as "
+                "(make install creates it; a config file names it with the user directive)",
+                name);
+        return stay(cfg);
+    }
     if (!lookup(name, p))
         return false;
     if (p->uid == 0) {
         net_log("warning: user %s is root; the server keeps every privilege", name);
-        int e = store_io_mkdirs(cfg->data_dir, 0700);
-        if (e != 0)
-            net_log("fatal: cannot create %s: %s", cfg->data_dir, strerror(e));
-        return e == 0;
+        return stay(cfg);
     }
     p->drop = true;
     return check_dir(p, cfg->data_dir) && check_dir(p, cfg->queue_dir) &&

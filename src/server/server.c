@@ -311,7 +311,7 @@ static bool setup(struct server *srv)
     /* Keys and privileged ports need root; everything that makes files or threads comes after
      * the drop, so that all of it belongs to the configured user. */
     struct server_privileges priv;
-    if (!server_privileges_prepare(cfg, &priv) || !open_tls(srv) || !server_signing_open(srv) ||
+    if (!server_privileges_prepare(cfg, srv->config_path == NULL, &priv) || !open_tls(srv) || !server_signing_open(srv) ||
         !server_privileges_own_tls(cfg, &priv) || !open_listeners(srv) ||
         !server_privileges_drop(&priv))
         return false;

@@ -130,7 +130,10 @@ struct server_privileges {
 /* Before anything is opened: looks the user up (unknown: false, the log names it), checks
  * that the data directories and what they hold belong to it (else false, the log says what to
  * chown) or creates them for it. Not root: only makes data_dir; p->drop stays false. */
-bool server_privileges_prepare(const struct policy_config *cfg, struct server_privileges *p);
+/* embedded: the configuration is the embedded default (no file), where a missing default
+ * user means "try it out as whoever started it", as `make run` does, with a warning. */
+bool server_privileges_prepare(const struct policy_config *cfg, bool embedded,
+                               struct server_privileges *p);
 /* After TLS is set up: the self-signed pair generated in data_dir goes to the user. */
 bool server_privileges_own_tls(const struct policy_config *cfg,
                                const struct server_privileges *p);
