@@ -320,8 +320,10 @@ static bool cut_line(const char *s, size_t n)
         NULL};
     if (n > 160 || !any_of(s, n, marks))
         return false;
-    static const char *const shape[] = {"---", "===", "below", "follow", ":", "attached", NULL};
-    return any_of(s, n, shape);
+    static const char *const shape[] = {"---", "===", "below", "follow", "attached", NULL};
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return any_of(s, n, shape) || (n > 0 && s[n - 1] == ':');
 }
 
 /* Labels before a recipient at the start of a line. */
@@ -329,7 +331,7 @@ static size_t skip_label(const char *s, size_t n)
 {
     static const char *const labels[] = {
         "rcpt to:", "recipient address:", "recipient:", "original-recipient:", "address:",
-        "failed recipient:", "to:", "addressed to", "invalid recipient:", "user:",
+        "failed recipient:", "addressed to", "invalid recipient:", "user:",
         "unknown user:", "mailbox:", NULL};
     for (size_t i = 0; labels[i]; i++) {
         size_t m = strlen(labels[i]);
@@ -350,6 +352,10 @@ static size_t line_rcpt(const char *s, size_t n, size_t *off)
     size_t i = 0;
     while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '*' || s[i] == '-' || s[i] == '>'))
         i++;
+    /* Sendmail's "554 <rcpt>... reason": the reply code in front of the address */
+    if (i + 4 < n && s[i] >= '2' && s[i] <= '5' && s[i + 1] >= '0' && s[i + 1] <= '9' &&
+        s[i + 2] >= '0' && s[i + 2] <= '9' && s[i + 3] == ' ' && s[i + 4] == '<')
+        i += 4;
     i += skip_label(s + i, n - i);
     while (i < n && (s[i] == '<' || s[i] == '"' || s[i] == '\'' || s[i] == '(' || s[i] == '['))
         i++;
@@ -504,7 +510,7 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
             break;
         }
         size_t off, m = line_rcpt(s, ln, &off);
-        if (m && !same_addr(s + off, m, bounce_to) && ifind(s, ln, "mailer-daemon@") == NULL) {
+        if (m && ifind(s, ln, "mailer-daemon@") == NULL) {
             char addr[REPLY_BOUNCE_ADDR_MAX];
             copy_str(addr, sizeof addr, s + off, m);
             struct reply_bounce_rcpt *r = add_rcpt(b, addr);
@@ -539,6 +545,19 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
             gl += ln;
             global[gl] = '\0';
         }
+    }
+    /* The report's own addressee (the sender) is a recipient only when nobody else is: a
+     * message bounced back to its own sender names it. */
+    if (b->nrcpt > 1) {
+        size_t w = 0;
+        for (size_t k = 0; k < b->nrcpt; k++) {
+            if (same_addr(b->rcpt[k].recipient, strlen(b->rcpt[k].recipient), bounce_to))
+                continue;
+            if (w != k)
+                b->rcpt[w] = b->rcpt[k];
+            w++;
+        }
+        b->nrcpt = w;
     }
     /* No address begins a line: the first one the words name ("could not deliver your mail
      * to <x>") that is not the report's own addressee. */
@@ -579,6 +598,40 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
             diag_add(&b->rcpt[k], global, gl);
 }
 
+/* A report whose status part has no Diagnostic-Code often quotes the reply in its words
+ * ("rcpt@example.org: 550 5.7.26 …" under the address): take them. */
+static void text_diag_for(const char *t, size_t n, struct reply_bounce_rcpt *r)
+{
+    size_t i = 0;
+    bool taking = false;
+    size_t lines = 0;
+    while (i < n) {
+        const char *nl = memchr(t + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - t) : n;
+        const char *s = t + i;
+        size_t ln = e - i;
+        i = e < n ? e + 1 : n;
+        if (ln > 0 && s[ln - 1] == '\r')
+            ln--;
+        if (cut_line(s, ln))
+            return;
+        size_t off, m = line_rcpt(s, ln, &off);
+        if (taking) {
+            if (m || ln == 0 || ++lines > 4)
+                return;
+            diag_add(r, s, ln);
+            continue;
+        }
+        if (m && same_addr(s + off, m, r->recipient)) {
+            size_t rest = off + m;
+            while (rest < ln && (s[rest] == '>' || s[rest] == '"' || s[rest] == ')'))
+                rest++;
+            diag_add(r, s + rest, ln - rest);
+            taking = true;
+        }
+    }
+}
+
 /* ---- reasons and codes ------------------------------------------------------------------- */
 
 /* The code that fits a reason best when the report gives none (class digit replaced). */
@@ -617,6 +670,15 @@ static bool data_stage(const char *s, size_t n)
                                         "in reply to data", ">>> data", "smtp command data",
                                         "command data", "after data", NULL};
     return any_of(s, n, marks);
+}
+
+static bool mail_from_stage(const char *diag)
+{
+    static const char *const marks[] = {"after mail from", "in reply to mail from",
+                                        "mail from:<", NULL};
+    size_t n = strlen(diag);
+    /* "MAIL FROM:<…>" as the command quoted before a reply, not the sender named in passing */
+    return any_of(diag, n, marks) && !any_of(diag, n, (const char *const[]){"rcpt to", NULL});
 }
 
 /* Sendmail-style transcripts (">>> DATA" then "<<< 550 …"): is the line quoting this reply
@@ -744,6 +806,14 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
                 strcmp(r->reason, "networkerror") == 0)) {
         /* a transient failure reported as final, with no words of its own: the queue gave up */
         r->reason = "expired";
+    } else if (mail_from_stage(r->diag) &&
+               (strcmp(r->reason, "userunknown") == 0 || strcmp(r->reason, "hostunknown") == 0 ||
+                strcmp(r->reason, "undefined") == 0 || strcmp(r->reason, "filtered") == 0)) {
+        /* refused in answer to MAIL FROM: the sender address, not the recipient, is refused */
+        r->reason = "rejected";
+    } else if (strcmp(r->reason, "undefined") == 0 && r->diag[0] && r->status_given) {
+        /* a report with words and a status that tell no reason: held for a person to judge */
+        r->reason = "onhold";
     } else if (strcmp(r->reason, "userunknown") == 0 && after_data) {
         /* "unknown user" only after the message was sent is a content filter's verdict on the
          * message, not a missing mailbox: RCPT TO had accepted the address */
@@ -893,6 +963,9 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
 
     for (size_t k = 0; k < c.ndsn; k++)
         parse_dsn(c.dsn[k], c.dsn_len[k], out);
+    for (size_t k = 0; k < out->nrcpt; k++)
+        if (out->rcpt[k].diag[0] == '\0')
+            text_diag_for(c.text, c.text_len, &out->rcpt[k]);
     bool bounce_words = from_daemon(from) || subject_bounce(subj);
 
     /* Auto-replies (RFC 3834): not a failure, whoever sends them */

@@ -256,6 +256,52 @@ static void test_ses_json_and_transcript(void **state)
     assert_string_equal(result.rcpt[0].reason, "filtered");
 }
 
+static void test_sendmail_shapes(void **state)
+{
+    (void)state;
+    /* Sendmail V5: "554 <rcpt>... reason" lines, one per recipient, in order */
+    assert_int_equal(parse("From: Mail Delivery Subsystem <MAILER-DAEMON@example.test>\n"
+                           "To: alice@example.test\nSubject: Returned mail: User unknown\n\n"
+                           "   ----- Transcript of session follows -----\n"
+                           "550 example.net (smtp)... 550 Host unknown\n"
+                           "554 <nina@example.net>... 550 Host unknown (Authoritative answer)\n"
+                           "554 <omar@example.org>... User unknown\n"
+                           "   ----- Unsent message follows -----\nTo: nina@example.net\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_int_equal(result.nrcpt, 2);
+    assert_string_equal(result.rcpt[0].recipient, "nina@example.net");
+    assert_string_equal(result.rcpt[0].reason, "hostunknown");
+    assert_string_equal(result.rcpt[1].recipient, "omar@example.org");
+    assert_string_equal(result.rcpt[1].reason, "userunknown");
+    /* refused in answer to MAIL FROM: the sender is refused, whatever the words say */
+    assert_int_equal(parse("From: Mail Delivery System <Mailer-Daemon@example.test>\n"
+                           "To: alice@example.test\nSubject: Mail delivery failed\n\n"
+                           "  pat@example.org\n"
+                           "    SMTP error from remote mail server after MAIL FROM:<alice@"
+                           "example.test>:\n    550 5.1.0 Unknown user\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].reason, "rejected");
+    /* a status part without Diagnostic-Code: the reply quoted in the words counts */
+    assert_int_equal(parse("From: Mailer Daemon <MAILER-DAEMON@example.test>\n"
+                           "To: alice@example.test\nSubject: Delivery status notification\n"
+                           "Content-Type: multipart/mixed; boundary=\"x\"\n\n--x\n"
+                           "Content-Type: text/plain\n\n"
+                           "quinn@example.org: 552 5.2.2 Mailbox full\n\n--x\n"
+                           "Content-Type: message/delivery-status\n\n"
+                           "Reporting-MTA: dns; example.test\n\n"
+                           "Final-Recipient: rfc822; quinn@example.org\nAction: failed\n"
+                           "Status: 5.0.0\n\n--x--\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].reason, "mailboxfull");
+    assert_string_equal(result.rcpt[0].status, "5.2.2");
+    /* unlabelled ISO-2022-JP text is read as such */
+    assert_int_equal(parse("From: MAILER-DAEMON@example.test\nTo: alice@example.test\n"
+                           "Subject: Returned mail\n\n"
+                           "<ren@example.jp>: \x1b$B%f!<%6!<\x1b(B unknown user\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_non_null(strstr(result.rcpt[0].diag, "\xe3\x83\xa6\xe3\x83\xbc"));
+}
+
 /* Found by fuzz_bounce: a charset conversion that filled the output and then met a byte the
  * charset cannot read wrote one byte past the end. Every output size is tried. */
 static void test_encoded_word_fills_output(void **state)
@@ -310,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_gmail_and_words_only),
         cmocka_unit_test(test_vacation_feedback_and_none),
         cmocka_unit_test(test_ses_json_and_transcript),
+        cmocka_unit_test(test_sendmail_shapes),
         cmocka_unit_test(test_encoded_word_fills_output),
         cmocka_unit_test(test_hostile),
     };
