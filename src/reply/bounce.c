@@ -36,10 +36,10 @@ static const char *ifind(const char *s, size_t n, const char *needle)
     if (m == 0 || m > n)
         return NULL;
     for (size_t i = 0; i + m <= n; i++) {
-        if (lower((unsigned char)s[i]) != needle[0])
+        if (lower((unsigned char)s[i]) != (unsigned char)needle[0])
             continue;
         size_t k = 1;
-        while (k < m && lower((unsigned char)s[i + k]) == needle[k])
+        while (k < m && lower((unsigned char)s[i + k]) == (unsigned char)needle[k])
             k++;
         if (k == m)
             return s + i;
@@ -320,7 +320,7 @@ static bool cut_line(const char *s, size_t n)
         NULL};
     if (n > 160 || !any_of(s, n, marks))
         return false;
-    static const char *const shape[] = {"---", "===", "below", "follow", "attached", NULL};
+    static const char *const shape[] = {"---", "===", "below", "follow", NULL};
     while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
         n--;
     return any_of(s, n, shape) || (n > 0 && s[n - 1] == ':');
@@ -331,7 +331,7 @@ static size_t skip_label(const char *s, size_t n)
 {
     static const char *const labels[] = {
         "rcpt to:", "recipient address:", "recipient:", "original-recipient:", "address:",
-        "failed recipient:", "addressed to", "invalid recipient:", "user:",
+        "failed recipient:", "addressed to", "could not be delivered to:", "invalid recipient:", "user:",
         "unknown user:", "mailbox:", NULL};
     for (size_t i = 0; labels[i]; i++) {
         size_t m = strlen(labels[i]);
@@ -841,7 +841,7 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
 
 static bool from_daemon(const char *from)
 {
-    static const char *const who[] = {"mailer-daemon", "postmaster", "mail delivery",
+    static const char *const who[] = {"mailer-daemon", "postmaster", "post_master", "mail delivery",
                                       "mail administrator", "mdaemon", "mailerdaemon",
                                       "mail.delivery", "bounce", "nobody@", "root@", NULL};
     return any_of(from, strlen(from), who);
@@ -855,7 +855,10 @@ static bool subject_bounce(const char *subj)
         "returned to sender", "delivery notification", "unzustellbar", "rejected",
         "mail system error", "delivery report", "not delivered", "failed delivery",
         "delivery problem", "warning: could not send", "delayed mail", "error", "bounce",
-        "dsn", "fail", NULL};
+        "dsn", "fail",
+        /* Japanese carriers: "error", "undelivered", "returned" */
+        "\xe3\x82\xa8\xe3\x83\xa9\xe3\x83\xbc", "\xe4\xb8\x8d\xe9\x81\x94",
+        "\xe8\xbf\x94\xe9\x80\x81", NULL};
     return any_of(subj, strlen(subj), words);
 }
 
@@ -1015,7 +1018,17 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         for (size_t j = 0; d[j]; j++)
             if (d[j] == '\n' || d[j] == '\r' || d[j] == '\t')
                 d[j] = ' ';
+        /* the report's words about this recipient may name the stage the status part omits
+         * (Postfix: "(in reply to end of DATA command)") */
+        static _Thread_local struct reply_bounce_rcpt words;
+        memset(words.recipient, 0, sizeof words.recipient);
+        copy_str(words.recipient, sizeof words.recipient, out->rcpt[k].recipient,
+                 strlen(out->rcpt[k].recipient));
+        words.diag[0] = '\0';
+        if (c.ndsn > 0)
+            text_diag_for(c.text, c.text_len, &words);
         explain_rcpt(&out->rcpt[k], data_stage(d, strlen(d)) ||
+                                        data_stage(words.diag, strlen(words.diag)) ||
                                         transcript_after_data(c.text, c.text_len, d));
     }
     return out->kind;

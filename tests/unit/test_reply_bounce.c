@@ -302,6 +302,27 @@ static void test_sendmail_shapes(void **state)
     assert_non_null(strstr(result.rcpt[0].diag, "\xe3\x83\xa6\xe3\x83\xbc"));
 }
 
+static void test_carrier_shapes(void **state)
+{
+    (void)state;
+    /* a Japanese carrier: 8-bit UTF-8 subject ("mail error notice"), a labelled recipient */
+    assert_int_equal(parse("From: no-reply@example.jp\nTo: alice@example.test\n"
+                           "Subject: \xe3\x83\xa1\xe3\x83\xbc\xe3\x83\xab\xe3\x82\xa8"
+                           "\xe3\x83\xa9\xe3\x83\xbc\xe9\x80\x9a\xe7\x9f\xa5\n\n"
+                           "Your mail sent on: Thu, 29 Apr 2013 23:45:22 +0900\n"
+                           "     Could not be delivered to: <sam@example.jp>\n"
+                           "     As their mailbox is full.\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "sam@example.jp");
+    assert_string_equal(result.rcpt[0].reason, "mailboxfull");
+    /* a message bounced back to its own sender names the sender */
+    assert_int_equal(parse("From: MAILER-DAEMON@example.test\nTo: tom@example.test\n"
+                           "Subject: failure notice\n\n<tom@example.test>:\n"
+                           "Remote host said: 552 Error: disk quota exceeded\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "tom@example.test");
+}
+
 /* Found by fuzz_bounce: a charset conversion that filled the output and then met a byte the
  * charset cannot read wrote one byte past the end. Every output size is tried. */
 static void test_encoded_word_fills_output(void **state)
@@ -357,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_vacation_feedback_and_none),
         cmocka_unit_test(test_ses_json_and_transcript),
         cmocka_unit_test(test_sendmail_shapes),
+        cmocka_unit_test(test_carrier_shapes),
         cmocka_unit_test(test_encoded_word_fills_output),
         cmocka_unit_test(test_hostile),
     };
