@@ -406,7 +406,7 @@ static bool failure_words(const char *s, size_t n)
         "does not exist", "rejected", "refused", "denied", "full", "quota", "expired",
         "failed", "error", "invalid", "not found", "no such", "unavailable", "blocked",
         "disabled", "timeout", "timed out", "too ", "could not", "couldn't", "unable",
-        "not exist", "permission", "not allowed", "reject", NULL};
+        "not exist", "permission", "not allowed", "reject", "not listed", "exceeded", NULL};
     return any_of(s, n, words);
 }
 
@@ -522,6 +522,9 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
                                      s[rest] == ']'))
                     rest++;
                 diag_add(cur, s + rest, ln - rest);
+                /* "Unknown user: rcpt": the words stand before the address */
+                if (rest >= ln && failure_words(s, off))
+                    diag_add(cur, s, off);
                 continue;
             }
         }

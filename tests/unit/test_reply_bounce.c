@@ -321,6 +321,14 @@ static void test_carrier_shapes(void **state)
                            "Remote host said: 552 Error: disk quota exceeded\n"),
                      REPLY_BOUNCE_DSN);
     assert_string_equal(result.rcpt[0].recipient, "tom@example.test");
+    /* the words before the address on its line ("Unknown user: rcpt") are its reply */
+    assert_int_equal(parse("From: \"Postmaster\" <postmaster@example.test>\n"
+                           "To: alice@example.test\nSubject: Undeliverable Mail\n\n"
+                           "Unknown user: una@example.org\n\nOriginal message follows.\n\n"
+                           "To: una@example.org\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "una@example.org");
+    assert_string_equal(result.rcpt[0].reason, "userunknown");
 }
 
 /* Found by fuzz_bounce: a charset conversion that filled the output and then met a byte the
