@@ -42,7 +42,8 @@ def main():
     got = collections.defaultdict(list)
     for line in p.stdout.splitlines():
         d = json.loads(line)
-        got[os.path.relpath(d["file"], eml)].append(d)
+        # the messages of an mbox file ("file#2" …) are that file's results, in order
+        got[os.path.relpath(d["file"], eml).split("#")[0]].append(d)
     rows = collections.defaultdict(lambda: [0, 0, 0, 0])  # reason ok, main, status ok, status n
     bad = []
     with open(tsv) as f:

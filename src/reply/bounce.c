@@ -239,6 +239,16 @@ static struct reply_bounce_rcpt *add_rcpt(struct reply_bounce *b, const char *ad
     return r;
 }
 
+/* A complaint or opt-out about addr: no status, the reason "feedback". */
+static void add_feedback(struct reply_bounce *b, const char *addr)
+{
+    struct reply_bounce_rcpt *r = add_rcpt(b, addr);
+    if (r) {
+        copy_str(r->action, sizeof r->action, "failed", 6);
+        r->reason = "feedback";
+    }
+}
+
 static void parse_dsn(const char *s, size_t n, struct reply_bounce *b)
 {
     char mta[REPLY_BOUNCE_FIELD_MAX] = "";
@@ -946,24 +956,71 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
     if (c.returned)
         returned_fields(c.returned, c.returned_len, out);
 
-    /* ARF (RFC 5965): one record, the feedback type in place of a status */
-    if (c.feedback || ifind(ct, strlen(ct), "feedback-report")) {
+    /* A mail whose subject is "unsubscribe" asks to be taken off the list: an opt-out */
+    size_t sl = strlen(subj);
+    while (sl > 0 && (subj[sl - 1] == ' ' || subj[sl - 1] == '.'))
+        sl--;
+    if (sl == 11 && ifind(subj, sl, "unsubscribe") == subj) {
+        out->kind = REPLY_BOUNCE_FEEDBACK;
+        copy_str(out->feedback_type, sizeof out->feedback_type, "opt-out", 7);
+        char addr[REPLY_BOUNCE_ADDR_MAX];
+        clean_addr(from, addr, sizeof addr);
+        add_feedback(out, addr);
+        return out->kind;
+    }
+    /* Amazon SES complaint notifications */
+    if (ifind(c.text, c.text_len < 4096 ? c.text_len : 4096, "\"notificationtype\":\"complaint\"")) {
+        out->kind = REPLY_BOUNCE_FEEDBACK;
+        size_t used = json_value(c.text, c.text_len, "\"complaintfeedbacktype\"", v, sizeof v);
+        copy_str(out->feedback_type, sizeof out->feedback_type, used ? v : "abuse",
+                 used ? strlen(v) : 5);
+        for (size_t i = 0; i < c.text_len;) {
+            size_t u = json_value(c.text + i, c.text_len - i, "\"emailaddress\"", v, sizeof v);
+            if (!u)
+                break;
+            char addr[REPLY_BOUNCE_ADDR_MAX];
+            clean_addr(v, addr, sizeof addr);
+            if (addr[0])
+                add_feedback(out, addr);
+            i += u;
+        }
+        if (out->nrcpt > 0)
+            return out->kind;
+        out->kind = REPLY_BOUNCE_NONE;
+    }
+    /* ARF (RFC 5965), or a provider's own complaint report: one record per recipient */
+    if (c.feedback || ifind(ct, strlen(ct), "feedback-report") ||
+        (!from_daemon(from) && ifind(subj, strlen(subj), "complaint about"))) {
         out->kind = REPLY_BOUNCE_FEEDBACK;
         char addr[REPLY_BOUNCE_ADDR_MAX] = "";
         if (c.feedback) {
             if (reply_mime_header(c.feedback, c.feedback_len, "Feedback-Type", v, sizeof v))
                 copy_str(out->feedback_type, sizeof out->feedback_type, v, strlen(v));
-            if (reply_mime_header(c.feedback, c.feedback_len, "Original-Rcpt-To", v, sizeof v) ||
-                reply_mime_header(c.feedback, c.feedback_len, "Removal-Recipient", v, sizeof v))
+            /* one record per Original-Rcpt-To (RFC 5965 §3.2 allows several) */
+            const char *f = c.feedback;
+            size_t fl = c.feedback_len;
+            for (const char *p; (p = ifind(f, fl, "original-rcpt-to:")) != NULL;) {
+                size_t off;
+                size_t rest = fl - (size_t)(p - f);
+                const char *nl = memchr(p, '\n', rest);
+                size_t ln = nl ? (size_t)(nl - p) : rest;
+                size_t m = addr_find(p, ln, &off);
+                if (m && (p == c.feedback || p[-1] == '\n')) {
+                    char one[REPLY_BOUNCE_ADDR_MAX];
+                    copy_str(one, sizeof one, p + off, m);
+                    add_feedback(out, one);
+                }
+                fl -= (size_t)(p + 1 - f);
+                f = p + 1;
+            }
+            if (out->nrcpt > 0)
+                return out->kind;
+            if (reply_mime_header(c.feedback, c.feedback_len, "Removal-Recipient", v, sizeof v))
                 clean_addr(v, addr, sizeof addr);
         }
         if (!addr[0] && c.returned && reply_mime_header(c.returned, c.returned_len, "To", v, sizeof v))
             clean_addr(v, addr, sizeof addr);
-        struct reply_bounce_rcpt *r = add_rcpt(out, addr);
-        if (r) {
-            copy_str(r->action, sizeof r->action, "failed", 6);
-            r->reason = "feedback";
-        }
+        add_feedback(out, addr);
         return out->kind;
     }
 
@@ -972,7 +1029,11 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
     for (size_t k = 0; k < out->nrcpt; k++)
         if (out->rcpt[k].diag[0] == '\0')
             text_diag_for(c.text, c.text_len, &out->rcpt[k]);
-    bool bounce_words = from_daemon(from) || subject_bounce(subj);
+    static const char *const body_words[] = {"could not be delivered", "undeliverable",
+                                             "delivery has failed", "not be delivered to",
+                                             "permanent error", "delivery failed", NULL};
+    bool bounce_words = from_daemon(from) || subject_bounce(subj) ||
+                        any_of(c.text, c.text_len < 4096 ? c.text_len : 4096, body_words);
 
     /* Auto-replies (RFC 3834): not a failure, whoever sends them */
     char as[64] = "";
@@ -997,6 +1058,15 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         return out->kind;
     }
 
+    if (out->nrcpt == 0 && ifind(c.text, c.text_len < 4096 ? c.text_len : 4096, "notificationtype\\\"")) {
+        /* SNS wraps the SES notification as a JSON string: its quotes are escaped */
+        static _Thread_local char unesc[TEXT_MAX];
+        size_t u = 0;
+        for (size_t k = 0; k < c.text_len && u < sizeof unesc; k++)
+            if (!(c.text[k] == '\\' && k + 1 < c.text_len && c.text[k + 1] == '"'))
+                unesc[u++] = c.text[k];
+        parse_json(unesc, u, out);
+    }
     if (out->nrcpt == 0 && ifind(c.text, c.text_len < 4096 ? c.text_len : 4096, "\"notificationtype\""))
         parse_json(c.text, c.text_len, out);
     if (out->nrcpt == 0 && (bounce_words || c.ndsn > 0))
@@ -1009,6 +1079,27 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         struct reply_bounce_rcpt *r = addr[0] ? add_rcpt(out, addr) : NULL;
         if (r)
             failure_lines(c.text, c.text_len, r);
+    }
+    if (out->nrcpt == 0 && bounce_words) {
+        /* last resort: the first address the report's words name, other than its own */
+        char self[REPLY_BOUNCE_ADDR_MAX];
+        clean_addr(from, self, sizeof self);
+        for (size_t j = 0; j < c.text_len;) {
+            size_t off, m = addr_find(c.text + j, c.text_len - j, &off);
+            if (!m)
+                break;
+            const char *a = c.text + j + off;
+            if (!same_addr(a, m, to) && !same_addr(a, m, self) &&
+                ifind(a, m, "mailer-daemon@") == NULL && ifind(a, m, "postmaster@") == NULL) {
+                char addr[REPLY_BOUNCE_ADDR_MAX];
+                copy_str(addr, sizeof addr, a, m);
+                struct reply_bounce_rcpt *r = add_rcpt(out, addr);
+                if (r)
+                    failure_lines(c.text, c.text_len, r);
+                break;
+            }
+            j += off + m;
+        }
     }
     if (out->nrcpt == 0)
         return out->kind;

@@ -331,6 +331,34 @@ static void test_carrier_shapes(void **state)
     assert_string_equal(result.rcpt[0].reason, "userunknown");
 }
 
+static void test_feedback_shapes(void **state)
+{
+    (void)state;
+    /* several Original-Rcpt-To fields: one record each */
+    assert_int_equal(parse("From: abuse@example.org\nSubject: report\n"
+                           "Content-Type: multipart/report; report-type=feedback-report; "
+                           "boundary=\"F\"\n\n--F\nContent-Type: message/feedback-report\n\n"
+                           "Feedback-Type: abuse\nOriginal-Rcpt-To: vic@example.org\n"
+                           "Original-Rcpt-To: <wes@example.net>\n--F--\n"),
+                     REPLY_BOUNCE_FEEDBACK);
+    assert_int_equal(result.nrcpt, 2);
+    assert_string_equal(result.rcpt[1].recipient, "wes@example.net");
+    /* an "unsubscribe" mail is an opt-out, even when sent automatically */
+    assert_int_equal(parse("From: xena@example.org\nSubject: unsubscribe\n"
+                           "Auto-Submitted: auto-replied\n\nunsubscribe\n"),
+                     REPLY_BOUNCE_FEEDBACK);
+    assert_string_equal(result.feedback_type, "opt-out");
+    assert_string_equal(result.rcpt[0].recipient, "xena@example.org");
+    /* a bounce notification wrapped as an escaped JSON string */
+    assert_int_equal(parse("From: no-reply@sns.example.test\nSubject: Notification\n\n"
+                           "{\"Message\" : \"{\\\"notificationType\\\":\\\"Bounce\\\","
+                           "\\\"bouncedRecipients\\\":[{\\\"emailAddress\\\":\\\"yan@example.org"
+                           "\\\",\\\"status\\\":\\\"5.1.1\\\"}]}\"}\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "yan@example.org");
+    assert_string_equal(result.rcpt[0].status, "5.1.1");
+}
+
 /* Found by fuzz_bounce: a charset conversion that filled the output and then met a byte the
  * charset cannot read wrote one byte past the end. Every output size is tried. */
 static void test_encoded_word_fills_output(void **state)
@@ -387,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_ses_json_and_transcript),
         cmocka_unit_test(test_sendmail_shapes),
         cmocka_unit_test(test_carrier_shapes),
+        cmocka_unit_test(test_feedback_shapes),
         cmocka_unit_test(test_encoded_word_fills_output),
         cmocka_unit_test(test_hostile),
     };
