@@ -42,8 +42,10 @@ def main():
     got = collections.defaultdict(list)
     for line in p.stdout.splitlines():
         d = json.loads(line)
-        got[os.path.relpath(d["file"], eml)].append(d)
+        # the messages of an mbox file ("file#2" …) are that file's results, in order
+        got[os.path.relpath(d["file"], eml).split("#")[0]].append(d)
     rows = collections.defaultdict(lambda: [0, 0, 0, 0])  # reason ok, main, status ok, status n
+    real = [0, 0]  # real codes only: matched exactly, rows
     bad = []
     with open(tsv) as f:
         header = f.readline().rstrip("\n").split("\t")
@@ -68,6 +70,8 @@ def main():
             fam[3] += 1
             if r["status_kind"] == "real":
                 ok_status = have == want
+                real[0] += ok_status
+                real[1] += 1
             else:
                 ok_status = have[:1] == want[:1]
             fam[2] += ok_status
@@ -84,6 +88,8 @@ def main():
         print("%-26s %5d/%-6d %5d/%-6d" % (k, v[0], v[1], v[2], v[3]))
     print("%-26s %5d/%-6d %5d/%-6d  reason %.1f %%  status %.1f %%" %
           ("TOTAL (main)", tr, tm, ts, tn, 100.0 * tr / max(tm, 1), 100.0 * ts / max(tn, 1)))
+    print("real-code status (exact): %d/%d = %.1f %%" % (real[0], real[1],
+                                                        100.0 * real[0] / max(real[1], 1)))
     files = len([n for n in os.listdir(eml) if n.endswith(".eml")])
     print("%d files in one process: %.3f s (exit %d, %d lines on stderr)" %
           (files, elapsed, p.returncode, len(p.stderr.splitlines())))

@@ -36,10 +36,10 @@ static const char *ifind(const char *s, size_t n, const char *needle)
     if (m == 0 || m > n)
         return NULL;
     for (size_t i = 0; i + m <= n; i++) {
-        if (lower((unsigned char)s[i]) != needle[0])
+        if (lower((unsigned char)s[i]) != (unsigned char)needle[0])
             continue;
         size_t k = 1;
-        while (k < m && lower((unsigned char)s[i + k]) == needle[k])
+        while (k < m && lower((unsigned char)s[i + k]) == (unsigned char)needle[k])
             k++;
         if (k == m)
             return s + i;
@@ -239,6 +239,16 @@ static struct reply_bounce_rcpt *add_rcpt(struct reply_bounce *b, const char *ad
     return r;
 }
 
+/* A complaint or opt-out about addr: no status, the reason "feedback". */
+static void add_feedback(struct reply_bounce *b, const char *addr)
+{
+    struct reply_bounce_rcpt *r = add_rcpt(b, addr);
+    if (r) {
+        copy_str(r->action, sizeof r->action, "failed", 6);
+        r->reason = "feedback";
+    }
+}
+
 static void parse_dsn(const char *s, size_t n, struct reply_bounce *b)
 {
     char mta[REPLY_BOUNCE_FIELD_MAX] = "";
@@ -320,8 +330,10 @@ static bool cut_line(const char *s, size_t n)
         NULL};
     if (n > 160 || !any_of(s, n, marks))
         return false;
-    static const char *const shape[] = {"---", "===", "below", "follow", ":", "attached", NULL};
-    return any_of(s, n, shape);
+    static const char *const shape[] = {"---", "===", "below", "follow", NULL};
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return any_of(s, n, shape) || (n > 0 && s[n - 1] == ':');
 }
 
 /* Labels before a recipient at the start of a line. */
@@ -329,7 +341,7 @@ static size_t skip_label(const char *s, size_t n)
 {
     static const char *const labels[] = {
         "rcpt to:", "recipient address:", "recipient:", "original-recipient:", "address:",
-        "failed recipient:", "to:", "addressed to", "invalid recipient:", "user:",
+        "failed recipient:", "addressed to", "could not be delivered to:", "invalid recipient:", "user:",
         "unknown user:", "mailbox:", NULL};
     for (size_t i = 0; labels[i]; i++) {
         size_t m = strlen(labels[i]);
@@ -350,6 +362,10 @@ static size_t line_rcpt(const char *s, size_t n, size_t *off)
     size_t i = 0;
     while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '*' || s[i] == '-' || s[i] == '>'))
         i++;
+    /* Sendmail's "554 <rcpt>... reason": the reply code in front of the address */
+    if (i + 4 < n && s[i] >= '2' && s[i] <= '5' && s[i + 1] >= '0' && s[i + 1] <= '9' &&
+        s[i + 2] >= '0' && s[i + 2] <= '9' && s[i + 3] == ' ' && s[i + 4] == '<')
+        i += 4;
     i += skip_label(s + i, n - i);
     while (i < n && (s[i] == '<' || s[i] == '"' || s[i] == '\'' || s[i] == '(' || s[i] == '['))
         i++;
@@ -400,7 +416,7 @@ static bool failure_words(const char *s, size_t n)
         "does not exist", "rejected", "refused", "denied", "full", "quota", "expired",
         "failed", "error", "invalid", "not found", "no such", "unavailable", "blocked",
         "disabled", "timeout", "timed out", "too ", "could not", "couldn't", "unable",
-        "not exist", "permission", "not allowed", "reject", NULL};
+        "not exist", "permission", "not allowed", "reject", "not listed", "exceeded", NULL};
     return any_of(s, n, words);
 }
 
@@ -504,7 +520,7 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
             break;
         }
         size_t off, m = line_rcpt(s, ln, &off);
-        if (m && !same_addr(s + off, m, bounce_to) && ifind(s, ln, "mailer-daemon@") == NULL) {
+        if (m && ifind(s, ln, "mailer-daemon@") == NULL) {
             char addr[REPLY_BOUNCE_ADDR_MAX];
             copy_str(addr, sizeof addr, s + off, m);
             struct reply_bounce_rcpt *r = add_rcpt(b, addr);
@@ -516,6 +532,9 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
                                      s[rest] == ']'))
                     rest++;
                 diag_add(cur, s + rest, ln - rest);
+                /* "Unknown user: rcpt": the words stand before the address */
+                if (rest >= ln && failure_words(s, off))
+                    diag_add(cur, s, off);
                 continue;
             }
         }
@@ -539,6 +558,19 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
             gl += ln;
             global[gl] = '\0';
         }
+    }
+    /* The report's own addressee (the sender) is a recipient only when nobody else is: a
+     * message bounced back to its own sender names it. */
+    if (b->nrcpt > 1) {
+        size_t w = 0;
+        for (size_t k = 0; k < b->nrcpt; k++) {
+            if (same_addr(b->rcpt[k].recipient, strlen(b->rcpt[k].recipient), bounce_to))
+                continue;
+            if (w != k)
+                b->rcpt[w] = b->rcpt[k];
+            w++;
+        }
+        b->nrcpt = w;
     }
     /* No address begins a line: the first one the words name ("could not deliver your mail
      * to <x>") that is not the report's own addressee. */
@@ -579,6 +611,40 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
             diag_add(&b->rcpt[k], global, gl);
 }
 
+/* A report whose status part has no Diagnostic-Code often quotes the reply in its words
+ * ("rcpt@example.org: 550 5.7.26 …" under the address): take them. */
+static void text_diag_for(const char *t, size_t n, struct reply_bounce_rcpt *r)
+{
+    size_t i = 0;
+    bool taking = false;
+    size_t lines = 0;
+    while (i < n) {
+        const char *nl = memchr(t + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - t) : n;
+        const char *s = t + i;
+        size_t ln = e - i;
+        i = e < n ? e + 1 : n;
+        if (ln > 0 && s[ln - 1] == '\r')
+            ln--;
+        if (cut_line(s, ln))
+            return;
+        size_t off, m = line_rcpt(s, ln, &off);
+        if (taking) {
+            if (m || ln == 0 || ++lines > 4)
+                return;
+            diag_add(r, s, ln);
+            continue;
+        }
+        if (m && same_addr(s + off, m, r->recipient)) {
+            size_t rest = off + m;
+            while (rest < ln && (s[rest] == '>' || s[rest] == '"' || s[rest] == ')'))
+                rest++;
+            diag_add(r, s + rest, ln - rest);
+            taking = true;
+        }
+    }
+}
+
 /* ---- reasons and codes ------------------------------------------------------------------- */
 
 /* The code that fits a reason best when the report gives none (class digit replaced). */
@@ -617,6 +683,15 @@ static bool data_stage(const char *s, size_t n)
                                         "in reply to data", ">>> data", "smtp command data",
                                         "command data", "after data", NULL};
     return any_of(s, n, marks);
+}
+
+static bool mail_from_stage(const char *diag)
+{
+    static const char *const marks[] = {"after mail from", "in reply to mail from",
+                                        "mail from:<", NULL};
+    size_t n = strlen(diag);
+    /* "MAIL FROM:<…>" as the command quoted before a reply, not the sender named in passing */
+    return any_of(diag, n, marks) && !any_of(diag, n, (const char *const[]){"rcpt to", NULL});
 }
 
 /* Sendmail-style transcripts (">>> DATA" then "<<< 550 …"): is the line quoting this reply
@@ -744,6 +819,14 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
                 strcmp(r->reason, "networkerror") == 0)) {
         /* a transient failure reported as final, with no words of its own: the queue gave up */
         r->reason = "expired";
+    } else if (mail_from_stage(r->diag) &&
+               (strcmp(r->reason, "userunknown") == 0 || strcmp(r->reason, "hostunknown") == 0 ||
+                strcmp(r->reason, "undefined") == 0 || strcmp(r->reason, "filtered") == 0)) {
+        /* refused in answer to MAIL FROM: the sender address, not the recipient, is refused */
+        r->reason = "rejected";
+    } else if (strcmp(r->reason, "undefined") == 0 && r->diag[0] && r->status_given) {
+        /* a report with words and a status that tell no reason: held for a person to judge */
+        r->reason = "onhold";
     } else if (strcmp(r->reason, "userunknown") == 0 && after_data) {
         /* "unknown user" only after the message was sent is a content filter's verdict on the
          * message, not a missing mailbox: RCPT TO had accepted the address */
@@ -771,7 +854,7 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
 
 static bool from_daemon(const char *from)
 {
-    static const char *const who[] = {"mailer-daemon", "postmaster", "mail delivery",
+    static const char *const who[] = {"mailer-daemon", "postmaster", "post_master", "mail delivery",
                                       "mail administrator", "mdaemon", "mailerdaemon",
                                       "mail.delivery", "bounce", "nobody@", "root@", NULL};
     return any_of(from, strlen(from), who);
@@ -785,7 +868,10 @@ static bool subject_bounce(const char *subj)
         "returned to sender", "delivery notification", "unzustellbar", "rejected",
         "mail system error", "delivery report", "not delivered", "failed delivery",
         "delivery problem", "warning: could not send", "delayed mail", "error", "bounce",
-        "dsn", "fail", NULL};
+        "dsn", "fail",
+        /* Japanese carriers: "error", "undelivered", "returned" */
+        "\xe3\x82\xa8\xe3\x83\xa9\xe3\x83\xbc", "\xe4\xb8\x8d\xe9\x81\x94",
+        "\xe8\xbf\x94\xe9\x80\x81", NULL};
     return any_of(subj, strlen(subj), words);
 }
 
@@ -870,30 +956,84 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
     if (c.returned)
         returned_fields(c.returned, c.returned_len, out);
 
-    /* ARF (RFC 5965): one record, the feedback type in place of a status */
-    if (c.feedback || ifind(ct, strlen(ct), "feedback-report")) {
+    /* A mail whose subject is "unsubscribe" asks to be taken off the list: an opt-out */
+    size_t sl = strlen(subj);
+    while (sl > 0 && (subj[sl - 1] == ' ' || subj[sl - 1] == '.'))
+        sl--;
+    if (sl == 11 && ifind(subj, sl, "unsubscribe") == subj) {
+        out->kind = REPLY_BOUNCE_FEEDBACK;
+        copy_str(out->feedback_type, sizeof out->feedback_type, "opt-out", 7);
+        char addr[REPLY_BOUNCE_ADDR_MAX];
+        clean_addr(from, addr, sizeof addr);
+        add_feedback(out, addr);
+        return out->kind;
+    }
+    /* Amazon SES complaint notifications */
+    if (ifind(c.text, c.text_len < 4096 ? c.text_len : 4096, "\"notificationtype\":\"complaint\"")) {
+        out->kind = REPLY_BOUNCE_FEEDBACK;
+        size_t used = json_value(c.text, c.text_len, "\"complaintfeedbacktype\"", v, sizeof v);
+        copy_str(out->feedback_type, sizeof out->feedback_type, used ? v : "abuse",
+                 used ? strlen(v) : 5);
+        for (size_t i = 0; i < c.text_len;) {
+            size_t u = json_value(c.text + i, c.text_len - i, "\"emailaddress\"", v, sizeof v);
+            if (!u)
+                break;
+            char addr[REPLY_BOUNCE_ADDR_MAX];
+            clean_addr(v, addr, sizeof addr);
+            if (addr[0])
+                add_feedback(out, addr);
+            i += u;
+        }
+        if (out->nrcpt > 0)
+            return out->kind;
+        out->kind = REPLY_BOUNCE_NONE;
+    }
+    /* ARF (RFC 5965), or a provider's own complaint report: one record per recipient */
+    if (c.feedback || ifind(ct, strlen(ct), "feedback-report") ||
+        (!from_daemon(from) && ifind(subj, strlen(subj), "complaint about"))) {
         out->kind = REPLY_BOUNCE_FEEDBACK;
         char addr[REPLY_BOUNCE_ADDR_MAX] = "";
         if (c.feedback) {
             if (reply_mime_header(c.feedback, c.feedback_len, "Feedback-Type", v, sizeof v))
                 copy_str(out->feedback_type, sizeof out->feedback_type, v, strlen(v));
-            if (reply_mime_header(c.feedback, c.feedback_len, "Original-Rcpt-To", v, sizeof v) ||
-                reply_mime_header(c.feedback, c.feedback_len, "Removal-Recipient", v, sizeof v))
+            /* one record per Original-Rcpt-To (RFC 5965 §3.2 allows several) */
+            const char *f = c.feedback;
+            size_t fl = c.feedback_len;
+            for (const char *p; (p = ifind(f, fl, "original-rcpt-to:")) != NULL;) {
+                size_t off;
+                size_t rest = fl - (size_t)(p - f);
+                const char *nl = memchr(p, '\n', rest);
+                size_t ln = nl ? (size_t)(nl - p) : rest;
+                size_t m = addr_find(p, ln, &off);
+                if (m && (p == c.feedback || p[-1] == '\n')) {
+                    char one[REPLY_BOUNCE_ADDR_MAX];
+                    copy_str(one, sizeof one, p + off, m);
+                    add_feedback(out, one);
+                }
+                fl -= (size_t)(p + 1 - f);
+                f = p + 1;
+            }
+            if (out->nrcpt > 0)
+                return out->kind;
+            if (reply_mime_header(c.feedback, c.feedback_len, "Removal-Recipient", v, sizeof v))
                 clean_addr(v, addr, sizeof addr);
         }
         if (!addr[0] && c.returned && reply_mime_header(c.returned, c.returned_len, "To", v, sizeof v))
             clean_addr(v, addr, sizeof addr);
-        struct reply_bounce_rcpt *r = add_rcpt(out, addr);
-        if (r) {
-            copy_str(r->action, sizeof r->action, "failed", 6);
-            r->reason = "feedback";
-        }
+        add_feedback(out, addr);
         return out->kind;
     }
 
     for (size_t k = 0; k < c.ndsn; k++)
         parse_dsn(c.dsn[k], c.dsn_len[k], out);
-    bool bounce_words = from_daemon(from) || subject_bounce(subj);
+    for (size_t k = 0; k < out->nrcpt; k++)
+        if (out->rcpt[k].diag[0] == '\0')
+            text_diag_for(c.text, c.text_len, &out->rcpt[k]);
+    static const char *const body_words[] = {"could not be delivered", "undeliverable",
+                                             "delivery has failed", "not be delivered to",
+                                             "permanent error", "delivery failed", NULL};
+    bool bounce_words = from_daemon(from) || subject_bounce(subj) ||
+                        any_of(c.text, c.text_len < 4096 ? c.text_len : 4096, body_words);
 
     /* Auto-replies (RFC 3834): not a failure, whoever sends them */
     char as[64] = "";
@@ -918,6 +1058,15 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         return out->kind;
     }
 
+    if (out->nrcpt == 0 && ifind(c.text, c.text_len < 4096 ? c.text_len : 4096, "notificationtype\\\"")) {
+        /* SNS wraps the SES notification as a JSON string: its quotes are escaped */
+        static _Thread_local char unesc[TEXT_MAX];
+        size_t u = 0;
+        for (size_t k = 0; k < c.text_len && u < sizeof unesc; k++)
+            if (!(c.text[k] == '\\' && k + 1 < c.text_len && c.text[k + 1] == '"'))
+                unesc[u++] = c.text[k];
+        parse_json(unesc, u, out);
+    }
     if (out->nrcpt == 0 && ifind(c.text, c.text_len < 4096 ? c.text_len : 4096, "\"notificationtype\""))
         parse_json(c.text, c.text_len, out);
     if (out->nrcpt == 0 && (bounce_words || c.ndsn > 0))
@@ -931,6 +1080,27 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         if (r)
             failure_lines(c.text, c.text_len, r);
     }
+    if (out->nrcpt == 0 && bounce_words) {
+        /* last resort: the first address the report's words name, other than its own */
+        char self[REPLY_BOUNCE_ADDR_MAX];
+        clean_addr(from, self, sizeof self);
+        for (size_t j = 0; j < c.text_len;) {
+            size_t off, m = addr_find(c.text + j, c.text_len - j, &off);
+            if (!m)
+                break;
+            const char *a = c.text + j + off;
+            if (!same_addr(a, m, to) && !same_addr(a, m, self) &&
+                ifind(a, m, "mailer-daemon@") == NULL && ifind(a, m, "postmaster@") == NULL) {
+                char addr[REPLY_BOUNCE_ADDR_MAX];
+                copy_str(addr, sizeof addr, a, m);
+                struct reply_bounce_rcpt *r = add_rcpt(out, addr);
+                if (r)
+                    failure_lines(c.text, c.text_len, r);
+                break;
+            }
+            j += off + m;
+        }
+    }
     if (out->nrcpt == 0)
         return out->kind;
     if (!c.returned)
@@ -942,7 +1112,17 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         for (size_t j = 0; d[j]; j++)
             if (d[j] == '\n' || d[j] == '\r' || d[j] == '\t')
                 d[j] = ' ';
+        /* the report's words about this recipient may name the stage the status part omits
+         * (Postfix: "(in reply to end of DATA command)") */
+        static _Thread_local struct reply_bounce_rcpt words;
+        memset(words.recipient, 0, sizeof words.recipient);
+        copy_str(words.recipient, sizeof words.recipient, out->rcpt[k].recipient,
+                 strlen(out->rcpt[k].recipient));
+        words.diag[0] = '\0';
+        if (c.ndsn > 0)
+            text_diag_for(c.text, c.text_len, &words);
         explain_rcpt(&out->rcpt[k], data_stage(d, strlen(d)) ||
+                                        data_stage(words.diag, strlen(words.diag)) ||
                                         transcript_after_data(c.text, c.text_len, d));
     }
     return out->kind;

@@ -515,6 +515,8 @@ static void walk(struct walker *w, const char *msg, size_t len, unsigned depth, 
         emit(w, &h);
         return;
     }
+    if (charset[0] == '\0' && memmem(dec, dn, "\x1b$B", 3) != NULL)
+        memcpy(charset, "ISO-2022-JP", sizeof "ISO-2022-JP"); /* JIS escapes, unlabelled */
     if (strncmp(p.type, "text/", 5) == 0 || strncmp(p.type, "message/", 8) == 0) {
         size_t room;
         char *dst = arena_at(w, &room);

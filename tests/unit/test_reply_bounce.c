@@ -256,6 +256,109 @@ static void test_ses_json_and_transcript(void **state)
     assert_string_equal(result.rcpt[0].reason, "filtered");
 }
 
+static void test_sendmail_shapes(void **state)
+{
+    (void)state;
+    /* Sendmail V5: "554 <rcpt>... reason" lines, one per recipient, in order */
+    assert_int_equal(parse("From: Mail Delivery Subsystem <MAILER-DAEMON@example.test>\n"
+                           "To: alice@example.test\nSubject: Returned mail: User unknown\n\n"
+                           "   ----- Transcript of session follows -----\n"
+                           "550 example.net (smtp)... 550 Host unknown\n"
+                           "554 <nina@example.net>... 550 Host unknown (Authoritative answer)\n"
+                           "554 <omar@example.org>... User unknown\n"
+                           "   ----- Unsent message follows -----\nTo: nina@example.net\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_int_equal(result.nrcpt, 2);
+    assert_string_equal(result.rcpt[0].recipient, "nina@example.net");
+    assert_string_equal(result.rcpt[0].reason, "hostunknown");
+    assert_string_equal(result.rcpt[1].recipient, "omar@example.org");
+    assert_string_equal(result.rcpt[1].reason, "userunknown");
+    /* refused in answer to MAIL FROM: the sender is refused, whatever the words say */
+    assert_int_equal(parse("From: Mail Delivery System <Mailer-Daemon@example.test>\n"
+                           "To: alice@example.test\nSubject: Mail delivery failed\n\n"
+                           "  pat@example.org\n"
+                           "    SMTP error from remote mail server after MAIL FROM:<alice@"
+                           "example.test>:\n    550 5.1.0 Unknown user\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].reason, "rejected");
+    /* a status part without Diagnostic-Code: the reply quoted in the words counts */
+    assert_int_equal(parse("From: Mailer Daemon <MAILER-DAEMON@example.test>\n"
+                           "To: alice@example.test\nSubject: Delivery status notification\n"
+                           "Content-Type: multipart/mixed; boundary=\"x\"\n\n--x\n"
+                           "Content-Type: text/plain\n\n"
+                           "quinn@example.org: 552 5.2.2 Mailbox full\n\n--x\n"
+                           "Content-Type: message/delivery-status\n\n"
+                           "Reporting-MTA: dns; example.test\n\n"
+                           "Final-Recipient: rfc822; quinn@example.org\nAction: failed\n"
+                           "Status: 5.0.0\n\n--x--\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].reason, "mailboxfull");
+    assert_string_equal(result.rcpt[0].status, "5.2.2");
+    /* unlabelled ISO-2022-JP text is read as such */
+    assert_int_equal(parse("From: MAILER-DAEMON@example.test\nTo: alice@example.test\n"
+                           "Subject: Returned mail\n\n"
+                           "<ren@example.jp>: \x1b$B%f!<%6!<\x1b(B unknown user\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_non_null(strstr(result.rcpt[0].diag, "\xe3\x83\xa6\xe3\x83\xbc"));
+}
+
+static void test_carrier_shapes(void **state)
+{
+    (void)state;
+    /* a Japanese carrier: 8-bit UTF-8 subject ("mail error notice"), a labelled recipient */
+    assert_int_equal(parse("From: no-reply@example.jp\nTo: alice@example.test\n"
+                           "Subject: \xe3\x83\xa1\xe3\x83\xbc\xe3\x83\xab\xe3\x82\xa8"
+                           "\xe3\x83\xa9\xe3\x83\xbc\xe9\x80\x9a\xe7\x9f\xa5\n\n"
+                           "Your mail sent on: Thu, 29 Apr 2013 23:45:22 +0900\n"
+                           "     Could not be delivered to: <sam@example.jp>\n"
+                           "     As their mailbox is full.\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "sam@example.jp");
+    assert_string_equal(result.rcpt[0].reason, "mailboxfull");
+    /* a message bounced back to its own sender names the sender */
+    assert_int_equal(parse("From: MAILER-DAEMON@example.test\nTo: tom@example.test\n"
+                           "Subject: failure notice\n\n<tom@example.test>:\n"
+                           "Remote host said: 552 Error: disk quota exceeded\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "tom@example.test");
+    /* the words before the address on its line ("Unknown user: rcpt") are its reply */
+    assert_int_equal(parse("From: \"Postmaster\" <postmaster@example.test>\n"
+                           "To: alice@example.test\nSubject: Undeliverable Mail\n\n"
+                           "Unknown user: una@example.org\n\nOriginal message follows.\n\n"
+                           "To: una@example.org\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "una@example.org");
+    assert_string_equal(result.rcpt[0].reason, "userunknown");
+}
+
+static void test_feedback_shapes(void **state)
+{
+    (void)state;
+    /* several Original-Rcpt-To fields: one record each */
+    assert_int_equal(parse("From: abuse@example.org\nSubject: report\n"
+                           "Content-Type: multipart/report; report-type=feedback-report; "
+                           "boundary=\"F\"\n\n--F\nContent-Type: message/feedback-report\n\n"
+                           "Feedback-Type: abuse\nOriginal-Rcpt-To: vic@example.org\n"
+                           "Original-Rcpt-To: <wes@example.net>\n--F--\n"),
+                     REPLY_BOUNCE_FEEDBACK);
+    assert_int_equal(result.nrcpt, 2);
+    assert_string_equal(result.rcpt[1].recipient, "wes@example.net");
+    /* an "unsubscribe" mail is an opt-out, even when sent automatically */
+    assert_int_equal(parse("From: xena@example.org\nSubject: unsubscribe\n"
+                           "Auto-Submitted: auto-replied\n\nunsubscribe\n"),
+                     REPLY_BOUNCE_FEEDBACK);
+    assert_string_equal(result.feedback_type, "opt-out");
+    assert_string_equal(result.rcpt[0].recipient, "xena@example.org");
+    /* a bounce notification wrapped as an escaped JSON string */
+    assert_int_equal(parse("From: no-reply@sns.example.test\nSubject: Notification\n\n"
+                           "{\"Message\" : \"{\\\"notificationType\\\":\\\"Bounce\\\","
+                           "\\\"bouncedRecipients\\\":[{\\\"emailAddress\\\":\\\"yan@example.org"
+                           "\\\",\\\"status\\\":\\\"5.1.1\\\"}]}\"}\n"),
+                     REPLY_BOUNCE_DSN);
+    assert_string_equal(result.rcpt[0].recipient, "yan@example.org");
+    assert_string_equal(result.rcpt[0].status, "5.1.1");
+}
+
 /* Found by fuzz_bounce: a charset conversion that filled the output and then met a byte the
  * charset cannot read wrote one byte past the end. Every output size is tried. */
 static void test_encoded_word_fills_output(void **state)
@@ -310,6 +413,9 @@ int main(void)
         cmocka_unit_test(test_gmail_and_words_only),
         cmocka_unit_test(test_vacation_feedback_and_none),
         cmocka_unit_test(test_ses_json_and_transcript),
+        cmocka_unit_test(test_sendmail_shapes),
+        cmocka_unit_test(test_carrier_shapes),
+        cmocka_unit_test(test_feedback_shapes),
         cmocka_unit_test(test_encoded_word_fills_output),
         cmocka_unit_test(test_hostile),
     };
