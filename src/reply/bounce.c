@@ -420,18 +420,34 @@ static bool failure_words(const char *s, size_t n)
     return any_of(s, n, words);
 }
 
+/* The next line of t[0..n) from *i: its start and length without the line end (LF, or CRLF
+ * with strip_cr); *i moves past it. False at the end. */
+static bool next_line(const char *t, size_t n, size_t *i, bool strip_cr, const char **line,
+                      size_t *len)
+{
+    if (*i >= n)
+        return false;
+    const char *nl = memchr(t + *i, '\n', n - *i);
+    size_t e = nl ? (size_t)(nl - t) : n;
+    *line = t + *i;
+    *len = e - *i;
+    *i = e < n ? e + 1 : n;
+    if (strip_cr && *len > 0 && (*line)[*len - 1] == '\r')
+        (*len)--;
+    return true;
+}
+
 /* The lines of the notification (up to the returned message) that say what failed. */
 static void failure_lines(const char *t, size_t n, struct reply_bounce_rcpt *r)
 {
     size_t i = 0;
-    while (i < n) {
-        const char *nl = memchr(t + i, '\n', n - i);
-        size_t e = nl ? (size_t)(nl - t) : n;
-        if (cut_line(t + i, e - i))
+    const char *s;
+    size_t ln;
+    while (next_line(t, n, &i, false, &s, &ln)) {
+        if (cut_line(s, ln))
             break;
-        if (failure_words(t + i, e - i) && strlen(r->diag) < sizeof r->diag / 2)
-            diag_add(r, t + i, e - i);
-        i = e < n ? e + 1 : n;
+        if (failure_words(s, ln) && strlen(r->diag) < sizeof r->diag / 2)
+            diag_add(r, s, ln);
     }
 }
 
@@ -507,14 +523,9 @@ static void parse_text(const char *t, size_t n, const char *bounce_to, struct re
     size_t gl = 0;
     size_t i = 0;
     size_t returned_at = n; /* where the returned message starts */
-    while (i < n) {
-        const char *nl = memchr(t + i, '\n', n - i);
-        size_t e = nl ? (size_t)(nl - t) : n;
-        const char *s = t + i;
-        size_t ln = e - i;
-        i = e < n ? e + 1 : n;
-        if (ln > 0 && s[ln - 1] == '\r')
-            ln--;
+    const char *s;
+    size_t ln;
+    while (next_line(t, n, &i, true, &s, &ln)) {
         if (cut_line(s, ln)) {
             returned_at = i;
             break;
@@ -618,14 +629,9 @@ static void text_diag_for(const char *t, size_t n, struct reply_bounce_rcpt *r)
     size_t i = 0;
     bool taking = false;
     size_t lines = 0;
-    while (i < n) {
-        const char *nl = memchr(t + i, '\n', n - i);
-        size_t e = nl ? (size_t)(nl - t) : n;
-        const char *s = t + i;
-        size_t ln = e - i;
-        i = e < n ? e + 1 : n;
-        if (ln > 0 && s[ln - 1] == '\r')
-            ln--;
+    const char *s;
+    size_t ln;
+    while (next_line(t, n, &i, true, &s, &ln)) {
         if (cut_line(s, ln))
             return;
         size_t off, m = line_rcpt(s, ln, &off);
