@@ -2,6 +2,9 @@
 #ifndef CLEARMTA_CLI_H
 #define CLEARMTA_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #define CLEARMTA_VERSION "0.1.0"
 
 /* Each returns the process exit status: 0 success, 1 failure, 2 usage error. argv[0] is the
@@ -14,5 +17,11 @@ int cli_passwd(int argc, char **argv);
 int cli_queue(int argc, char **argv);  /* control_cmd.c */
 int cli_limits(int argc, char **argv); /* control_cmd.c */
 int cli_dkim(int argc, char **argv);   /* dkim.c */
+int cli_auth(int argc, char **argv);   /* auth.c */
+
+/* message_file.c: the whole of FILE or standard input ("-"), malloc'd; with to_crlf a bare LF
+ * becomes CRLF (files on disk often have LF line ends; DKIM works on CRLF lines). NULL when
+ * unreadable, out of memory or over 256 MiB. */
+char *cli_read_message(const char *path, bool to_crlf, size_t *len);
 
 #endif
