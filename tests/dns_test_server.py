@@ -4,7 +4,8 @@ for the mail authentication tests, answering only from ZONE.json, in the zone-da
 RFC 7208 test suite: {"name": [{"TXT": "text" | ["str", "str"]}, {"A": "192.0.2.1"},
 {"AAAA": "2001:db8::1"}, {"MX": [10, "host"]}, {"PTR": "host"}, {"CNAME": "host"},
 "TIMEOUT" (never answers), "SERVFAIL"], ...}; SPF records are served as TXT. A name absent
-from the zone gets NXDOMAIN; a name without the asked type an empty answer. A UDP answer over
+from the zone gets NXDOMAIN; a name without the asked type an empty answer, or none at all when
+it lists TIMEOUT; a CNAME is followed within the zone. A UDP answer over
 512 bytes (no EDNS) goes out truncated (TC) with nothing in it, so the client asks over TCP.
 Prints "ready" once listening; stop it with SIGTERM."""
 import ipaddress
@@ -76,33 +77,50 @@ class Zone:
             self.names[name.lower().rstrip(".")] = records
 
     def answer(self, query):
-        """(rcode or None for no answer at all, answer records bytes, count)."""
-        qid, flags, qd = struct.unpack("!HHH", query[:6])
+        """The reply to query, or None for no reply at all (TIMEOUT)."""
+        qid, flags, _qd = struct.unpack("!HHH", query[:6])
         name, off = read_name(query, 12)
         qtype, _qclass = struct.unpack("!HH", query[off:off + 4])
         question = query[12:off + 4]
-        key = name.lower().rstrip(".")
-        records = self.names.get(key)
         rd = flags & 0x0100
-        if records is None:
-            return self.reply(qid, rd, 3, question, b"", 0)
-        if "TIMEOUT" in records:
-            return None
-        if "SERVFAIL" in records:
-            return self.reply(qid, rd, 2, question, b"", 0)
-        answers, count = b"", 0
+        answers, count, rcode = b"", 0, 0
+        # A CNAME is followed, as a recursive server does: its target's records come along.
+        for _hop in range(8):
+            records = self.names.get(name.lower().rstrip("."))
+            if records is None:
+                rcode = 3 if count == 0 else 0
+                break
+            if "SERVFAIL" in records:
+                return self.reply(qid, rd, 2, question, b"", 0)
+            found, target = self.records(name, records, qtype)
+            if not found and target is None and "TIMEOUT" in records:
+                return None  # this type times out; the name's other types answer
+            answers += found[0] if found else b""
+            count += found[1] if found else 0
+            if target is None:
+                break
+            name = target
+        return self.reply(qid, rd, rcode, question, answers, count)
+
+    @staticmethod
+    def records(name, records, qtype):
+        """((bytes, count) of name's records of qtype or None, CNAME target or None)."""
+        out, count, target = b"", 0, None
         for rec in records:
             if not isinstance(rec, dict):
                 continue
             for rtype, value in rec.items():
-                served = "TXT" if rtype == "SPF" and qtype == 16 else rtype
-                if TYPES.get(served) == qtype or (rtype == "CNAME" and qtype != 5):
-                    data = rdata(rtype, value)
-                    answers += (encode_name(name) +
-                                struct.pack("!HHIH", TYPES[rtype] if rtype != "SPF" else qtype,
-                                            1, 60, len(data)) + data)
-                    count += 1
-        return self.reply(qid, rd, 0, question, answers, count)
+                if rtype == "CNAME" and qtype != 5:
+                    target = value
+                    rtype_num = 5
+                elif TYPES.get(rtype) == qtype:
+                    rtype_num = qtype
+                else:
+                    continue
+                data = rdata(rtype, value)
+                out += encode_name(name) + struct.pack("!HHIH", rtype_num, 1, 60, len(data)) + data
+                count += 1
+        return ((out, count) if count else None), target
 
     @staticmethod
     def reply(qid, rd, rcode, question, answers, count):

@@ -415,6 +415,10 @@ static void note(struct deliver_lookup *l, const char *fmt, ...)
     va_end(ap);
 }
 
+static enum deliver_resolver_err start_any(struct deliver_resolver *r, const char *name,
+                                           deliver_resolver_cb *cb, void *ctx,
+                                           struct deliver_lookup **out);
+
 /* A lookup for name (its hosts[0] holds the name until the answer replaces it). */
 static enum deliver_resolver_err start(struct deliver_resolver *r, const char *name,
                                        deliver_resolver_cb *cb, void *ctx,
@@ -424,6 +428,15 @@ static enum deliver_resolver_err start(struct deliver_resolver *r, const char *n
     if (len == 0 || len > LIMIT_DOMAIN || strpbrk(name, " \t\r\n\\") != NULL ||
         name[len - 1] == '.')
         return DELIVER_RESOLVER_ERR_NAME;
+    return start_any(r, name, cb, ctx, out);
+}
+
+/* start() without the check of the name's characters, for names that are not host names
+ * (an SPF macro may put spaces in one). */
+static enum deliver_resolver_err start_any(struct deliver_resolver *r, const char *name,
+                                           deliver_resolver_cb *cb, void *ctx,
+                                           struct deliver_lookup **out)
+{
     struct deliver_lookup *l = calloc(1, sizeof *l);
     if (l == NULL)
         return DELIVER_RESOLVER_ERR_NOMEM;
@@ -609,8 +622,16 @@ enum deliver_resolver_err deliver_resolver_lookup_records(struct deliver_resolve
     if (type != ns_t_txt && type != ns_t_a && type != ns_t_aaaa && type != ns_t_mx &&
         type != ns_t_ptr)
         return DELIVER_RESOLVER_ERR_NAME;
+    /* Any octet but control characters and the backslash (c-ares' escape) and '.' at the end;
+     * a label over 63 octets is refused by c-ares itself (ARES_EBADNAME: TEMPFAIL). */
+    size_t len = strlen(name);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == '\\')
+            return DELIVER_RESOLVER_ERR_NAME;
+    if (len == 0 || len > LIMIT_DOMAIN || name[len - 1] == '.')
+        return DELIVER_RESOLVER_ERR_NAME;
     struct deliver_lookup *l;
-    enum deliver_resolver_err e = start(r, name, NULL, ctx, &l);
+    enum deliver_resolver_err e = start_any(r, name, NULL, ctx, &l);
     if (e != DELIVER_RESOLVER_OK)
         return e;
     l->rec_cb = cb;

@@ -8,24 +8,14 @@ import json
 import re
 import os
 import subprocess
-import sys
 import time
 import unittest
 
-from harness import BIN, REPO, ServerTestCase, free_ports, wait_until
+from authdns import TestDNS, debian_module
+from harness import BIN, ServerTestCase
 
-try:
-    import dkim
-    import nacl.signing
-except ImportError:  # a Python outside Debian's (pyenv) does not see python3-dkim
-    sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        import dkim
-        import nacl.signing
-    except ImportError:
-        dkim = None
-
-DNS_SERVER = os.path.join(REPO, "tests", "dns_test_server.py")
+dkim = debian_module("dkim")
+nacl_signing = debian_module("nacl.signing")
 
 MESSAGE = (b"From: Joe SixPack <joe@football.example.com>\r\n"
            b"To: Suzie Q <suzie@shopping.example.net>\r\n"
@@ -49,7 +39,7 @@ def rsa_key(d, bits):
         return f.read(), base64.b64encode(der).decode()
 
 
-@unittest.skipIf(dkim is None, "python3-dkim (dkimpy) is not installed")
+@unittest.skipIf(dkim is None or nacl_signing is None, "python3-dkim is not installed")
 class Verify(ServerTestCase):
     @classmethod
     def setUpClass(cls):
@@ -58,7 +48,7 @@ class Verify(ServerTestCase):
         cls.rsa, rsa_p = rsa_key(cls.dir, 2048)
         cls.big, big_p = rsa_key(cls.dir, 4096)  # its record needs TCP: > 512 octets
         cls.short, short_p = rsa_key(cls.dir, 512)
-        ed = nacl.signing.SigningKey.generate()
+        ed = nacl_signing.SigningKey.generate()
         cls.ed = base64.b64encode(bytes(ed))
         ed_p = base64.b64encode(bytes(ed.verify_key)).decode()
         cls.mine = os.path.join(cls.dir, "mine.pem")
@@ -77,25 +67,17 @@ class Verify(ServerTestCase):
             "silent._domainkey.football.example.com": ["TIMEOUT"],
             "football.example.com": [{"A": "192.0.2.1"}],
         }
-        path = os.path.join(cls.dir, "zone.json")
-        with open(path, "w") as f:
-            json.dump(zone, f)
-        cls.port = free_ports(1)[0]
-        cls.dns = subprocess.Popen([sys.executable, DNS_SERVER, str(cls.port), path],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        if cls.dns.stdout.readline().strip() != b"ready":
-            raise AssertionError("the test DNS server did not start")
+        cls.dns = TestDNS(zone)
 
     @classmethod
     def tearDownClass(cls):
-        cls.dns.terminate()
-        cls.dns.wait(10)
+        cls.dns.stop()
         import shutil
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def verify(self, message, timeout=30):
         out = subprocess.run([BIN, "auth", "dkim-verify", "--json", "--resolver",
-                              "127.0.0.1:%d" % self.port, "-"], input=message,
+                              self.dns.resolver, "-"], input=message,
                              capture_output=True, timeout=timeout)
         self.assertEqual(out.returncode, 0, out.stderr)
         return json.loads(out.stdout)
