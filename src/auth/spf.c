@@ -578,3 +578,8 @@ const char *auth_spf_reason(const struct auth_spf *s)
 {
     return s->reason ? s->reason : "";
 }
+
+unsigned auth_spf_dns_terms(const struct auth_spf *s)
+{
+    return s->terms;
+}

@@ -40,5 +40,7 @@ enum auth_spf_result auth_spf_result(const struct auth_spf *s);
 const char *auth_spf_domain(const struct auth_spf *s);      /* the domain checked */
 const char *auth_spf_explanation(const struct auth_spf *s); /* exp= text on a fail, or "" */
 const char *auth_spf_reason(const struct auth_spf *s);      /* for people: what decided */
+/* DNS-querying terms the last run evaluated (include, a, mx, ptr, exists, redirect). */
+unsigned auth_spf_dns_terms(const struct auth_spf *s);
 
 #endif

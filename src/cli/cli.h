@@ -18,6 +18,7 @@ int cli_queue(int argc, char **argv);  /* control_cmd.c */
 int cli_limits(int argc, char **argv); /* control_cmd.c */
 int cli_dkim(int argc, char **argv);   /* dkim.c */
 int cli_auth(int argc, char **argv);   /* auth.c */
+int cli_check_domain(int argc, char **argv); /* check_domain.c */
 
 /* message_file.c: the whole of FILE or standard input ("-"), malloc'd; with to_crlf a bare LF
  * becomes CRLF (files on disk often have LF line ends; DKIM works on CRLF lines). NULL when
