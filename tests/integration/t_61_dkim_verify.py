@@ -174,6 +174,13 @@ class Verify(ServerTestCase):
                                 check=True, capture_output=True, timeout=60).stdout
         self.assertEqual(self.result(signed), "pass")
         self.assertTrue(dkim.verify(signed, dnsfunc=lambda q, timeout=5: self.zone_txt(q)))
+        # --repeat measures verification alone, the key answers given from memory.
+        cost = subprocess.run([BIN, "auth", "dkim-verify", "--resolver", self.dns.resolver,
+                               "--repeat", "3", "-"], input=signed, capture_output=True,
+                              timeout=60)
+        self.assertEqual(cost.returncode, 0, cost.stderr)
+        self.assertRegex(cost.stdout.decode(), r"^[0-9.]+ us per message of [0-9]+ bytes with "
+                                               r"1 signature\(s\) \(3 verifications\)\n$")
         # Under another selector's key the same signature must not verify.
         self.assertEqual(self.result(signed.replace(b"s=mine;", b"s=ed;", 1)), "fail")
 
