@@ -16,11 +16,19 @@ from harness import BIN, REPO
 
 yaml = debian_module("yaml")
 
-SUITE = os.environ.get("CLEARMTA_SPF_SUITE",
-                       os.path.join(os.path.dirname(REPO), "..", "shared", "spf",
-                                    "rfc7208-tests.yml"))
-if not os.path.exists(SUITE):
-    SUITE = "/work/shared/spf/rfc7208-tests.yml"
+def find_suite():
+    """$CLEARMTA_SPF_SUITE, else ../shared/spf/ beside the repository (or beside the directory
+    of worktrees that holds it)."""
+    if os.environ.get("CLEARMTA_SPF_SUITE"):
+        return os.environ["CLEARMTA_SPF_SUITE"]
+    for up in ("..", os.path.join("..", "..")):
+        path = os.path.normpath(os.path.join(REPO, up, "shared", "spf", "rfc7208-tests.yml"))
+        if os.path.exists(path):
+            return path
+    return os.path.join(REPO, "..", "shared", "spf", "rfc7208-tests.yml")
+
+
+SUITE = find_suite()
 
 # Cases that fail today, by "scenario/case"; the test fails when one of them starts to pass
 # (take it off the list) or another one fails.
