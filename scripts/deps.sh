@@ -3,8 +3,8 @@
 # Usage: deps.sh build|test|bench. Runs apt-get as root (sudo when not root).
 set -eu
 
-build_pkgs="gcc make libc6-dev libevent-dev libssl-dev libcrypt-dev libc-ares-dev libhiredis-dev openssl"
-test_pkgs="$build_pkgs libcmocka-dev python3 swaks libnet-ssleay-perl curl msmtp dnsmasq-base redis-server clang libclang-rt-14-dev man-db systemd python3-dkim"
+build_pkgs="gcc make libc6-dev libevent-dev libssl-dev libcrypt-dev libc-ares-dev libhiredis-dev libpsl-dev publicsuffix openssl"
+test_pkgs="$build_pkgs libcmocka-dev python3 swaks libnet-ssleay-perl curl msmtp dnsmasq-base redis-server clang libclang-rt-14-dev man-db systemd python3-dkim python3-yaml"
 bench_pkgs="$build_pkgs postfix redis-server"
 
 case "${1:-build}" in

@@ -22,6 +22,13 @@ int cli_passwd(int argc, char **argv);
 int cli_queue(int argc, char **argv);  /* control_cmd.c */
 int cli_limits(int argc, char **argv); /* control_cmd.c */
 int cli_dkim(int argc, char **argv);   /* dkim.c */
+int cli_auth(int argc, char **argv);   /* auth.c */
+int cli_check_domain(int argc, char **argv); /* check_domain.c */
+
+/* message_file.c: the whole of FILE or standard input ("-"), malloc'd; with to_crlf a bare LF
+ * becomes CRLF (files on disk often have LF line ends; DKIM works on CRLF lines). NULL when
+ * unreadable, out of memory or over 256 MiB. */
+char *cli_read_message(const char *path, bool to_crlf, size_t *len);
 
 /* sendmail.c: sendmail(8) and mailq(1) for local programs; exit codes from sysexits.h. */
 struct policy_config;

@@ -18,36 +18,6 @@ static void usage(FILE *out)
                  "[--headers a:b] [--repeat N] FILE|-\n");
 }
 
-/* The whole of FILE or standard input ("-"), for messages of test size. */
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 65536, n = 0;
-    char *p = malloc(cap);
-    while (p != NULL) {
-        size_t r = fread(p + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-        if (n == cap) {
-            char *q = cap < (256u << 20) ? realloc(p, cap * 2) : NULL;
-            if (q == NULL) {
-                free(p);
-                p = NULL;
-                break;
-            }
-            p = q;
-            cap *= 2;
-        }
-    }
-    if (f != stdin)
-        fclose(f);
-    *len = n;
-    return p;
-}
-
 /* Zone-file form: the record is longer than one 255-octet string for RSA, so it is printed as
  * several quoted strings, which DNS concatenates. */
 static void print_record(const char *domain, const char *selector, const char *rec)
@@ -99,7 +69,7 @@ static int sign(const char *domain, const char *selector, const char *keyfile,
         return 1;
     }
     size_t len = 0;
-    char *msg = read_all(file, &len);
+    char *msg = cli_read_message(file, false, &len);
     if (msg == NULL) {
         fprintf(stderr, "clearmta dkim sign: cannot read %s\n", file);
         auth_dkim_key_free(k);

@@ -23,6 +23,9 @@ static const struct subcommand subcommands[] = {
                          "status (--json)"},
     {"limits", cli_limits, "the running server's limit counters: show [USER|IP] (--json)"},
     {"passwd", cli_passwd, "add an AUTH user or change a password (USER [FILE])"},
+    {"auth", cli_auth, "mail authentication: dkim-verify FILE|-, spf --ip --helo --mail-from, check"},
+    {"check-domain", cli_check_domain, "what receivers see of a sending domain: MX, SPF, DKIM, "
+                                       "DMARC, PTR (DOMAIN [--ip IP] [--selector S] [-c FILE])"},
     {"dkim", cli_dkim, "DKIM keys: keygen --domain D --selector S [--type rsa|ed25519] --out FILE"},
     {"docs", cli_docs, "print generated documentation (docs replies)"},
     {"sendmail", cli_sendmail, "sendmail(8) for local programs (-t, -i, -f, -F, -bs, -bp, -q)"},

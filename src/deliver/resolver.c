@@ -1,5 +1,6 @@
 /* deliver/resolver.c — c-ares on the libevent loop: MX look-ups, A/AAAA of each MX host, the
- * implicit MX and null MX, failures classified for delivery. RFC 5321 §5.1, RFC 7505. */
+ * implicit MX and null MX, failures classified for delivery; records as text for mail
+ * authentication. RFC 5321 §5.1, RFC 7505. */
 #include "deliver/resolver.h"
 
 #include <ares.h>
@@ -50,6 +51,9 @@ struct deliver_lookup {
     struct event *done; /* delivers the result from the loop, never from inside c-ares */
     struct host_query queries[DELIVER_ROUTE_HOSTS_MAX];
     struct deliver_mx_result res;
+    deliver_resolver_records_cb *rec_cb; /* lookup_records: res.hosts[0] holds the name */
+    int rec_type;
+    struct deliver_records rec;
 };
 
 const char *deliver_resolver_strerror(enum deliver_resolver_err err)
@@ -196,6 +200,8 @@ static void release(struct deliver_lookup *l)
     if (l->next != NULL)
         l->next->prev = l->prev;
     event_free(l->done);
+    for (size_t i = 0; i < l->rec.n; i++)
+        free((char *)l->rec.records[i]);
     free(l);
 }
 
@@ -214,7 +220,10 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     struct deliver_lookup *l = arg;
     (void)fd;
     (void)what;
-    l->cb(l->ctx, &l->res);
+    if (l->rec_cb != NULL)
+        l->rec_cb(l->ctx, &l->rec);
+    else
+        l->cb(l->ctx, &l->res);
     release(l);
 }
 
@@ -403,6 +412,10 @@ static void note(struct deliver_lookup *l, const char *fmt, ...)
     va_end(ap);
 }
 
+static enum deliver_resolver_err start_any(struct deliver_resolver *r, const char *name,
+                                           deliver_resolver_cb *cb, void *ctx,
+                                           struct deliver_lookup **out);
+
 /* A lookup for name (its hosts[0] holds the name until the answer replaces it). */
 static enum deliver_resolver_err start(struct deliver_resolver *r, const char *name,
                                        deliver_resolver_cb *cb, void *ctx,
@@ -412,6 +425,15 @@ static enum deliver_resolver_err start(struct deliver_resolver *r, const char *n
     if (len == 0 || len > LIMIT_DOMAIN || strpbrk(name, " \t\r\n\\") != NULL ||
         name[len - 1] == '.')
         return DELIVER_RESOLVER_ERR_NAME;
+    return start_any(r, name, cb, ctx, out);
+}
+
+/* start() without the check of the name's characters, for names that are not host names
+ * (an SPF macro may put spaces in one). */
+static enum deliver_resolver_err start_any(struct deliver_resolver *r, const char *name,
+                                           deliver_resolver_cb *cb, void *ctx,
+                                           struct deliver_lookup **out)
+{
     struct deliver_lookup *l = calloc(1, sizeof *l);
     if (l == NULL)
         return DELIVER_RESOLVER_ERR_NOMEM;
@@ -465,6 +487,156 @@ enum deliver_resolver_err deliver_resolver_lookup_host(struct deliver_resolver *
     if (out != NULL)
         *out = l;
     resolve_hosts(l);
+    arm_timer(r);
+    return DELIVER_RESOLVER_OK;
+}
+
+/* One more record of text, cut at DELIVER_RECORD_LEN; false when out of memory. */
+static bool add_record(struct deliver_records *t, const void *p, size_t n)
+{
+    if (t->n == DELIVER_RECORDS_MAX)
+        return true; /* more than anyone needs: the rest is left out */
+    char *cur = calloc(1, DELIVER_RECORD_LEN + 1);
+    if (cur == NULL)
+        return false;
+    n = n < DELIVER_RECORD_LEN ? n : DELIVER_RECORD_LEN;
+    memcpy(cur, p, n);
+    t->records[t->n] = cur;
+    t->lens[t->n++] = n;
+    return true;
+}
+
+/* Each TXT record's strings joined. */
+static int take_txt(struct deliver_records *t, const unsigned char *abuf, int alen)
+{
+    struct ares_txt_ext *list = NULL;
+    int status = ares_parse_txt_reply_ext(abuf, alen, &list);
+    char *cur = NULL;
+    size_t len = 0;
+    for (const struct ares_txt_ext *x = list; status == ARES_SUCCESS && x != NULL; x = x->next) {
+        if (x->record_start || cur == NULL) {
+            if (t->n == DELIVER_RECORDS_MAX)
+                break;
+            if (!add_record(t, "", 0)) {
+                status = ARES_ENOMEM;
+                break;
+            }
+            cur = (char *)t->records[t->n - 1];
+            len = 0;
+        }
+        size_t add = x->length < DELIVER_RECORD_LEN - len ? x->length : DELIVER_RECORD_LEN - len;
+        memcpy(cur + len, x->txt, add);
+        len += add;
+        t->lens[t->n - 1] = len;
+    }
+    if (list != NULL)
+        ares_free_data(list);
+    return status;
+}
+
+static int take_addrs(struct deliver_records *t, int type, const unsigned char *abuf, int alen)
+{
+    struct ares_addrttl a4[DELIVER_RECORDS_MAX];
+    struct ares_addr6ttl a6[DELIVER_RECORDS_MAX];
+    int n = (int)DELIVER_RECORDS_MAX;
+    int status = type == ns_t_a ? ares_parse_a_reply(abuf, alen, NULL, a4, &n)
+                                : ares_parse_aaaa_reply(abuf, alen, NULL, a6, &n);
+    for (int i = 0; status == ARES_SUCCESS && i < n; i++) {
+        char text[INET6_ADDRSTRLEN];
+        const void *src = type == ns_t_a ? (const void *)&a4[i].ipaddr : (const void *)&a6[i].ip6addr;
+        if (inet_ntop(type == ns_t_a ? AF_INET : AF_INET6, src, text, sizeof text) == NULL ||
+            !add_record(t, text, strlen(text)))
+            status = ARES_ENOMEM;
+    }
+    return status == ARES_SUCCESS && n == 0 ? ARES_ENODATA : status;
+}
+
+static int take_names(struct deliver_records *t, int type, const unsigned char *abuf, int alen)
+{
+    int status;
+    if (type == ns_t_mx) {
+        struct ares_mx_reply *mx = NULL;
+        status = ares_parse_mx_reply(abuf, alen, &mx);
+        for (struct ares_mx_reply *m = mx; status == ARES_SUCCESS && m != NULL; m = m->next) {
+            char text[LIMIT_DOMAIN + 16];
+            int n = snprintf(text, sizeof text, "%u %s", m->priority, m->host);
+            if (n > 0 && (size_t)n < sizeof text && !add_record(t, text, (size_t)n))
+                status = ARES_ENOMEM;
+        }
+        if (mx != NULL)
+            ares_free_data(mx);
+        return status == ARES_SUCCESS && t->n == 0 ? ARES_ENODATA : status;
+    }
+    struct hostent *h = NULL;
+    status = ares_parse_ptr_reply(abuf, alen, NULL, 0, AF_INET, &h);
+    if (status == ARES_SUCCESS && h != NULL) {
+        if (h->h_name != NULL && !add_record(t, h->h_name, strlen(h->h_name)))
+            status = ARES_ENOMEM;
+        for (char **a = h->h_aliases; status == ARES_SUCCESS && a && *a; a++)
+            if (!add_record(t, *a, strlen(*a)))
+                status = ARES_ENOMEM;
+    }
+    if (h != NULL)
+        ares_free_hostent(h);
+    return status == ARES_SUCCESS && t->n == 0 ? ARES_ENODATA : status;
+}
+
+static void on_records(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    struct deliver_lookup *l = arg;
+    (void)timeouts;
+    l->pending--;
+    if (abandoned(l))
+        return;
+    if (status == ARES_SUCCESS) {
+        switch (l->rec_type) {
+        case ns_t_txt: status = take_txt(&l->rec, abuf, alen); break;
+        case ns_t_a:
+        case ns_t_aaaa: status = take_addrs(&l->rec, l->rec_type, abuf, alen); break;
+        default: status = take_names(&l->rec, l->rec_type, abuf, alen); break;
+        }
+    }
+    if (status == ARES_SUCCESS && l->rec.n == 0)
+        status = ARES_ENODATA;
+    if (status != ARES_SUCCESS) {
+        note(l, "%s: %s", l->res.hosts[0].name, ares_strerror(status));
+        for (size_t i = 0; i < l->rec.n; i++)
+            free((char *)l->rec.records[i]);
+        l->rec.n = 0;
+    }
+    l->rec.outcome = status == ARES_SUCCESS ? DELIVER_DNS_OK : failed_query(status);
+    memcpy(l->rec.detail, l->res.detail, sizeof l->rec.detail);
+    static const struct timeval now = {0, 0};
+    evtimer_add(l->done, &now);
+}
+
+enum deliver_resolver_err deliver_resolver_lookup_records(struct deliver_resolver *r,
+                                                          const char *name, int type,
+                                                          deliver_resolver_records_cb *cb,
+                                                          void *ctx,
+                                                          struct deliver_lookup **out)
+{
+    if (type != ns_t_txt && type != ns_t_a && type != ns_t_aaaa && type != ns_t_mx &&
+        type != ns_t_ptr)
+        return DELIVER_RESOLVER_ERR_NAME;
+    /* Any octet but control characters and the backslash (c-ares' escape) and '.' at the end;
+     * a label over 63 octets is refused by c-ares itself (ARES_EBADNAME: TEMPFAIL). */
+    size_t len = strlen(name);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == '\\')
+            return DELIVER_RESOLVER_ERR_NAME;
+    if (len == 0 || len > LIMIT_DOMAIN || name[len - 1] == '.')
+        return DELIVER_RESOLVER_ERR_NAME;
+    struct deliver_lookup *l;
+    enum deliver_resolver_err e = start_any(r, name, NULL, ctx, &l);
+    if (e != DELIVER_RESOLVER_OK)
+        return e;
+    l->rec_cb = cb;
+    l->rec_type = type;
+    l->pending = 1;
+    if (out != NULL)
+        *out = l;
+    ares_query(r->channel, name, ns_c_in, type, on_records, l);
     arm_timer(r);
     return DELIVER_RESOLVER_OK;
 }

@@ -87,6 +87,32 @@ enum deliver_resolver_err deliver_resolver_lookup_host(struct deliver_resolver *
                                                        deliver_resolver_cb *cb, void *ctx,
                                                        struct deliver_lookup **out);
 
+/* The records of one type of a name, as text: TXT records with their strings joined (RFC 6376
+ * §3.6.2.2, RFC 7208 §3.3), A and AAAA addresses in inet_ntop form, MX and PTR host names
+ * (MX as "PREFERENCE HOST"). For DKIM, SPF and DMARC. outcome: OK (n >= 1), NXDOMAIN, NO_HOST
+ * (the name exists without such records), TEMPFAIL (SERVFAIL, timeout, malformed answer). At
+ * most DELIVER_RECORDS_MAX records of DELIVER_RECORD_LEN octets are kept; longer are cut. */
+#define DELIVER_RECORDS_MAX 32u
+#define DELIVER_RECORD_LEN 4096u
+struct deliver_records {
+    enum deliver_dns_outcome outcome;
+    char detail[160];
+    size_t n;
+    const char *records[DELIVER_RECORDS_MAX]; /* NUL-terminated too; valid during the callback */
+    size_t lens[DELIVER_RECORDS_MAX];
+};
+typedef void deliver_resolver_records_cb(void *ctx, const struct deliver_records *res);
+
+/* Looks up name's records of type (ns_t_txt, ns_t_a, ns_t_aaaa, ns_t_mx, ns_t_ptr); an answer
+ * over 512 octets is fetched again over TCP by c-ares. Calls back from the loop like the
+ * others; cancel with deliver_resolver_cancel. Errors: NAME (also an unsupported type),
+ * NOMEM (no callback then). */
+enum deliver_resolver_err deliver_resolver_lookup_records(struct deliver_resolver *r,
+                                                          const char *name, int type,
+                                                          deliver_resolver_records_cb *cb,
+                                                          void *ctx,
+                                                          struct deliver_lookup **out);
+
 /* The callback of l will not be called; its memory is released once c-ares lets go of it.
  * For a caller that goes away. Not during or after l's own callback. */
 void deliver_resolver_cancel(struct deliver_lookup *l);

@@ -5,21 +5,14 @@ ed25519 keys and for awkward messages; a forged From on the MX port is never sig
 import os
 import re
 import subprocess
-import sys
 import unittest
 
+from authdns import debian_module
 from harness import (BIN, ServerTestCase, auth_server, login, make_message, send_transaction,
                      starttls)
 from t_30_deliver import DeliverCase
 
-try:
-    import dkim
-except ImportError:  # a Python outside Debian's (pyenv) does not see python3-dkim
-    sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        import dkim
-    except ImportError:
-        dkim = None
+dkim = debian_module("dkim")
 
 # Messages that trip canonicalisation: folded and spaced headers, 8-bit text, lines starting
 # with a dot (stuffed on the wire, unstuffed in the store), trailing blank lines and spaces.
