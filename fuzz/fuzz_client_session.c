@@ -322,6 +322,8 @@ static void run(struct fake *f, const uint8_t *in, size_t n, uint32_t seed, bool
         .auth_user = (f->opts & OPT_AUTH) ? "alice" : NULL,
         .auth_pass = "alice-secret",
         .max_rcpts = (f->opts & OPT_MAX2) ? 2 : 0,
+        /* the option byte is full: LMTP rides on a pair that says nothing about replies */
+        .lmtp = (f->opts & (OPT_MAX2 | OPT_DRAIN7)) == (OPT_MAX2 | OPT_DRAIN7),
     };
     f->c = smtp_client_new(&o, &callbacks, f);
     CHECK(f->c != NULL);

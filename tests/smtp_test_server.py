@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""tests/smtp_test_server.py — a scriptable SMTP server for testing clearmta's delivery agent
-(Python 3.11+ standard library, asyncio). Every reply can be scripted per command and per
-recipient; every transaction received is recorded as one JSON line.
+"""tests/smtp_test_server.py — a scriptable SMTP (or LMTP, RFC 2033) server for testing
+clearmta's delivery agent (Python 3.11+ standard library, asyncio). Every reply can be scripted
+per command and per recipient; every transaction received is recorded as one JSON line.
 
   python3 tests/smtp_test_server.py --port P --script FILE [--record FILE] [--starttls]
                                     [--auth USER:PASSWORD]
 
 or, from a test:  srv = SMTPTestServer(script, record_path); srv.start(); ...; srv.stop()
+(unix_path=PATH listens on that Unix socket instead of host:port.)
 
 The script (JSON) holds defaults and optional per-connection overrides:
   {"starttls": false,                     offer STARTTLS (self-signed cert, openssl CLI)
@@ -27,6 +28,9 @@ The script (JSON) holds defaults and optional per-connection overrides:
                                           (a slow server)
    "busy_until": 0,                       Unix time before which every connection is greeted
    "busy_greeting": "421 4.7.0 ...",      with busy_greeting (a server shedding load)
+   "lmtp": false,                         speak LMTP: LHLO only (EHLO/HELO get 500), and after
+                                          the data one reply per accepted recipient:
+   "data_end_by_address": {"full@x": "552 5.2.2 Mailbox full"}   (others get data_end)
    "sessions": [{...}, {...}]}            connection n (0-based) uses sessions[n] over the
                                           defaults; connections past the list use the last
 A reply "421 ..." is sent and the connection closed; "close" drops it without a reply;
@@ -35,7 +39,8 @@ A reply "421 ..." is sent and the connection closed; "close" drops it without a 
    "rcpt_params": {address: "NOTIFY=… ORCPT=…" (the parameters after the path, as sent)},
    "data": "<latin-1 text of the unstuffed message>", "reply": "250 ...",
    "auth": "user" or null, "mail_time": unix time of MAIL, "end_time": unix time of the final
-   "." (before any data_end_delay)}
+   "." (before any data_end_delay), "lhlo": bool (the session opened with LHLO),
+   "replies": {address: the reply after the data} (LMTP)}
 """
 import argparse
 import asyncio
@@ -66,6 +71,8 @@ DEFAULTS = {
     "data_end_delay": 0,
     "busy_until": 0,
     "busy_greeting": "421 4.7.0 Too many connections, try again later",
+    "lmtp": False,
+    "data_end_by_address": {},
     "sessions": [],
 }
 MAX_LINE = 4096
@@ -86,7 +93,8 @@ class Hangup(Exception):
 
 
 class SMTPTestServer:
-    def __init__(self, script=None, record_path=None, port=0, host="127.0.0.1"):
+    def __init__(self, script=None, record_path=None, port=0, host="127.0.0.1", unix_path=None):
+        self.unix_path = unix_path
         self.script = dict(DEFAULTS)
         self.script.update(script or {})
         self.record_path = record_path
@@ -210,6 +218,7 @@ class SMTPTestServer:
         self.sessions += 1
         s = self.settings(n)
         tls = False
+        lhlo = False
         user = None
         mail, rcpts, params, mail_time = None, [], {}, 0.0
         # AUTH is offered inside TLS when STARTTLS is (as real submission servers do).
@@ -222,8 +231,12 @@ class SMTPTestServer:
                 line = await self.read_line(r)
                 verb = line[:4].upper()
                 arg = line[4:]
-                if verb in ("EHLO", "HELO"):
+                if verb in ("EHLO", "HELO", "LHLO"):
                     mail, rcpts = None, []
+                    if (verb == "LHLO") != bool(s["lmtp"]):
+                        await self.reply(w, "500 5.5.1 Command unrecognized")
+                        continue
+                    lhlo = verb == "LHLO"
                     if s["ehlo"]:
                         await self.reply(w, s["ehlo"])
                         continue
@@ -272,14 +285,23 @@ class SMTPTestServer:
                     data = await self.read_data(r)
                     entry = {"session": n, "tls": tls, "mail_from": mail, "rcpt_to": rcpts,
                              "rcpt_params": params, "data": data.decode("latin-1"), "reply": s["data_end"],
-                             "auth": user, "mail_time": mail_time, "end_time": time.time()}
+                             "auth": user, "mail_time": mail_time, "end_time": time.time(),
+                             "lhlo": lhlo}
+                    # RFC 2033 §4.2: one reply per accepted recipient, in RCPT order
+                    replies = {a: s["data_end_by_address"].get(a, s["data_end"]) for a in rcpts}
+                    if s["lmtp"]:
+                        entry["replies"] = replies
                     if s["data_end_delay"]:
                         await asyncio.sleep(s["data_end_delay"])
                     # Recorded before the reply (whatever it is: tests look at "reply"), so a
                     # client killed after our 250 finds the transaction on record.
                     self.record(entry)
-                    mail, rcpts = None, []
-                    await self.reply(w, s["data_end"])
+                    done, mail, rcpts = rcpts, None, []
+                    if s["lmtp"]:
+                        for a in done:
+                            await self.reply(w, replies[a])
+                    else:
+                        await self.reply(w, s["data_end"])
                 elif verb == "RSET":
                     mail, rcpts = None, []
                     await self.reply(w, "250 2.0.0 Ok")
@@ -298,8 +320,11 @@ class SMTPTestServer:
 
     # -- running --
     async def _main(self):
-        self._server = await asyncio.start_server(self.session, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        if self.unix_path:
+            self._server = await asyncio.start_unix_server(self.session, self.unix_path)
+        else:
+            self._server = await asyncio.start_server(self.session, self.host, self.port)
+            self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         async with self._server:
             await self._server.serve_forever()

@@ -80,7 +80,15 @@ static void print_domain(const struct policy_domain *d)
         printf("%-24s %s catch-all -> %s\n", "domain", d->name, d->catch_all);
         break;
     case POLICY_DOMAIN_USERS:
-        printf("%-24s %s %zu user%s\n", "domain", d->name, d->n_users, d->n_users == 1 ? "" : "s");
+        printf("%-24s %s", "domain", d->name);
+        if (d->lmtp.set && d->lmtp.socket[0] != '\0')
+            printf(" lmtp unix:%s,", d->lmtp.socket);
+        else if (d->lmtp.set)
+            printf(" lmtp [%s]:%u,", d->lmtp.host, (unsigned)d->lmtp.port);
+        if (d->lmtp.set && d->n_users == 0)
+            printf(" any user\n");
+        else
+            printf(" %zu user%s\n", d->n_users, d->n_users == 1 ? "" : "s");
         break;
     }
 }

@@ -532,6 +532,16 @@ static void d_rcpt_result(void *ctx, size_t i, const struct smtp_client_result *
         deliver_destination_on_reply(dst, r->reply, d->conn_messages, deliver_agent_now());
 }
 
+/* LMTP (RFC 2033 §4.2): the reply after the message data for one recipient is its outcome:
+ * delivered, deferred (452 4.2.2 mailbox full) or bounced (552 5.2.2), like any reply. */
+static void d_data_rcpt_result(void *ctx, size_t i, const struct smtp_client_result *r)
+{
+    struct delivery *d = ctx;
+    d->answered = true;
+    if (i < d->n)
+        outcome_from_result(d, d_rcpt(d, i), r, "");
+}
+
 static void d_message_result(void *ctx, const struct smtp_client_result *r, size_t n_tried)
 {
     struct delivery *d = ctx;
@@ -658,7 +668,7 @@ static void d_closed(void *ctx, const struct smtp_client_result *why)
 
 const struct smtp_client_callbacks deliver_agent_client_cb = {
     .ready = d_ready, .rcpt_result = d_rcpt_result, .message_result = d_message_result,
-    .closed = d_closed};
+    .data_rcpt_result = d_data_rcpt_result, .closed = d_closed};
 
 /* ---- starting an attempt ---- */
 

@@ -1,10 +1,12 @@
 /* deliver/agent_route.c — the delivery agent's routing: recipients grouped by next hop, each
  * next hop resolved (MX of a domain or of a hop host, or a host's addresses) and its addresses
- * tried in order, at most AGENT_ADDRS_PER_ATTEMPT per attempt. RFC 5321 §5.1, RFC 7505. */
+ * tried in order, at most AGENT_ADDRS_PER_ATTEMPT per attempt; an LMTP server by its socket or
+ * address. RFC 5321 §5.1, RFC 7505, RFC 2033. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "deliver/agent_internal.h"
 #include "policy/counters.h"
@@ -44,6 +46,17 @@ static bool numeric_address(const char *host, unsigned short port, struct sockad
     return false;
 }
 
+/* An LMTP server's socket (the config bounds the path by sun_path). */
+static void unix_candidate(struct candidate *c, const char *path)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)&c->ss;
+    memset(&c->ss, 0, sizeof c->ss);
+    un->sun_family = AF_UNIX;
+    snprintf(un->sun_path, sizeof un->sun_path, "%s", path);
+    c->sslen = (socklen_t)sizeof *un;
+    snprintf(c->host, sizeof c->host, "%s", path);
+}
+
 static void to_sockaddr(const struct deliver_addr *ad, unsigned short port,
                         struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -81,6 +94,13 @@ static bool route_rcpt(struct deliver_agent *a, const char *address, struct deli
         return false;
     }
     snprintf(proto->dest, sizeof proto->dest, "%s", r->destination);
+    if (r->kind == DELIVER_ROUTE_LMTP) {
+        /* a local mailbox server on a socket or a trusted network: no STARTTLS, no AUTH */
+        proto->port = r->lmtp->port;
+        proto->copts = (struct smtp_client_opts){.helo_name = a->o.cfg->hostname, .lmtp = true,
+                                                 .tls = SMTP_CLIENT_TLS_NONE};
+        return true;
+    }
     proto->port = r->hop ? r->hop->port : 25;
     enum policy_tls tls = r->hop ? r->hop->tls : POLICY_TLS_OPPORTUNISTIC;
     proto->verify = tls == POLICY_TLS_REQUIRED_VERIFY;
@@ -383,7 +403,16 @@ void deliver_agent_delivery_go(struct delivery *d)
         return;
     }
     const struct deliver_route *r = &d->route;
-    const char *host = r->kind == DELIVER_ROUTE_LITERAL ? r->lookup : r->hop ? r->hop->host : "";
+    if (r->kind == DELIVER_ROUTE_LMTP && r->lmtp->socket[0] != '\0') {
+        unix_candidate(&d->cand[0], r->lmtp->socket);
+        d->n_cand = 1;
+        connect_current(d);
+        return;
+    }
+    const char *host = r->kind == DELIVER_ROUTE_LITERAL ? r->lookup
+                       : r->kind == DELIVER_ROUTE_LMTP  ? r->lmtp->host
+                       : r->hop                         ? r->hop->host
+                                                        : "";
     if (!mx_lookup(r) && numeric_address(host, d->port, &d->cand[0].ss, &d->cand[0].sslen)) {
         snprintf(d->cand[0].host, sizeof d->cand[0].host, "%s", host);
         d->n_cand = 1;
@@ -399,6 +428,11 @@ static void set_relay(struct delivery *d, const struct candidate *c)
     char ip[INET6_ADDRSTRLEN] = "?";
     const struct sockaddr_in *v4 = (const struct sockaddr_in *)&c->ss;
     const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&c->ss;
+    if (c->ss.ss_family == AF_UNIX) {
+        snprintf(d->relay, sizeof d->relay, "unix:%s", c->host);
+        snprintf(d->host, sizeof d->host, "%s", d->at->job->a->o.cfg->hostname);
+        return;
+    }
     if (c->ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
     else

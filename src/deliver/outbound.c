@@ -1,6 +1,6 @@
-/* deliver/outbound.c — one outbound SMTP connection: non-blocking connect, the client
- * session's bytes over TCP or TLS (STARTTLS, RFC 3207; SNI, RFC 6066 §3; host name check,
- * RFC 6125), timeouts (RFC 5321 §4.5.3.2). */
+/* deliver/outbound.c — one outbound SMTP or LMTP connection: non-blocking connect, the client
+ * session's bytes over TCP, a Unix socket or TLS (STARTTLS, RFC 3207; SNI, RFC 6066 §3; host
+ * name check, RFC 6125), timeouts (RFC 5321 §4.5.3.2). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -91,6 +91,13 @@ static void cb_rcpt(void *ctx, size_t i, const struct smtp_client_result *r)
     struct deliver_outbound *o = ctx;
     if (o->user_cb.rcpt_result)
         o->user_cb.rcpt_result(o->ctx, i, r);
+}
+
+static void cb_data_rcpt(void *ctx, size_t i, const struct smtp_client_result *r)
+{
+    struct deliver_outbound *o = ctx;
+    if (o->user_cb.data_rcpt_result)
+        o->user_cb.data_rcpt_result(o->ctx, i, r);
 }
 
 static void cb_message(void *ctx, const struct smtp_client_result *r, size_t n_tried)
@@ -294,7 +301,7 @@ struct deliver_outbound *deliver_outbound_open(const struct deliver_outbound_cfg
 {
     static const struct smtp_client_callbacks ours = {
         .ready = cb_ready, .start_tls = cb_start_tls, .rcpt_result = cb_rcpt,
-        .message_result = cb_message, .closed = cb_closed};
+        .message_result = cb_message, .data_rcpt_result = cb_data_rcpt, .closed = cb_closed};
     struct deliver_outbound *o = calloc(1, sizeof *o);
     if (o == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -317,7 +324,8 @@ struct deliver_outbound *deliver_outbound_open(const struct deliver_outbound_cfg
         return NULL;
     }
     int one = 1;
-    setsockopt(o->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (sa->sa_family != AF_UNIX) /* an LMTP server's socket has no Nagle to turn off */
+        setsockopt(o->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     o->connecting = true;
     /* A failure at once is reported from the loop too: the caller gets o before any callback. */
     if (connect(o->io.fd, sa, salen) != 0 && errno != EINPROGRESS)

@@ -28,10 +28,11 @@ struct deliver_outbound_cfg {
  * connection without a host then fails). NULL with the reason in err. */
 SSL_CTX *deliver_outbound_tls_context(bool verify, char *err, size_t errlen);
 
-/* Connects to sa and runs a client session with opts and cb (called with ctx; the start_tls
- * callback is handled here). finished(ctx) is called once, from the loop, after the session
- * reported closed() and the socket is closed: the caller may then free the connection. NULL
- * when out of memory or the socket cannot be created (err says why). */
+/* Connects to sa (TCP, or AF_UNIX for an LMTP server's socket) and runs a client session with
+ * opts and cb (called with ctx; the start_tls callback is handled here). finished(ctx) is
+ * called once, from the loop, after the session reported closed() and the socket is closed:
+ * the caller may then free the connection. NULL when out of memory or the socket cannot be
+ * created (err says why). */
 struct deliver_outbound *deliver_outbound_open(const struct deliver_outbound_cfg *cfg,
                                                const struct sockaddr *sa, socklen_t salen,
                                                const struct smtp_client_opts *opts,

@@ -1,4 +1,5 @@
-/* deliver/route.c — routing a recipient domain (local, static route, smart host, literal, MX),
+/* deliver/route.c — routing a recipient domain (local, LMTP, static route, smart host, literal,
+ * MX),
  * MX ordering with equal preferences shuffled, and the meaning of DNS outcomes.
  * RFC 5321 §5.1, RFC 7505, RFC 3463. */
 #include "deliver/route.h"
@@ -17,6 +18,7 @@ const char *deliver_route_kind_name(enum deliver_route_kind kind)
     case DELIVER_ROUTE_RELAYHOST: return "relayhost";
     case DELIVER_ROUTE_LITERAL: return "literal";
     case DELIVER_ROUTE_MX: return "mx";
+    case DELIVER_ROUTE_LMTP: return "lmtp";
     }
     return "?";
 }
@@ -38,6 +40,22 @@ static bool route_hop(struct deliver_route *out, enum deliver_route_kind kind,
                          hop->mx_lookup ? "" : "[", hop->host, hop->mx_lookup ? "" : "]",
                          (unsigned)hop->port),
                 sizeof out->destination);
+}
+
+/* Named apart from SMTP destinations: an idle SMTP connection is never reused for LMTP. */
+static bool route_lmtp(struct deliver_route *out, const struct policy_lmtp *lmtp)
+{
+    out->kind = DELIVER_ROUTE_LMTP;
+    out->lmtp = lmtp;
+    int n;
+    if (lmtp->socket[0] != '\0') {
+        n = snprintf(out->destination, sizeof out->destination, "lmtp:unix:%s", lmtp->socket);
+    } else {
+        memcpy(out->lookup, lmtp->host, strlen(lmtp->host) + 1);
+        n = snprintf(out->destination, sizeof out->destination, "lmtp:[%s]:%u", lmtp->host,
+                     (unsigned)lmtp->port);
+    }
+    return fits(n, sizeof out->destination);
 }
 
 /* "[192.0.2.1]" or "[ipv6:2001:db8::1]" (canonical form) → the bare address. */
@@ -69,8 +87,11 @@ bool deliver_route_find(const struct policy_config *cfg, const char *domain,
     if (len == 0 || len > LIMIT_DOMAIN || !policy_domain_canonical(domain, canon, sizeof canon))
         return false;
     const struct policy_route *st = NULL;
+    const struct policy_lmtp *lmtp = NULL;
     bool ok = true;
-    if (policy_domain_is_local(cfg, canon))
+    if ((lmtp = policy_domain_lmtp(cfg, canon)) != NULL)
+        ok = route_lmtp(&r, lmtp);
+    else if (policy_domain_is_local(cfg, canon))
         ; /* LOCAL, no next hop */
     else if ((st = policy_route_find(cfg, canon)) != NULL)
         ok = route_hop(&r, DELIVER_ROUTE_STATIC, &st->hop);

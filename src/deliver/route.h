@@ -1,6 +1,7 @@
-/* deliver/route.h — where a recipient domain's mail goes: local Maildir, a static route, the
- * smart host, or its MX hosts; MX ordering and what DNS outcomes mean for delivery.
- * RFC 5321 §5.1, RFC 7505. Pure: the resolver (resolver.h) does the look-ups. */
+/* deliver/route.h — where a recipient domain's mail goes: local Maildir, an LMTP server, a
+ * static route, the smart host, or its MX hosts; MX ordering and what DNS outcomes mean for
+ * delivery. RFC 5321 §5.1, RFC 7505, RFC 2033. Pure: the resolver (resolver.h) does the
+ * look-ups. */
 #ifndef CLEARMTA_DELIVER_ROUTE_H
 #define CLEARMTA_DELIVER_ROUTE_H
 
@@ -24,26 +25,28 @@ enum deliver_route_kind {
     DELIVER_ROUTE_STATIC,    /* a route line names the next hop */
     DELIVER_ROUTE_RELAYHOST, /* the smart host takes all remote mail */
     DELIVER_ROUTE_LITERAL,   /* an address literal: that address, port 25, no DNS */
-    DELIVER_ROUTE_MX         /* look up the domain's MX (RFC 5321 §5.1) */
+    DELIVER_ROUTE_MX,        /* look up the domain's MX (RFC 5321 §5.1) */
+    DELIVER_ROUTE_LMTP       /* a local domain whose LMTP server takes its mail (RFC 2033) */
 };
-/* "local", "static", "relayhost", "literal", "mx". */
+/* "local", "static", "relayhost", "literal", "mx", "lmtp". */
 const char *deliver_route_kind_name(enum deliver_route_kind kind);
 
 struct deliver_route {
     enum deliver_route_kind kind;
     const struct policy_nexthop *hop; /* STATIC and RELAYHOST: points into the config */
+    const struct policy_lmtp *lmtp;   /* LMTP: points into the config */
     /* The name to resolve: the domain for MX; the hop's host otherwise (its MX when
      * hop->mx_lookup, else its addresses; a numeric host needs no look-up); the bare address
-     * for LITERAL. "" for LOCAL. */
+     * for LITERAL; LMTP over TCP: its host. "" for LOCAL and an LMTP socket. */
     char lookup[LIMIT_DOMAIN + 1];
     /* Destination name (destination.h): the domain for MX, "host:port" or "[host]:port" for a
-     * next hop or literal. "" for LOCAL. */
+     * next hop or literal, "lmtp:unix:PATH" or "lmtp:[host]:port" for LMTP. "" for LOCAL. */
     char destination[DELIVER_DESTINATION_NAME_MAX + 1];
 };
 
 /* Routes domain (any case; address literals such as "[192.0.2.1]" too) by the config: local
- * domains first, then a route line for exactly that domain, then the relay host, then an
- * address literal goes to its address, else MX.
+ * domains first (LMTP when the domain has an LMTP server), then a route line for exactly that
+ * domain, then the relay host, then an address literal goes to its address, else MX.
  * false (out untouched) when domain is empty or longer than LIMIT_DOMAIN. The result points
  * into cfg: it is valid as long as cfg is. */
 bool deliver_route_find(const struct policy_config *cfg, const char *domain,

@@ -150,12 +150,26 @@ enum policy_domain_kind {
     POLICY_DOMAIN_CATCH_ALL /* every local part goes to catch_all */
 };
 
+/* The longest LMTP socket path: sizeof sockaddr_un.sun_path less its NUL. */
+#define POLICY_LMTP_PATH_MAX 107u
+
+/* domain NAME lmtp TARGET (RFC 2033): the domain's mail goes to an LMTP server, not Maildir.
+ * TARGET is unix:PATH (resolved against the config file's directory) or [HOST]:PORT. */
+struct policy_lmtp {
+    bool set;
+    char socket[POLICY_LMTP_PATH_MAX + 1]; /* unix:PATH; "" for TCP */
+    char host[LIMIT_DOMAIN + 1];           /* [HOST]:PORT: lower-case name or numeric IP */
+    unsigned short port;                   /* 1..65535 for TCP, 0 for a socket */
+};
+
 struct policy_domain {
     char name[LIMIT_DOMAIN + 1]; /* lower case; literals canonical, e.g. "[192.0.2.1]" */
     enum policy_domain_kind kind;
     char catch_all[POLICY_MAILBOX_CAP]; /* POLICY_DOMAIN_CATCH_ALL: the mailbox */
-    char **users;   /* POLICY_DOMAIN_USERS: lower-case, unique, sorted by strcmp; owned */
+    char **users;   /* POLICY_DOMAIN_USERS: lower-case, unique, sorted by strcmp; owned.
+                     * With lmtp: none means every local part goes to the LMTP server */
     size_t n_users;
+    struct policy_lmtp lmtp; /* lmtp.set: delivered by LMTP (kind is USERS) */
 };
 
 /* Plans (issue "Limit"): named sets of sending limits per rolling window. */

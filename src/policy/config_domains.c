@@ -1,6 +1,6 @@
 /* policy/config_domains.c — the local domains of clearmta.conf(5): domain lines (users,
- * users-file, catch-all) merged into the sorted domain/user tables recipients.c searches; and
- * the AUTH users file (users_file). */
+ * users-file, catch-all, lmtp) merged into the sorted domain/user tables recipients.c searches;
+ * and the AUTH users file (users_file). */
 #include "policy/config_internal.h"
 
 #include <stdlib.h>
@@ -93,6 +93,59 @@ static void load_users_file(struct loader *ld, struct pending_domain *pd, const 
     free(data);
 }
 
+/* "unix:PATH" (resolved against the config file's directory) or "[HOST]:PORT", HOST a host
+ * name or a numeric address: LMTP has no well-known port and no MX (RFC 2033 §5). */
+static bool parse_lmtp(struct loader *ld, const char *text, struct policy_lmtp *out)
+{
+    if (strncmp(text, "unix:", 5) == 0) {
+        char full[POLICY_PATH_CAP];
+        if (text[5] == '\0' || !policy_conf_resolve_path(ld->config_name, text + 5, full,
+                                                          sizeof full) ||
+            strlen(full) > POLICY_LMTP_PATH_MAX)
+            return false;
+        memcpy(out->socket, full, strlen(full) + 1);
+        out->set = true;
+        return true;
+    }
+    char s[LIMIT_DOMAIN + 16];
+    size_t len = strlen(text);
+    if (len >= sizeof s || text[0] != '[')
+        return false;
+    memcpy(s, text, len + 1);
+    char *close = strchr(s, ']');
+    uint64_t port;
+    if (close == NULL || close[1] != ':' || !policy_conf_number(close + 2, false, &port) ||
+        port == 0 || port > 65535)
+        return false;
+    *close = '\0';
+    const char *host = s + 1;
+    if (!policy_conf_canonical_ip(host, out->host, sizeof out->host)) {
+        if (!policy_conf_hostname_valid(host))
+            return false;
+        memcpy(out->host, host, strlen(host) + 1);
+        policy_conf_lower(out->host);
+    }
+    out->port = (unsigned short)port;
+    out->set = true;
+    return true;
+}
+
+static void domain_lmtp(struct loader *ld, const char *canon, const char *target)
+{
+    struct policy_lmtp lmtp = {.set = false};
+    if (!parse_lmtp(ld, target, &lmtp)) {
+        policy_conf_problem(ld,
+                "domain %s: lmtp '%s' is not unix:PATH (at most %u bytes) or [HOST]:PORT "
+                "(port 1-65535)", canon, policy_conf_show(target).s, POLICY_LMTP_PATH_MAX);
+        return;
+    }
+    struct pending_domain *pd = new_domain(ld, canon);
+    if (pd == NULL)
+        policy_conf_oom(ld);
+    else
+        pd->d.lmtp = lmtp;
+}
+
 void policy_domains_domain(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     (void)d;
@@ -100,7 +153,8 @@ void policy_domains_domain(struct loader *ld, const struct directive *d, struct 
     char canon[LIMIT_DOMAIN + 1];
     if (name == NULL || mode == NULL) {
         policy_conf_problem(ld,
-                "domain takes a name and users USER..., users-file PATH or catch-all MAILBOX");
+                "domain takes a name and users USER..., users-file PATH, catch-all MAILBOX "
+                "or lmtp TARGET");
         return;
     }
     bool literal = name[0] == '[';
@@ -110,16 +164,20 @@ void policy_domains_domain(struct loader *ld, const struct directive *d, struct 
                 policy_conf_show(name).s);
         return;
     }
-    bool users = strcmp(mode, "users") == 0;
-    if (!users && strcmp(mode, "users-file") != 0 && strcmp(mode, "catch-all") != 0) {
-        policy_conf_problem(ld, "domain %s: '%s' is not users, users-file or catch-all", canon,
-                policy_conf_show(mode).s);
+    bool users = strcmp(mode, "users") == 0, lmtp = strcmp(mode, "lmtp") == 0;
+    if (!users && !lmtp && strcmp(mode, "users-file") != 0 && strcmp(mode, "catch-all") != 0) {
+        policy_conf_problem(ld, "domain %s: '%s' is not users, users-file, catch-all or lmtp",
+                canon, policy_conf_show(mode).s);
         return;
     }
     char *first = policy_conf_token(cur);
     if (first == NULL || (!users && policy_conf_token(cur) != NULL)) {
         policy_conf_problem(ld, "domain %s: %s takes %s", canon, mode,
                 users ? "at least one user" : "exactly one value");
+        return;
+    }
+    if (lmtp) {
+        domain_lmtp(ld, canon, first);
         return;
     }
     bool catch_all = strcmp(mode, "catch-all") == 0;
@@ -255,16 +313,22 @@ void policy_domains_finish(struct loader *ld)
             free_users(&pd[i++].d); /* the default, overridden by the config */
         struct pending_domain *first = &pd[i];
         for (size_t k = i + 1; k < j; k++) {
-            if (first->d.kind == POLICY_DOMAIN_CATCH_ALL || pd[k].d.kind == POLICY_DOMAIN_CATCH_ALL) {
+            bool catch_all = first->d.kind == POLICY_DOMAIN_CATCH_ALL ||
+                             pd[k].d.kind == POLICY_DOMAIN_CATCH_ALL;
+            bool two_lmtp = first->d.lmtp.set && pd[k].d.lmtp.set;
+            if (catch_all || two_lmtp) {
                 ld->line = ld->anchor = pd[k].line;
                 policy_conf_problem(ld,
-                        "domain %s is already defined on line %u (a catch-all domain is "
-                        "defined once)", pd[k].d.name, first->line);
+                        "domain %s is already defined on line %u (%s is defined once)",
+                        pd[k].d.name, first->line,
+                        catch_all ? "a catch-all domain" : "the LMTP server of a domain");
                 free_users(&pd[k].d);
             } else if (!merge_users(first, &pd[k])) {
                 ld->line = ld->anchor = pd[k].line;
                 policy_conf_oom(ld);
                 free_users(&pd[k].d);
+            } else if (pd[k].d.lmtp.set) {
+                first->d.lmtp = pd[k].d.lmtp; /* users lines only narrow an LMTP domain */
             }
         }
         sort_users(&first->d);

@@ -125,6 +125,12 @@ bool policy_domain_is_local(const struct policy_config *c, const char *domain)
     return domain != NULL && find_domain(c, domain) != NULL;
 }
 
+const struct policy_lmtp *policy_domain_lmtp(const struct policy_config *c, const char *domain)
+{
+    const struct policy_domain *d = domain != NULL ? find_domain(c, domain) : NULL;
+    return d != NULL && d->lmtp.set ? &d->lmtp : NULL;
+}
+
 static enum policy_rcpt_result deliver_to(const char *mailbox, char *out, size_t cap)
 {
     size_t len = strlen(mailbox);
@@ -148,6 +154,12 @@ enum policy_rcpt_result policy_rcpt_lookup(const struct policy_config *c, const 
         return POLICY_RCPT_UNKNOWN_USER;
     if (d != NULL && d->kind == POLICY_DOMAIN_CATCH_ALL)
         return deliver_to(d->catch_all, out, cap);
+    if (d != NULL && d->lmtp.set) {
+        if (d->n_users == 0 || strcmp(key, "postmaster") == 0 ||
+            bsearch(key, d->users, d->n_users, sizeof d->users[0], user_cmp) != NULL)
+            return POLICY_RCPT_LMTP;
+        return POLICY_RCPT_UNKNOWN_USER;
+    }
     /* RFC 5321 §4.5.1: postmaster (with any local domain, or alone) must always be accepted. */
     if (strcmp(key, "postmaster") == 0)
         return deliver_to("postmaster", out, cap);

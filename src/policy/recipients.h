@@ -11,7 +11,9 @@
 enum policy_rcpt_result {
     POLICY_RCPT_LOCAL,        /* deliver to the mailbox written to out */
     POLICY_RCPT_UNKNOWN_USER, /* a local domain, but no such user (550 5.1.1) */
-    POLICY_RCPT_NOT_LOCAL     /* not one of our domains: a relay decision */
+    POLICY_RCPT_NOT_LOCAL,    /* not one of our domains: a relay decision */
+    POLICY_RCPT_LMTP          /* a local domain delivered by LMTP: the delivery agent takes it
+                               * to the domain's LMTP server, which has the last word */
 };
 
 /* Decides a recipient from the loaded config; pure (no I/O, no allocation).
@@ -19,8 +21,10 @@ enum policy_rcpt_result {
  * address literal as sent; NULL or "" for the bare <postmaster> of RFC 5321 §4.1.1.3.
  * Local parts and domains compare ASCII case-insensitively; other octets compare exactly.
  * postmaster resolves for every local domain (to mailbox "postmaster" unless the domain is
- * catch-all). A local part that would be an unsafe directory name (empty, '/', leading '.',
- * control characters) is POLICY_RCPT_UNKNOWN_USER, as is a result that does not fit in cap.
+ * catch-all). A domain with an lmtp line gives POLICY_RCPT_LMTP for any local part, or with
+ * users listed for those and postmaster. A local part that would be an unsafe directory name
+ * (empty, '/', leading '.', control characters) is POLICY_RCPT_UNKNOWN_USER, as is a result
+ * that does not fit in cap.
  * On POLICY_RCPT_LOCAL the mailbox name is written to out (cap >= POLICY_MAILBOX_CAP always
  * suffices); otherwise out is untouched. */
 enum policy_rcpt_result policy_rcpt_lookup(const struct policy_config *c, const char *local,
@@ -28,6 +32,10 @@ enum policy_rcpt_result policy_rcpt_lookup(const struct policy_config *c, const 
 
 /* True when domain (as sent, literal allowed) is one of the configured local domains. */
 bool policy_domain_is_local(const struct policy_config *c, const char *domain);
+
+/* The LMTP server of a local domain (as sent, literal allowed), pointing into c; NULL when the
+ * domain is not local or its mail goes to Maildir. */
+const struct policy_lmtp *policy_domain_lmtp(const struct policy_config *c, const char *domain);
 
 /* Writes the comparison form of a domain into out: ASCII lower case, or for an address literal
  * "[192.0.2.1]" / "[IPv6:2001:db8::1]" in inet_ntop form. Returns false when a literal is not a

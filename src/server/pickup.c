@@ -114,6 +114,7 @@ static bool enqueue(struct server_pickup *pk, struct store_maildrop_msg *m)
             rcpts[n].local_user = boxes[n];
             break;
         case POLICY_RCPT_NOT_LOCAL:
+        case POLICY_RCPT_LMTP: /* the delivery agent takes it to the LMTP server */
             pk->remote = true;
             break;
         case POLICY_RCPT_UNKNOWN_USER: /* sendmail checked; the configuration changed since */

@@ -58,6 +58,7 @@ static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd, stru
     switch (policy_rcpt_lookup(c->srv->cfg, p->local, p->is_postmaster ? "" : p->domain,
                                d->mailbox, sizeof d->mailbox)) {
     case POLICY_RCPT_LOCAL:
+    case POLICY_RCPT_LMTP: /* no mailbox: queued for the delivery agent */
         d->reply = REPLY_RCPT_OK;
         break;
     case POLICY_RCPT_UNKNOWN_USER:

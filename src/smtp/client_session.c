@@ -1,6 +1,6 @@
 /* smtp/client_session.c — the client state machine for outbound delivery, greeting to QUIT,
  * without I/O. RFC 5321 §3–4, RFC 1869, RFC 2920, RFC 1870, RFC 6152, RFC 6531, RFC 3461,
- * RFC 3207, RFC 4954, RFC 9422 (LIMITS). The EHLO reply is read by ehlo.c. */
+ * RFC 3207, RFC 4954, RFC 9422 (LIMITS), RFC 2033 (LMTP). The EHLO reply is read by ehlo.c. */
 
 /* Choices the RFCs leave open:
  * - An 8-bit body to a peer that does not offer 8BITMIME is sent anyway, without BODY=, as
@@ -81,6 +81,9 @@ struct smtp_client {
     size_t first, end; /* recipients covered: [first, end) */
     size_t tried_end;  /* n_tried to report: end, or where a "too many recipients" 452 cut it */
     size_t accepted;   /* RCPTs that got a 2xx */
+    size_t *lmtp_ok;   /* LMTP: the recipients that got a 2xx, in order (accepted of them) */
+    size_t lmtp_cap, lmtp_next; /* lmtp_next: the next of them whose data reply is awaited */
+    bool lmtp_any_ok;  /* LMTP: a data reply was a 2xx */
     size_t sent;       /* next step to send */
     size_t answered;   /* next step whose reply is awaited */
     size_t jump_from;  /* RCPT steps from here on were never sent (SIZE_MAX: none) */
@@ -304,8 +307,10 @@ static void end_session(struct smtp_client *c, struct smtp_client_result why, bo
     }
     if (quit)
         send_command(c, "QUIT");
+    /* LMTP replies cut short: the recipients still waiting have no outcome but why */
+    bool lmtp_cut = c->opts.lmtp && was == ST_DATA_END && c->lmtp_next > 0;
     if (in_transaction(was))
-        report_message(c, c->have_outcome ? outcome(c) : why, c->tried_end);
+        report_message(c, c->have_outcome && !lmtp_cut ? outcome(c) : why, c->tried_end);
     if (c->cb->closed)
         c->cb->closed(c->ctx, &why);
 }
@@ -408,11 +413,17 @@ static void after_hello(struct smtp_client *c)
     start_auth(c);
 }
 
+/* RFC 2033 §4.1: LMTP opens with LHLO, which works as EHLO does. */
+static const char *hello_verb(const struct smtp_client *c)
+{
+    return c->opts.lmtp ? "LHLO" : "EHLO";
+}
+
 static void on_greeting(struct smtp_client *c)
 {
     if (c->reply.code == 220) {
         enter_state(c, ST_EHLO);
-        send_hello(c, "EHLO");
+        send_hello(c, hello_verb(c));
     } else if (is_failure(c)) {
         end_session(c, reply_result(c), true); /* RFC 5321 §3.1: 554, then QUIT */
     } else {
@@ -425,7 +436,8 @@ static void on_ehlo(struct smtp_client *c)
     if (reply_cls(c) == REPLY_CLASS_SUCCESS) {
         smtp_ehlo_parse(c->reply.text, c->reply.text_len, &c->caps);
         after_hello(c);
-    } else if (c->reply.code == 500 || c->reply.code == 502) { /* RFC 5321 §3.2: no ESMTP */
+    } else if (!c->opts.lmtp && (c->reply.code == 500 || c->reply.code == 502)) {
+        /* RFC 5321 §3.2: no ESMTP. LMTP has no HELO (RFC 2033 §4.1): a refused LHLO ends it */
         enter_state(c, ST_HELO);
         send_hello(c, "HELO");
     } else if (is_failure(c)) {
@@ -731,6 +743,8 @@ static void on_rcpt_reply(struct smtp_client *c, size_t i)
         /* answers to RCPTs the server never took: the recipients are retried or failed with
          * the message */
     } else if (k == REPLY_CLASS_SUCCESS) {
+        if (c->opts.lmtp) /* room for every recipient was reserved in smtp_client_send() */
+            c->lmtp_ok[c->accepted] = i;
         c->accepted++;
         report_rcpt(c, i, reply_result(c));
     } else if (too_many_recipients(&c->reply) && c->accepted > 0) {
@@ -801,10 +815,31 @@ static void finish_message(struct smtp_client *c, struct smtp_client_result r)
     report_message(c, r, c->tried_end);
 }
 
+/* RFC 2033 §4.2: one reply per accepted recipient, in RCPT order. The message's result is the
+ * last 2xx of them (the message went somewhere), else the last reply. */
+static void on_lmtp_data_end(struct smtp_client *c)
+{
+    size_t i = c->lmtp_ok[c->lmtp_next++];
+    bool ok = reply_cls(c) == REPLY_CLASS_SUCCESS;
+    if (c->cb->data_rcpt_result) {
+        struct smtp_client_result r = reply_result(c);
+        c->cb->data_rcpt_result(c->ctx, i, &r);
+    }
+    if (ok || !c->lmtp_any_ok)
+        set_outcome(c, SMTP_CLIENT_REPLY);
+    c->lmtp_any_ok = c->lmtp_any_ok || ok;
+    if (c->lmtp_next == c->accepted)
+        finish_message(c, outcome(c));
+}
+
 static void on_data_end(struct smtp_client *c)
 {
     if (!is_failure(c) && reply_cls(c) != REPLY_CLASS_SUCCESS) {
         protocol_error(c);
+        return;
+    }
+    if (c->opts.lmtp && c->accepted > 0 && (c->lmtp_next > 0 || !c->have_outcome)) {
+        on_lmtp_data_end(c);
         return;
     }
     finish_message(c, c->have_outcome ? outcome(c) : reply_result(c));
@@ -964,6 +999,7 @@ void smtp_client_free(struct smtp_client *c)
     if (!c)
         return;
     free(c->in);
+    free(c->lmtp_ok);
     out_release(c);
     free(c);
 }
@@ -1027,6 +1063,19 @@ void smtp_client_send(struct smtp_client *c, const struct smtp_client_message *m
         report_message(c, failure(why), msg->n_rcpts);
         return;
     }
+    if (c->opts.lmtp && end - first > c->lmtp_cap) {
+        size_t *p = realloc(c->lmtp_ok, (end - first) * sizeof *p);
+        if (p == NULL) {
+            c->oom = true;
+            settle(c);
+            report_message(c, failure(SMTP_CLIENT_CLOSED), msg->n_rcpts);
+            return;
+        }
+        c->lmtp_ok = p;
+        c->lmtp_cap = end - first;
+    }
+    c->lmtp_next = 0;
+    c->lmtp_any_ok = false;
     c->msg = msg;
     c->utf8 = utf8;
     c->first = first;
@@ -1047,7 +1096,7 @@ void smtp_client_tls_started(struct smtp_client *c)
     c->in_off = c->in_len = 0; /* nothing read before the handshake counts after it */
     memset(&c->caps, 0, sizeof c->caps);
     enter_state(c, ST_EHLO);
-    send_hello(c, "EHLO"); /* RFC 3207 §4.2: forget what was learned before TLS */
+    send_hello(c, hello_verb(c)); /* RFC 3207 §4.2: forget what was learned before TLS */
     settle(c);
 }
 

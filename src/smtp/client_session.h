@@ -2,8 +2,9 @@
  * the server's bytes, it produces the bytes to send and reports every reply it gets, so the
  * delivery agent can act on each one. RFC 5321, RFC 1869 EHLO (HELO fallback on 500/502),
  * RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3461 DSN,
- * RFC 3207 STARTTLS, RFC 4954 AUTH PLAIN/LOGIN. It never touches a socket, a file or the clock:
- * the caller owns timeouts (RFC 5321 §4.5.3.2) and calls smtp_client_timeout(). */
+ * RFC 3207 STARTTLS, RFC 4954 AUTH PLAIN/LOGIN, RFC 2033 LMTP. It never touches a socket, a
+ * file or the clock: the caller owns timeouts (RFC 5321 §4.5.3.2) and calls
+ * smtp_client_timeout(). */
 #ifndef CLEARMTA_SMTP_CLIENT_SESSION_H
 #define CLEARMTA_SMTP_CLIENT_SESSION_H
 
@@ -25,6 +26,8 @@ struct smtp_client_opts {
     const char *auth_user;     /* AUTH PLAIN (or LOGIN) after EHLO when set; NULL: no AUTH */
     const char *auth_pass;
     unsigned max_rcpts;        /* recipients per transaction (0: no limit of ours) */
+    bool lmtp;                 /* speak LMTP (RFC 2033): LHLO, no HELO fallback, and one reply
+                                * per accepted recipient after the message data */
 };
 
 /* One recipient of a message to send. */
@@ -103,6 +106,12 @@ struct smtp_client_callbacks {
      * than n_rcpts (max_rcpts, RCPTMAX, or 452 4.5.3 "too many recipients"), the caller sends
      * the rest in a further transaction with smtp_client_send(msg, n_tried). */
     void (*message_result)(void *ctx, const struct smtp_client_result *r, size_t n_tried);
+    /* LMTP only (RFC 2033 §4.2): the reply after the message data for recipient i, one per
+     * recipient whose RCPT got a 2xx, in RCPT order, before message_result. It is that
+     * recipient's outcome (a 2xx: delivered). The message_result that follows carries the last
+     * 2xx of these replies if any, else the last of them; or, when they stop short (421, lost
+     * connection, timeout), that failure, the outcome of the recipients still without one. */
+    void (*data_rcpt_result)(void *ctx, size_t i, const struct smtp_client_result *r);
     /* The session ended, reported once: before ready (greeting refused, EHLO/HELO/STARTTLS/AUTH
      * failed) with why, after QUIT with the reply to QUIT, or at any time on a 421, a malformed
      * reply, a timeout or a lost connection. */

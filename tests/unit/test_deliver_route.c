@@ -38,6 +38,37 @@ static const char routes_conf[] =
     "route Lists.Example.NET smtp:mx.provider.test tls=required\n"
     "route v6.test smtp:[2001:DB8::1]:587 tls=none\n";
 
+/* An LMTP domain is local, yet routed by the agent: named apart from any SMTP destination. */
+static void test_route_lmtp(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    struct deliver_route r;
+    load(&c, "domain sock.test lmtp unix:/run/dovecot/lmtp\n"
+             "domain tcp.test lmtp [127.0.0.1]:24\n"
+             "domain name.test lmtp [LMTP.example.test]:2424\n"
+             "route other.test smtp:[127.0.0.1]:24\n");
+    assert_true(deliver_route_find(&c, "Sock.Test", &r));
+    assert_int_equal(r.kind, DELIVER_ROUTE_LMTP);
+    assert_string_equal(deliver_route_kind_name(r.kind), "lmtp");
+    assert_string_equal(r.destination, "lmtp:unix:/run/dovecot/lmtp");
+    assert_string_equal(r.lookup, "");
+    assert_string_equal(r.lmtp->socket, "/run/dovecot/lmtp");
+    assert_null(r.hop);
+    assert_true(deliver_route_find(&c, "tcp.test", &r));
+    assert_int_equal(r.kind, DELIVER_ROUTE_LMTP);
+    assert_string_equal(r.destination, "lmtp:[127.0.0.1]:24");
+    assert_string_equal(r.lookup, "127.0.0.1");
+    assert_int_equal(r.lmtp->port, 24);
+    assert_true(deliver_route_find(&c, "name.test", &r));
+    assert_string_equal(r.destination, "lmtp:[lmtp.example.test]:2424");
+    assert_string_equal(r.lookup, "lmtp.example.test");
+    assert_true(deliver_route_find(&c, "other.test", &r));
+    assert_int_equal(r.kind, DELIVER_ROUTE_STATIC);
+    assert_string_equal(r.destination, "[127.0.0.1]:24");
+    policy_config_free(&c);
+}
+
 static void test_route_local_static_mx(void **state)
 {
     (void)state;
@@ -540,6 +571,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_local_static_mx),
+        cmocka_unit_test(test_route_lmtp),
         cmocka_unit_test(test_route_relayhost_and_literal),
         cmocka_unit_test(test_route_bad_domains),
         cmocka_unit_test(test_mx_order),

@@ -758,6 +758,63 @@ static void test_domain_invalid(void **state)
     load_one_problem(text, 1);
 }
 
+static void test_domain_lmtp(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("domain Mail.TEST lmtp unix:/run/dovecot/lmtp\n"
+            "domain tcp.test lmtp [LMTP.Example.TEST]:24\n"
+            "domain ip.test lmtp [127.0.0.1]:2424\n"
+            "domain six.test lmtp [::1]:24\n"
+            "domain listed.test users bob\n"
+            "domain listed.test lmtp unix:/s\n"
+            "domain listed.test users alice\n", &c);
+    const struct policy_domain *d = domain(&c, "mail.test");
+    assert_true(d->lmtp.set);
+    assert_int_equal(d->kind, POLICY_DOMAIN_USERS);
+    assert_int_equal(d->n_users, 0);
+    assert_string_equal(d->lmtp.socket, "/run/dovecot/lmtp");
+    assert_string_equal(d->lmtp.host, "");
+    d = domain(&c, "tcp.test");
+    assert_string_equal(d->lmtp.socket, "");
+    assert_string_equal(d->lmtp.host, "lmtp.example.test");
+    assert_int_equal(d->lmtp.port, 24);
+    assert_string_equal(domain(&c, "ip.test")->lmtp.host, "127.0.0.1");
+    assert_int_equal(domain(&c, "ip.test")->lmtp.port, 2424);
+    assert_string_equal(domain(&c, "six.test")->lmtp.host, "::1");
+    d = domain(&c, "listed.test"); /* users lines narrow it, in any order */
+    assert_true(d->lmtp.set);
+    assert_string_equal(d->lmtp.socket, "/s");
+    assert_int_equal(d->n_users, 2);
+    assert_false(domain(&c, "localhost")->lmtp.set);
+    policy_config_free(&c);
+    /* a path as long as a socket address holds is fine, one more is not */
+    char text[300];
+    int n = snprintf(text, sizeof text, "domain a.test lmtp unix:/");
+    memset(text + n, 'p', POLICY_LMTP_PATH_MAX - 1);
+    text[n + POLICY_LMTP_PATH_MAX - 1] = '\0';
+    load_ok(text, &c);
+    assert_int_equal(strlen(domain(&c, "a.test")->lmtp.socket), POLICY_LMTP_PATH_MAX);
+    policy_config_free(&c);
+    memcpy(text + n + POLICY_LMTP_PATH_MAX - 1, "p", 2);
+    expect_contains(load_one_problem(text, 1), "is not unix:PATH");
+    const char *bad[] = {"domain a.test lmtp", "domain a.test lmtp unix:",
+                         "domain a.test lmtp unix:/a b", "domain a.test lmtp 127.0.0.1:24",
+                         "domain a.test lmtp [127.0.0.1]", "domain a.test lmtp [127.0.0.1]:",
+                         "domain a.test lmtp [127.0.0.1]:0", "domain a.test lmtp [127.0.0.1]:65536",
+                         "domain a.test lmtp [127.0.0.1]:24x", "domain a.test lmtp [-bad]:24",
+                         "domain a.test lmtp [a.test]x:24", "domain a.test lmtp smtp:[a.test]:24",
+                         "domain a.test lmtp [a.test:24"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_contains(load_one_problem(bad[i], 1), "a.test");
+    expect_contains(load_one_problem("domain a.test lmtp unix:/a\ndomain a.test lmtp [b.test]:24\n",
+                                     2),
+                    "the LMTP server of a domain is defined once");
+    expect_contains(load_one_problem("domain a.test lmtp unix:/a\ndomain a.test catch-all x\n",
+                                     2),
+                    "already defined on line 1");
+}
+
 static void test_domain_catch_all_conflict(void **state)
 {
     (void)state;
@@ -1801,6 +1858,7 @@ int main(void)
         cmocka_unit_test(test_domain_literals),
         cmocka_unit_test(test_domain_invalid),
         cmocka_unit_test(test_domain_catch_all_conflict),
+        cmocka_unit_test(test_domain_lmtp),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_route_invalid),
         cmocka_unit_test(test_routes_max),

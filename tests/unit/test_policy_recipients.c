@@ -14,7 +14,10 @@ static const char contract[] = "domain example.test users alice bob postmaster\n
                                "domain catch.test catch-all Sink\n"
                                "domain utf8.test users j\xc3\xb6s\xc3\xa9\n"
                                "domain [192.0.2.1] users lit\n"
-                               "domain [IPv6:2001:db8::1] users lit6\n";
+                               "domain [IPv6:2001:db8::1] users lit6\n"
+                               "domain lmtp.test lmtp unix:/run/lmtp\n"
+                               "domain lmtpusers.test lmtp [127.0.0.1]:24\n"
+                               "domain lmtpusers.test users dan\n";
 
 static int setup(void **state)
 {
@@ -56,6 +59,21 @@ static void test_contract_users(void **state)
     expect_rcpt(c, "alice", "other.test", POLICY_RCPT_NOT_LOCAL, NULL);
     expect_rcpt(c, "alice", "example.test.evil", POLICY_RCPT_NOT_LOCAL, NULL);
     expect_rcpt(c, "alice", "test", POLICY_RCPT_NOT_LOCAL, NULL);
+}
+
+/* An LMTP domain takes any local part (the LMTP server has the last word), or with users
+ * listed those and postmaster; never a Maildir mailbox. */
+static void test_lmtp_domain(void **state)
+{
+    const struct policy_config *c = *state;
+    expect_rcpt(c, "anyone", "lmtp.test", POLICY_RCPT_LMTP, NULL);
+    expect_rcpt(c, "\"Q\"", "LMTP.test", POLICY_RCPT_LMTP, NULL);
+    expect_rcpt(c, "postmaster", "lmtp.test", POLICY_RCPT_LMTP, NULL);
+    expect_rcpt(c, "../x", "lmtp.test", POLICY_RCPT_UNKNOWN_USER, NULL);
+    expect_rcpt(c, "Dan", "lmtpusers.test", POLICY_RCPT_LMTP, NULL);
+    expect_rcpt(c, "postmaster", "lmtpusers.test", POLICY_RCPT_LMTP, NULL);
+    expect_rcpt(c, "eve", "lmtpusers.test", POLICY_RCPT_UNKNOWN_USER, NULL);
+    assert_true(policy_domain_is_local(c, "lmtp.test"));
 }
 
 static void test_case_folding(void **state)
@@ -241,6 +259,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_contract_users),
+        cmocka_unit_test(test_lmtp_domain),
         cmocka_unit_test(test_case_folding),
         cmocka_unit_test(test_quoted_local_parts),
         cmocka_unit_test(test_postmaster),

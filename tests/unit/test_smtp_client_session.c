@@ -181,6 +181,14 @@ static void fake_message(void *ctx, const struct smtp_client_result *r, size_t n
     }
 }
 
+static void fake_data_rcpt(void *ctx, size_t i, const struct smtp_client_result *r)
+{
+    struct fake *f = ctx;
+    char buf[32];
+    assert_true(f->sends > f->results);
+    event(f, "data rcpt %zu: %s", i, result_str(r, buf, sizeof buf));
+}
+
 static void fake_closed(void *ctx, const struct smtp_client_result *why)
 {
     struct fake *f = ctx;
@@ -195,6 +203,7 @@ static const struct smtp_client_callbacks fake_cb = {
     .start_tls = fake_start_tls,
     .rcpt_result = fake_rcpt,
     .message_result = fake_message,
+    .data_rcpt_result = fake_data_rcpt,
     .closed = fake_closed,
 };
 
@@ -2056,6 +2065,121 @@ static void test_pipelining_window(void **state)
     free(r);
 }
 
+/* ---- LMTP (RFC 2033) ---------------------------------------------------------------------- */
+
+#define LHLO_C "LHLO " HELO_NAME "\r\n"
+
+static struct setup setup_lmtp(const struct smtp_client_message *msg)
+{
+    struct setup su = setup_with(msg);
+    su.opts.lmtp = true;
+    return su;
+}
+
+/* §4.1: LHLO, not EHLO; one message to one recipient reads one reply after the data. */
+static void test_lmtp_one(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(1);
+    struct setup su = setup_lmtp(&m);
+    run(&su, GREET EHLO_ALL ONE_OK_S, LHLO_C ONE_OK_C,
+        READY_ALL "rcpt 0: 250 2.1.5\n"
+                  "data rcpt 0: 250 2.0.0\n"
+                  "message: 250 2.0.0 n=1\n"
+                  "closed: 221 2.0.0\n");
+}
+
+/* §4.2: one reply per accepted recipient, in RCPT order, refused recipients skipped; a
+ * mailbox-full refusal of one does not touch the others. */
+static void test_lmtp_per_recipient(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(4);
+    struct setup su = setup_lmtp(&m);
+    run(&su, GREET EHLO_ALL MAIL_OK RCPT_OK "550 5.1.1 no such user\r\n" RCPT_OK RCPT_OK DATA_GO
+             "250 2.0.0 r0 Saved\r\n" "552 5.2.2 Mailbox is full\r\n"
+             "452 4.2.2 Quota exceeded\r\n" BYE,
+        LHLO_C MAIL_C RCPT_C(0) RCPT_C(1) RCPT_C(2) RCPT_C(3) DATA_C BODY_C QUIT_C,
+        READY_ALL "rcpt 0: 250 2.1.5\n"
+                  "rcpt 1: 550 5.1.1\n"
+                  "rcpt 2: 250 2.1.5\n"
+                  "rcpt 3: 250 2.1.5\n"
+                  "data rcpt 0: 250 2.0.0\n"
+                  "data rcpt 2: 552 5.2.2\n"
+                  "data rcpt 3: 452 4.2.2\n"
+                  "message: 250 2.0.0 n=4\n"
+                  "closed: 221 2.0.0\n");
+    /* every one refused: the message's result is the last refusal */
+    struct smtp_client_message m2 = message(2);
+    su = setup_lmtp(&m2);
+    run(&su, GREET EHLO_ALL MAIL_OK RCPT_OK RCPT_OK DATA_GO "452 4.2.2 Quota exceeded\r\n"
+             "552 5.2.2 Mailbox is full\r\n" BYE,
+        LHLO_C MAIL_C RCPT_C(0) RCPT_C(1) DATA_C BODY_C QUIT_C,
+        READY_ALL "rcpt 0: 250 2.1.5\n"
+                  "rcpt 1: 250 2.1.5\n"
+                  "data rcpt 0: 452 4.2.2\n"
+                  "data rcpt 1: 552 5.2.2\n"
+                  "message: 552 5.2.2 n=2\n"
+                  "closed: 221 2.0.0\n");
+}
+
+/* The connection drops after some of the replies: those without one get the loss, never the
+ * 2xx of another recipient (they would count as delivered). */
+static void test_lmtp_cut_short(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(2);
+    struct setup su = setup_lmtp(&m);
+    run(&su, GREET EHLO_ALL MAIL_OK RCPT_OK RCPT_OK DATA_GO "250 2.0.0 Saved\r\n\f<lost>",
+        LHLO_C MAIL_C RCPT_C(0) RCPT_C(1) DATA_C BODY_C,
+        READY_ALL "rcpt 0: 250 2.1.5\n"
+                  "rcpt 1: 250 2.1.5\n"
+                  "data rcpt 0: 250 2.0.0\n"
+                  "message: CLOSED n=2\n"
+                  "closed: CLOSED\n");
+    /* a 3xx or a 421 among them */
+    run(&su, GREET EHLO_ALL MAIL_OK RCPT_OK RCPT_OK DATA_GO "250 2.0.0 Saved\r\n354 what\r\n",
+        LHLO_C MAIL_C RCPT_C(0) RCPT_C(1) DATA_C BODY_C,
+        READY_ALL "rcpt 0: 250 2.1.5\n"
+                  "rcpt 1: 250 2.1.5\n"
+                  "data rcpt 0: 250 2.0.0\n"
+                  "message: PROTOCOL n=2\n"
+                  "closed: PROTOCOL\n");
+    run(&su, GREET EHLO_ALL MAIL_OK RCPT_OK RCPT_OK DATA_GO "421 4.3.2 going down\r\n",
+        LHLO_C MAIL_C RCPT_C(0) RCPT_C(1) DATA_C BODY_C,
+        READY_ALL "rcpt 0: 250 2.1.5\n"
+                  "rcpt 1: 250 2.1.5\n"
+                  "message: 421 4.3.2 n=2\n"
+                  "closed: 421 4.3.2\n");
+}
+
+/* §4.1: LMTP has no HELO: a refused LHLO ends the session. Two messages on one connection
+ * each read their own replies. */
+static void test_lmtp_lhlo_refused_and_two(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(1);
+    struct setup su = setup_lmtp(&m);
+    run(&su, GREET "500 5.5.1 unknown command\r\n", LHLO_C QUIT_C, "closed: 500 5.5.1\n");
+    struct setup su2 = setup_lmtp(NULL);
+    su2.idle = true;
+    struct fake *f = play(&su2, GREET EHLO_MIN, SPLIT_WHOLE, 1, 0);
+    for (int k = 0; k < 2; k++) {
+        f->sends++;
+        smtp_client_send(f->c, &m, 0);
+        drain(f);
+        feed_reply(f, MAIL_OK RCPT_OK DATA_GO);
+        feed_reply(f, k == 0 ? "452 4.2.2 full\r\n" : "250 2.0.0 ok\r\n");
+    }
+    assert_string_equal(text_str(&f->events), READY_MIN "rcpt 0: 250 2.1.5\n"
+                                              "data rcpt 0: 452 4.2.2\n"
+                                              "message: 452 4.2.2 n=1\n"
+                                              "rcpt 0: 250 2.1.5\n"
+                                              "data rcpt 0: 250 2.0.0\n"
+                                              "message: 250 2.0.0 n=1\n");
+    fake_close(f);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -2137,6 +2261,10 @@ int main(void)
         T(test_pipelining_same_outcomes),
         T(test_pipelining_many_recipients),
         T(test_pipelining_window),
+        T(test_lmtp_one),
+        T(test_lmtp_per_recipient),
+        T(test_lmtp_cut_short),
+        T(test_lmtp_lhlo_refused_and_two),
         T(test_strerror),
 #undef T
     };
