@@ -151,6 +151,16 @@ static void put_int(FILE *f, int v)
         putc_unlocked(d[--n], f);
 }
 
+/* "X.Y.Z" */
+static void put_status(FILE *f, struct reply_status st)
+{
+    put_int(f, st.cls);
+    putc_unlocked('.', f);
+    put_int(f, st.subject);
+    putc_unlocked('.', f);
+    put_int(f, st.detail);
+}
+
 static void print_json(FILE *f, const struct reply_explanation *ex, const char *text,
                        size_t text_len)
 {
@@ -162,11 +172,7 @@ static void print_json(FILE *f, const struct reply_explanation *ex, const char *
     fputs_unlocked(",\"enhanced\":", f);
     if (ex->status.cls) {
         putc_unlocked('"', f);
-        put_int(f, ex->status.cls);
-        putc_unlocked('.', f);
-        put_int(f, ex->status.subject);
-        putc_unlocked('.', f);
-        put_int(f, ex->status.detail);
+        put_status(f, ex->status);
         putc_unlocked('"', f);
     } else {
         fputs_unlocked("null", f);
@@ -268,11 +274,7 @@ static void print_human(FILE *f, const struct reply_explanation *ex, const char 
     }
     if (ex->status.cls) {
         put_label(f, "Enhanced code:");
-        put_int(f, ex->status.cls);
-        putc_unlocked('.', f);
-        put_int(f, ex->status.subject);
-        putc_unlocked('.', f);
-        put_int(f, ex->status.detail);
+        put_status(f, ex->status);
         putc_unlocked(' ', f);
         fputs_unlocked(ex->enhanced ? ex->enhanced->title : "(not in the registry)", f);
         putc_unlocked('\n', f);

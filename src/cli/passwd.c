@@ -15,6 +15,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/io.h"
 #include "cli/cli.h"
 #include "policy/config.h"
@@ -148,15 +149,9 @@ static bool append(struct text *t, const char *s, size_t n)
         errno = EFBIG; /* the server would refuse to load it */
         return false;
     }
-    if (t->len + n > t->cap) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->len + n)
-            cap *= 2;
-        char *p = realloc(t->p, cap);
-        if (p == NULL)
-            return false;
-        t->p = p;
-        t->cap = cap;
+    if (base_array_reserve((void **)&t->p, &t->cap, t->len + n, 1, 4096) != BASE_OK) {
+        errno = ENOMEM;
+        return false;
     }
     memcpy(t->p + t->len, s, n);
     t->len += n;

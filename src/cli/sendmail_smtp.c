@@ -1,12 +1,14 @@
 /* cli/sendmail_smtp.c — `sendmail -bs`: the SMTP server session on stdin/stdout, so that a
  * program speaking SMTP over a pipe (mutt, some MUAs) can submit; each accepted message goes
  * into the maildrop like any other sendmail message. RFC 5321. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "cli/cli.h"
 #include "policy/config.h"
 #include "server/server.h"
@@ -86,17 +88,10 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
 static enum reply_id on_data_write(void *ctx, const char *data, size_t n)
 {
     struct pipe_session *p = ctx;
-    if (p->cap - p->len < n) {
-        size_t cap = p->cap ? p->cap : 65536;
-        while (cap - p->len < n)
-            cap *= 2;
-        char *grown = realloc(p->msg, cap);
-        if (!grown) {
-            p->failed = true;
-            return REPLY_INTERNAL_ERROR;
-        }
-        p->msg = grown;
-        p->cap = cap;
+    if (n > SIZE_MAX - p->len ||
+        base_array_reserve((void **)&p->msg, &p->cap, p->len + n, 1, 65536) != BASE_OK) {
+        p->failed = true;
+        return REPLY_INTERNAL_ERROR;
     }
     memcpy(p->msg + p->len, data, n);
     p->len += n;
