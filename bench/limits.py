@@ -136,9 +136,11 @@ def counters_bench(redis):
     counter sources), run against our Redis."""
     source = os.path.join(ROOT, "bench", "counters_bench.c")
     binary = os.path.join(WORK, "counters_bench")
-    sources = sorted(glob.glob(os.path.join(ROOT, "src", "policy", "counters_*.c")))
+    # The counters and the bottom module they build on (base/: LRU table, hashing).
+    sources = sorted(glob.glob(os.path.join(ROOT, "src", "policy", "counters_*.c")) +
+                     glob.glob(os.path.join(ROOT, "src", "base", "*.c")))
     subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-I" + os.path.join(ROOT, "src"),
-                    source] + sources + ["-o", binary, "-levent_core", "-lhiredis"],
+                    source] + sources + ["-o", binary, "-levent_core", "-lhiredis", "-lpthread"],
                    check=True, timeout=120)
     out = subprocess.run([binary, "--redis", redis.address()], stdout=subprocess.PIPE,
                          check=True, timeout=300).stdout.decode()
