@@ -30,6 +30,9 @@ export DEBIAN_FRONTEND=noninteractive
 if echo "$missing" | grep -q postfix; then
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 fi
-$sudo apt-get update -qq >&2 || true
+# Several builds may install at once: wait for the package lock rather than fail on it.
+lock="-o DPkg::Lock::Timeout=900"
 # shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >&2
+$sudo apt-get $lock update -qq >&2 || true
+# shellcheck disable=SC2086
+$sudo apt-get $lock install -y -qq --no-install-recommends $missing >&2
