@@ -207,6 +207,20 @@ static bool list_has(const char *list, const char *name)
 }
 
 /* Everything about signature self that needs no key; decides it when it is broken. */
+/* The first base64 characters of b= (whitespace left out), to tell signatures of one domain
+ * apart in Authentication-Results (RFC 6008 §4: header.b, at least 8). */
+static void copy_b_prefix(const struct auth_tag *t, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->value_len && n + 1 < cap; i++) {
+        char c = t->value[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '+' || c == '/')
+            out[n++] = c;
+    }
+    out[n] = '\0';
+}
+
 static void parse_sig(struct sig *s, const struct auth_field *self, const char *msg, size_t len,
                       size_t body, const struct auth_field *f, size_t n, int64_t now)
 {
@@ -227,6 +241,8 @@ static void parse_sig(struct sig *s, const struct auth_field *self, const char *
         s->r.selector[0] = '\0';
     if (ta != NULL)
         copy_text(ta, s->r.algorithm, sizeof s->r.algorithm);
+    if (tb != NULL)
+        copy_b_prefix(tb, s->r.b_prefix, sizeof s->r.b_prefix);
     if (!tv || !ta || !tb || !tbh || !td || !th || !ts)
         return decide(s, AUTH_DKIM_PERMERROR, "a required tag is missing");
     if (!auth_tag_is(tv, "1"))

@@ -34,6 +34,7 @@ struct auth_dkim_sig_result {
     char domain[256];   /* d=, as written; "" when the signature is too broken to say */
     char selector[64];  /* s= */
     char algorithm[16]; /* a= */
+    char b_prefix[9];   /* the first 8 characters of b= (RFC 6008 header.b); "" without b= */
     enum auth_dkim_result result;
     const char *reason; /* one phrase, static: "body hash mismatch", "key not found" … */
 };

@@ -581,6 +581,30 @@ static int take_names(struct deliver_records *t, int type, const unsigned char *
     return status == ARES_SUCCESS && t->n == 0 ? ARES_ENODATA : status;
 }
 
+/* How long the answer may be kept (RFC 2181 §8, RFC 2308 §5): the smallest TTL of the answer
+ * records; for no such name or record, the SOA's TTL bounded by its minimum field; 0 when the
+ * answer says nothing (a failure, no SOA). ns_initparse checks every length. */
+static uint32_t answer_ttl(const unsigned char *abuf, int alen, bool answered)
+{
+    ns_msg msg;
+    ns_rr rr;
+    if (abuf == NULL || alen <= 0 || ns_initparse(abuf, alen, &msg) < 0)
+        return 0;
+    ns_sect sect = answered ? ns_s_an : ns_s_ns;
+    uint32_t ttl = UINT32_MAX;
+    for (int i = 0; i < ns_msg_count(msg, sect) && ns_parserr(&msg, sect, i, &rr) == 0; i++) {
+        uint32_t t = ns_rr_ttl(rr);
+        if (!answered) {
+            if (ns_rr_type(rr) != ns_t_soa || ns_rr_rdlen(rr) < 4)
+                continue;
+            uint32_t minimum = ns_get32(ns_rr_rdata(rr) + ns_rr_rdlen(rr) - 4);
+            t = t < minimum ? t : minimum;
+        }
+        ttl = t < ttl ? t : ttl;
+    }
+    return ttl == UINT32_MAX ? 0 : ttl;
+}
+
 static void on_records(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     struct deliver_lookup *l = arg;
@@ -605,6 +629,9 @@ static void on_records(void *arg, int status, int timeouts, unsigned char *abuf,
         l->rec.n = 0;
     }
     l->rec.outcome = status == ARES_SUCCESS ? DELIVER_DNS_OK : failed_query(status);
+    l->rec.ttl = l->rec.outcome == DELIVER_DNS_TEMPFAIL
+                     ? 0
+                     : answer_ttl(abuf, alen, l->rec.outcome == DELIVER_DNS_OK);
     memcpy(l->rec.detail, l->res.detail, sizeof l->rec.detail);
     static const struct timeval now = {0, 0};
     evtimer_add(l->done, &now);

@@ -97,6 +97,7 @@ enum deliver_resolver_err deliver_resolver_lookup_host(struct deliver_resolver *
 struct deliver_records {
     enum deliver_dns_outcome outcome;
     char detail[160];
+    uint32_t ttl; /* seconds the answer may be kept (RFC 2308 for NXDOMAIN, NO_HOST); 0: none */
     size_t n;
     const char *records[DELIVER_RECORDS_MAX]; /* NUL-terminated too; valid during the callback */
     size_t lens[DELIVER_RECORDS_MAX];

@@ -449,6 +449,8 @@ static const struct directive directives[] = {
     {.keyword = "route", .apply = policy_delivery_route, .repeatable = true},
     {.keyword = "relayhost", .apply = policy_delivery_relayhost},
     {.keyword = "dkim_sign", .apply = policy_auth_dkim_sign, .repeatable = true},
+    {.keyword = "spf_check", .apply = policy_auth_spf_check},
+    {.keyword = "dmarc_check", .apply = policy_auth_dmarc_check},
     {.keyword = "resolver", .apply = policy_delivery_resolver},
     {.keyword = "retry_first", .apply = apply_number, .offset = FIELD(retry_first), .min = 1,
      .max = POLICY_RETRY_INTERVAL_MAX, .bound = "POLICY_RETRY_INTERVAL_MAX"},
@@ -611,6 +613,8 @@ bool policy_config_defaults(struct policy_config *c)
 {
     memset(c, 0, sizeof *c);
     default_hostname(c->hostname, sizeof c->hostname);
+    c->spf_check = POLICY_SPF_OFF;
+    c->dmarc_check = POLICY_DMARC_OFF;
     c->listeners[0] = (struct policy_listener){.kind = POLICY_LISTEN_MX, .host = "127.0.0.1",
                                                .port = 2525};
     c->listeners[1] = (struct policy_listener){.kind = POLICY_LISTEN_SUBMISSION,

@@ -123,6 +123,22 @@ struct policy_relayhost {
     unsigned rate_period; /* seconds, 1..POLICY_PLAN_WINDOW_MAX (second/minute/hour/day/Ns) */
 };
 
+/* spf_check and dmarc_check (globally, or per MX listener as spf_check=… dmarc_check=…):
+ * what the checks of mail received on MX listeners do; never for AUTH sessions. INHERIT is a
+ * listener's "as the global directive says". */
+enum policy_spf_check {
+    POLICY_SPF_INHERIT,
+    POLICY_SPF_OFF,   /* not checked */
+    POLICY_SPF_TAG,   /* checked, recorded in Authentication-Results */
+    POLICY_SPF_REJECT /* and fail → 550 5.7.23, temperror → 451 4.7.24 at MAIL FROM */
+};
+enum policy_dmarc_check {
+    POLICY_DMARC_INHERIT,
+    POLICY_DMARC_OFF,    /* not checked (nor DKIM) */
+    POLICY_DMARC_TAG,    /* DKIM and DMARC checked, recorded in Authentication-Results */
+    POLICY_DMARC_ENFORCE /* and p=reject → 550 5.7.26, p=quarantine → the .Junk folder */
+};
+
 enum policy_listen_kind {
     POLICY_LISTEN_MX,          /* port 25 role: no AUTH, local domains only */
     POLICY_LISTEN_SUBMISSION,  /* RFC 6409: STARTTLS + AUTH */
@@ -143,6 +159,8 @@ struct policy_listener {
                           * submissions speaks TLS from the first byte, so never */
     bool auth;           /* offer AUTH: submission and submissions; never mx; no-auth: off */
     bool auth_plaintext; /* auth-plaintext: offer AUTH before TLS too (tests, trusted networks) */
+    enum policy_spf_check spf_check;     /* mx only: spf_check=…; INHERIT: the global one */
+    enum policy_dmarc_check dmarc_check; /* mx only: dmarc_check=…; INHERIT: the global one */
 };
 
 enum policy_domain_kind {
@@ -300,6 +318,8 @@ struct policy_config {
     struct policy_relayhost relayhost;
     struct policy_dkim_sign *dkim_sign; /* owned; domains unique */
     size_t n_dkim_sign;
+    enum policy_spf_check spf_check;     /* default OFF: no DNS unless configured */
+    enum policy_dmarc_check dmarc_check; /* default OFF */
     /* DNS server for MX look-ups, "IPv4:PORT" or "[IPv6]:PORT"; "" uses /etc/resolv.conf. */
     char resolver[64];
     /* Seconds: first retry, the doubling's cap, give-up age, delay-warning age (0: none). */
@@ -375,5 +395,15 @@ const struct policy_plan_network *policy_plan_network_for_address(const struct p
 /* Releases what c owns and leaves it empty (the smart-host password is wiped). Safe on a
  * zeroed config and twice. */
 void policy_config_free(struct policy_config *c);
+
+/* The spf_check and dmarc_check that apply to mail received on listener l: its own option,
+ * else the global directive; always OFF for a submission listener. */
+enum policy_spf_check policy_listener_spf_check(const struct policy_config *c,
+                                                const struct policy_listener *l);
+enum policy_dmarc_check policy_listener_dmarc_check(const struct policy_config *c,
+                                                    const struct policy_listener *l);
+/* "off", "tag", "reject"/"enforce", "inherit". */
+const char *policy_spf_check_name(enum policy_spf_check v);
+const char *policy_dmarc_check_name(enum policy_dmarc_check v);
 
 #endif

@@ -1,5 +1,7 @@
 /* policy/config_auth.c — the mail authentication directives: dkim_sign DOMAIN selector=S
- * key=FILE [algorithm=…] [headers=…]. RFC 6376 §3.1 (selectors), §3.5 (h=). */
+ * key=FILE [algorithm=…] [headers=…]; spf_check off|tag|reject and dmarc_check
+ * off|tag|enforce, globally and as options of MX listeners. RFC 6376 §3.1 (selectors), §3.5
+ * (h=); RFC 7208 §8; RFC 7489 §6.6.2. */
 #include "policy/config_internal.h"
 
 #include <stdlib.h>
@@ -106,4 +108,100 @@ void policy_auth_dkim_sign(struct loader *ld, const struct directive *d, struct 
     }
     ld->c->dkim_sign = nk;
     nk[ld->c->n_dkim_sign++] = k;
+}
+
+/* ---- spf_check, dmarc_check ---- */
+
+static const char *const spf_words[] = {"off", "tag", "reject"};
+static const char *const dmarc_words[] = {"off", "tag", "enforce"};
+
+/* The index + 1 of word in words[3] (the enum value past INHERIT), or 0. */
+static int check_word(const char *const words[3], const char *word)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(word, words[i]) == 0)
+            return i + 1;
+    return 0;
+}
+
+bool policy_auth_check_option(struct loader *ld, struct policy_listener *l, const char *opt)
+{
+    bool spf = strncmp(opt, "spf_check=", 10) == 0;
+    const char *word = opt + (spf ? 10 : 12);
+    const char *const *words = spf ? spf_words : dmarc_words;
+    int v = check_word(words, word);
+    if (l->kind != POLICY_LISTEN_MX) {
+        policy_conf_problem(ld, "listen: %s applies to mx listeners only (mail of AUTH "
+                                "sessions is never checked)", spf ? "spf_check" : "dmarc_check");
+        return false;
+    }
+    if (v == 0) {
+        policy_conf_problem(ld, "listen: %s takes %s, %s or %s, not '%s'",
+                            spf ? "spf_check=" : "dmarc_check=", words[0], words[1], words[2],
+                            policy_conf_show(word).s);
+        return false;
+    }
+    if (spf)
+        l->spf_check = (enum policy_spf_check)v;
+    else
+        l->dmarc_check = (enum policy_dmarc_check)v;
+    return true;
+}
+
+/* The value of spf_check or dmarc_check (keyword) as an index + 1 into words; 0 (reported)
+ * when it is none of them or missing. */
+static int check_value(struct loader *ld, const struct directive *d, struct cursor *cur,
+                       const char *keyword, const char *const words[3])
+{
+    char *v = policy_conf_one_value(ld, d, cur);
+    if (v == NULL)
+        return 0;
+    int n = check_word(words, v);
+    if (n == 0)
+        policy_conf_problem(ld, "%s takes %s, %s or %s, not '%s'", keyword, words[0], words[1],
+                            words[2], policy_conf_show(v).s);
+    return n;
+}
+
+void policy_auth_spf_check(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    int n = check_value(ld, d, cur, "spf_check", spf_words);
+    if (n != 0)
+        ld->c->spf_check = (enum policy_spf_check)n;
+}
+
+void policy_auth_dmarc_check(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    int n = check_value(ld, d, cur, "dmarc_check", dmarc_words);
+    if (n != 0)
+        ld->c->dmarc_check = (enum policy_dmarc_check)n;
+}
+
+enum policy_spf_check policy_listener_spf_check(const struct policy_config *c,
+                                                const struct policy_listener *l)
+{
+    if (l->kind != POLICY_LISTEN_MX)
+        return POLICY_SPF_OFF;
+    enum policy_spf_check v = l->spf_check != POLICY_SPF_INHERIT ? l->spf_check : c->spf_check;
+    return v == POLICY_SPF_INHERIT ? POLICY_SPF_OFF : v;
+}
+
+enum policy_dmarc_check policy_listener_dmarc_check(const struct policy_config *c,
+                                                    const struct policy_listener *l)
+{
+    if (l->kind != POLICY_LISTEN_MX)
+        return POLICY_DMARC_OFF;
+    enum policy_dmarc_check v =
+        l->dmarc_check != POLICY_DMARC_INHERIT ? l->dmarc_check : c->dmarc_check;
+    return v == POLICY_DMARC_INHERIT ? POLICY_DMARC_OFF : v;
+}
+
+const char *policy_spf_check_name(enum policy_spf_check v)
+{
+    return v == POLICY_SPF_INHERIT ? "inherit" : spf_words[v - 1];
+}
+
+const char *policy_dmarc_check_name(enum policy_dmarc_check v)
+{
+    return v == POLICY_DMARC_INHERIT ? "inherit" : dmarc_words[v - 1];
 }

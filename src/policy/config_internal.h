@@ -148,8 +148,12 @@ void policy_domains_finish(struct loader *ld);
 void policy_domains_free(struct policy_config *c);
 
 /* The route, relayhost and resolver directives (config_delivery.c). */
-/* config_auth.c: dkim_sign. */
+/* config_auth.c: dkim_sign; spf_check and dmarc_check (the directives, and the listener
+ * options spf_check=… dmarc_check=…, false when reported). */
 void policy_auth_dkim_sign(struct loader *ld, const struct directive *d, struct cursor *cur);
+void policy_auth_spf_check(struct loader *ld, const struct directive *d, struct cursor *cur);
+void policy_auth_dmarc_check(struct loader *ld, const struct directive *d, struct cursor *cur);
+bool policy_auth_check_option(struct loader *ld, struct policy_listener *l, const char *opt);
 
 void policy_delivery_route(struct loader *ld, const struct directive *d, struct cursor *cur);
 void policy_delivery_relayhost(struct loader *ld, const struct directive *d, struct cursor *cur);

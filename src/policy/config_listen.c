@@ -48,6 +48,8 @@ void policy_listen_kind_defaults(struct policy_listener *l)
     l->starttls = l->kind != POLICY_LISTEN_SUBMISSIONS;
     l->auth = l->kind != POLICY_LISTEN_MX;
     l->auth_plaintext = false;
+    l->spf_check = POLICY_SPF_INHERIT;
+    l->dmarc_check = POLICY_DMARC_INHERIT;
 }
 
 /* Applies one option word after the address; false (reported) when it is unknown or does not
@@ -61,6 +63,8 @@ static bool listen_option(struct loader *ld, struct policy_listener *l, const ch
         l->starttls = false;
     } else if (strcmp(opt, "auth-plaintext") == 0 && l->kind == POLICY_LISTEN_SUBMISSION) {
         l->auth_plaintext = true;
+    } else if (strncmp(opt, "spf_check=", 10) == 0 || strncmp(opt, "dmarc_check=", 12) == 0) {
+        return policy_auth_check_option(ld, l, opt);
     } else if (strcmp(opt, "no-starttls") == 0 || strcmp(opt, "auth-plaintext") == 0) {
         policy_conf_problem(ld, "listen: %s does not apply to %s listeners (%s)", opt, kind,
                 l->kind == POLICY_LISTEN_MX ? "they never offer AUTH"
@@ -68,7 +72,8 @@ static bool listen_option(struct loader *ld, struct policy_listener *l, const ch
         return false;
     } else {
         policy_conf_problem(ld,
-                "listen: unknown option '%s' (auth-plaintext, no-auth or no-starttls)",
+                "listen: unknown option '%s' (auth-plaintext, no-auth, no-starttls, "
+                "spf_check=…, dmarc_check=…)",
                 policy_conf_show(opt).s);
         return false;
     }
@@ -87,7 +92,7 @@ void policy_listen_apply(struct loader *ld, const struct directive *d, struct cu
     if (kind == NULL || addr == NULL) {
         policy_conf_problem(ld,
                 "listen takes a kind (mx, submission, submissions), ADDRESS:PORT and "
-                "options (auth-plaintext, no-auth, no-starttls)");
+                "options (auth-plaintext, no-auth, no-starttls, spf_check=…, dmarc_check=…)");
         return;
     }
     if (strcmp(kind, "mx") == 0) {

@@ -330,6 +330,7 @@ static void teardown(struct server *srv)
     deliver_agent_free(srv->agent); /* after the queue: bounce commits call it */
     server_limits_close(srv);          /* after the agent, whose pacing uses the counters */
     server_signing_close(srv);         /* after the agent, which signs its reports */
+    server_receipt_close(srv);         /* after the connections, whose checks it runs */
     for (size_t i = 0; i < srv->n_listeners; i++)
         server_listener_stop(&srv->listeners[i]);
     policy_authcheck_free(srv->authcheck);

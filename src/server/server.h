@@ -24,6 +24,8 @@ struct server_conn;
 struct net_control;
 struct server_limits;
 struct server_limits_show;
+struct server_receipt;
+struct deliver_authcheck;
 struct policy_counters;
 
 struct server_listener {
@@ -54,6 +56,7 @@ struct server {
     struct policy_counters *counters;   /* plans, greylisting, session rates (memory or Redis) */
     struct net_control *control;        /* <queue_dir>/control.sock; NULL when it failed */
     struct auth_dkim_signers *dkim;     /* dkim_sign keys, read at start; NULL: none */
+    struct deliver_authcheck *receipt_checker; /* SPF/DKIM/DMARC on receipt; made when needed */
     struct server_limits_show *shows;      /* "limits show" requests waiting on the counters */
     struct smtp_server_callbacks callbacks;
     const char *config_path;           /* re-read on SIGHUP; NULL: embedded defaults */
@@ -83,6 +86,8 @@ struct server_conn {
     bool msg_remote; /* the message has remote recipients: the agent gets it once committed */
     char *msg_sender;
     bool msg_signing;      /* submitted after AUTH with signing keys: held until signed */
+    bool msg_checking;     /* received on MX with checks on: held until checked (receipt.c) */
+    struct server_receipt *receipt; /* the checks of the open transaction; NULL: none */
     struct server_signing_buf {
         char *p;
         size_t len, cap;
@@ -171,6 +176,25 @@ void server_transaction_forget(struct server_conn *c); /* drop what the conn hol
  * the commit's callback resumes the session). */
 enum smtp_verdict server_transaction_commit(struct server_conn *c);
 void server_transaction_discard(struct server_conn *c); /* the message was refused: drop it */
+/* Begins storing the message of se (the queue file) and writes our Received field; REPLY_OK
+ * or the failure reply (logged; nothing is kept). */
+enum reply_id server_transaction_open(struct server_conn *c, const struct store_envelope *se,
+                                      const struct smtp_envelope *env);
+
+/* receipt.c: SPF, DKIM and DMARC of mail received on MX listeners (spf_check, dmarc_check).
+ * mail: SPF, then server_limits_mail. holds: the message is to be held and checked at its end;
+ * keep takes the envelope (and rcpts, malloc'd) until then; data_end checks, stores and goes
+ * on to server_limits_data_end. results: the Authentication-Results value of the message ("").
+ * forget: the conn closes. close: after every connection. */
+enum smtp_verdict server_receipt_mail(struct server_conn *c, const struct smtp_command *cmd,
+                                      struct smtp_decision *d);
+bool server_receipt_holds(struct server_conn *c);
+void server_receipt_keep(struct server_conn *c, const struct store_envelope *se,
+                         struct store_rcpt *rcpts, const struct smtp_envelope *env);
+enum smtp_verdict server_receipt_data_end(struct server_conn *c, struct smtp_decision *d);
+const char *server_receipt_results(const struct server_conn *c);
+void server_receipt_forget(struct server_conn *c);
+void server_receipt_close(struct server *srv);
 uint64_t server_now_ms(void);                        /* monotonic milliseconds */
 
 /* signing.c: DKIM signing of submitted mail (issue "Mail authentication"). The keys are read

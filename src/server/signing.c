@@ -1,6 +1,7 @@
 /* server/signing.c — DKIM signing of mail submitted after AUTH: the keys of the dkim_sign
  * directives, the message held in memory until its end, then signed and written to the store
- * with its DKIM-Signature in front. RFC 6376 §5. */
+ * with its DKIM-Signature in front. RFC 6376 §5. The same hold serves the checks on receipt
+ * (receipt.c), which store the message themselves once checked. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -72,6 +73,8 @@ enum reply_id server_signing_write(struct server_conn *c, const char *p, size_t 
     struct server_signing_buf *b = &c->msg_held;
     uint64_t limit = c->srv->cfg->max_message_size + 65536; /* the Received line and slack */
     if (b->len + n > limit) {
+        if (c->msg_checking)
+            return REPLY_OK; /* refused at its end for its size: nothing more to hold */
         enum reply_id r = give_up(c);
         if (r != REPLY_OK)
             return r;
@@ -84,6 +87,8 @@ enum reply_id server_signing_write(struct server_conn *c, const char *p, size_t 
         while (cap < b->len + n)
             cap *= 2;
         char *q = realloc(b->p, cap);
+        if (q == NULL && c->msg_checking)
+            return REPLY_STORE_FAILED; /* nothing stored yet: try again later */
         if (q == NULL)
             return give_up(c) == REPLY_OK ? server_signing_write(c, p, n) : REPLY_STORE_FAILED;
         b->p = q;
@@ -116,4 +121,5 @@ void server_signing_forget(struct server_conn *c)
     free(c->msg_held.p);
     memset(&c->msg_held, 0, sizeof c->msg_held);
     c->msg_signing = false;
+    c->msg_checking = false;
 }

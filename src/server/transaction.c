@@ -1,5 +1,6 @@
 /* server/transaction.c — the session's callbacks: sender and recipient decisions from policy,
- * the message into the store, its commit answered when it is durable, rejections logged. */
+ * the checks on receipt (server/receipt.c), the message into the store, its commit answered
+ * when it is durable, rejections logged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ static enum smtp_verdict on_mail(void *ctx, const struct smtp_command *cmd, stru
         return SMTP_DECIDED;
     }
     d->reply = REPLY_SENDER_OK;
-    return server_limits_mail(c, cmd, d);
+    return server_receipt_mail(c, cmd, d); /* SPF, then the limits */
 }
 
 static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd, struct smtp_decision *d)
@@ -99,6 +100,21 @@ static enum store_err write_received(struct server_conn *c, const struct smtp_en
     return store_msg_write(c->msg, header, n);
 }
 
+enum reply_id server_transaction_open(struct server_conn *c, const struct store_envelope *se,
+                                      const struct smtp_envelope *env)
+{
+    enum store_err err = store_msg_begin(c->srv->queue, se, &c->msg);
+    if (err == STORE_OK)
+        err = write_received(c, env);
+    if (err == STORE_OK)
+        return REPLY_OK;
+    if (c->msg)
+        store_msg_abort(c->msg);
+    c->msg = NULL;
+    net_log("store: cannot start a message from [%s]: %s", c->addr, store_strerror(err));
+    return store_failure_reply(err);
+}
+
 static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *env,
                                        struct smtp_decision *d)
 {
@@ -132,22 +148,21 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
         .auth_user = smtp_server_auth_user(c->session),
         .arrival = (int64_t)time(NULL),
     };
-    enum store_err err = store_msg_begin(c->srv->queue, &se, &c->msg);
-    free(rcpts);
-    if (err == STORE_OK)
-        err = write_received(c, env);
-    if (err != STORE_OK) {
-        free(sender);
-        if (c->msg)
-            store_msg_abort(c->msg);
-        c->msg = NULL;
-        net_log("store: cannot start a message from [%s]: %s", c->addr, store_strerror(err));
-        d->reply = store_failure_reply(err);
-        return SMTP_DECIDED;
+    server_signing_begin(c);
+    if (server_receipt_holds(c)) {
+        /* Checked at its end: stored then, with the results (server/receipt.c). */
+        server_receipt_keep(c, &se, rcpts, env);
+    } else {
+        d->reply = server_transaction_open(c, &se, env);
+        free(rcpts);
+        if (d->reply != REPLY_OK) {
+            free(sender);
+            server_signing_forget(c);
+            return SMTP_DECIDED;
+        }
     }
     free(c->msg_sender);
     c->msg_sender = sender;
-    server_signing_begin(c);
     c->msg_rcpts = env->n_rcpts;
     c->msg_size = 0;
     d->reply = REPLY_START_DATA;
@@ -158,7 +173,7 @@ static enum reply_id on_data_write(void *ctx, const char *p, size_t n)
 {
     struct server_conn *c = ctx;
     c->msg_size += n;
-    if (c->msg_signing)
+    if (c->msg_signing || c->msg_checking)
         return server_signing_write(c, p, n);
     enum store_err err = store_msg_write(c->msg, p, n);
     return err == STORE_OK ? REPLY_OK : store_failure_reply(err);
@@ -168,9 +183,11 @@ static void commit_done(void *ctx, enum store_err err, const char *queue_id)
 {
     struct server_conn *c = ctx;
     c->committing = false;
+    const char *results = server_receipt_results(c);
     if (err == STORE_OK)
-        net_log("%s: client=[%s], from=<%s>, size=%llu, nrcpt=%zu", queue_id, c->addr,
-                c->msg_sender ? c->msg_sender : "", (unsigned long long)c->msg_size, c->msg_rcpts);
+        net_log("%s: client=[%s], from=<%s>, size=%llu, nrcpt=%zu%s%s%s", queue_id, c->addr,
+                c->msg_sender ? c->msg_sender : "", (unsigned long long)c->msg_size, c->msg_rcpts,
+                results[0] ? ", auth=(" : "", results, results[0] ? ")" : "");
     else
         net_log("store: commit failed for a message from [%s]: %s", c->addr, store_strerror(err));
     if (err == STORE_OK && c->msg_remote && c->srv->agent)
@@ -199,10 +216,14 @@ enum smtp_verdict server_transaction_commit(struct server_conn *c)
     return SMTP_PENDING;
 }
 
-/* Plan limits come first (message size, bytes counted at the end); they commit when passed. */
+/* The checks on receipt come first (DKIM, DMARC), then plan limits (message size, bytes
+ * counted at the end); they commit when passed. */
 static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
 {
-    return server_limits_data_end(ctx, d);
+    struct server_conn *c = ctx;
+    if (c->msg_checking)
+        return server_receipt_data_end(c, d);
+    return server_limits_data_end(c, d);
 }
 
 void server_transaction_discard(struct server_conn *c)
@@ -329,6 +350,7 @@ void server_transaction_callbacks(struct smtp_server_callbacks *cb)
 void server_transaction_forget(struct server_conn *c)
 {
     on_data_abort(c);
+    server_receipt_forget(c);
     policy_authcheck_cancel(c->auth_job);
     c->auth_job = NULL;
     if (c->auth_delay)

@@ -74,6 +74,7 @@ struct attempt {
     struct loaded *msg;
     size_t rcpt;
     struct store_maildir_file f;
+    char dir[STORE_MAILDIR_DIR_MAX]; /* where it goes: store_maildir_target; f.user points here */
     int err;          /* errno of the failed step, 0 while all is well */
     const char *step; /* which step failed */
 };
@@ -195,9 +196,13 @@ static void write_files(struct store_local *l, struct loaded *msgs, size_t n_msg
                 fail(a, ENAMETOOLONG, "Return-Path too long");
                 continue;
             }
-            int e = store_maildir_write(&l->md, qf->env.rcpts[i].local_user, prefix,
-                                        (size_t)plen, msgs[m].job->fd, qf->header_len, qf->size,
-                                        &a->f);
+            if (!store_maildir_target(qf->env.rcpts[i].local_user, qf->env.folder, a->dir,
+                                      sizeof a->dir)) {
+                fail(a, ENAMETOOLONG, "Maildir folder name too long");
+                continue;
+            }
+            int e = store_maildir_write(&l->md, a->dir, prefix, (size_t)plen, msgs[m].job->fd,
+                                        qf->header_len, qf->size, &a->f);
             if (e != 0)
                 fail(a, e, "maildir write failed");
         }

@@ -92,13 +92,33 @@ static int fsync_dir_at(int dirfd, const char *path)
     return e;
 }
 
+bool store_maildir_target(const char *mailbox, const char *folder, char *out, size_t cap)
+{
+    bool inbox = folder == NULL || folder[0] == '\0';
+    int n = snprintf(out, cap, "%s%s%s", mailbox, inbox ? "" : "/", inbox ? "" : folder);
+    return n > 0 && (size_t)n < cap;
+}
+
 /* Creates <user>/{tmp,new,cur} as needed; a new directory entry is made durable at once
- * (rare: the first delivery to a mailbox). */
+ * (rare: the first delivery to a mailbox or folder). A folder "mailbox/.Junk" whose mailbox is
+ * missing gets the mailbox's Maildir first (one level: mailbox names hold no '/'). */
 static int ensure_maildir(struct store_maildir *md, const char *user)
 {
-    char path[PATH_MAX_LEN];
+    char path[PATH_MAX_LEN], parent[PATH_MAX_LEN] = "";
     bool created_user = false, created_sub = false;
-    if (mkdirat(md->root_fd, user, 0700) == 0)
+    const char *slash = strrchr(user, '/');
+    if (slash != NULL && (size_t)(slash - user) < sizeof parent) {
+        memcpy(parent, user, (size_t)(slash - user));
+        parent[slash - user] = '\0';
+    }
+    int made = mkdirat(md->root_fd, user, 0700);
+    if (made != 0 && errno == ENOENT && parent[0] != '\0' && strchr(parent, '/') == NULL) {
+        int e = ensure_maildir(md, parent);
+        if (e != 0)
+            return e;
+        made = mkdirat(md->root_fd, user, 0700);
+    }
+    if (made == 0)
         created_user = true;
     else if (errno != EEXIST)
         return errno;
@@ -114,7 +134,8 @@ static int ensure_maildir(struct store_maildir *md, const char *user)
     if (created_sub)
         e = fsync_dir_at(md->root_fd, user);
     if (e == 0 && created_user)
-        e = store_io_fsync(STORE_FAULT_MAILDIR_SYNC, md->root_fd);
+        e = parent[0] != '\0' ? fsync_dir_at(md->root_fd, parent)
+                              : store_io_fsync(STORE_FAULT_MAILDIR_SYNC, md->root_fd);
     return e;
 }
 

@@ -3,6 +3,7 @@
 #ifndef CLEARMTA_STORE_MAILDIR_H
 #define CLEARMTA_STORE_MAILDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,11 +27,17 @@ struct store_maildir_file {
     int where;        /* private: 0 nowhere, 1 tmp/, 2 new/ */
 };
 
+/* The directory, under the root, of mailbox's Maildir++ folder: the mailbox itself for NULL
+ * or "" (the inbox), "mailbox/.Junk" for ".Junk". False when it does not fit in cap. */
+#define STORE_MAILDIR_DIR_MAX 512
+bool store_maildir_target(const char *mailbox, const char *folder, char *out, size_t cap);
+
 /* Opens (creating) the maildir root. Functions below return 0 or an errno value. */
 int store_maildir_open(struct store_maildir *md, const char *root, const char *hostname);
 void store_maildir_close(struct store_maildir *md);
 
-/* Creates <user>/tmp/<unique> (and the Maildir itself, mode 0700, when missing) holding prefix
+/* Creates <user>/tmp/<unique> (and the Maildir itself, mode 0700, when missing; for a
+ * folder "mailbox/.Junk" the mailbox's Maildir too) holding prefix
  * then size bytes of src_fd from src_off. Not synced. On error nothing is left behind. */
 int store_maildir_write(struct store_maildir *md, const char *user, const char *prefix,
                         size_t prefix_len, int src_fd, uint64_t src_off, uint64_t size,

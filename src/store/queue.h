@@ -66,6 +66,11 @@ struct store_envelope {
     const char *helo;        /* or NULL */
     const char *auth_user;   /* or NULL */
     int64_t arrival;         /* unix seconds */
+    /* Checks on receipt: the Maildir++ folder local recipients get the message in (".Junk"
+     * for DMARC quarantine; see store_qf_folder_ok), NULL for the inbox; the
+     * Authentication-Results value recorded, or NULL. */
+    const char *folder;
+    const char *auth_results;
 };
 
 /* How a batch is made durable. SYNCFS (the default) issues one syncfs(2) per batch, covering

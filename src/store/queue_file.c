@@ -74,6 +74,20 @@ static bool local_user_ok(const char *s)
     return true;
 }
 
+bool store_qf_folder_ok(const char *s)
+{
+    size_t n = strnlen(s, 66);
+    if (n < 2 || n > 65 || s[0] != '.')
+        return false;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 static bool notify_ok(unsigned v)
 {
     unsigned all = STORE_NOTIFY_NEVER | STORE_NOTIFY_SUCCESS | STORE_NOTIFY_FAILURE |
@@ -92,7 +106,8 @@ enum store_err store_qf_check_envelope(const struct store_envelope *env)
         env->body > STORE_BODY_BINARYMIME || env->arrival < 0)
         return STORE_ERR_INVALID;
     if (!field_ok(env->envid) || !field_ok(env->client_addr) || !field_ok(env->helo) ||
-        !field_ok(env->auth_user))
+        !field_ok(env->auth_user) || !field_ok(env->auth_results) ||
+        (env->folder != NULL && !store_qf_folder_ok(env->folder)))
         return STORE_ERR_INVALID;
     for (size_t i = 0; i < env->n_rcpts; i++) {
         const struct store_rcpt *r = &env->rcpts[i];
@@ -314,6 +329,8 @@ enum store_err store_qf_format(const struct store_envelope *env, const char *id,
     sb_line(&b, "client", env->client_addr);
     sb_line(&b, "helo", env->helo);
     sb_line(&b, "auth", env->auth_user);
+    sb_line(&b, "folder", env->folder);
+    sb_line(&b, "auth-results", env->auth_results);
     for (size_t i = 0; i < env->n_rcpts; i++)
         sb_rcpt(&b, &env->rcpts[i]);
     sb_put(&b, "\n", 1);
@@ -336,6 +353,7 @@ enum {
     SEEN_ID = 1 << 0, SEEN_ARRIVAL = 1 << 1, SEEN_SIZE = 1 << 2, SEEN_SENDER = 1 << 3,
     SEEN_ENVID = 1 << 4, SEEN_RET = 1 << 5, SEEN_BODY = 1 << 6, SEEN_SMTPUTF8 = 1 << 7,
     SEEN_CLIENT = 1 << 8, SEEN_HELO = 1 << 9, SEEN_AUTH = 1 << 10, SEEN_CHECK = 1 << 11,
+    SEEN_FOLDER = 1 << 12, SEEN_AUTH_RESULTS = 1 << 13,
 };
 #define SEEN_REQUIRED (SEEN_ID | SEEN_ARRIVAL | SEEN_SIZE | SEEN_SENDER)
 
@@ -595,6 +613,12 @@ static bool parse_line(struct qf_parser *ps, const char *k, size_t kn, const cha
     } else if (token_is(k, kn, "auth")) {
         bit = SEEN_AUTH;
         ok = decode(ps, v, n, &env->auth_user);
+    } else if (token_is(k, kn, "folder")) {
+        bit = SEEN_FOLDER;
+        ok = decode(ps, v, n, &env->folder) && store_qf_folder_ok(env->folder);
+    } else if (token_is(k, kn, "auth-results")) {
+        bit = SEEN_AUTH_RESULTS;
+        ok = decode(ps, v, n, &env->auth_results);
     } else {
         return false;
     }

@@ -22,6 +22,8 @@
  *   envid QQ314159                     optional, also: ret full|hdrs,
  *   body 8bitmime                      body 7bit|8bitmime|binarymime, smtputf8 yes,
  *   client 192.0.2.1                   client, helo, auth
+ *   folder .Junk                       optional: local deliveries go to this Maildir++ folder
+ *   auth-results mx.example; spf=pass …  optional: Authentication-Results found on receipt
  *   rcpt pending  <bob@example.test> local=bob notify=success,failure orcpt=rfc822;bob@example.test
  *   rcpt sent     <carol@example.test> local=carol
  *   rcpt pending  <dave@remote.example>
@@ -66,6 +68,10 @@ struct store_qf {
 /* STORE_OK when env can be stored, else STORE_ERR_INVALID (see struct store_envelope, plus: 1 to
  * LIMIT_RECIPIENTS_MAX recipients, valid ret/body/notify, no field over STORE_QF_FIELD_MAX). */
 enum store_err store_qf_check_envelope(const struct store_envelope *env);
+
+/* True for a Maildir++ folder name a queue file may carry: '.' then 1 to 64 letters, digits,
+ * '_' or '-' (one level, no path). */
+bool store_qf_folder_ok(const char *s);
 
 /* True for a well-formed queue id (STORE_ID_LEN characters [0-9A-F]) of length n. */
 bool store_qf_valid_id(const char *s, size_t n);
