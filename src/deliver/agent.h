@@ -74,6 +74,8 @@ struct deliver_agent_msg_view {
     const char *sender;    /* "" for <> */
     bool held;             /* `queue hold`: not delivered until released */
     bool warned;           /* a delay warning was sent */
+    const char *auth_results; /* Authentication-Results recorded on receipt; "" when none */
+    const char *folder;       /* Maildir++ folder of its local copies (".Junk"); "" inbox */
     size_t n_rcpts;
     const struct deliver_agent_rcpt_view *rcpts;
 };

@@ -54,6 +54,8 @@ static enum deliver_agent_admin_err show(struct deliver_agent *a, const struct s
         .id = qf->id, .arrival = qf->env.arrival, .size = qf->size, .sender = qf->env.sender,
         .held = held,
         .warned = j ? j->warned : store_flags_get(a->flags_fd, qf->id, STORE_FLAG_WARNED),
+        .auth_results = qf->env.auth_results ? qf->env.auth_results : "",
+        .folder = qf->env.folder ? qf->env.folder : "",
         .n_rcpts = n, .rcpts = rv};
     fn(ctx, &m);
     free(rv);

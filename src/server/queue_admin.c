@@ -159,6 +159,10 @@ static void text_message(struct listing *l, const struct deliver_agent_msg_view 
     net_control_printf(req, "%s  %" PRIu64 " bytes  from <%s>%s%s\n", m->id, m->size, m->sender,
                        m->held ? "  HELD" : "", m->warned ? "  (delay warning sent)" : "");
     net_control_printf(req, "  arrived %s (%s ago)\n", at, age);
+    if (m->auth_results[0])
+        net_control_printf(req, "  authentication: %s\n", m->auth_results);
+    if (m->folder[0])
+        net_control_printf(req, "  local copies go to folder %s\n", m->folder);
     for (size_t i = 0; i < m->n_rcpts; i++)
         text_rcpt(l, &m->rcpts[i]);
 }
@@ -220,6 +224,8 @@ static void json_message(struct listing *l, const struct deliver_agent_msg_view 
     net_control_printf(req, ",\"age_seconds\":%" PRId64 ",\"size\":%" PRIu64,
                        l->now > m->arrival ? l->now - m->arrival : 0, m->size);
     json_field_str(req, "sender", m->sender);
+    json_field_str(req, "authentication_results", m->auth_results[0] ? m->auth_results : NULL);
+    json_field_str(req, "folder", m->folder[0] ? m->folder : NULL);
     net_control_printf(req, ",\"held\":%s,\"delay_warning_sent\":%s,\"recipients\":[",
                        m->held ? "true" : "false", m->warned ? "true" : "false");
     for (size_t i = 0; i < m->n_rcpts; i++) {

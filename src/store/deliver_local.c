@@ -412,7 +412,8 @@ static void report(struct store_local *l, struct attempt *att, size_t n)
         if (att[i].err == 0) {
             atomic_fetch_add(&l->delivered, 1);
             logf_line(l, "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
-                      "(delivered to maildir)", qf->id, to, delay);
+                      "(delivered to maildir%s%s)", qf->id, to, delay,
+                      qf->env.folder ? " folder " : "", qf->env.folder ? qf->env.folder : "");
         } else {
             atomic_fetch_add(&l->deferred, 1);
             logf_line(l, "%s: to=<%s>, relay=local, delay=%.2f, dsn=4.3.0, status=deferred "
