@@ -1,6 +1,7 @@
 /* tests/unit/test_policy_config_auth.c — the dkim_sign directive (policy/config_auth.c): its
  * options, paths resolved against the config directory, every invalid form with its problem,
- * duplicates, and POLICY_DKIM_SIGN_MAX at limit and limit + 1. */
+ * duplicates, and POLICY_DKIM_SIGN_MAX at limit and limit + 1; spf_check and dmarc_check,
+ * globally and as mx listener options, with what applies to each listener. */
 #include "unit.h"
 
 #include <stdio.h>
@@ -104,9 +105,43 @@ static void test_domain_limit(void **state)
     free(text);
 }
 
+static void test_checks(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    assert_int_equal(load("", &c), 0);
+    /* off unless configured: no DNS look-ups from a default setup */
+    assert_int_equal(policy_listener_spf_check(&c, &c.listeners[0]), POLICY_SPF_OFF);
+    assert_int_equal(policy_listener_dmarc_check(&c, &c.listeners[0]), POLICY_DMARC_OFF);
+    policy_config_free(&c);
+    const char *text = "spf_check tag\ndmarc_check enforce\n"
+                       "listen mx 127.0.0.1:25\n"
+                       "listen mx 127.0.0.1:26 spf_check=reject dmarc_check=off\n"
+                       "listen submission 127.0.0.1:587\n";
+    assert_int_equal(load(text, &c), 0);
+    assert_int_equal(policy_listener_spf_check(&c, &c.listeners[0]), POLICY_SPF_TAG);
+    assert_int_equal(policy_listener_dmarc_check(&c, &c.listeners[0]), POLICY_DMARC_ENFORCE);
+    assert_int_equal(policy_listener_spf_check(&c, &c.listeners[1]), POLICY_SPF_REJECT);
+    assert_int_equal(policy_listener_dmarc_check(&c, &c.listeners[1]), POLICY_DMARC_OFF);
+    assert_int_equal(policy_listener_spf_check(&c, &c.listeners[2]), POLICY_SPF_OFF);
+    assert_int_equal(policy_listener_dmarc_check(&c, &c.listeners[2]), POLICY_DMARC_OFF);
+    assert_string_equal(policy_spf_check_name(c.listeners[1].spf_check), "reject");
+    assert_string_equal(policy_dmarc_check_name(c.listeners[0].dmarc_check), "inherit");
+    assert_string_equal(policy_dmarc_check_name(c.dmarc_check), "enforce");
+    policy_config_free(&c);
+    expect_problem("spf_check\n", "spf_check");
+    expect_problem("spf_check enforce\n", "spf_check takes off, tag or reject, not 'enforce'");
+    expect_problem("dmarc_check reject\n", "dmarc_check takes off, tag or enforce");
+    expect_problem("spf_check tag\nspf_check off\n", "already set");
+    expect_problem("listen mx 127.0.0.1:25 spf_check=maybe\n", "spf_check= takes off");
+    expect_problem("listen submission 127.0.0.1:587 dmarc_check=tag\n", "mx listeners only");
+    expect_problem("listen submissions 127.0.0.1:465 spf_check=tag\n", "mx listeners only");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checks),
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_selector_label_lengths),

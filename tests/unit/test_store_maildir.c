@@ -1,10 +1,11 @@
 /* tests/unit/test_store_maildir.c — local delivery into Maildirs: byte-exact files with
  * Return-Path, names per the Maildir convention, several recipients, remote recipients kept in
- * the queue, failures deferred and retried, log lines. */
+ * the queue, failures deferred and retried, log lines; a Maildir++ folder made on first use. */
 #include "unit.h"
 #include "tmpdir.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <regex.h>
@@ -491,10 +492,54 @@ static void test_maildir_writer_direct(void **state)
     unlink(src);
 }
 
+/* A Maildir++ folder: the target directory, and a first write that makes the mailbox's
+ * Maildir and the folder's (tmp, new, cur) before the file lands in the folder's new/. */
+static void test_folder_target(void **state)
+{
+    struct fx *f = *state;
+    char dir[STORE_MAILDIR_DIR_MAX];
+    assert_true(store_maildir_target("bob", NULL, dir, sizeof dir));
+    assert_string_equal(dir, "bob");
+    assert_true(store_maildir_target("bob", "", dir, sizeof dir));
+    assert_string_equal(dir, "bob");
+    assert_true(store_maildir_target("bob", ".Junk", dir, sizeof dir));
+    assert_string_equal(dir, "bob/.Junk");
+    assert_false(store_maildir_target("bob", ".Junk", dir, 9));
+    struct store_maildir md;
+    assert_int_equal(store_maildir_open(&md, f->maildir, "host.example"), 0);
+    char src[128];
+    snprintf(src, sizeof src, "%s/src", f->dir);
+    int fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, BODY, sizeof BODY - 1), (ssize_t)(sizeof BODY - 1));
+    struct store_maildir_file mf;
+    assert_int_equal(store_maildir_write(&md, "bob/.Junk", "", 0, fd, 0, sizeof BODY - 1, &mf),
+                     0);
+    assert_int_equal(store_maildir_publish(&md, &mf), 0);
+    assert_int_equal(store_maildir_sync_new(&md, "bob/.Junk"), 0);
+    close(fd);
+    const char *dirs[] = {"bob/tmp", "bob/new", "bob/cur", "bob/.Junk/tmp", "bob/.Junk/new",
+                          "bob/.Junk/cur"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char p[256];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", f->maildir, dirs[i]);
+        assert_int_equal(stat(p, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+    }
+    char p[2048];
+    snprintf(p, sizeof p, "%s/bob/.Junk/new/%s", f->maildir, mf.name);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_size, sizeof BODY - 1);
+    store_maildir_close(&md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_deliver_byte_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_folder_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multiple_recipients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_recipients_stay_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_fault_deferred_then_retried, setup, teardown),

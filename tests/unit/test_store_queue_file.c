@@ -39,6 +39,8 @@ static void assert_env_equal(const struct store_envelope *a, const struct store_
     assert_streq_or_null(a->client_addr, b->client_addr);
     assert_streq_or_null(a->helo, b->helo);
     assert_streq_or_null(a->auth_user, b->auth_user);
+    assert_streq_or_null(a->folder, b->folder);
+    assert_streq_or_null(a->auth_results, b->auth_results);
     assert_int_equal(a->arrival, b->arrival);
     for (size_t i = 0; i < a->n_rcpts; i++) {
         assert_string_equal(a->rcpts[i].address, b->rcpts[i].address);
@@ -115,7 +117,11 @@ static void test_round_trip_full(void **state)
     env.client_addr = "2001:db8::1";
     env.helo = "evil\r\nhelo with spaces\\ and \x01 bytes \x7f";
     env.auth_user = "alice";
+    env.folder = ".Junk";
+    env.auth_results = "mx.example.test; spf=fail smtp.mailfrom=x.example; dmarc=fail";
     char *text = round_trip(&env);
+    assert_non_null(strstr(text, "folder .Junk\n"));
+    assert_non_null(strstr(text, "auth-results mx.example.test;\\x20spf=fail"));
     /* No value can break a line or hide a field. */
     assert_non_null(strstr(text, "sender <>\n"));
     assert_non_null(strstr(text, "helo evil\\x0D\\x0Ahelo\\x20with\\x20spaces\\x5C\\x20and"
@@ -219,7 +225,29 @@ static void test_many_recipients(void **state)
 }
 
 /* Each must be refused; the comment says what is wrong. */
+static void test_folder_names(void **state)
+{
+    (void)state;
+    assert_true(store_qf_folder_ok(".Junk"));
+    assert_true(store_qf_folder_ok(".Spam-2_x"));
+    const char *bad[] = {"", ".", "Junk", "./Junk", ".Ju/nk", "..", ".Ju nk", ".J\x7f",
+                         ".aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (store_qf_folder_ok(bad[i]))
+            fail_msg("'%s' taken as a folder", bad[i]);
+    struct store_rcpt r = {.address = "bob@example.test", .local_user = "bob"};
+    struct store_envelope env = base_env(&r, 1);
+    env.folder = "../../etc";
+    char *hdr;
+    size_t len, off;
+    assert_int_equal(store_qf_format(&env, ID, &hdr, &len, &off), STORE_ERR_INVALID);
+}
+
 static const char *const corrupt_headers[] = {
+    "clearmta-queue 1\nid 0190A1B2C3D4E5F6\narrival 1\nsize 0\nsender <>\nfolder ../x\n"
+    "rcpt pending  <b@x>\n\n",                                           /* a path as folder */
+    "clearmta-queue 1\nid 0190A1B2C3D4E5F6\narrival 1\nsize 0\nsender <>\nfolder .A\n"
+    "folder .B\nrcpt pending  <b@x>\n\n",                               /* folder twice */
     "",
     "\n\n",
     "clearmta-queue 1\n\n",                                              /* nothing required */
@@ -519,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_verify),
         cmocka_unit_test(test_round_trip_minimal),
         cmocka_unit_test(test_round_trip_full),
+        cmocka_unit_test(test_folder_names),
         cmocka_unit_test(test_round_trip_empty_values),
         cmocka_unit_test(test_hostile_envelopes_rejected),
         cmocka_unit_test(test_field_length_limit),
