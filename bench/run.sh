@@ -79,3 +79,9 @@ timeout -k 10 "${BENCH_TIMEOUT:-900}" python3 "$here/bench.py"
 timeout -k 10 "${BENCH_LIMITS_TIMEOUT:-600}" python3 "$here/limits.py" \
     --append "$here/results/latest.md" ||
     echo "bench: the limits figures failed (see above); latest.md has none" >&2
+
+# Mail authentication (issue 20): µs per message of DKIM signing and verification, and what
+# the checks on receipt add per message (bench/auth_cost.py).
+timeout -k 10 "${BENCH_AUTH_TIMEOUT:-600}" python3 "$here/auth_cost.py" \
+    --bin "$root/build/clearmta" --append "$here/results/latest.md" ||
+    echo "bench: the mail authentication figures failed (see above); latest.md has none" >&2
