@@ -39,10 +39,10 @@ size_t auth_ar_authserv_id(const char *value, size_t len, char *out, size_t cap)
         }
     }
     for (; i < len && n + 1 < cap; i++) {
-        char c = value[i];
-        if (c == ';' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '(')
+        unsigned char c = (unsigned char)value[i];
+        if (c == ';' || c == '(' || c <= ' ' || c == 0x7f) /* controls (NUL too) end it */
             break;
-        out[n++] = c;
+        out[n++] = (char)c;
     }
     out[n] = '\0';
     return n;

@@ -61,6 +61,12 @@ static void test_authserv_id(void **state)
     assert_string_equal(id, "mx.example.test");
     v = " \r\n\tlonger.than.sixteen.example;";
     assert_int_equal(auth_ar_authserv_id(v, strlen(v), id, sizeof id), 15); /* cut */
+    v = " mx.example.test\x01x; spf=pass"; /* a control character ends the id */
+    assert_int_equal(auth_ar_authserv_id(v, strlen(v), id, sizeof id), 15);
+    char nul[] = "Authentication-Results: mx.example.test\0x; spf=pass\r\n\r\n";
+    size_t removed = 0;
+    assert_int_equal(auth_ar_strip(nul, sizeof nul - 1, "mx.example.test", &removed), 2);
+    assert_int_equal(removed, 1); /* claims our id, then garbage: it goes */
     v = " (unterminated comment";
     assert_int_equal(auth_ar_authserv_id(v, strlen(v), id, sizeof id), 0);
     assert_string_equal(id, "");
