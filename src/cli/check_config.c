@@ -43,15 +43,21 @@ static const char *listener_offers(const struct policy_listener *l)
     return buf;
 }
 
-static void print_listener(const struct policy_listener *l)
+/* Each listener with what it offers and, for mx, the checks on receipt that apply to it. */
+static void print_listener(const struct policy_config *c, const struct policy_listener *l)
 {
     const char *kind = policy_listen_kind_name(l->kind);
     if (l->host[0] == '\0')
-        printf("%-24s %s *:%u %s\n", "listen", kind, l->port, listener_offers(l));
+        printf("%-24s %s *:%u %s", "listen", kind, l->port, listener_offers(l));
     else if (strchr(l->host, ':') != NULL)
-        printf("%-24s %s [%s]:%u %s\n", "listen", kind, l->host, l->port, listener_offers(l));
+        printf("%-24s %s [%s]:%u %s", "listen", kind, l->host, l->port, listener_offers(l));
     else
-        printf("%-24s %s %s:%u %s\n", "listen", kind, l->host, l->port, listener_offers(l));
+        printf("%-24s %s %s:%u %s", "listen", kind, l->host, l->port, listener_offers(l));
+    if (l->kind == POLICY_LISTEN_MX)
+        printf(" spf_check=%s dmarc_check=%s",
+               policy_spf_check_name(policy_listener_spf_check(c, l)),
+               policy_dmarc_check_name(policy_listener_dmarc_check(c, l)));
+    printf("\n");
 }
 
 /* The AUTH settings; never a password hash. */
@@ -120,6 +126,8 @@ static void print_delivery(const struct policy_config *c)
         printf("%-24s %s\n", "relayhost", "(none: remote mail goes to each domain's MX)");
     }
     printf("%-24s %s\n", "resolver", c->resolver[0] != '\0' ? c->resolver : "(/etc/resolv.conf)");
+    printf("%-24s %s\n", "spf_check", policy_spf_check_name(c->spf_check));
+    printf("%-24s %s\n", "dmarc_check", policy_dmarc_check_name(c->dmarc_check));
     printf("%-24s %u\n", "retry_first", c->retry_first);
     printf("%-24s %u\n", "retry_max", c->retry_max);
     printf("%-24s %u\n", "queue_lifetime", c->queue_lifetime);
@@ -201,7 +209,7 @@ static void print_summary(const char *source, const struct policy_config *c)
     printf("%s: ok\n", source);
     printf("%-24s %s\n", "hostname", c->hostname);
     for (size_t i = 0; i < c->n_listeners; i++)
-        print_listener(&c->listeners[i]);
+        print_listener(c, &c->listeners[i]);
     for (size_t i = 0; i < c->n_domains; i++)
         print_domain(&c->domains[i]);
     printf("%-24s %s\n", "data_dir", c->data_dir);
