@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "net/log.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "policy/recipients.h"
 #include "policy/users.h"
@@ -202,6 +203,7 @@ enum smtp_verdict server_transaction_commit(struct server_conn *c)
 /* Plan limits come first (message size, bytes counted at the end); they commit when passed. */
 static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
 {
+    server_metrics_data_end(ctx);
     return server_limits_data_end(ctx, d);
 }
 
@@ -305,6 +307,7 @@ static enum smtp_verdict on_auth(void *ctx, const char *mechanism,
 static void on_reply(void *ctx, const char *line, enum reply_id id, const char *detail)
 {
     struct server_conn *c = ctx;
+    server_metrics_reply(c, id);
     if (reply_row_get(id)->code < 400)
         return;
     char text[1024];
