@@ -70,6 +70,7 @@ docs/replies.md: $(BIN)
 	$(BIN) docs replies > $@.tmp && mv $@.tmp $@
 
 run: all
+	@echo "clearmta: the console is at http://127.0.0.1:8025/ (SMTP: 127.0.0.1:2525, submission: 127.0.0.1:2587)"
 	$(BIN) serve
 
 unit: $(UNIT_BIN)
