@@ -138,17 +138,7 @@ static bool host_allowed(struct server_http *h, struct evhttp_request *req)
     bool loopback = false;
     if (!host || !local_host(req, local, sizeof local, &loopback))
         return false;
-    if (strcasecmp(host, local) == 0)
-        return true;
-    const char *port = strrchr(local, ':');
-    size_t n = strlen(host);
-    const char *name = h->srv->cfg->http.name;
-    size_t name_len = strlen(name);
-    if (name_len && strncasecmp(host, name, name_len) == 0 &&
-        (host[name_len] == '\0' || strcmp(host + name_len, port) == 0))
-        return true;
-    return loopback && n > 9 && strncasecmp(host, "localhost", 9) == 0 &&
-           strcmp(host + 9, port) == 0;
+    return http_host_matches(host, local, loopback, h->srv->cfg->http.name);
 }
 
 /* Loopback clients are trusted like the control socket's; others show the token. */

@@ -154,26 +154,12 @@ static void run_command(struct server_http *h, struct evhttp_request *req, const
         http_send_error(req, 500, "out of memory");
 }
 
-/* Queue ids and limit subjects become one argument of a command line: no space, no control
- * character, nothing but what ids, addresses and user names hold. */
-static bool safe_word(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max || s[0] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || strchr("@._:+-", s[i])))
-            return false;
-    return true;
-}
-
 static void api_limits(struct server_http *h, struct evhttp_request *req)
 {
     struct evkeyvalq params;
     const char *subject = query_value(req, &params, "subject");
     char line[ID_MAX + 32];
-    if (subject && subject[0] && !safe_word(subject, ID_MAX)) {
+    if (subject && subject[0] && !http_safe_word(subject, ID_MAX)) {
         http_send_error(req, 400, "subject: a user name or an IP address");
     } else {
         if (subject && subject[0])
@@ -187,24 +173,6 @@ static void api_limits(struct server_http *h, struct evhttp_request *req)
 
 /* ---- actions ----------------------------------------------------------------------------- */
 
-/* The cookie's value of name (HTTP_CSRF_HEX bytes), copied; false when absent. */
-static bool cookie_token(const char *cookies, char out[HTTP_CSRF_HEX + 1])
-{
-    static const char name[] = "clearmta_csrf=";
-    for (const char *p = cookies; p && *p;) {
-        while (*p == ' ' || *p == ';')
-            p++;
-        size_t n = strcspn(p, ";");
-        if (n == sizeof name - 1 + HTTP_CSRF_HEX && strncmp(p, name, sizeof name - 1) == 0) {
-            memcpy(out, p + sizeof name - 1, HTTP_CSRF_HEX);
-            out[HTTP_CSRF_HEX] = '\0';
-            return true;
-        }
-        p += n;
-    }
-    return false;
-}
-
 /* The X-CSRF-Token header equals the session cookie and is a token this server issued. */
 static bool csrf_ok(struct server_http *h, struct evhttp_request *req)
 {
@@ -212,7 +180,8 @@ static bool csrf_ok(struct server_http *h, struct evhttp_request *req)
     const char *given = evhttp_find_header(in, "X-CSRF-Token");
     char cookie[HTTP_CSRF_HEX + 1];
     if (!given || strlen(given) != HTTP_CSRF_HEX ||
-        !cookie_token(evhttp_find_header(in, "Cookie"), cookie) || strcmp(given, cookie) != 0)
+        !http_cookie_value(evhttp_find_header(in, "Cookie"), "clearmta_csrf", cookie,
+                           sizeof cookie) || strcmp(given, cookie) != 0)
         return false;
     for (size_t i = 0; i < HTTP_CSRF_SESSIONS; i++)
         if (strcmp(h->csrf[i], given) == 0)
@@ -237,7 +206,7 @@ static void api_action(struct server_http *h, struct evhttp_request *req, const 
     bool known = false;
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
         known |= strcmp(action, actions[i]) == 0;
-    if (!known || !safe_word(id, ID_MAX)) {
+    if (!known || !http_safe_word(id, ID_MAX)) {
         http_send_error(req, 404, "no such action");
         return;
     }

@@ -62,6 +62,17 @@ void http_send_error(struct evhttp_request *req, int code, const char *text);
 /* A new CSRF token, remembered (oldest forgotten); false when no randomness. */
 bool http_csrf_issue(struct server_http *h, char out[HTTP_CSRF_HEX + 1]);
 
+/* http_words.c. host: the Host header; local: "ADDR:PORT" or "[ADDR6]:PORT" the client
+ * reached; name: http_name ("" for none). True when host is local, name or name:PORT, or
+ * localhost:PORT on a loopback address. */
+bool http_host_matches(const char *host, const char *local, bool loopback, const char *name);
+/* Copies the value of cookie name from a Cookie header (NULL: none) into out[cap]; false when
+ * absent or longer than cap - 1. */
+bool http_cookie_value(const char *cookies, const char *name, char *out, size_t cap);
+/* s may be one argument of a control command: 1..max bytes of letters, digits and @._:+-, not
+ * starting with '-' (no option, no space, no control character). */
+bool http_safe_word(const char *s, size_t max);
+
 /* http_api.c: /api/... ; false when path is none of its routes. */
 bool http_api_route(struct server_http *h, struct evhttp_request *req, const char *path);
 
