@@ -79,3 +79,8 @@ timeout -k 10 "${BENCH_TIMEOUT:-900}" python3 "$here/bench.py"
 timeout -k 10 "${BENCH_LIMITS_TIMEOUT:-600}" python3 "$here/limits.py" \
     --append "$here/results/latest.md" ||
     echo "bench: the limits figures failed (see above); latest.md has none" >&2
+
+# Metrics (issue 18): the metric operations of one accepted message, timed, beside clearmta's
+# CPU per message from the table (bench/metrics_cost.py).
+timeout -k 10 120 python3 "$here/metrics_cost.py" --append "$here/results/latest.md" ||
+    echo "bench: the metrics figure failed (see above); latest.md has none" >&2
