@@ -1,5 +1,5 @@
 /* server/http.c — the HTTP listener (listen http ADDR:PORT) on the server's event loop: bounded
- * requests (headers 8 KiB: 431/413, body 1 MiB: 413, 10 s timeout), the Host guard against DNS
+ * requests (headers 8 KiB: 400, body 1 MiB: 413, 10 s timeout), the Host guard against DNS
  * rebinding (403), the token that clients not on loopback must show (401), then the routes:
  * the console's embedded files, /metrics (Prometheus text format 0.0.4) and /api/ (http_api.c).
  * RFC 9110 (HTTP semantics), RFC 6750 (bearer tokens), RFC 6265 (cookies). */
