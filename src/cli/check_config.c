@@ -43,15 +43,32 @@ static const char *listener_offers(const struct policy_listener *l)
     return buf;
 }
 
+/* "listen KIND ADDR:PORT WHAT" with ADDR as the directive writes it. */
+static void print_address(const char *kind, const char *host, unsigned port, const char *what)
+{
+    if (host[0] == '\0')
+        printf("%-24s %s *:%u %s\n", "listen", kind, port, what);
+    else if (strchr(host, ':') != NULL)
+        printf("%-24s %s [%s]:%u %s\n", "listen", kind, host, port, what);
+    else
+        printf("%-24s %s %s:%u %s\n", "listen", kind, host, port, what);
+}
+
 static void print_listener(const struct policy_listener *l)
 {
-    const char *kind = policy_listen_kind_name(l->kind);
-    if (l->host[0] == '\0')
-        printf("%-24s %s *:%u %s\n", "listen", kind, l->port, listener_offers(l));
-    else if (strchr(l->host, ':') != NULL)
-        printf("%-24s %s [%s]:%u %s\n", "listen", kind, l->host, l->port, listener_offers(l));
-    else
-        printf("%-24s %s %s:%u %s\n", "listen", kind, l->host, l->port, listener_offers(l));
+    print_address(policy_listen_kind_name(l->kind), l->host, l->port, listener_offers(l));
+}
+
+/* The console: who may use it besides loopback clients. */
+static void print_http(const struct policy_config *c)
+{
+    if (c->http.port == 0)
+        return;
+    print_address("http", c->http.host, c->http.port,
+                  c->http.password_file[0] ? "(console; others with the token)"
+                                           : "(console; loopback clients only)");
+    if (c->http.name[0])
+        printf("%-24s %s\n", "http_name", c->http.name);
 }
 
 /* The AUTH settings; never a password hash. */
@@ -202,6 +219,7 @@ static void print_summary(const char *source, const struct policy_config *c)
     printf("%-24s %s\n", "hostname", c->hostname);
     for (size_t i = 0; i < c->n_listeners; i++)
         print_listener(&c->listeners[i]);
+    print_http(c);
     for (size_t i = 0; i < c->n_domains; i++)
         print_domain(&c->domains[i]);
     printf("%-24s %s\n", "data_dir", c->data_dir);
