@@ -47,14 +47,14 @@ static struct base_metric connections = {
 
 static struct base_metric queue_messages = {
     .name = "clearmta_queue_messages",
-    .help = "Messages in the queue with recipients still to deliver remotely",
+    .help = "Messages in the queue with a remote recipient still to deliver",
     .kind = BASE_METRIC_GAUGE,
     .max_series = 1,
 };
 
 static struct base_metric queue_oldest = {
     .name = "clearmta_queue_oldest_seconds",
-    .help = "Age of the oldest message in the queue (0 when empty)",
+    .help = "Age of the oldest of those messages (0 when there is none)",
     .kind = BASE_METRIC_GAUGE,
     .max_series = 1,
 };
@@ -176,17 +176,6 @@ void server_metrics_data_end(struct server_conn *c)
 
 /* ---- gauges ------------------------------------------------------------------------------ */
 
-struct queue_scan {
-    int64_t oldest;
-};
-
-static void on_message(void *ctx, const struct deliver_agent_msg_view *m)
-{
-    struct queue_scan *q = ctx;
-    if (q->oldest == 0 || m->arrival < q->oldest)
-        q->oldest = m->arrival;
-}
-
 static void on_destination(void *ctx, const struct deliver_destination *d)
 {
     (void)ctx;
@@ -206,14 +195,12 @@ void server_metrics_collect(struct server *srv)
         const char *v = name;
         base_metric_add_local(base_metric_series(&connections, &v), 1);
     }
-    struct queue_scan q = {0};
-    size_t count = 0;
-    if (srv->agent && deliver_agent_list(srv->agent, NULL, on_message, &q, &count) ==
-                          DELIVER_AGENT_ADMIN_OK) {
+    if (srv->agent) {
+        int64_t oldest = 0, now = (int64_t)time(NULL);
+        size_t count = deliver_agent_queue_size(srv->agent, &oldest);
         base_metric_set(base_metric_series(&queue_messages, NULL), (int64_t)count);
-        int64_t now = (int64_t)time(NULL);
         base_metric_set(base_metric_series(&queue_oldest, NULL),
-                        q.oldest && now > q.oldest ? now - q.oldest : 0);
+                        oldest && now > oldest ? now - oldest : 0);
     }
     base_metric_zero(&dest_concurrency);
     if (srv->agent)

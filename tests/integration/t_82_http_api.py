@@ -99,6 +99,21 @@ class Queue(ConsoleCase):
         self.assertIn("451 4.7.1", rc["last_reply"])
         self.assertTrue(rc["explanation"])
 
+        # the same in /metrics: the queue, the deferral and the relay's reply
+        m = self.metrics()
+        self.assertEqual(m[("clearmta_queue_messages", ())], 1)
+        self.assertGreaterEqual(m[("clearmta_queue_oldest_seconds", ())], 0)
+        deferred_total = sum(v for (name, labels), v in m.items()
+                             if name == "clearmta_deliveries_total"
+                             and dict(labels)["status"] == "deferred")
+        self.assertGreaterEqual(deferred_total, 1)
+        remote = {dict(labels)["destination"]: v for (name, labels), v in m.items()
+                  if name == "clearmta_remote_replies_total"
+                  and dict(labels)["code"] == "451" and dict(labels)["enhanced"] == "4.7.1"}
+        self.assertEqual(len(remote), 1, remote)
+        self.assertIn("127.0.0.1", list(remote)[0])  # the relay host is the destination
+        self.assertGreaterEqual(sum(remote.values()), 1)
+
         token = self.get("/").header("Set-Cookie").split(";")[0].split("=")[1]
         auth = {"Cookie": "clearmta_csrf=" + token, "X-CSRF-Token": token}
         r = self.post("/api/queue/%s/hold" % qid, headers=auth)
