@@ -67,6 +67,15 @@ static struct base_metric dest_concurrency = {
     .max_series = 200,
 };
 
+static struct base_metric local_deliveries = {
+    .name = "clearmta_local_deliveries_total",
+    .help = "Deliveries of local recipients into their Maildir (sent), and attempts that "
+            "failed and wait for a retry (deferred); read from the store when scraped",
+    .kind = BASE_METRIC_COUNTER,
+    .labels = {"status"},
+    .max_series = 2,
+};
+
 static struct base_metric plan_messages = {
     .name = "clearmta_plan_messages_total",
     .help = "Messages accepted from accounts on each plan",
@@ -87,6 +96,7 @@ static struct base_metric limit_refusals = {
 static struct base_metric *const families[] = {
     &server_metric_replies, &accepted,         &data_reply,   &connections,    &queue_messages,
     &queue_oldest,          &dest_concurrency, &plan_messages, &limit_refusals,
+    &local_deliveries,
 };
 
 /* Each reply's series, found once. */
@@ -201,6 +211,13 @@ void server_metrics_collect(struct server *srv)
         base_metric_set(base_metric_series(&queue_messages, NULL), (int64_t)count);
         base_metric_set(base_metric_series(&queue_oldest, NULL),
                         oldest && now > oldest ? now - oldest : 0);
+    }
+    if (srv->queue) {
+        struct store_stats st = {0};
+        store_queue_stats(srv->queue, &st);
+        const char *sent = "sent", *deferred = "deferred";
+        base_metric_set(base_metric_series(&local_deliveries, &sent), (int64_t)st.delivered);
+        base_metric_set(base_metric_series(&local_deliveries, &deferred), (int64_t)st.deferred);
     }
     base_metric_zero(&dest_concurrency);
     if (srv->agent)

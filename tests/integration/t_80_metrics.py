@@ -39,6 +39,7 @@ class Metrics(ConsoleCase):
                            ("clearmta_destination_concurrency", "gauge"),
                            ("clearmta_plan_messages_total", "counter"),
                            ("clearmta_limit_refusals_total", "counter"),
+                           ("clearmta_local_deliveries_total", "counter"),
                            ("clearmta_connections", "gauge"),
                            ("clearmta_smtp_data_reply_seconds", "histogram")]:
             self.assertIn("# TYPE %s %s\n" % (name, kind), text)
@@ -67,6 +68,11 @@ class Metrics(ConsoleCase):
         self.assertEqual(value(after, "clearmta_smtp_data_reply_seconds_bucket", le="+Inf"), 1)
         self.assertGreater(value(after, "clearmta_smtp_data_reply_seconds_sum"), 0)
         self.assertEqual(value(after, "clearmta_limit_refusals_total", limit="GREYLISTED"), 0)
+        # alice's copy reaches her Maildir: counted by the store's local delivery
+        srv.wait_mail("alice", 1)
+        m = self.metrics()
+        self.assertEqual(value(m, "clearmta_local_deliveries_total", status="sent"), 1)
+        self.assertEqual(value(m, "clearmta_local_deliveries_total", status="deferred"), 0)
 
     def test_connection_gauge(self):
         srv = self.start_console()

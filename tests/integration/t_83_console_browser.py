@@ -65,6 +65,13 @@ class Console(ConsoleCase):
         except Exception:  # the element may be replaced while we read it
             return None
 
+    def screenshot(self, page):
+        """Saved where it outlives the test ($CONSOLE_SCREENSHOT_DIR, else the temp dir)."""
+        shot = os.path.join(os.environ.get("CONSOLE_SCREENSHOT_DIR") or tempfile.gettempdir(),
+                            "clearmta-console-%s.png" % page)
+        self.driver.save_screenshot(shot)
+        sys.stderr.write("\nscreenshot: %s\n" % shot)
+
     def text(self, css):
         return self.driver.find_element("css selector", css).text
 
@@ -104,6 +111,7 @@ class Console(ConsoleCase):
         d.find_element("css selector", "#explain-submit").click()
         self.wait(lambda: "ghost@remote.example" in self.text("#explain-result"), "the bounce")
         self.assertIn("userunknown", self.text("#explain-result"))
+        self.screenshot("explain")
 
         # the queue after a deferred relay
         d.find_element("css selector", "#nav-queue").click()
@@ -130,10 +138,7 @@ class Console(ConsoleCase):
         self.wait(lambda: d.find_elements("css selector", "#chart-in rect") and
                   d.find_elements("css selector", "#chart-out rect.c4"), "the charts drawn")
         self.assertIn("451", self.text("#top-replies"))
-        shot = os.path.join(os.environ.get("CONSOLE_SCREENSHOT_DIR") or tempfile.gettempdir(),
-                            "clearmta-console-%d.png" % os.getpid())
-        d.save_screenshot(shot)
-        sys.stderr.write("\nscreenshot: %s\n" % shot)
+        self.screenshot("traffic")
 
         # readable on a phone: nothing wider than the screen
         d.set_window_size(390, 844)
