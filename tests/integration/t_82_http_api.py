@@ -33,7 +33,11 @@ class Explain(ConsoleCase):
         self.start_console()
         for reply in ["550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown",
                       "421 4.7.28 Our system has detected an unusual rate of mail",
-                      "452 4.2.2 Mailbox full", "5.7.1"]:
+                      "452 4.2.2 Mailbox full", "5.7.1",
+                      "Dec  6 10:00:00 mx postfix/smtp[123]: 4F1A2: to=<bob@gmail.com>, "
+                      "relay=mx.gmail.example[192.0.2.1]:25, delay=1, dsn=4.7.28, "
+                      "status=deferred (host mx.gmail.example[192.0.2.1] said: 421-4.7.28 "
+                      "Unusual rate of unsolicited mail (in reply to end of DATA command))"]:
             with self.subTest(reply=reply):
                 r = self.get("/api/explain?" + urllib.parse.urlencode({"q": reply}))
                 self.assertEqual(r.status, 200, r.text())
