@@ -167,13 +167,6 @@ static void put_escaped(struct out *o, const char *s, bool quote)
     }
 }
 
-static void put_u64(struct out *o, uint64_t v)
-{
-    char d[24];
-    int n = snprintf(d, sizeof d, "%" PRIu64, v);
-    put(o, d, (size_t)n);
-}
-
 /* {a="x",b="y"} with an extra label (le) when given; nothing for no labels. */
 static void put_labels(struct out *o, const struct base_metric *m,
                        const struct base_metric_series *s, const char *le)
@@ -208,52 +201,48 @@ static void fmt_seconds(uint64_t us, char *buf, size_t cap)
         buf[--n] = '\0';
 }
 
+/* NAME SUFFIX{labels[,le]} VALUE */
+static void put_line(struct out *o, const struct base_metric *m, const char *suffix,
+                     const struct base_metric_series *s, const char *le, const char *value)
+{
+    put_str(o, m->name);
+    put_str(o, suffix);
+    put_labels(o, m, s, le);
+    put(o, " ", 1);
+    put_str(o, value);
+    put(o, "\n", 1);
+}
+
 static void put_histogram(struct out *o, const struct base_metric *m,
                           const struct base_metric_series *s)
 {
     uint64_t cumulative = 0;
-    char le[32];
+    char le[32], v[32];
     for (size_t b = 0; b <= m->n_bounds; b++) {
         cumulative += atomic_load_explicit(&s->buckets[b], memory_order_relaxed);
         if (b < m->n_bounds)
             fmt_seconds(m->bounds_us[b], le, sizeof le);
         else
             snprintf(le, sizeof le, "+Inf");
-        put_str(o, m->name);
-        put_str(o, "_bucket");
-        put_labels(o, m, s, le);
-        put(o, " ", 1);
-        put_u64(o, cumulative);
-        put(o, "\n", 1);
+        snprintf(v, sizeof v, "%" PRIu64, cumulative);
+        put_line(o, m, "_bucket", s, le, v);
     }
-    put_str(o, m->name);
-    put_str(o, "_sum");
-    put_labels(o, m, s, NULL);
-    fmt_seconds(atomic_load_explicit(&s->sum_us, memory_order_relaxed), le, sizeof le);
-    put(o, " ", 1);
-    put_str(o, le);
-    put(o, "\n", 1);
-    put_str(o, m->name);
-    put_str(o, "_count");
-    put_labels(o, m, s, NULL);
-    put(o, " ", 1);
-    put_u64(o, atomic_load_explicit(&s->count, memory_order_relaxed));
-    put(o, "\n", 1);
+    fmt_seconds(atomic_load_explicit(&s->sum_us, memory_order_relaxed), v, sizeof v);
+    put_line(o, m, "_sum", s, NULL, v);
+    snprintf(v, sizeof v, "%" PRIu64, atomic_load_explicit(&s->count, memory_order_relaxed));
+    put_line(o, m, "_count", s, NULL, v);
 }
 
 static void put_sample(struct out *o, const struct base_metric *m,
                        const struct base_metric_series *s)
 {
     uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
-    put_str(o, m->name);
-    put_labels(o, m, s, NULL);
-    put(o, " ", 1);
-    if (m->kind == BASE_METRIC_GAUGE && (int64_t)v < 0) {
-        put(o, "-", 1);
-        v = (uint64_t)0 - v;
-    }
-    put_u64(o, v);
-    put(o, "\n", 1);
+    char text[32];
+    if (m->kind == BASE_METRIC_GAUGE)
+        snprintf(text, sizeof text, "%" PRId64, (int64_t)v);
+    else
+        snprintf(text, sizeof text, "%" PRIu64, v);
+    put_line(o, m, "", s, NULL, text);
 }
 
 static void put_series(struct out *o, const struct base_metric *m,

@@ -2,9 +2,15 @@
 server with its HTTP listener on a free port (CONTRACT_HTTP), plain HTTP requests with any Host
 and headers, and /metrics parsed into {(name, ((label, value), ...)): value}. Standard library."""
 import http.client
+import os
 import re
+import sys
 
-from harness import ServerTestCase, dot_stuff, free_ports, make_message
+from harness import (ServerTestCase, dot_stuff, free_ports, login, make_message,
+                     send_transaction, starttls)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from smtp_test_server import SMTPTestServer  # noqa: E402
 
 HTTP_TIMEOUT = 10.0
 
@@ -67,6 +73,33 @@ class ConsoleCase(ServerTestCase):
         e.update(env or {})
         srv = self.start_server(env=e)
         return srv
+
+    def start_relayed_console(self, relay_reply=None):
+        """A console server relaying to a test SMTP server that answers every RCPT with
+        relay_reply (None: no relay listens, connections are refused); returns (srv, port)."""
+        relay_port = free_ports(1)[0]
+        if relay_reply:
+            rec = os.path.join(self.mkdtemp(), "received.jsonl")
+            relay = SMTPTestServer({"rcpt": relay_reply}, rec, port=relay_port).start()
+            self.addCleanup(relay.stop)
+        srv = self.start_console(env={"CONTRACT_RELAY": "127.0.0.1:%d" % relay_port,
+                                      "CONTRACT_FAST_RETRY": "1"})
+        return srv, relay_port
+
+    def submit_remote(self, srv, tag):
+        """alice submits a message for carol@remote.example; returns its queue id."""
+        c = self.connect(srv.sub_port)
+        starttls(c)
+        login(c)
+        r = send_transaction(c, "alice@example.test", ["carol@remote.example"],
+                             make_message(tag))
+        c.cmd("QUIT")
+        return r.text.split()[-1]
+
+    def session_token(self):
+        """The CSRF token the page sets, and the headers that carry it on an action."""
+        token = self.get("/").header("Set-Cookie").split(";")[0].split("=")[1]
+        return token, {"Cookie": "clearmta_csrf=" + token, "X-CSRF-Token": token}
 
     def get(self, path, **kw):
         return request(self.http_port, "GET", path, **kw)

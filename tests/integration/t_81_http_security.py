@@ -14,7 +14,7 @@ import time
 import unittest
 
 from console_http import ConsoleCase, request
-from harness import free_ports, login, make_message, send_transaction, starttls, wait_until
+from harness import free_ports, wait_until
 
 SLOW_CLIENTS = 20
 
@@ -47,25 +47,10 @@ class HostGuard(ConsoleCase):
 
 
 class Csrf(ConsoleCase):
-    def submit(self, srv):
-        c = self.connect(srv)
-        c.cmd("EHLO client.example")
-        c.expect("250")
-        c.cmd("MAIL FROM:<sender@example.org>")
-        c.expect("250")
-        c.cmd("RCPT TO:<alice@example.test>")
-        c.expect("250")
-        c.cmd("DATA")
-        c.expect("354")
-        c.send(b"Subject: csrf\r\n\r\nbody\r\n.\r\n")
-        r = c.expect("250")
-        c.cmd("QUIT")
-        return r.text.split()[-1]
-
     def test_actions_need_the_session_token(self):
         srv = self.start_console()
         qid = "0123456789ABCDEF"
-        token = self.get("/").header("Set-Cookie").split(";")[0].split("=")[1]
+        token, good = self.session_token()
         path = "/api/queue/%s/hold" % qid
         cases = {
             "no token": {},
@@ -79,7 +64,6 @@ class Csrf(ConsoleCase):
                 r = self.post(path, headers=headers)
                 self.assertEqual(r.status, 403, r.text())
         self.assertEqual(self.get(path).status, 405)
-        good = {"Cookie": "clearmta_csrf=" + token, "X-CSRF-Token": token}
         r = self.post(path, headers=good)
         self.assertEqual(r.status, 404, r.text())  # past the token: no such message
         self.assertIn("no message", r.text())
@@ -91,15 +75,8 @@ class Csrf(ConsoleCase):
         self.assertTrue(srv.running())
 
     def test_refused_action_changes_nothing(self):
-        srv = self.start_console(env={"CONTRACT_RELAY": "127.0.0.1:1",
-                                      "CONTRACT_FAST_RETRY": "1"})
-        c = self.connect(srv.sub_port)
-        starttls(c)
-        login(c)
-        r = send_transaction(c, "alice@example.test", ["carol@remote.example"],
-                             make_message("csrf-nothing"))
-        qid = r.text.split()[-1]
-        c.cmd("QUIT")
+        srv, _ = self.start_relayed_console()
+        qid = self.submit_remote(srv, "csrf-nothing")
         r = self.post("/api/queue/%s/hold" % qid, headers={"X-CSRF-Token": "b" * 32})
         self.assertEqual(r.status, 403)
         listing = json.loads(self.get("/api/queue").text())
@@ -118,8 +95,16 @@ class Limits(ConsoleCase):
         srv = self.start_console()
         r = self.get("/api/queue", headers={"X-Big": "a" * 20000})
         self.assertEqual(r.status, 400)
-        r = self.post("/api/explain", body=b"x" * (1024 * 1024 + 1))
-        self.assertEqual(r.status, 413)
+        # the body is refused from its Content-Length, before it is sent (sending it would
+        # race the server's close)
+        s = socket.create_connection(("127.0.0.1", self.http_port), timeout=10)
+        try:
+            s.sendall(b"POST /api/explain HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (self.http_port, 1024 * 1024 + 1))
+            self.assertRegex(s.recv(4096), rb"^HTTP/1\.1 413 ")
+        finally:
+            s.close()
+        self.assertEqual(self.post("/api/explain", body=b"x" * (1024 * 1024)).status, 400)
         for raw in [b"GARBAGE\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
                     b"\x00\x01\x02\r\n\r\n", b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n",
                     b"POST /api/explain HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n"]:

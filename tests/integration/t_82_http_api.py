@@ -5,18 +5,13 @@ relay that answers 451 with each recipient's state and last reply; hold and rele
 the API with the session's token; /api/limits and /api/traffic (the deferral counted as an
 outbound 4xx, the relay's reply among the top replies with its explanation)."""
 import json
-import os
 import subprocess
-import sys
 import unittest
 import urllib.parse
 
 from console_bounce import BOUNCE
 from console_http import ConsoleCase
-from harness import BIN, free_ports, login, make_message, send_transaction, starttls, wait_until
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from smtp_test_server import SMTPTestServer  # noqa: E402
+from harness import BIN, wait_until
 
 WAIT = 30.0
 CLI_TIMEOUT = 30.0
@@ -75,20 +70,8 @@ class Queue(ConsoleCase):
     CHECK_SCHEDULES = True
 
     def test_deferred_relay_hold_release_traffic(self):
-        relay_port = free_ports(1)[0]
-        rec = os.path.join(self.mkdtemp(), "received.jsonl")
-        relay = SMTPTestServer({"rcpt": "451 4.7.1 Greylisted, try again later"}, rec,
-                               port=relay_port).start()
-        self.addCleanup(relay.stop)
-        srv = self.start_console(env={"CONTRACT_RELAY": "127.0.0.1:%d" % relay_port,
-                                      "CONTRACT_FAST_RETRY": "1"})
-        c = self.connect(srv.sub_port)
-        starttls(c)
-        login(c)
-        r = send_transaction(c, "alice@example.test", ["carol@remote.example"],
-                             make_message("api-queue"))
-        qid = r.text.split()[-1]
-        c.cmd("QUIT")
+        srv, relay_port = self.start_relayed_console("451 4.7.1 Greylisted, try again later")
+        qid = self.submit_remote(srv, "api-queue")
 
         def deferred():
             q = json.loads(self.get("/api/queue").text())
@@ -118,8 +101,7 @@ class Queue(ConsoleCase):
         self.assertIn("127.0.0.1", list(remote)[0])  # the relay host is the destination
         self.assertGreaterEqual(sum(remote.values()), 1)
 
-        token = self.get("/").header("Set-Cookie").split(";")[0].split("=")[1]
-        auth = {"Cookie": "clearmta_csrf=" + token, "X-CSRF-Token": token}
+        _, auth = self.session_token()
         r = self.post("/api/queue/%s/hold" % qid, headers=auth)
         self.assertEqual(r.status, 200, r.text())
         self.assertEqual(json.loads(r.text())["result"], "held")

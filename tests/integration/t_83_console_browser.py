@@ -13,10 +13,7 @@ import unittest
 
 from console_bounce import BOUNCE
 from console_http import ConsoleCase
-from harness import REPO, free_ports, login, make_message, send_transaction, starttls, wait_until
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from smtp_test_server import SMTPTestServer  # noqa: E402
+from harness import wait_until
 
 try:
     from selenium import webdriver
@@ -76,20 +73,8 @@ class Console(ConsoleCase):
         return self.driver.find_element("css selector", css).text
 
     def test_console(self):
-        relay_port = free_ports(1)[0]
-        rec = os.path.join(self.mkdtemp(), "received.jsonl")
-        relay = SMTPTestServer({"rcpt": "451 4.7.1 Greylisted, try again later"}, rec,
-                               port=relay_port).start()
-        self.addCleanup(relay.stop)
-        srv = self.start_console(env={"CONTRACT_RELAY": "127.0.0.1:%d" % relay_port,
-                                      "CONTRACT_FAST_RETRY": "1"})
-        c = self.connect(srv.sub_port)
-        starttls(c)
-        login(c)
-        r = send_transaction(c, "alice@example.test", ["carol@remote.example"],
-                             make_message("browser"))
-        qid = r.text.split()[-1]
-        c.cmd("QUIT")
+        srv, _ = self.start_relayed_console("451 4.7.1 Greylisted, try again later")
+        qid = self.submit_remote(srv, "browser")
         d = self.driver
         origin = "http://127.0.0.1:%d" % self.http_port
         d.get(origin + "/")
