@@ -286,8 +286,10 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("limits-form").addEventListener("submit", limitsUsage);
   window.addEventListener("hashchange", show);
   show();
+  document.getElementById("queue-refresh").addEventListener("click", loadQueue);
+  // The charts refresh themselves (cheap: a minute ring in memory); the queue on demand only,
+  // since listing it reads every queue file.
   setInterval(() => {
     if (document.getElementById("traffic").classList.contains("shown")) loadTraffic();
-    if (document.getElementById("queue").classList.contains("shown")) loadQueue();
   }, 10000);
 });

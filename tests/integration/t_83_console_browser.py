@@ -103,7 +103,7 @@ class Console(ConsoleCase):
         row = "#queue-table tr[data-id='%s']" % qid
 
         def deferred_row():
-            d.execute_script("loadQueue()")
+            d.find_element("css selector", "#queue-refresh").click()
             t = self.text(row)
             return "carol@remote.example" in t and "deferred" in t and "451" in t
         self.wait(deferred_row, "the deferred recipient in the queue table")
