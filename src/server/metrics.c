@@ -99,8 +99,8 @@ static struct base_metric *const families[] = {
     &local_deliveries,
 };
 
-/* Each reply's series, found once. */
-static struct base_metric_series *reply_series[REPLY__COUNT];
+/* Each reply's series, found once; [1]: as soft_bounce sends it (5xx as 4xx). */
+static struct base_metric_series *reply_series[2][REPLY__COUNT];
 
 bool server_metrics_open(void)
 {
@@ -145,23 +145,28 @@ static const char *limit_of(enum reply_id id)
     }
 }
 
-static struct base_metric_series *series_of(enum reply_id id)
+static struct base_metric_series *series_of(enum reply_id id, bool soft_bounce)
 {
-    if (!reply_series[id]) {
+    struct base_metric_series **s = &reply_series[soft_bounce][id];
+    if (!*s) {
         const struct reply_row *row = reply_row_get(id);
-        char code[8];
-        snprintf(code, sizeof code, "%d", row->code);
-        const char *values[] = {code, row->enhanced};
-        reply_series[id] = base_metric_series(&server_metric_replies, values);
+        bool soft = soft_bounce && row->code >= 500;
+        char code[16], enhanced[32];
+        snprintf(code, sizeof code, "%d", soft ? row->code - 100 : row->code);
+        snprintf(enhanced, sizeof enhanced, "%s", row->enhanced);
+        if (soft && enhanced[0] == '5')
+            enhanced[0] = '4';
+        const char *values[] = {code, enhanced};
+        *s = base_metric_series(&server_metric_replies, values);
     }
-    return reply_series[id];
+    return *s;
 }
 
 void server_metrics_reply(struct server_conn *c, enum reply_id id)
 {
     if ((unsigned)id >= REPLY__COUNT)
         return;
-    base_metric_add_local(series_of(id), 1);
+    base_metric_add_local(series_of(id, c && c->listener->opts.soft_bounce), 1);
     if (id == REPLY_QUEUED) {
         base_metric_add_local(base_metric_series(&accepted, NULL), 1);
         const char *plan = c ? server_limits_plan(c) : NULL;

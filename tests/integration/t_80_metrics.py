@@ -1,13 +1,14 @@
 """t_80_metrics — GET /metrics of a running server: the Prometheus text format 0.0.4 (its
 Content-Type, # HELP and # TYPE with the full names, `promtool check metrics` from Debian's
 prometheus package), and exact counter values after a scripted SMTP session: one 550 5.1.1,
-one message accepted, each reply of the dialogue counted once, one DATA-to-reply observation,
+one message accepted, each reply of the dialogue counted once, one DATA-to-reply observation, soft_bounce counted as sent (450 4.1.1),
 the connection gauge while a session is open."""
 import shutil
 import subprocess
 import unittest
 
 from console_http import ConsoleCase, parse_metrics
+from harness import free_ports
 
 PROMTOOL_TIMEOUT = 30.0
 
@@ -73,6 +74,22 @@ class Metrics(ConsoleCase):
         m = self.metrics()
         self.assertEqual(value(m, "clearmta_local_deliveries_total", status="sent"), 1)
         self.assertEqual(value(m, "clearmta_local_deliveries_total", status="deferred"), 0)
+
+    def test_soft_bounce_counts_what_was_sent(self):
+        port = free_ports(1)[0]
+        self.http_port = port
+        srv = self.start_server(extra_config=["listen http 127.0.0.1:%d" % port,
+                                              "soft_bounce yes"])
+        c = self.connect(srv)
+        c.cmd("EHLO client.example")
+        c.expect("250")
+        c.cmd("MAIL FROM:<sender@example.org>")
+        c.expect("250")
+        c.cmd("RCPT TO:<nobody@example.test>")
+        c.expect("450 4.1.1")  # 550 5.1.1 turned temporary
+        m = replies(self.metrics())
+        self.assertEqual(m.get(("450", "4.1.1")), 1)
+        self.assertNotIn(("550", "5.1.1"), m)
 
     def test_connection_gauge(self):
         srv = self.start_console()
