@@ -1,8 +1,9 @@
 """t_80_metrics — GET /metrics of a running server: the Prometheus text format 0.0.4 (its
 Content-Type, # HELP and # TYPE with the full names, `promtool check metrics` from Debian's
 prometheus package), and exact counter values after a scripted SMTP session: one 550 5.1.1,
-one message accepted, each reply of the dialogue counted once, one DATA-to-reply observation, soft_bounce counted as sent (450 4.1.1),
-the connection gauge while a session is open."""
+one message accepted, each reply of the dialogue counted once, one DATA-to-reply observation,
+the local delivery; under soft_bounce the reply as sent (450 4.1.1); the connection gauge
+while a session is open."""
 import shutil
 import subprocess
 import unittest
