@@ -1,11 +1,13 @@
 /* server/http.c — the HTTP listener (listen http ADDR:PORT) on the server's event loop: bounded
- * requests (headers 8 KiB: 400, body 1 MiB: 413, 10 s timeout), the Host guard against DNS
- * rebinding (403), the token that clients not on loopback must show (401), then the routes:
+ * requests (headers 8 KiB: 400, body 1 MiB: 413, 10 s timeout), TLS when it listens off
+ * loopback, the Host guard against DNS rebinding (403), the token that clients not on loopback
+ * must show (401: bearer, or HTTP Basic's password), then the routes:
  * the console's embedded files, /metrics (Prometheus text format 0.0.4) and /api/ (http_api.c).
- * RFC 9110 (HTTP semantics), RFC 6750 (bearer tokens), RFC 6265 (cookies). */
+ * RFC 9110 (HTTP semantics), RFC 6750 (bearer tokens), RFC 7617 (Basic), RFC 6265 (cookies). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include "net/listener.h"
 #include "net/log.h"
 #include "reply/json.h"
+#include "smtp/sasl.h"
 #include "server/console_assets.h"
 #include "server/http.h"
 #include "server/http_internal.h"
@@ -141,7 +144,17 @@ static bool host_allowed(struct server_http *h, struct evhttp_request *req)
     return http_host_matches(host, local, loopback, h->srv->cfg->http.name);
 }
 
-/* Loopback clients are trusted like the control socket's; others show the token. */
+/* given[0..n) is the token; the same time whatever matches. */
+static bool token_equal(const struct server_http *h, const char *given, size_t n)
+{
+    unsigned char diff = n != h->token_len;
+    for (size_t i = 0; i < h->token_len; i++)
+        diff |= (unsigned char)(h->token[i] ^ (i < n ? given[i] : 0));
+    return diff == 0;
+}
+
+/* Loopback clients are trusted like the control socket's; others show the token, as a bearer
+ * token (tools) or as the password of HTTP Basic (browsers), over TLS (listen_http). */
 static bool client_allowed(struct server_http *h, struct evhttp_request *req)
 {
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
@@ -154,14 +167,18 @@ static bool client_allowed(struct server_http *h, struct evhttp_request *req)
         return true;
     const char *auth =
         evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (h->token_len == 0 || !auth || strncasecmp(auth, "Bearer ", 7) != 0)
+    if (h->token_len == 0 || !auth)
         return false;
-    const char *given = auth + 7;
-    size_t n = strlen(given);
-    unsigned char diff = n != h->token_len;
-    for (size_t i = 0; i < h->token_len; i++) /* the same time whatever matches */
-        diff |= (unsigned char)(h->token[i] ^ (i < n ? given[i] : 0));
-    return diff == 0;
+    if (strncasecmp(auth, "Bearer ", 7) == 0)
+        return token_equal(h, auth + 7, strlen(auth + 7));
+    /* Basic (RFC 7617), for browsers: any user name, the token as the password */
+    unsigned char plain[2 * HTTP_TOKEN_MAX];
+    size_t n = 0, len = strncasecmp(auth, "Basic ", 6) == 0 ? strlen(auth + 6) : 0;
+    if (len == 0 || len > 4 * sizeof plain / 3 ||
+        !smtp_base64_decode(auth + 6, len, plain, sizeof plain, &n))
+        return false;
+    const unsigned char *colon = memchr(plain, ':', n);
+    return colon && token_equal(h, (const char *)colon + 1, n - (size_t)(colon + 1 - plain));
 }
 
 /* ---- routes ------------------------------------------------------------------------------ */
@@ -212,7 +229,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (!client_allowed(h, req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          "Bearer realm=\"clearmta\"");
+                          "Basic realm=\"clearmta\", charset=\"UTF-8\"");
         http_send_error(req, 401, "clients not on loopback need the http_password_file token");
         return;
     }
@@ -266,10 +283,32 @@ static bool read_token(struct server_http *h, const char *path)
     return true;
 }
 
+/* Each connection of a listener off loopback speaks TLS (the server's certificate). */
+static struct bufferevent *tls_connection(struct event_base *base, void *arg)
+{
+    struct server_http *h = arg;
+    SSL *ssl = SSL_new(h->srv->tls_ctx);
+    struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(
+                                        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                        BEV_OPT_CLOSE_ON_FREE)
+                                  : NULL;
+    if (!bev && ssl)
+        SSL_free(ssl);
+    return bev;
+}
+
 static bool listen_http(struct server_http *h)
 {
     const struct policy_http *conf = &h->srv->cfg->http;
     char err[256];
+    bool tls = !is_loopback(conf->host);
+    if (tls && !h->srv->tls_ctx) {
+        net_log("error: listen http %s:%u: off loopback the console needs TLS, which is "
+                "unavailable", conf->host[0] ? conf->host : "*", conf->port);
+        return false;
+    }
+    if (tls)
+        evhttp_set_bevcb(h->http, tls_connection, h);
     int fd = net_listen(conf->host, conf->port, err, sizeof err);
     if (fd < 0) {
         net_log("error: listen http: %s", err);
@@ -282,9 +321,9 @@ static bool listen_http(struct server_http *h)
         return false;
     }
     bool v6 = strchr(conf->host, ':') != NULL;
-    net_log("listening on %s%s%s:%u (http): console http://%s%s%s:%u/", v6 ? "[" : "",
-            conf->host[0] ? conf->host : "*", v6 ? "]" : "", conf->port, v6 ? "[" : "",
-            conf->host[0] ? conf->host : "127.0.0.1", v6 ? "]" : "", conf->port);
+    net_log("listening on %s%s%s:%u (http): console %s://%s%s%s:%u/", v6 ? "[" : "",
+            conf->host[0] ? conf->host : "*", v6 ? "]" : "", conf->port, tls ? "https" : "http",
+            v6 ? "[" : "", conf->host[0] ? conf->host : "127.0.0.1", v6 ? "]" : "", conf->port);
     return true;
 }
 

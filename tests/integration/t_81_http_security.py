@@ -4,12 +4,14 @@ session's CSRF token, with a wrong one or one the server never issued get 403 an
 nothing, a GET on an action 405; oversized headers (400, as evhttp answers), an oversized body (413) and
 malformed requests (400) are answered and SMTP keeps serving; slow clients that never finish
 their request do not stop others and are dropped after the timeout; a client not on loopback
-needs the http_password_file token as a bearer token (reached through this host's own
-non-loopback address)."""
+needs the http_password_file token, as a bearer token or as HTTP Basic's password, over the TLS
+that a listener off loopback speaks (reached through this host's own non-loopback address)."""
+import base64
 import http.client
 import json
 import os
 import socket
+import ssl
 import time
 import unittest
 
@@ -176,20 +178,42 @@ class Token(ConsoleCase):
                                         "http_password_file %s" % token_file])
         host = "%s:%d" % (addr, port)
 
-        def ask(headers):
-            c = http.client.HTTPConnection(addr, port, timeout=10)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the server's self-signed certificate
+
+        def ask(headers, address=addr):
+            c = http.client.HTTPSConnection(address, port, timeout=10, context=ctx)
             try:
-                c.request("GET", "/api/queue", headers=dict(headers, Host=host))
+                c.request("GET", "/api/queue",
+                          headers=dict(headers, Host="%s:%d" % (address, port)))
                 r = c.getresponse()
                 r.read()
-                return r.status
+                return r.status, r.getheader("WWW-Authenticate")
             finally:
                 c.close()
-        self.assertEqual(ask({}), 401)
-        self.assertEqual(ask({"Authorization": "Bearer wrong-token-0123456789"}), 401)
-        self.assertEqual(ask({"Authorization": "Bearer " + token[:-1]}), 401)
-        self.assertEqual(ask({"Authorization": "Bearer " + token}), 200)
-        self.assertEqual(request(port, "GET", "/api/queue").status, 200)  # loopback: no token
+
+        def basic(user, password):
+            return {"Authorization": "Basic " + base64.b64encode(
+                ("%s:%s" % (user, password)).encode()).decode()}
+        self.assertEqual(ask({}), (401, 'Basic realm="clearmta", charset="UTF-8"'))
+        self.assertEqual(ask({"Authorization": "Bearer wrong-token-0123456789"})[0], 401)
+        self.assertEqual(ask({"Authorization": "Bearer " + token[:-1]})[0], 401)
+        self.assertEqual(ask({"Authorization": "Bearer " + token + "x"})[0], 401)
+        self.assertEqual(ask({"Authorization": "Bearer " + token})[0], 200)
+        self.assertEqual(ask(basic("admin", token))[0], 200)
+        self.assertEqual(ask(basic("admin", "nope"))[0], 401)
+        self.assertEqual(ask({"Authorization": "Basic %%%%"})[0], 401)
+        self.assertEqual(ask({}, address="127.0.0.1")[0], 200)  # loopback: no token
+        # off loopback the listener speaks TLS only: plain HTTP gets no answer
+        s = socket.create_connection((addr, port), timeout=10)
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: %s\r\n\r\n" % host.encode())
+            self.assertNotRegex(s.recv(4096), rb"^HTTP/1\.1 200")
+        except OSError:
+            pass  # reset: the handshake failed
+        finally:
+            s.close()
 
 
 if __name__ == "__main__":
