@@ -6,13 +6,16 @@ CC      ?= gcc
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 INC     := -Isrc
-LIBS    := -levent_core -levent_pthreads -lhiredis -lssl -lcrypto -lcrypt -lcares -lresolv -lpsl -lpthread -lm
+LIBS    := -levent_core -levent_extra -levent_openssl -levent_pthreads -lhiredis -lssl -lcrypto -lcrypt -lcares -lresolv -lpsl -lpthread -lm
 
 RELEASE_CFLAGS := $(CSTD) $(WARN) $(INC) -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
 ASAN_CFLAGS    := $(CSTD) $(WARN) $(INC) -O1 -g -fno-omit-frame-pointer \
                   -fsanitize=address,undefined -fno-sanitize-recover=undefined -DCLEARMTA_TESTING
 
-SRC      := $(sort $(wildcard src/*/*.c))
+# The console's files (console/) are embedded by a generated source, part of the library.
+ASSETS   := $(sort $(wildcard console/*))
+GEN_SRC  := build/gen/console_assets.c
+SRC      := $(sort $(wildcard src/*/*.c)) $(GEN_SRC)
 LIB_SRC  := $(filter-out src/cli/%,$(SRC))
 CLI_SRC  := $(filter src/cli/%,$(SRC))
 HDRS     := $(wildcard src/*.h src/*/*.h src/*/*.def)
@@ -35,6 +38,10 @@ all: deps $(BIN) docs
 
 deps:
 	@sh scripts/deps.sh build
+
+$(GEN_SRC): $(ASSETS) scripts/embed_assets.py
+	@mkdir -p $(dir $@)
+	python3 scripts/embed_assets.py $@ $(ASSETS)
 
 build/release/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -63,6 +70,7 @@ docs/replies.md: $(BIN)
 	$(BIN) docs replies > $@.tmp && mv $@.tmp $@
 
 run: all
+	@echo "clearmta: the console is at http://127.0.0.1:8025/ (SMTP: 127.0.0.1:2525, submission: 127.0.0.1:2587)"
 	$(BIN) serve
 
 unit: $(UNIT_BIN)

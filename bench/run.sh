@@ -85,3 +85,8 @@ timeout -k 10 "${BENCH_LIMITS_TIMEOUT:-600}" python3 "$here/limits.py" \
 timeout -k 10 "${BENCH_AUTH_TIMEOUT:-600}" python3 "$here/auth_cost.py" \
     --bin "$root/build/clearmta" --append "$here/results/latest.md" ||
     echo "bench: the mail authentication figures failed (see above); latest.md has none" >&2
+
+# Metrics (issue 18): the metric operations of one accepted message, timed, beside clearmta's
+# CPU per message from the table (bench/metrics_cost.py).
+timeout -k 10 120 python3 "$here/metrics_cost.py" --append "$here/results/latest.md" ||
+    echo "bench: the metrics figure failed (see above); latest.md has none" >&2

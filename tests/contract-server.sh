@@ -13,6 +13,7 @@
 # name the same Redis share one count (tests/redis-server.sh starts one).
 # CONTRACT_DKIM=SELECTOR:KEYFILE signs mail from example.test submitted after AUTH (and the
 # server's own reports) with d=example.test, that selector and that PEM key (dkim_sign).
+# CONTRACT_HTTP=PORT opens the web console and /metrics on 127.0.0.1:PORT (listen http).
 set -eu
 if [ $# -ne 3 ]; then
     echo "usage: $0 MX_PORT SUB_PORT DATA_DIR" >&2
@@ -76,5 +77,11 @@ if [ -n "${CONTRACT_DKIM:-}" ]; then
     esac
     printf 'dkim_sign example.test selector=%s key=%s\n' "${CONTRACT_DKIM%%:*}" \
         "${CONTRACT_DKIM#*:}" >>"$conf"
+fi
+if [ -n "${CONTRACT_HTTP:-}" ]; then
+    case $CONTRACT_HTTP in
+    '' | *[!0-9]*) echo "$0: CONTRACT_HTTP must be a port number" >&2; exit 2 ;;
+    esac
+    printf 'listen http 127.0.0.1:%s\n' "$CONTRACT_HTTP" >>"$conf"
 fi
 exec "$bin" serve -c "$conf"

@@ -43,21 +43,39 @@ static const char *listener_offers(const struct policy_listener *l)
     return buf;
 }
 
+/* "listen KIND ADDR:PORT WHAT" with ADDR as the directive writes it, without the line end. */
+static void print_address(const char *kind, const char *host, unsigned port, const char *what)
+{
+    if (host[0] == '\0')
+        printf("%-24s %s *:%u %s", "listen", kind, port, what);
+    else if (strchr(host, ':') != NULL)
+        printf("%-24s %s [%s]:%u %s", "listen", kind, host, port, what);
+    else
+        printf("%-24s %s %s:%u %s", "listen", kind, host, port, what);
+}
+
 /* Each listener with what it offers and, for mx, the checks on receipt that apply to it. */
 static void print_listener(const struct policy_config *c, const struct policy_listener *l)
 {
-    const char *kind = policy_listen_kind_name(l->kind);
-    if (l->host[0] == '\0')
-        printf("%-24s %s *:%u %s", "listen", kind, l->port, listener_offers(l));
-    else if (strchr(l->host, ':') != NULL)
-        printf("%-24s %s [%s]:%u %s", "listen", kind, l->host, l->port, listener_offers(l));
-    else
-        printf("%-24s %s %s:%u %s", "listen", kind, l->host, l->port, listener_offers(l));
+    print_address(policy_listen_kind_name(l->kind), l->host, l->port, listener_offers(l));
     if (l->kind == POLICY_LISTEN_MX)
         printf(" spf_check=%s dmarc_check=%s",
                policy_spf_check_name(policy_listener_spf_check(c, l)),
                policy_dmarc_check_name(policy_listener_dmarc_check(c, l)));
     printf("\n");
+}
+
+/* The console: who may use it besides loopback clients. */
+static void print_http(const struct policy_config *c)
+{
+    if (c->http.port == 0)
+        return;
+    print_address("http", c->http.host, c->http.port,
+                  c->http.password_file[0] ? "(console; others with the token)"
+                                           : "(console; loopback clients only)");
+    printf("\n");
+    if (c->http.name[0])
+        printf("%-24s %s\n", "http_name", c->http.name);
 }
 
 /* The AUTH settings; never a password hash. */
@@ -210,6 +228,7 @@ static void print_summary(const char *source, const struct policy_config *c)
     printf("%-24s %s\n", "hostname", c->hostname);
     for (size_t i = 0; i < c->n_listeners; i++)
         print_listener(c, &c->listeners[i]);
+    print_http(c);
     for (size_t i = 0; i < c->n_domains; i++)
         print_domain(&c->domains[i]);
     printf("%-24s %s\n", "data_dir", c->data_dir);

@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "reply/explain.h"
+#include "reply/explain_json.h"
 #include "reply/json.h"
 
 #define TEXT_COPY_MAX 8192 /* reply text shown; longer texts are cut */
@@ -89,16 +90,6 @@ static bool json_escape(struct buf *b, const char *str, size_t len)
     return reply_json_string(str, len, buf_put, b);
 }
 
-static void put_json_string(FILE *f, const char *str, size_t len)
-{
-    static struct buf scratch;
-    scratch.len = 0;
-    if (json_escape(&scratch, str, len))
-        fwrite_unlocked(scratch.p, 1, scratch.len, f);
-    else
-        fputs_unlocked("\"\"", f); /* out of memory: an empty string keeps the JSON valid */
-}
-
 /* The long texts come from the static tables: each is escaped once and then copied. */
 #define JSON_CACHE_SLOTS 2048u
 static struct {
@@ -106,36 +97,25 @@ static struct {
     struct buf json;
 } json_cache[JSON_CACHE_SLOTS];
 
-static void put_json_static(FILE *f, const char *str)
+static bool file_put(void *ctx, const char *p, size_t n)
+{
+    return fwrite_unlocked(p, 1, n, ctx) == n;
+}
+
+static bool put_json_static(void *ctx, const char *str)
 {
     size_t h = ((uintptr_t)str >> 3) & (JSON_CACHE_SLOTS - 1);
     for (size_t probe = 0; probe < 16; probe++, h = (h + 1) & (JSON_CACHE_SLOTS - 1)) {
-        if (json_cache[h].key == str) {
-            fwrite_unlocked(json_cache[h].json.p, 1, json_cache[h].json.len, f);
-            return;
-        }
+        if (json_cache[h].key == str)
+            return file_put(ctx, json_cache[h].json.p, json_cache[h].json.len);
         if (json_cache[h].key == NULL) {
             if (!json_escape(&json_cache[h].json, str, strlen(str)))
                 break;
             json_cache[h].key = str;
-            fwrite_unlocked(json_cache[h].json.p, 1, json_cache[h].json.len, f);
-            return;
+            return file_put(ctx, json_cache[h].json.p, json_cache[h].json.len);
         }
     }
-    put_json_string(f, str, strlen(str));
-}
-
-/* ,"name":"value" for a static text, or null. */
-static void put_json_field(FILE *f, const char *name, const char *value)
-{
-    putc_unlocked(',', f);
-    putc_unlocked('"', f);
-    fputs_unlocked(name, f);
-    fputs_unlocked("\":", f);
-    if (value)
-        put_json_static(f, value);
-    else
-        fputs_unlocked("null", f);
+    return reply_json_string(str, strlen(str), file_put, ctx);
 }
 
 static void put_int(FILE *f, int v)
@@ -164,62 +144,17 @@ static void put_status(FILE *f, struct reply_status st)
 static void print_json(FILE *f, const struct reply_explanation *ex, const char *text,
                        size_t text_len)
 {
-    fputs_unlocked("{\"code\":", f);
-    if (ex->code)
-        put_int(f, ex->code);
-    else
-        fputs_unlocked("null", f);
-    fputs_unlocked(",\"enhanced\":", f);
-    if (ex->status.cls) {
-        putc_unlocked('"', f);
-        put_status(f, ex->status);
-        putc_unlocked('"', f);
-    } else {
-        fputs_unlocked("null", f);
-    }
-    put_json_field(f, "class", reply_class_name(ex->cls));
-    fputs_unlocked(ex->retry ? ",\"retry\":true" : ",\"retry\":false", f);
-    put_json_field(f, "reason", reply_reason_name(ex->reason));
-    put_json_field(f, "meaning", ex->meaning);
-    put_json_field(f, "cause", ex->cause);
-    put_json_field(f, "action", ex->action);
-    put_json_field(f, "retry_when", ex->retry_when);
-    put_json_field(f, "summary", ex->summary);
-    put_json_field(f, "title", ex->basic ? ex->basic->title : NULL);
-    put_json_field(f, "enhanced_title", ex->enhanced ? ex->enhanced->title : NULL);
-    put_json_field(f, "admin", ex->admin);
-    static const char *const from[] = {"class", "code", "enhanced", "text"};
-    put_json_field(f, "reason_from", from[ex->reason_from]);
-    put_json_field(f, "matched", ex->pattern ? ex->pattern->phrase : NULL);
-    fputs_unlocked(",\"command\":", f);
-    if (ex->command)
-        put_json_string(f, ex->command, ex->command_len);
-    else
-        fputs_unlocked("null", f);
-    fputs_unlocked(",\"text\":", f);
-    put_json_string(f, text, text_len);
-    fputs_unlocked(",\"notes\":[", f);
-    bool first = true;
-    for (int n = 0; n < REPLY_NOTE__COUNT; n++) {
-        if (!(ex->notes & (1u << n)))
-            continue;
-        if (!first)
-            putc_unlocked(',', f);
-        put_json_static(f, reply_explain_note_text((enum reply_note)n));
-        first = false;
-    }
-    fputs_unlocked("]}\n", f);
+    struct reply_json_out o = {.put = file_put, .put_static = put_json_static, .ctx = f};
+    reply_explain_json(&o, ex, text, text_len);
+    putc_unlocked('\n', f);
 }
 
 static void print_json_error(FILE *f, enum reply_explain_err err, unsigned long line,
                              const char *input, size_t len)
 {
-    fputs_unlocked("{\"error\":", f);
-    const char *msg = reply_explain_strerror(err);
-    put_json_string(f, msg, strlen(msg));
-    fprintf(f, ",\"line\":%lu,\"input\":", line);
-    put_json_string(f, input, len);
-    fputs_unlocked("}\n", f);
+    struct reply_json_out o = {.put = file_put, .ctx = f};
+    reply_explain_json_error(&o, err, line, input, len);
+    putc_unlocked('\n', f);
 }
 
 /* "Label:" padded to the value column. */

@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "reply/bounce.h"
-#include "reply/json.h"
+#include "reply/explain_json.h"
 
 /* A bounce's reasons sit in its first kilobytes; what follows a message's first 4 MiB (a large
  * returned attachment) is skipped, so memory stays constant whatever the input. */
@@ -32,61 +32,14 @@ static bool put(void *ctx, const char *p, size_t n)
     return fwrite_unlocked(p, 1, n, ctx) == n;
 }
 
-static void json_str(const char *name, const char *v, bool comma)
-{
-    if (comma)
-        putc_unlocked(',', stdout);
-    printf("\"%s\":", name);
-    if (v)
-        reply_json_string(v, strlen(v), put, stdout);
-    else
-        fputs_unlocked("null", stdout);
-}
-
-static const char *class_of(const struct reply_bounce_rcpt *r)
-{
-    if (r->status[0] == '2')
-        return "success";
-    if (r->status[0] == '4')
-        return "transient";
-    if (r->status[0] == '5')
-        return "permanent";
-    return NULL;
-}
-
 static void print_rcpt(const char *name, const struct reply_bounce *b,
                        const struct reply_bounce_rcpt *r, bool json)
 {
-    bool nostatus = b->kind != REPLY_BOUNCE_DSN;
     const struct reply_explanation *ex = r->explained ? &r->ex : NULL;
     if (json) {
-        putc_unlocked('{', stdout);
-        json_str("file", name, false);
-        json_str("kind", reply_bounce_kind_name(b->kind), true);
-        json_str("recipient", r->recipient, true);
-        json_str("action", r->action, true);
-        json_str("status", nostatus ? "" : r->status, true);
-        printf(",\"reply_code\":");
-        if (r->reply_code)
-            printf("%d", r->reply_code);
-        else
-            fputs_unlocked("null", stdout);
-        json_str("reply", r->diag, true);
-        json_str("reason", r->reason, true);
-        printf(",\"hardbounce\":%s", r->hard ? "true" : "false");
-        json_str("remote_mta", r->remote_mta[0] ? r->remote_mta : NULL, true);
-        json_str("feedback_type", b->feedback_type[0] ? b->feedback_type : NULL, true);
-        json_str("message_id", b->message_id, true);
-        json_str("subject", b->subject, true);
-        json_str("sender", b->sender, true);
-        json_str("date", b->date, true);
-        json_str("class", nostatus ? NULL : class_of(r), true);
-        printf(",\"retry\":%s", !nostatus && r->status[0] == '4' ? "true" : "false");
-        json_str("meaning", ex && !nostatus ? ex->meaning : NULL, true);
-        json_str("cause", ex && !nostatus ? ex->cause : NULL, true);
-        json_str("action_advice", ex && !nostatus ? ex->action : NULL, true);
-        json_str("retry_when", ex && !nostatus ? ex->retry_when : NULL, true);
-        fputs_unlocked("}\n", stdout);
+        struct reply_json_out o = {.put = put, .ctx = stdout};
+        reply_bounce_json(&o, name, b, r);
+        putc_unlocked('\n', stdout);
         return;
     }
     printf("%s: %s\n", name, r->recipient[0] ? r->recipient : "(no address)");

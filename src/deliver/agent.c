@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "deliver/agent_internal.h"
+#include "deliver/metrics.h"
 #include "policy/counters.h"
 #include "reply/explain.h"
 #include "store/flags.h"
@@ -153,6 +154,7 @@ static void outcome_from_result(struct delivery *d, struct rcpt_out *rc,
     if (r->failure == SMTP_CLIENT_REPLY && r->reply != NULL) {
         outcome_from_reply(rc, r->reply);
         rc->remote_mta = d->host;
+        deliver_metrics_remote_reply(d->dest, r->reply);
     } else {
         outcome_from_failure(rc, r->failure, why);
     }
@@ -187,6 +189,7 @@ static void log_outcome(struct attempt *at, const struct rcpt_out *rc)
                        (long long)(deliver_agent_now() - qf->env.arrival), at->job->attempts,
                        rc->status.cls, rc->status.subject, rc->status.detail,
                        state_word(rc->st), diag, reason ? reason : "undefined");
+    deliver_metrics_outcome(state_word(rc->st), reason ? reason : "undefined");
 }
 
 /* What `queue list` shows of rc until the next attempt. */

@@ -114,6 +114,11 @@ enum deliver_agent_admin_err deliver_agent_release(struct deliver_agent *a, cons
 enum deliver_agent_admin_err deliver_agent_delete(struct deliver_agent *a, const char *id,
                                                   bool bounce);
 
+/* The messages the agent has in hand (each with a remote recipient still to deliver), counted
+ * in memory without reading the queue; *oldest: the arrival (Unix time, from the queue id) of
+ * the oldest, 0 when there is none. For the metrics: cheap enough for every scrape. */
+size_t deliver_agent_queue_size(struct deliver_agent *a, int64_t *oldest);
+
 /* Calls fn for each destination the agent knows (concurrency, backoff, messages per
  * connection: destination.h), then returns the time the views were taken. */
 int64_t deliver_agent_destinations(struct deliver_agent *a,

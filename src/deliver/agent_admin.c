@@ -329,6 +329,24 @@ enum deliver_agent_admin_err deliver_agent_delete(struct deliver_agent *a, const
     return DELIVER_AGENT_ADMIN_OK;
 }
 
+/* ---- size ---- */
+
+size_t deliver_agent_queue_size(struct deliver_agent *a, int64_t *oldest)
+{
+    size_t n = 0;
+    const char *first = NULL; /* ids are arrival microseconds in fixed-width hex: they sort */
+    for (const struct job *j = a->jobs; j; j = j->next) {
+        n++;
+        if (!first || strcmp(j->id, first) < 0)
+            first = j->id;
+    }
+    uint64_t us = 0;
+    for (size_t i = 0; first && first[i]; i++)
+        us = us << 4 | (uint64_t)(first[i] <= '9' ? first[i] - '0' : first[i] - 'A' + 10);
+    *oldest = (int64_t)(us / 1000000u);
+    return n;
+}
+
 /* ---- destinations ---- */
 
 int64_t deliver_agent_destinations(struct deliver_agent *a,

@@ -57,6 +57,8 @@ struct net_control_request {
     char status_line[NET_CONTROL_STATUS_LINE_MAX];
     size_t status_len;
     size_t sent;             /* bytes of status line + body written */
+    net_control_done *done;  /* an in-process call (net_control_run): answered to it */
+    void *done_ctx;
 };
 
 struct net_control {
@@ -190,6 +192,12 @@ void net_control_finish(struct net_control_request *r, int status)
         if (status == 0)
             status = 1;
     }
+    if (r->done) {
+        r->done(r->done_ctx, status, r->body ? r->body : "",
+                r->body_len);
+        req_free(r);
+        return;
+    }
     int n = snprintf(r->status_line, sizeof r->status_line, "status %d\n", status);
     r->status_len = n > 0 && (size_t)n < sizeof r->status_line ? (size_t)n : 0;
     r->state = REQ_WRITING;
@@ -273,7 +281,8 @@ static void dispatch(struct net_control_request *r)
     int argc = 0;
     bool json = false;
     r->state = REQ_HANDLING;
-    event_free(r->ev);
+    if (r->ev)
+        event_free(r->ev);
     r->ev = NULL;
     for (size_t i = 0; i < r->line_len; i++) {
         unsigned char ch = (unsigned char)r->line[i];
@@ -540,6 +549,28 @@ bool net_control_register(struct net_control *c, const char *command, net_contro
     c->handlers[i].ctx = ctx;
     if (i == c->n_handlers)
         c->n_handlers++;
+    return true;
+}
+
+bool net_control_run(struct net_control *c, const char *line, net_control_done *done,
+                     void *ctx)
+{
+    size_t n = strlen(line);
+    struct net_control_request *r = n < sizeof r->line ? calloc(1, sizeof *r) : NULL;
+    if (!r)
+        return false;
+    r->ctl = c;
+    r->fd = -1;
+    r->done = done;
+    r->done_ctx = ctx;
+    memcpy(r->line, line, n + 1);
+    r->line_len = n;
+    r->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = r;
+    c->reqs = r;
+    c->n_reqs++;
+    dispatch(r);
     return true;
 }
 

@@ -54,6 +54,14 @@ bool net_control_printf(struct net_control_request *r, const char *fmt, ...)
  * U+FFFD, control characters \uXXXX). NULL writes null. */
 bool net_control_json_string(struct net_control_request *r, const char *s);
 
+/* Runs the request line (as a client would send it, without LF) in process, for another
+ * front end of the same commands (the HTTP console): done gets the status and the body when
+ * the handler finishes, now or later (never when the control socket is freed first). False
+ * when the line is too long or memory is short. */
+typedef void net_control_done(void *ctx, int status, const char *body, size_t len);
+bool net_control_run(struct net_control *c, const char *line, net_control_done *done,
+                      void *ctx);
+
 /* Sends "status N" and the body, then closes. Exactly once per request. */
 void net_control_finish(struct net_control_request *r, int status);
 

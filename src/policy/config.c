@@ -400,6 +400,9 @@ void policy_conf_apply_file(struct loader *ld, const struct directive *d, struct
 static const struct directive directives[] = {
     {.keyword = "hostname", .apply = apply_hostname},
     {.keyword = "listen", .apply = policy_listen_apply, .repeatable = true},
+    {.keyword = "http_password_file", .apply = policy_conf_apply_file,
+     .offset = FIELD(http.password_file)},
+    {.keyword = "http_name", .apply = policy_listen_http_name},
     {.keyword = "user", .apply = apply_user},
     {.keyword = "data_dir", .apply = apply_path, .offset = FIELD(data_dir)},
     {.keyword = "queue_dir", .apply = apply_path, .offset = FIELD(queue_dir)},
@@ -620,6 +623,7 @@ bool policy_config_defaults(struct policy_config *c)
     c->listeners[1] = (struct policy_listener){.kind = POLICY_LISTEN_SUBMISSION,
                                                .host = "127.0.0.1", .port = 2587};
     c->n_listeners = 2;
+    c->http = (struct policy_http){.host = "127.0.0.1", .port = POLICY_HTTP_PORT_DEFAULT};
     for (size_t i = 0; i < c->n_listeners; i++)
         policy_listen_kind_defaults(&c->listeners[i]);
     snprintf(c->data_dir, sizeof c->data_dir, "./var/clearmta");

@@ -27,6 +27,7 @@
 #define POLICY_CONFIG_FILE_MAX (64u * 1024 * 1024)
 /* Listening sockets; a handful is normal. */
 #define POLICY_LISTENERS_MAX 16u
+#define POLICY_HTTP_PORT_DEFAULT 8025u /* the console of the embedded default (make run) */
 /* Problems kept for display; more are counted in policy_problems.dropped. */
 #define POLICY_PROBLEMS_MAX 64u
 /* Size of a buffer that holds any mailbox name, with its NUL. */
@@ -293,6 +294,15 @@ struct policy_config {
     char hostname[256];
     struct policy_listener listeners[POLICY_LISTENERS_MAX];
     size_t n_listeners;
+    /* listen http ADDR:PORT: the web console and /metrics (server/http.c); port 0 when none.
+     * Clients not on loopback must show the token of http_password_file ("": they are
+     * refused); http_name is a host name accepted in Host: besides the address ("": none). */
+    struct policy_http {
+        char host[64];
+        unsigned short port;
+        char password_file[POLICY_PATH_CAP];
+        char name[256];
+    } http;
     char data_dir[POLICY_PATH_CAP], queue_dir[POLICY_PATH_CAP], maildir_root[POLICY_PATH_CAP];
     struct policy_domain *domains; /* sorted by name, unique; owned */
     size_t n_domains;

@@ -124,6 +124,8 @@ char *policy_conf_one_value(struct loader *ld, const struct directive *d, struct
 void policy_conf_apply_file(struct loader *ld, const struct directive *d, struct cursor *cur);
 
 /* The listen directive (config_listen.c). */
+/* http_name NAME: a host name the console accepts in Host: (config_listen.c). */
+void policy_listen_http_name(struct loader *ld, const struct directive *d, struct cursor *cur);
 void policy_listen_apply(struct loader *ld, const struct directive *d, struct cursor *cur);
 
 /* What a listener of l->kind offers before any option (also for the embedded listeners). */

@@ -84,6 +84,60 @@ static bool listen_option(struct loader *ld, struct policy_listener *l, const ch
     return true;
 }
 
+/* The first listen line replaces the embedded default listeners, the console's too. */
+static void first_listen(struct loader *ld)
+{
+    if (!ld->listen_seen) {
+        ld->c->n_listeners = 0;
+        ld->c->http.port = 0;
+    }
+    ld->listen_seen = true;
+}
+
+/* listen http ADDR:PORT: one console listener, no options. */
+static void listen_http(struct loader *ld, const char *addr, struct cursor *cur)
+{
+    struct policy_listener l;
+    if (!parse_listen_addr(addr, &l)) {
+        policy_conf_problem(ld,
+                "listen: '%s' is not ADDRESS:PORT (IPv4, [IPv6] or *, port 1-65535)",
+                policy_conf_show(addr).s);
+        return;
+    }
+    if (policy_conf_token(cur) != NULL) {
+        policy_conf_problem(ld, "listen http takes no options");
+        return;
+    }
+    bool seen = ld->listen_seen && ld->c->http.port != 0;
+    first_listen(ld);
+    if (seen) {
+        policy_conf_problem(ld, "listen http: one console listener only");
+        return;
+    }
+    for (size_t i = 0; i < ld->c->n_listeners; i++) {
+        const struct policy_listener *o = &ld->c->listeners[i];
+        if (o->port == l.port && strcmp(o->host, l.host) == 0) {
+            policy_conf_problem(ld, "listen: address already used on line %u", ld->listen_line[i]);
+            return;
+        }
+    }
+    memcpy(ld->c->http.host, l.host, sizeof ld->c->http.host);
+    ld->c->http.port = l.port;
+}
+
+void policy_listen_http_name(struct loader *ld, const struct directive *d, struct cursor *cur)
+{
+    char *v = policy_conf_one_value(ld, d, cur);
+    if (v == NULL)
+        return;
+    if (!policy_conf_hostname_valid(v) || strlen(v) >= sizeof ld->c->http.name) {
+        policy_conf_problem(ld, "http_name '%s' is not a valid host name (letters, digits, "
+                "'-', '.')", policy_conf_show(v).s);
+        return;
+    }
+    memcpy(ld->c->http.name, v, strlen(v) + 1);
+}
+
 void policy_listen_apply(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     (void)d;
@@ -93,6 +147,10 @@ void policy_listen_apply(struct loader *ld, const struct directive *d, struct cu
         policy_conf_problem(ld,
                 "listen takes a kind (mx, submission, submissions), ADDRESS:PORT and "
                 "options (auth-plaintext, no-auth, no-starttls, spf_check=…, dmarc_check=…)");
+        return;
+    }
+    if (strcmp(kind, "http") == 0) {
+        listen_http(ld, addr, cur);
         return;
     }
     if (strcmp(kind, "mx") == 0) {
@@ -116,10 +174,7 @@ void policy_listen_apply(struct loader *ld, const struct directive *d, struct cu
     for (char *opt = policy_conf_token(cur); opt != NULL; opt = policy_conf_token(cur))
         if (!listen_option(ld, &l, opt))
             return;
-    /* The first listen line replaces the embedded default listeners. */
-    if (!ld->listen_seen)
-        ld->c->n_listeners = 0;
-    ld->listen_seen = true;
+    first_listen(ld);
     for (size_t i = 0; i < ld->c->n_listeners; i++) {
         const struct policy_listener *o = &ld->c->listeners[i];
         if (o->port == l.port && strcmp(o->host, l.host) == 0) {

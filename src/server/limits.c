@@ -478,3 +478,8 @@ uint64_t server_limits_command_rate(struct server_conn *c, bool *refuse)
     /* the commands just allowed used their whole tokens: the next one is this far away */
     return (1000 - c->rate_tokens % 1000 + rate - 1) / rate;
 }
+
+const char *server_limits_plan(const struct server_conn *c)
+{
+    return c->limits && c->limits->account.plan ? c->limits->account.plan->name : NULL;
+}

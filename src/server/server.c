@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "server/queue_admin.h"
+#include "server/http.h"
+#include "server/metrics.h"
 #include "net/control.h"
 #include "server/ipcount.h"
 #include "net/listener.h"
@@ -36,6 +38,7 @@ static void refuse(struct server *srv, int fd, enum reply_id id, const char *add
                             REPLY_FMT_ENHANCED);
     ssize_t w = send(fd, text, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w; /* best effort: the client is refused either way */
+    server_metrics_reply(NULL, id);
     close(fd);
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         n--;
@@ -313,7 +316,7 @@ static bool setup(struct server *srv)
     struct server_privileges priv;
     if (!server_privileges_prepare(cfg, srv->config_path == NULL, &priv) || !open_tls(srv) || !server_signing_open(srv) ||
         !server_privileges_own_tls(cfg, &priv) || !open_listeners(srv) ||
-        !server_privileges_drop(&priv))
+        !server_http_open(srv) || !server_privileges_drop(&priv))
         return false;
     return open_queue(srv) && open_auth(srv) && open_agent(srv) && server_limits_open(srv) &&
            open_control(srv) && server_pickup_open(srv) && server_reload_open(srv);
@@ -323,6 +326,7 @@ static void teardown(struct server *srv)
 {
     while (srv->conns)
         server_conn_close(srv->conns);
+    server_http_close(srv); /* before the control socket and agent its requests use */
     if (srv->queue)
         store_queue_close(srv->queue); /* runs the callbacks of commits still in flight */
     server_pickup_close(srv); /* after the queue: a pickup commit calls back */

@@ -63,6 +63,7 @@ struct server {
     struct event *sighup_ev, *sigusr1_ev; /* reload.c: reload; log reopen */
     struct server_retired *retired;    /* configurations read by reloads (reload.c) */
     struct server_pickup *pickup;      /* the maildrop of clearmta sendmail (pickup.c) */
+    struct server_http *http;          /* listen http: console and /metrics (http.c) */
     char readbuf[64 * 1024]; /* shared by every connection: the loop reads one at a time */
 };
 
@@ -107,6 +108,7 @@ struct server_conn {
     uint64_t rate_last_ms;   /* when the bucket was last filled */
     uint64_t rate_commands;  /* smtp_server_commands() when tokens were last spent */
     uint64_t rate_over_since_ms; /* since when input waits for the rate (0: it does not) */
+    uint64_t data_end_us;    /* the message's data ended then: its reply is timed (metrics.c) */
     char addr[64];
 };
 
@@ -230,6 +232,8 @@ bool server_limits_connect(struct server_conn *c, enum reply_id *admission);
  * input waits (0: none waits). *refuse is set once input kept waiting for 10 s. */
 uint64_t server_limits_command_rate(struct server_conn *c, bool *refuse);
 void server_limits_forget(struct server_conn *c); /* the conn closes: cancel, free */
+/* The plan of the open transaction's account, or NULL (for the metrics). */
+const char *server_limits_plan(const struct server_conn *c);
 
 /* limits_show.c: the "limits" control command (clearmta limits show [USER|IP] [--json]). */
 void server_limits_register(struct net_control *ctl, struct server *srv);

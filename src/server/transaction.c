@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "net/log.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "policy/recipients.h"
 #include "policy/users.h"
@@ -221,6 +222,7 @@ enum smtp_verdict server_transaction_commit(struct server_conn *c)
 static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
 {
     struct server_conn *c = ctx;
+    server_metrics_data_end(c);
     if (c->msg_checking)
         return server_receipt_data_end(c, d);
     return server_limits_data_end(c, d);
@@ -326,6 +328,7 @@ static enum smtp_verdict on_auth(void *ctx, const char *mechanism,
 static void on_reply(void *ctx, const char *line, enum reply_id id, const char *detail)
 {
     struct server_conn *c = ctx;
+    server_metrics_reply(c, id);
     if (reply_row_get(id)->code < 400)
         return;
     char text[1024];

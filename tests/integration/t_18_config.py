@@ -8,6 +8,7 @@ import re
 import smtplib
 import subprocess
 import unittest
+import urllib.request
 
 from harness import BIN, Server, ServerTestCase, contract_config, free_ports, port_is_free
 
@@ -80,7 +81,7 @@ class Config(ServerTestCase):
             self.assertRegex(out + err, r"(?m)^%s:%d: " % (re.escape(path), n))
 
     def test_serve_without_config_uses_embedded_defaults(self):
-        for port in (2525, 2587):
+        for port in (2525, 2587, 8025):  # 8025: the console (listen http)
             if not port_is_free(port):
                 self.skipTest("127.0.0.1:%d is taken" % port)
         cwd = self.mkdtemp()
@@ -100,6 +101,8 @@ class Config(ServerTestCase):
             self.assertEqual(refused, {})
         msgs = srv.wait_mail("postmaster", 1)
         self.assertIn(b"Subject: t18-defaults\r\n", msgs[0])
+        with urllib.request.urlopen("http://127.0.0.1:8025/metrics", timeout=10) as r:
+            self.assertIn(b"clearmta_messages_accepted_total 1\n", r.read())
         self.assertTrue(os.path.isdir(os.path.join(cwd, "var", "clearmta", "queue")))
 
 

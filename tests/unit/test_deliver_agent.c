@@ -588,6 +588,9 @@ static void test_list_shows_states_attempts_and_replies(void **state)
     assert_int_equal(count, 2);
     assert_string_equal(s.id[0], id); /* oldest first */
     assert_string_equal(s.id[1], id2);
+    int64_t oldest = 0, now = (int64_t)time(NULL); /* the metrics' count, from memory */
+    assert_int_equal(deliver_agent_queue_size(f->a, &oldest), 2);
+    assert_true(oldest <= now && oldest >= now - 60);
     memset(&s, 0, sizeof s);
     assert_int_equal(deliver_agent_list(f->a, id, view, &s, &count), DELIVER_AGENT_ADMIN_OK);
     assert_int_equal(count, 1);

@@ -355,6 +355,60 @@ static void test_free_with_pending_request(void **state)
     close(fd);
 }
 
+/* net_control_run: a command run in process answers to its callback, now or later. */
+struct run_answer {
+    int calls, status;
+    char body[256];
+};
+
+static void on_run_done(void *ctx, int status, const char *body, size_t len)
+{
+    struct run_answer *a = ctx;
+    a->calls++;
+    a->status = status;
+    snprintf(a->body, sizeof a->body, "%.*s", (int)len, body);
+}
+
+static void test_run_in_process(void **state)
+{
+    struct fixture *f = *state;
+    struct run_answer a = {0};
+    assert_true(net_control_run(f->ctl, "echo a b --json", on_run_done, &a));
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.body, "a b json\n");
+    assert_true(f->json);
+
+    struct run_answer later = {0};
+    assert_true(net_control_run(f->ctl, "later x", on_run_done, &later));
+    assert_int_equal(later.calls, 0);
+    assert_int_equal(f->n_pending, 1);
+    net_control_printf(f->pending[0], "done later\n");
+    net_control_finish(f->pending[0], 1);
+    f->n_pending = 0;
+    assert_int_equal(later.calls, 1);
+    assert_int_equal(later.status, 1);
+    assert_string_equal(later.body, "done later\n");
+
+    struct run_answer bad = {0};
+    assert_true(net_control_run(f->ctl, "nothing", on_run_done, &bad));
+    assert_int_equal(bad.status, 2);
+    assert_non_null(strstr(bad.body, "unknown command 'nothing'"));
+    char line[NET_CONTROL_REQUEST_MAX + 2];
+    memset(line, 'a', sizeof line - 1);
+    line[sizeof line - 1] = '\0';
+    assert_false(net_control_run(f->ctl, line, on_run_done, &bad));
+
+    /* freed while a command is pending: the callback never comes, nothing leaks */
+    struct run_answer orphan = {0};
+    assert_true(net_control_run(f->ctl, "later y", on_run_done, &orphan));
+    net_control_free(f->ctl);
+    f->ctl = NULL;
+    net_control_finish(f->pending[0], 0);
+    f->n_pending = 0;
+    assert_int_equal(orphan.calls, 0);
+}
+
 static void test_client_that_does_not_read(void **state)
 {
     struct fixture *f = *state;
@@ -492,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_async_finish_and_many_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_before_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_with_pending_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_in_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_that_does_not_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_strings, setup, teardown),

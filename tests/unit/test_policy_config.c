@@ -606,6 +606,34 @@ static void test_listen_max(void **state)
     policy_config_free(&c);
 }
 
+/* listen http: the console's listener, replaced like the others by the first listen line;
+ * http_password_file and http_name. */
+static void test_listen_http(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    assert_true(policy_config_defaults(&c));
+    assert_string_equal(c.http.host, "127.0.0.1");
+    assert_int_equal(c.http.port, POLICY_HTTP_PORT_DEFAULT);
+    policy_config_free(&c);
+    load_ok("listen mx 127.0.0.1:25\n", &c);
+    assert_int_equal(c.http.port, 0); /* a file with listen lines names its console itself */
+    policy_config_free(&c);
+    load_ok("listen http [::1]:8080\nlisten mx 127.0.0.1:25\nhttp_name mta.example.org\n", &c);
+    assert_string_equal(c.http.host, "::1");
+    assert_int_equal(c.http.port, 8080);
+    assert_int_equal(c.n_listeners, 1);
+    assert_string_equal(c.http.name, "mta.example.org");
+    policy_config_free(&c);
+    expect_contains(load_one_problem("listen http 127.0.0.1:1\nlisten http 127.0.0.1:2\n", 2),
+                    "one console listener");
+    expect_contains(load_one_problem("listen mx 127.0.0.1:25\nlisten http 127.0.0.1:25\n", 2),
+                    "already used");
+    expect_contains(load_one_problem("listen http 127.0.0.1:0\n", 1), "ADDRESS:PORT");
+    expect_contains(load_one_problem("listen http 127.0.0.1:80 no-auth\n", 1), "no options");
+    expect_contains(load_one_problem("http_name bad_name!\n", 1), "http_name");
+}
+
 static void test_listen_options(void **state)
 {
     (void)state;
@@ -1852,6 +1880,7 @@ int main(void)
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_listen_max),
         cmocka_unit_test(test_listen_options),
+        cmocka_unit_test(test_listen_http),
         cmocka_unit_test(test_tls_paths),
         cmocka_unit_test(test_domain_users),
         cmocka_unit_test(test_domain_replaces_default_localhost),
