@@ -39,10 +39,9 @@ static void greet(struct server_conn *c)
  * touches the kernel's epoll set; a change of timeout alone reschedules the timer. */
 static void arm(struct server_conn *c, short mask)
 {
-    bool data_timeout = smtp_server_in_data(c->session);
-    if (mask == c->ev_mask && data_timeout == c->ev_data_timeout)
+    const struct timeval *tv = server_capacity_timeout(c->srv, smtp_server_in_data(c->session));
+    if (mask == c->ev_mask && tv == c->ev_timeout)
         return;
-    const struct timeval *tv = data_timeout ? c->srv->data_timeout : c->srv->command_timeout;
     if (mask != c->ev_mask) {
         if (c->ev_mask != -1)
             event_del(&c->ev);
@@ -50,7 +49,13 @@ static void arm(struct server_conn *c, short mask)
     }
     event_add(&c->ev, tv);
     c->ev_mask = mask;
-    c->ev_data_timeout = data_timeout;
+    c->ev_timeout = tv;
+}
+
+void server_conn_rearm(struct server_conn *c)
+{
+    if (!c->dead && c->ev_mask != -1)
+        arm(c, c->ev_mask);
 }
 
 static bool implicit_tls(const struct server_conn *c)
@@ -95,8 +100,11 @@ void server_conn_accept(struct server_listener *l, int fd, const char *addr)
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
+    else
+        srv->conns_tail = c;
     srv->conns = c;
     srv->n_conns++;
+    server_capacity_count(srv);
     net_log("connect from [%s] to %s port %u", c->addr, policy_listen_kind_name(l->conf->kind),
             l->conf->port);
     if (implicit_tls(c) && !start_tls(c)) {
@@ -139,7 +147,10 @@ void server_conn_close(struct server_conn *c)
         srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    else
+        srv->conns_tail = c->prev;
     srv->n_conns--;
+    server_capacity_count(srv);
     smtp_server_free(c->session); /* aborts a message being received */
     c->session = NULL;
     if (!c->committing) { /* else the commit callback frees c */
