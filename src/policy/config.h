@@ -285,6 +285,13 @@ struct policy_stress_config {
 #define POLICY_SESSION_MEMORY_DEFAULT (512ull << 20)
 #define POLICY_SESSION_MEMORY_MIN (1ull << 20)
 #define POLICY_SESSION_MEMORY_MAX (1ull << 40)
+/* A TLS handshake takes a round trip or two; a client silent for this long mid-handshake only
+ * holds a descriptor and OpenSSL's buffers. */
+#define POLICY_TLS_HANDSHAKE_TIMEOUT_DEFAULT 30u
+/* TLS handshakes begun per client address per second (IPv6 per /64): each costs the server a
+ * key exchange and a signature, which a flood of them turns into a CPU attack. */
+#define POLICY_TLS_HANDSHAKES_PER_SECOND_DEFAULT 10u
+#define POLICY_TLS_HANDSHAKES_PER_SECOND_MAX 100000u
 
 struct policy_users; /* policy/users.h */
 
@@ -348,6 +355,8 @@ struct policy_config {
                                                 * then 421 4.7.0 when it persists */
     struct policy_stress_config stress;        /* config_capacity.c */
     uint64_t session_memory;                   /* bytes; see POLICY_SESSION_MEMORY_DEFAULT */
+    unsigned tls_handshake_timeout;            /* seconds */
+    unsigned tls_handshakes_per_second;        /* per address; 0 = unlimited */
 };
 
 struct policy_problem {

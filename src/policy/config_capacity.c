@@ -67,4 +67,6 @@ void policy_capacity_defaults(struct policy_config *c)
         .per_ip = POLICY_STRESS_PER_IP_DEFAULT,
     };
     c->session_memory = POLICY_SESSION_MEMORY_DEFAULT;
+    c->tls_handshake_timeout = POLICY_TLS_HANDSHAKE_TIMEOUT_DEFAULT;
+    c->tls_handshakes_per_second = POLICY_TLS_HANDSHAKES_PER_SECOND_DEFAULT;
 }

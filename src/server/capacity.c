@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "net/log.h"
 #include "server/ipcount.h"
 #include "server/server.h"
@@ -116,10 +117,17 @@ bool server_capacity_open(struct server *srv)
             "max_connections %u%s", (unsigned long long)cap->nofile, in_use, delivery,
             SPARE_DESCRIPTORS, cap->max_conns,
             cap->max_conns < cfg->max_connections ? " (lowered to fit the descriptors)" : "");
-    struct timeval t = {.tv_sec = cfg->stress.timeout};
-    cap->stress_timeout = event_base_init_common_timeout(srv->base, &t);
+    struct timeval stress = {.tv_sec = cfg->stress.timeout};
+    struct timeval handshake = {.tv_sec = cfg->tls_handshake_timeout};
+    cap->stress_timeout = event_base_init_common_timeout(srv->base, &stress);
+    cap->handshake_timeout = event_base_init_common_timeout(srv->base, &handshake);
+    if (cfg->tls_handshakes_per_second > 0) {
+        cap->tls_rate = policy_authlimit_new(cfg->tls_handshakes_per_second, 1000, 0);
+        if (!cap->tls_rate)
+            return false;
+    }
     cap->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    return cap->stress_timeout != NULL && cap->spare_fd >= 0;
+    return cap->stress_timeout && cap->handshake_timeout && cap->spare_fd >= 0;
 }
 
 void server_capacity_configure(struct server *srv)
@@ -133,6 +141,8 @@ void server_capacity_configure(struct server *srv)
 
 void server_capacity_close(struct server *srv)
 {
+    policy_authlimit_free(srv->cap.tls_rate);
+    srv->cap.tls_rate = NULL;
     if (srv->cap.spare_fd >= 0)
         close(srv->cap.spare_fd);
     srv->cap.spare_fd = -1;
@@ -198,9 +208,24 @@ void server_capacity_count(struct server *srv)
         server_conn_rearm(c); /* the timeouts of the new mode */
 }
 
-const struct timeval *server_capacity_timeout(const struct server *srv, bool data)
+const struct timeval *server_capacity_timeout(const struct server *srv, enum server_wait w)
 {
-    if (srv->cap.stress)
+    /* libevent's common timeouts keep their seconds in tv_sec (the queue is coded in tv_usec) */
+    const struct timeval *tv = w == SERVER_WAIT_DATA ? srv->data_timeout : srv->command_timeout;
+    if (w == SERVER_WAIT_HANDSHAKE && srv->cap.handshake_timeout->tv_sec < tv->tv_sec)
+        tv = srv->cap.handshake_timeout;
+    if (srv->cap.stress && srv->cap.stress_timeout->tv_sec < tv->tv_sec)
         return srv->cap.stress_timeout;
-    return data ? srv->data_timeout : srv->command_timeout;
+    return tv;
+}
+
+bool server_capacity_tls_allowed(struct server *srv, const char *addr)
+{
+    uint64_t now = base_clock_mono_ms();
+    if (!srv->cap.tls_rate)
+        return true; /* tls_handshakes_per_second 0: unlimited */
+    if (policy_authlimit_blocked(srv->cap.tls_rate, addr, now))
+        return false;
+    policy_authlimit_failed(srv->cap.tls_rate, addr, now); /* counts the handshake */
+    return true;
 }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "server/ipcount.h"
 #include "net/log.h"
 #include "server/server.h"
@@ -39,7 +40,10 @@ static void greet(struct server_conn *c)
  * touches the kernel's epoll set; a change of timeout alone reschedules the timer. */
 static void arm(struct server_conn *c, short mask)
 {
-    const struct timeval *tv = server_capacity_timeout(c->srv, smtp_server_in_data(c->session));
+    const struct timeval *tv = server_capacity_timeout(
+        c->srv, c->handshaking                     ? SERVER_WAIT_HANDSHAKE
+                : smtp_server_in_data(c->session) ? SERVER_WAIT_DATA
+                                                  : SERVER_WAIT_COMMAND);
     if (mask == c->ev_mask && tv == c->ev_timeout)
         return;
     if (mask != c->ev_mask) {
@@ -65,11 +69,17 @@ static bool implicit_tls(const struct server_conn *c)
 
 static bool start_tls(struct server_conn *c)
 {
+    if (!server_capacity_tls_allowed(c->srv, c->addr)) {
+        net_log("tls: [%s] over tls_handshakes_per_second %u: closed", c->addr,
+                c->srv->cfg->tls_handshakes_per_second);
+        return false;
+    }
     if (!c->srv->tls_ctx || !net_transport_start_tls(&c->io, c->srv->tls_ctx)) {
         net_log("tls: cannot start TLS for [%s]", c->addr);
         return false;
     }
     c->handshaking = true;
+    c->handshake_began_ms = base_clock_mono_ms();
     return true;
 }
 
@@ -176,6 +186,14 @@ static bool handshake(struct server_conn *c)
 {
     short want = EV_READ;
     char err[256] = "";
+    /* The timeout between packets would let a client drip its handshake forever. */
+    if (base_clock_mono_ms() - c->handshake_began_ms >
+        (uint64_t)c->srv->cfg->tls_handshake_timeout * 1000) {
+        net_log("tls: handshake with [%s] not done in %u s: closed", c->addr,
+                c->srv->cfg->tls_handshake_timeout);
+        server_conn_close(c);
+        return false;
+    }
     switch (net_transport_handshake(&c->io, &want, err, sizeof err)) {
     case NET_IO_DONE:
         break;

@@ -43,6 +43,8 @@ struct server_capacity {
     bool stress;                      /* stress mode is on */
     const struct timeval *stress_timeout; /* libevent common timeout of stress.timeout */
     int spare_fd;        /* kept open to accept-and-refuse when descriptors run out */
+    const struct timeval *handshake_timeout; /* tls_handshake_timeout (common timeout) */
+    struct policy_authlimit *tls_rate; /* TLS handshakes per address in the last second */
     struct event *resume_ev; /* accept.c: listeners paused after accept(2) failed resume */
 };
 
@@ -86,6 +88,7 @@ struct server_conn {
     short ev_mask; /* EV_READ/EV_WRITE currently watched; -1: not added */
     const struct timeval *ev_timeout; /* the timeout armed with it */
     bool handshaking;  /* TLS handshake in progress (STARTTLS or implicit TLS) */
+    uint64_t handshake_began_ms; /* monotonic: the handshake has tls_handshake_timeout in all */
     short read_want;   /* what the transport waits for to read (TLS may need EV_WRITE) */
     short write_want;  /* ... and to write */
     bool committing; /* a message commit is in flight: the conn lives until its callback */
@@ -186,8 +189,13 @@ void server_capacity_close(struct server *srv);
 enum reply_id server_capacity_admit(struct server *srv, const char *addr);
 /* After srv->n_conns changed: enters or leaves stress mode (logged; timeouts re-armed). */
 void server_capacity_count(struct server *srv);
-/* The inactivity timeout in force: stress timeout, else the data or command timeout. */
-const struct timeval *server_capacity_timeout(const struct server *srv, bool data);
+/* The inactivity timeout in force for a connection in a TLS handshake (the shorter of
+ * tls_handshake_timeout and timeout_command), in data or else between commands; in stress mode
+ * the stress timeout when it is shorter. */
+enum server_wait { SERVER_WAIT_COMMAND, SERVER_WAIT_DATA, SERVER_WAIT_HANDSHAKE };
+const struct timeval *server_capacity_timeout(const struct server *srv, enum server_wait w);
+/* Whether addr may begin another TLS handshake now (tls_handshakes_per_second); counts it. */
+bool server_capacity_tls_allowed(struct server *srv, const char *addr);
 
 /* conn.c */
 void server_conn_accept(struct server_listener *l, int fd, const char *addr);

@@ -1501,6 +1501,14 @@ static void test_stress(void **state)
     assert_int_equal(c.stress.timeout, 3600);
     assert_int_equal(c.stress.per_ip, 1048576);
     policy_config_free(&c);
+    load_ok("tls_handshake_timeout 3600\ntls_handshakes_per_second 100000\n", &c);
+    assert_int_equal(c.tls_handshake_timeout, 3600);
+    assert_int_equal(c.tls_handshakes_per_second, 100000);
+    policy_config_free(&c);
+    load_ok("tls_handshake_timeout 1\ntls_handshakes_per_second 0\n", &c);
+    assert_int_equal(c.tls_handshake_timeout, 1);
+    assert_int_equal(c.tls_handshakes_per_second, 0);
+    policy_config_free(&c);
     load_ok("stress on high=2 low=1 timeout=1 per_ip=1\n", &c);
     assert_int_equal(c.stress.high, 2);
     assert_int_equal(c.stress.low, 1);
@@ -1522,6 +1530,12 @@ static void test_stress(void **state)
         {"stress on slow=1", "stress: unknown option 'slow=1' (high=PERCENT, low=PERCENT, "
                              "timeout=SECONDS, per_ip=N)"},
         {"session_memory 1048575", "session_memory must be at least 1048576"},
+        {"tls_handshake_timeout 0", "tls_handshake_timeout must be at least 1"},
+        {"tls_handshake_timeout 3601", "tls_handshake_timeout 3601 is above its bound 3600 "
+                                       "(POLICY_TIMEOUT_MAX)"},
+        {"tls_handshakes_per_second 100001", "tls_handshakes_per_second 100001 is above its "
+                                             "bound 100000 "
+                                             "(POLICY_TLS_HANDSHAKES_PER_SECOND_MAX)"},
     };
     expect_problems(bad, sizeof bad / sizeof bad[0]);
     assert_int_equal(load("stress on high=x low=y\n", &c), 2);
