@@ -1,8 +1,9 @@
 /* server/capacity.c — how many clients the server takes: the descriptor budget (the soft
  * RLIMIT_NOFILE raised to the hard one, a share kept for delivery and the store, the rest for
- * connections), admission at accept (max_connections, per address), and stress mode (shorter
- * timeouts, fewer connections per address, idle pre-EHLO clients make room) between its water
- * marks. */
+ * connections), the memory budget of the sessions (session_memory), admission at accept
+ * (max_connections, per address), stress mode (shorter timeouts, fewer connections per
+ * address, idle pre-EHLO clients make room) between its water marks, the inactivity timeouts
+ * and the TLS handshakes per address. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -148,6 +149,42 @@ void server_capacity_close(struct server *srv)
     srv->cap.spare_fd = -1;
 }
 
+/* ---- the memory budget ---- */
+
+/* OpenSSL's read and write record buffers while a TLS connection is busy (it gives them back
+ * when idle: SSL_MODE_RELEASE_BUFFERS). */
+#define TLS_MEMORY (34u * 1024)
+/* A message being received: the store's write buffer (store/queue.c) and its bookkeeping. */
+#define MESSAGE_MEMORY (68u * 1024)
+/* A new connection before it has read anything: the conn, its session, a first buffer. */
+#define CONNECTION_MEMORY (sizeof(struct server_conn) + 8u * 1024)
+
+static uint64_t conn_memory(const struct server_conn *c)
+{
+    uint64_t n = sizeof *c + smtp_server_memory(c->session) + c->msg_held.cap;
+    if (c->io.ssl)
+        n += TLS_MEMORY;
+    if (c->msg)
+        n += MESSAGE_MEMORY;
+    return n;
+}
+
+/* Whether `more` bytes fit under session_memory now; logs the first refusal of an episode. */
+static bool memory_fits(struct server *srv, uint64_t more, const char *what)
+{
+    struct server_capacity *cap = &srv->cap;
+    if (cap->memory + more <= srv->cfg->session_memory)
+        return true;
+    if (!cap->memory_full)
+        net_log("capacity: session_memory %llu reached (%llu in use): refusing new %s",
+                (unsigned long long)srv->cfg->session_memory,
+                (unsigned long long)cap->memory, what);
+    cap->memory_full = true;
+    return false;
+}
+
+/* ---- admission, stress, timeouts ---- */
+
 /* In stress at the connection limit: the oldest connection idle before EHLO (or still in its
  * TLS handshake) gives its place to the new client. True when one went. */
 static bool evict_idle(struct server *srv)
@@ -178,6 +215,8 @@ enum reply_id server_capacity_admit(struct server *srv, const char *addr)
     struct server_capacity *cap = &srv->cap;
     if (srv->n_conns >= cap->max_conns && !(cap->stress && evict_idle(srv) &&
                                             srv->n_conns < cap->max_conns))
+        return REPLY_TOO_MANY_CONNECTIONS;
+    if (!memory_fits(srv, CONNECTION_MEMORY, "connections (421 4.3.2)"))
         return REPLY_TOO_MANY_CONNECTIONS;
     unsigned per_ip = cfg->max_connections_per_ip;
     if (cap->stress && cfg->stress.per_ip < per_ip)
@@ -228,4 +267,34 @@ bool server_capacity_tls_allowed(struct server *srv, const char *addr)
         return false;
     policy_authlimit_failed(srv->cap.tls_rate, addr, now); /* counts the handshake */
     return true;
+}
+
+void server_capacity_memory(struct server_conn *c)
+{
+    struct server_capacity *cap = &c->srv->cap;
+    uint64_t now = c->dead ? 0 : conn_memory(c);
+    cap->memory = cap->memory - c->memory + now;
+    c->memory = (size_t)now;
+    if (cap->memory_full && cap->memory + MESSAGE_MEMORY <= c->srv->cfg->session_memory) {
+        cap->memory_full = false;
+        net_log("capacity: memory back under session_memory (%llu in use)",
+                (unsigned long long)cap->memory);
+    }
+}
+
+static enum smtp_verdict data_begin(void *ctx, const struct smtp_envelope *env,
+                                    struct smtp_decision *d)
+{
+    struct server_conn *c = ctx;
+    if (!memory_fits(c->srv, MESSAGE_MEMORY, "messages (452 4.3.1)")) {
+        d->reply = REPLY_MEMORY_FULL;
+        return SMTP_DECIDED;
+    }
+    return c->srv->cap.data_begin(ctx, env, d);
+}
+
+void server_capacity_callbacks(struct server *srv)
+{
+    srv->cap.data_begin = srv->callbacks.data_begin;
+    srv->callbacks.data_begin = data_begin;
 }

@@ -141,6 +141,7 @@ void server_conn_close(struct server_conn *c)
     if (c->dead)
         return;
     c->dead = true;
+    server_capacity_memory(c); /* gives back what it counted */
     if (c->ev_mask != -1)
         event_del(&c->ev);
     net_transport_free(&c->io);
@@ -222,6 +223,7 @@ void server_conn_update(struct server_conn *c)
 {
     if (c->dead)
         return;
+    server_capacity_memory(c);
     if (c->handshaking && !handshake(c))
         return;
     if (!c->throttled && smtp_server_command_limited(c->session))

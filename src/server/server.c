@@ -253,6 +253,7 @@ static bool setup(struct server *srv)
     srv->command_timeout = event_base_init_common_timeout(srv->base, &command);
     srv->data_timeout = event_base_init_common_timeout(srv->base, &data);
     server_transaction_callbacks(&srv->callbacks);
+    server_capacity_callbacks(srv);
     srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sigint_ev = evsignal_new(srv->base, SIGINT, on_signal, srv);
     if (!srv->command_timeout || !srv->data_timeout || !srv->sigterm_ev || !srv->sigint_ev ||

@@ -45,6 +45,10 @@ struct server_capacity {
     int spare_fd;        /* kept open to accept-and-refuse when descriptors run out */
     const struct timeval *handshake_timeout; /* tls_handshake_timeout (common timeout) */
     struct policy_authlimit *tls_rate; /* TLS handshakes per address in the last second */
+    uint64_t memory; /* bytes the connections hold (session_memory budget) */
+    bool memory_full; /* the budget is spent: logged once per episode */
+    enum smtp_verdict (*data_begin)(void *ctx, const struct smtp_envelope *env,
+                                    struct smtp_decision *d); /* transaction.c's, wrapped */
     struct event *resume_ev; /* accept.c: listeners paused after accept(2) failed resume */
 };
 
@@ -89,6 +93,7 @@ struct server_conn {
     const struct timeval *ev_timeout; /* the timeout armed with it */
     bool handshaking;  /* TLS handshake in progress (STARTTLS or implicit TLS) */
     uint64_t handshake_began_ms; /* monotonic: the handshake has tls_handshake_timeout in all */
+    size_t memory;     /* what the connection counts in srv->cap.memory now (capacity.c) */
     short read_want;   /* what the transport waits for to read (TLS may need EV_WRITE) */
     short write_want;  /* ... and to write */
     bool committing; /* a message commit is in flight: the conn lives until its callback */
@@ -189,6 +194,11 @@ void server_capacity_close(struct server *srv);
 enum reply_id server_capacity_admit(struct server *srv, const char *addr);
 /* After srv->n_conns changed: enters or leaves stress mode (logged; timeouts re-armed). */
 void server_capacity_count(struct server *srv);
+/* Counts what c holds now (session buffers, TLS, message being received) against
+ * session_memory; after it closed (c->dead), nothing. */
+void server_capacity_memory(struct server_conn *c);
+/* Wraps the session callbacks: a new message is refused 452 4.3.1 at the memory budget. */
+void server_capacity_callbacks(struct server *srv);
 /* The inactivity timeout in force for a connection in a TLS handshake (the shorter of
  * tls_handshake_timeout and timeout_command), in data or else between commands; in stress mode
  * the stress timeout when it is shorter. */
