@@ -82,7 +82,7 @@ class Soak:
 def delivered_counts(srv, relay):
     counts = collections.Counter()
     for user in ("alice", "bob"):
-        for raw in srv.maildir_files(user):
+        for raw in srv.mailbox(user):
             tag = harness.message_tag(raw)
             if tag:
                 counts[(tag, user + "@example.test")] += 1
@@ -123,7 +123,7 @@ def main():
             soak.cycle(rng)
         srv.start()
         want = {(tag, r) for tag, rcpts in soak.acked.items() for r in rcpts}
-        harness.wait_until(lambda: want <= set(delivered_counts(srv, relay)), 300, 1)
+        harness.wait_until(lambda: want <= set(delivered_counts(srv, relay)), 300, 3)
         counts = delivered_counts(srv, relay)
         srv.stop()
     finally:
