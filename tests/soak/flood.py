@@ -38,6 +38,7 @@ class Flood:
         self.greeted = 0     # got 220: held as slowloris until shed
         self.refused = 0     # got 421 at connect
         self.shed = 0        # held, then closed by the server (421 stress/timeout or EOF)
+        self.outlasted = 0   # held until it gave up itself
         self.other = 0       # anything else (connect errors, silence)
         self.codes = {}
 
@@ -69,8 +70,9 @@ class Flood:
                 except asyncio.TimeoutError:
                     continue
                 if not data or data.startswith(b"421"):
-                    break
-            self.shed += 1
+                    self.shed += 1
+                    return
+            self.outlasted += 1  # dripped its whole line out: it gives up itself
         except (OSError, asyncio.TimeoutError):
             self.other += 1
         finally:
@@ -162,8 +164,9 @@ def main():
     lat = [x[1] for x in accepted]
     print("flood soak: %d connections (at most %d at once) in %.0f s, max_connections %d, "
           "session_memory %s" % (flood.started, a.held, took, a.max_connections, a.memory))
-    print("  flood: 220 then held %d (shed by the server %d), 421 at connect %d, other %d"
-          % (flood.greeted, flood.shed, flood.refused, flood.other))
+    print("  flood: 220 then held %d (shed by the server %d, gave up first %d), 421 at "
+          "connect %d, other %d" % (flood.greeted, flood.shed, flood.outlasted, flood.refused,
+                                    flood.other))
     print("  first reply lines: %s" % ", ".join("%s x%d" % kv for kv in
                                                  sorted(flood.codes.items())))
     print("  real messages: %d accepted, %d failed, %d in the Maildir; latency to 250: "
