@@ -125,8 +125,8 @@ def main():
         want = {(tag, r) for tag, rcpts in soak.acked.items() for r in rcpts}
         harness.wait_until(lambda: want <= set(delivered_counts(srv, relay)), 300, 3)
         counts = delivered_counts(srv, relay)
-        srv.stop()
     finally:
+        srv.stop()  # also when the soak itself failed: no server left behind
         relay.stop()
     lost = sorted(w for w in want if counts[w] == 0)
     dups = sum(c - 1 for w, c in counts.items() if w in want and c > 1)
