@@ -76,6 +76,12 @@ struct fake {
     struct trace_chain trace;
 };
 
+/* The option byte is full: LMTP rides on a pair that says nothing about replies. */
+static bool speaks_lmtp(const struct fake *f)
+{
+    return (f->opts & (OPT_MAX2 | OPT_DRAIN7)) == (OPT_MAX2 | OPT_DRAIN7);
+}
+
 static void ev(struct fake *f, const char *s, int n)
 {
     char num[16];
@@ -291,6 +297,7 @@ static void check_output(const struct fake *f, const struct bytes *data)
             quit = true;
         else
             CHECK((starts(p, len, "EHLO ") || starts(p, len, "HELO ")) ||
+                  (speaks_lmtp(f) && starts(p, len, "LHLO ")) ||
                   (len == 8 && starts(p, len, "STARTTLS")) || (len == 4 && starts(p, len, "RSET")) ||
                   starts(p, len, "AUTH PLAIN ") || (len == 10 && starts(p, len, "AUTH LOGIN")) ||
                   base64_line(p, len));
@@ -322,8 +329,7 @@ static void run(struct fake *f, const uint8_t *in, size_t n, uint32_t seed, bool
         .auth_user = (f->opts & OPT_AUTH) ? "alice" : NULL,
         .auth_pass = "alice-secret",
         .max_rcpts = (f->opts & OPT_MAX2) ? 2 : 0,
-        /* the option byte is full: LMTP rides on a pair that says nothing about replies */
-        .lmtp = (f->opts & (OPT_MAX2 | OPT_DRAIN7)) == (OPT_MAX2 | OPT_DRAIN7),
+        .lmtp = speaks_lmtp(f),
     };
     f->c = smtp_client_new(&o, &callbacks, f);
     CHECK(f->c != NULL);

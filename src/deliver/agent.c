@@ -16,6 +16,7 @@
 #include "policy/counters.h"
 #include "reply/explain.h"
 #include "store/flags.h"
+#include "base/clock.h"
 
 void deliver_agent_logf(struct deliver_agent *a, const char *fmt, ...)
 {
@@ -39,7 +40,7 @@ uint64_t deliver_agent_random(struct deliver_agent *a)
 
 int64_t deliver_agent_now(void)
 {
-    return (int64_t)time(NULL);
+    return base_clock_steady(); /* ages, retries and backoffs never jump with the clock */
 }
 
 void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct policy_config *cfg)

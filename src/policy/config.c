@@ -493,6 +493,17 @@ static const struct directive directives[] = {
     {.keyword = "max_commands_per_second", .apply = apply_number,
      .offset = FIELD(max_commands_per_second), .min = 0, .max = POLICY_COMMANDS_PER_SECOND_MAX,
      .bound = "POLICY_COMMANDS_PER_SECOND_MAX"},
+    {.keyword = "stress", .apply = policy_capacity_stress},
+    {.keyword = "tls_handshake_timeout", .apply = apply_number,
+     .offset = FIELD(tls_handshake_timeout), .min = 1, .max = POLICY_TIMEOUT_MAX,
+     .bound = "POLICY_TIMEOUT_MAX"},
+    {.keyword = "tls_handshakes_per_second", .apply = apply_number,
+     .offset = FIELD(tls_handshakes_per_second), .min = 0,
+     .max = POLICY_TLS_HANDSHAKES_PER_SECOND_MAX,
+     .bound = "POLICY_TLS_HANDSHAKES_PER_SECOND_MAX"},
+    {.keyword = "session_memory", .apply = apply_number, .offset = FIELD(session_memory),
+     .size = true, .min = POLICY_SESSION_MEMORY_MIN, .max = POLICY_SESSION_MEMORY_MAX,
+     .bound = "POLICY_SESSION_MEMORY_MAX"},
 };
 #define N_DIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -651,6 +662,7 @@ bool policy_config_defaults(struct policy_config *c)
     c->queue_lifetime = POLICY_QUEUE_LIFETIME_DEFAULT;
     c->delay_warning = POLICY_DELAY_WARNING_DEFAULT;
     policy_limits_defaults(c);
+    policy_capacity_defaults(c);
     /* The local domain "localhost": every local part reaches the postmaster's mailbox. */
     c->domains = calloc(1, sizeof *c->domains);
     if (c->domains == NULL)

@@ -284,6 +284,34 @@ struct policy_greylist_config {
     unsigned v6_prefix;  /* IPv6 /64 by default (16..128) */
 };
 
+/* stress on [high=PERCENT] [low=PERCENT] [timeout=SECONDS] [per_ip=N] | stress off. Stress
+ * mode begins when the connections reach high % of max_connections and ends at low %. */
+#define POLICY_STRESS_HIGH_DEFAULT 80u
+#define POLICY_STRESS_LOW_DEFAULT 60u
+/* Seconds a client may stay silent in stress mode (Postfix uses 10 s in its stress mode too). */
+#define POLICY_STRESS_TIMEOUT_DEFAULT 10u
+/* Connections one address may hold in stress mode: a busy relay needs a few, a flood many. */
+#define POLICY_STRESS_PER_IP_DEFAULT 10u
+struct policy_stress_config {
+    bool on;          /* default on */
+    unsigned high;    /* percent of max_connections, 1..100 */
+    unsigned low;     /* percent, below high */
+    unsigned timeout; /* seconds, 1..POLICY_TIMEOUT_MAX; replaces timeout_command */
+    unsigned per_ip;  /* 1..POLICY_CONNECTIONS_MAX; max_connections_per_ip in stress */
+};
+/* session_memory SIZE: the total of session buffers; above this, 421 4.3.2 at connect and
+ * 452 4.3.1 at DATA. The default fits 10000 idle sessions and some hundreds receiving. */
+#define POLICY_SESSION_MEMORY_DEFAULT (512ull << 20)
+#define POLICY_SESSION_MEMORY_MIN (1ull << 20)
+#define POLICY_SESSION_MEMORY_MAX (1ull << 40)
+/* A TLS handshake takes a round trip or two; a client silent for this long mid-handshake only
+ * holds a descriptor and OpenSSL's buffers. */
+#define POLICY_TLS_HANDSHAKE_TIMEOUT_DEFAULT 30u
+/* TLS handshakes begun per client address per second (IPv6 per /64): each costs the server a
+ * key exchange and a signature, which a flood of them turns into a CPU attack. */
+#define POLICY_TLS_HANDSHAKES_PER_SECOND_DEFAULT 10u
+#define POLICY_TLS_HANDSHAKES_PER_SECOND_MAX 100000u
+
 struct policy_users; /* policy/users.h */
 
 /* A user name as useradd(8) accepts it: 32 bytes, letters, digits, '_', '-', '.'. */
@@ -355,6 +383,10 @@ struct policy_config {
     unsigned max_sessions_per_minute_per_ip;   /* 0 = unlimited; over: 421 4.7.0 at connect */
     unsigned max_commands_per_second;          /* per session, 0 = unlimited; over: delayed,
                                                 * then 421 4.7.0 when it persists */
+    struct policy_stress_config stress;        /* config_capacity.c */
+    uint64_t session_memory;                   /* bytes; see POLICY_SESSION_MEMORY_DEFAULT */
+    unsigned tls_handshake_timeout;            /* seconds */
+    unsigned tls_handshakes_per_second;        /* per address; 0 = unlimited */
 };
 
 struct policy_problem {

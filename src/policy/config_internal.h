@@ -176,6 +176,28 @@ void policy_limits_counters(struct loader *ld, const struct directive *d, struct
 void policy_limits_greylisting(struct loader *ld, const struct directive *d,
                                struct cursor *cur);
 
+/* Option words of one directive line (config_limits.c): the value of "key=value" when opt has
+ * that key (else NULL); once reports a key given twice on a line (what: e.g. "plan trial");
+ * number_option parses v in min..max (size: k, M, G allowed) or reports it. */
+const char *policy_conf_option_value(const char *opt, const char *key);
+bool policy_conf_option_once(struct loader *ld, const char *what, const char *key,
+                             unsigned *seen, unsigned bit);
+bool policy_conf_number_option(struct loader *ld, const char *what, const char *key,
+                               const char *v, bool size, uint64_t min, uint64_t max,
+                               uint64_t *out);
+
+/* "NAME off" or "NAME on [OPTION...]" (usage: the options, for the problem text). True for on
+ * with every option read through fn into ctx; false for off (*on set false) or a problem
+ * (reported; each bad option is). */
+typedef bool policy_conf_option_fn(struct loader *ld, const char *opt, unsigned *seen,
+                                   void *ctx);
+bool policy_conf_switch(struct loader *ld, struct cursor *cur, const char *what,
+                        const char *usage, policy_conf_option_fn *fn, void *ctx, bool *on);
+
+/* The capacity directive stress (config_capacity.c) and its defaults. */
+void policy_capacity_stress(struct loader *ld, const struct directive *d, struct cursor *cur);
+void policy_capacity_defaults(struct policy_config *c);
+
 /* The embedded defaults of the Limit settings: no plans, counters in memory, greylisting off. */
 void policy_limits_defaults(struct policy_config *c);
 

@@ -20,15 +20,15 @@
 /* ---- option words ---- */
 
 /* The value of "key=value" when opt has that key, else NULL. */
-static const char *option_value(const char *opt, const char *key)
+const char *policy_conf_option_value(const char *opt, const char *key)
 {
     size_t len = strlen(key);
     return strncmp(opt, key, len) == 0 && opt[len] == '=' ? opt + len + 1 : NULL;
 }
 
 /* Marks an option of one line as given; a second time is reported (what: e.g. "plan trial"). */
-static bool once(struct loader *ld, const char *what, const char *key, unsigned *seen,
-                 unsigned bit)
+bool policy_conf_option_once(struct loader *ld, const char *what, const char *key,
+                             unsigned *seen, unsigned bit)
 {
     if ((*seen & bit) == 0) {
         *seen |= bit;
@@ -38,8 +38,9 @@ static bool once(struct loader *ld, const char *what, const char *key, unsigned 
     return false;
 }
 
-static bool number_option(struct loader *ld, const char *what, const char *key, const char *v,
-                          bool size, uint64_t min, uint64_t max, uint64_t *out)
+bool policy_conf_number_option(struct loader *ld, const char *what, const char *key,
+                               const char *v, bool size, uint64_t min, uint64_t max,
+                               uint64_t *out)
 {
     uint64_t n;
     if (policy_conf_number(v, size, &n) && n >= min && n <= max) {
@@ -64,6 +65,28 @@ static bool word_option(struct loader *ld, const char *what, const char *key, co
     policy_conf_problem(ld, "%s: %s takes %s or %s, not '%s'", what, key, no, yes,
                         policy_conf_show(v).s);
     return false;
+}
+
+bool policy_conf_switch(struct loader *ld, struct cursor *cur, const char *what,
+                        const char *usage, policy_conf_option_fn *fn, void *ctx, bool *on)
+{
+    char *mode = policy_conf_token(cur);
+    if (mode != NULL && strcmp(mode, "off") == 0) {
+        if (policy_conf_token(cur) == NULL)
+            *on = false;
+        else
+            policy_conf_problem(ld, "%s off takes no options", what);
+        return false;
+    }
+    if (mode == NULL || strcmp(mode, "on") != 0) {
+        policy_conf_problem(ld, "%s takes off, or on %s", what, usage);
+        return false;
+    }
+    bool ok = true;
+    unsigned seen = 0;
+    for (char *opt = policy_conf_token(cur); opt != NULL; opt = policy_conf_token(cur))
+        ok = fn(ld, opt, &seen, ctx) && ok; /* report every bad option */
+    return ok;
 }
 
 /* ---- plans ---- */
@@ -200,21 +223,22 @@ static void plan_setting(struct loader *ld, struct policy_plan *pl, unsigned *se
     uint64_t n;
     snprintf(what, sizeof what, "plan %s", pl->name);
     for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
-        if ((v = option_value(opt, policy_plan_metric_name(metrics[i]))) != NULL) {
+        if ((v = policy_conf_option_value(opt, policy_plan_metric_name(metrics[i]))) != NULL) {
             plan_limit(ld, pl, metrics[i], v);
             return;
         }
     }
-    if ((v = option_value(opt, "max-recipients")) != NULL) {
-        if (once(ld, what, "max-recipients", seen, SEEN_MAX_RCPT) &&
-            number_option(ld, what, "max-recipients", v, false, 1, LIMIT_RECIPIENTS_MAX, &n))
+    if ((v = policy_conf_option_value(opt, "max-recipients")) != NULL) {
+        if (policy_conf_option_once(ld, what, "max-recipients", seen, SEEN_MAX_RCPT) &&
+            policy_conf_number_option(ld, what, "max-recipients", v, false, 1,
+                                      LIMIT_RECIPIENTS_MAX, &n))
             pl->max_recipients = (unsigned)n;
-    } else if ((v = option_value(opt, "max-message-size")) != NULL) {
-        if (once(ld, what, "max-message-size", seen, SEEN_MAX_SIZE))
-            number_option(ld, what, "max-message-size", v, true, 1, LIMIT_MESSAGE_SIZE_MAX,
-                          &pl->max_message_size);
-    } else if ((v = option_value(opt, "over")) != NULL) {
-        if (once(ld, what, "over", seen, SEEN_OVER))
+    } else if ((v = policy_conf_option_value(opt, "max-message-size")) != NULL) {
+        if (policy_conf_option_once(ld, what, "max-message-size", seen, SEEN_MAX_SIZE))
+            policy_conf_number_option(ld, what, "max-message-size", v, true, 1,
+                                      LIMIT_MESSAGE_SIZE_MAX, &pl->max_message_size);
+    } else if ((v = policy_conf_option_value(opt, "over")) != NULL) {
+        if (policy_conf_option_once(ld, what, "over", seen, SEEN_OVER))
             word_option(ld, what, "over", v, "temporary", "permanent", &pl->permanent);
     } else {
         policy_conf_problem(ld, "%s: unknown setting '%s' (messages=, recipients=, bytes=, "
@@ -414,22 +438,23 @@ static bool counters_option(struct loader *ld, const char *opt, unsigned *seen,
     static const char what[] = "counters redis";
     const char *v;
     uint64_t n;
-    if ((v = option_value(opt, "fail")) != NULL)
-        return once(ld, what, "fail", seen, SEEN_FAIL) &&
+    if ((v = policy_conf_option_value(opt, "fail")) != NULL)
+        return policy_conf_option_once(ld, what, "fail", seen, SEEN_FAIL) &&
                word_option(ld, what, "fail", v, "open", "closed", &cc->fail_closed);
-    if ((v = option_value(opt, "timeout")) != NULL) {
-        if (!once(ld, what, "timeout", seen, SEEN_TIMEOUT) ||
-            !number_option(ld, what, "timeout", v, false, 1, POLICY_COUNTERS_TIMEOUT_MAX, &n))
+    if ((v = policy_conf_option_value(opt, "timeout")) != NULL) {
+        if (!policy_conf_option_once(ld, what, "timeout", seen, SEEN_TIMEOUT) ||
+            !policy_conf_number_option(ld, what, "timeout", v, false, 1,
+                                       POLICY_COUNTERS_TIMEOUT_MAX, &n))
             return false;
         cc->timeout_ms = (unsigned)n;
         return true;
     }
-    if ((v = option_value(opt, "prefix")) != NULL) {
+    if ((v = policy_conf_option_value(opt, "prefix")) != NULL) {
         size_t len = strlen(v);
         bool ok = len > 0 && len < sizeof cc->prefix;
         for (size_t i = 0; ok && i < len; i++)
             ok = v[i] > ' ' && v[i] < 0x7f; /* printable ASCII: keys stay readable in redis-cli */
-        if (!once(ld, what, "prefix", seen, SEEN_PREFIX))
+        if (!policy_conf_option_once(ld, what, "prefix", seen, SEEN_PREFIX))
             return false;
         if (!ok) {
             policy_conf_problem(ld, "%s: prefix takes 1-%zu printable ASCII characters, not "
@@ -503,28 +528,31 @@ static bool greylist_networks(struct loader *ld, const char *v, struct policy_gr
     return true;
 }
 
-static bool greylist_option(struct loader *ld, const char *opt, unsigned *seen,
-                            struct policy_greylist_config *g)
+static bool greylist_option(struct loader *ld, const char *opt, unsigned *seen, void *ctx)
 {
+    struct policy_greylist_config *g = ctx;
     static const char what[] = "greylisting";
     const char *v;
     uint64_t n;
-    if ((v = option_value(opt, "delay")) != NULL) {
-        if (!once(ld, what, "delay", seen, SEEN_DELAY) ||
-            !number_option(ld, what, "delay", v, false, 1, POLICY_GREYLIST_DELAY_MAX, &n))
+    if ((v = policy_conf_option_value(opt, "delay")) != NULL) {
+        if (!policy_conf_option_once(ld, what, "delay", seen, SEEN_DELAY) ||
+            !policy_conf_number_option(ld, what, "delay", v, false, 1,
+                                       POLICY_GREYLIST_DELAY_MAX, &n))
             return false;
         g->delay = (unsigned)n;
         return true;
     }
-    if ((v = option_value(opt, "expire")) != NULL) {
-        if (!once(ld, what, "expire", seen, SEEN_EXPIRE) ||
-            !number_option(ld, what, "expire", v, false, 1, POLICY_GREYLIST_EXPIRE_MAX, &n))
+    if ((v = policy_conf_option_value(opt, "expire")) != NULL) {
+        if (!policy_conf_option_once(ld, what, "expire", seen, SEEN_EXPIRE) ||
+            !policy_conf_number_option(ld, what, "expire", v, false, 1,
+                                       POLICY_GREYLIST_EXPIRE_MAX, &n))
             return false;
         g->expire = (unsigned)n;
         return true;
     }
-    if ((v = option_value(opt, "networks")) != NULL)
-        return once(ld, what, "networks", seen, SEEN_NETWORKS) && greylist_networks(ld, v, g);
+    if ((v = policy_conf_option_value(opt, "networks")) != NULL)
+        return policy_conf_option_once(ld, what, "networks", seen, SEEN_NETWORKS) &&
+               greylist_networks(ld, v, g);
     policy_conf_problem(ld, "%s: unknown option '%s' (delay=SECONDS, expire=SECONDS, "
                         "networks=V4/V6)", what, policy_conf_show(opt).s);
     return false;
@@ -533,33 +561,18 @@ static bool greylist_option(struct loader *ld, const char *opt, unsigned *seen,
 void policy_limits_greylisting(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     (void)d;
-    char *mode = policy_conf_token(cur);
-    if (mode != NULL && strcmp(mode, "off") == 0) {
-        if (policy_conf_token(cur) != NULL)
-            policy_conf_problem(ld, "greylisting off takes no options");
-        else
-            ld->c->greylist.on = false;
-        return;
-    }
-    if (mode == NULL || strcmp(mode, "on") != 0) {
-        policy_conf_problem(ld, "greylisting takes off, or on [delay=SECONDS] [expire=SECONDS] "
-                            "[networks=V4/V6]");
-        return;
-    }
     struct policy_greylist_config g = ld->c->greylist;
-    bool ok = true;
-    unsigned seen = 0;
-    for (char *opt = policy_conf_token(cur); opt != NULL; opt = policy_conf_token(cur))
-        ok = greylist_option(ld, opt, &seen, &g) && ok; /* report every bad option */
-    if (ok && g.expire <= g.delay) {
+    if (!policy_conf_switch(ld, cur, "greylisting",
+                            "[delay=SECONDS] [expire=SECONDS] [networks=V4/V6]", greylist_option,
+                            &g, &ld->c->greylist.on))
+        return;
+    if (g.expire <= g.delay) {
         policy_conf_problem(ld, "greylisting: expire (%u) must be longer than delay (%u), or no "
                             "retry could pass", g.expire, g.delay);
-        ok = false;
+        return;
     }
-    if (ok) {
-        g.on = true;
-        ld->c->greylist = g;
-    }
+    g.on = true;
+    ld->c->greylist = g;
 }
 
 /* ---- after the whole file ---- */

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "server/ipcount.h"
 #include "net/log.h"
 #include "server/server.h"
@@ -39,10 +40,12 @@ static void greet(struct server_conn *c)
  * touches the kernel's epoll set; a change of timeout alone reschedules the timer. */
 static void arm(struct server_conn *c, short mask)
 {
-    bool data_timeout = smtp_server_in_data(c->session);
-    if (mask == c->ev_mask && data_timeout == c->ev_data_timeout)
+    const struct timeval *tv = server_capacity_timeout(
+        c->srv, c->handshaking                     ? SERVER_WAIT_HANDSHAKE
+                : smtp_server_in_data(c->session) ? SERVER_WAIT_DATA
+                                                  : SERVER_WAIT_COMMAND);
+    if (mask == c->ev_mask && tv == c->ev_timeout)
         return;
-    const struct timeval *tv = data_timeout ? c->srv->data_timeout : c->srv->command_timeout;
     if (mask != c->ev_mask) {
         if (c->ev_mask != -1)
             event_del(&c->ev);
@@ -50,7 +53,13 @@ static void arm(struct server_conn *c, short mask)
     }
     event_add(&c->ev, tv);
     c->ev_mask = mask;
-    c->ev_data_timeout = data_timeout;
+    c->ev_timeout = tv;
+}
+
+void server_conn_rearm(struct server_conn *c)
+{
+    if (!c->dead && c->ev_mask != -1)
+        arm(c, c->ev_mask);
 }
 
 static bool implicit_tls(const struct server_conn *c)
@@ -60,11 +69,17 @@ static bool implicit_tls(const struct server_conn *c)
 
 static bool start_tls(struct server_conn *c)
 {
+    if (!server_capacity_tls_allowed(c->srv, c->addr)) {
+        net_log("tls: [%s] over tls_handshakes_per_second %u: closed", c->addr,
+                c->srv->cfg->tls_handshakes_per_second);
+        return false;
+    }
     if (!c->srv->tls_ctx || !net_transport_start_tls(&c->io, c->srv->tls_ctx)) {
         net_log("tls: cannot start TLS for [%s]", c->addr);
         return false;
     }
     c->handshaking = true;
+    c->handshake_began_ms = base_clock_mono_ms();
     return true;
 }
 
@@ -95,8 +110,11 @@ void server_conn_accept(struct server_listener *l, int fd, const char *addr)
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
+    else
+        srv->conns_tail = c;
     srv->conns = c;
     srv->n_conns++;
+    server_capacity_count(srv);
     net_log("connect from [%s] to %s port %u", c->addr, policy_listen_kind_name(l->conf->kind),
             l->conf->port);
     if (implicit_tls(c) && !start_tls(c)) {
@@ -123,6 +141,7 @@ void server_conn_close(struct server_conn *c)
     if (c->dead)
         return;
     c->dead = true;
+    server_capacity_memory(c); /* gives back what it counted */
     if (c->ev_mask != -1)
         event_del(&c->ev);
     net_transport_free(&c->io);
@@ -139,7 +158,10 @@ void server_conn_close(struct server_conn *c)
         srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    else
+        srv->conns_tail = c->prev;
     srv->n_conns--;
+    server_capacity_count(srv);
     smtp_server_free(c->session); /* aborts a message being received */
     c->session = NULL;
     if (!c->committing) { /* else the commit callback frees c */
@@ -165,6 +187,14 @@ static bool handshake(struct server_conn *c)
 {
     short want = EV_READ;
     char err[256] = "";
+    /* The timeout between packets would let a client drip its handshake forever. */
+    if (base_clock_mono_ms() - c->handshake_began_ms >
+        (uint64_t)c->srv->cfg->tls_handshake_timeout * 1000) {
+        net_log("tls: handshake with [%s] not done in %u s: closed", c->addr,
+                c->srv->cfg->tls_handshake_timeout);
+        server_conn_close(c);
+        return false;
+    }
     switch (net_transport_handshake(&c->io, &want, err, sizeof err)) {
     case NET_IO_DONE:
         break;
@@ -193,6 +223,7 @@ void server_conn_update(struct server_conn *c)
 {
     if (c->dead)
         return;
+    server_capacity_memory(c);
     if (c->handshaking && !handshake(c))
         return;
     if (!c->throttled && smtp_server_command_limited(c->session))

@@ -18,6 +18,7 @@
 #include "smtp/received.h"
 #include "smtp/submit.h"
 #include "store/maildrop.h"
+#include "base/clock.h"
 
 /* A message dropped while the server ran but its poke was lost (or dropped just as the server
  * started) waits at most this long. */
@@ -128,7 +129,7 @@ static bool enqueue(struct server_pickup *pk, struct store_maildrop_msg *m)
         goto out;
     }
     struct store_envelope env = {.sender = m->sender, .rcpts = rcpts, .n_rcpts = n,
-                                 .arrival = (int64_t)time(NULL)};
+                                 .arrival = base_clock_steady()};
     struct store_msg *msg = NULL;
     enum store_err err = store_msg_begin(srv->queue, &env, &msg);
     char header[1024];

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "deliver/agent.h"
 #include "server/queue_admin.h"
 #include "net/control.h"
@@ -292,7 +293,8 @@ static bool admin_failed(struct net_control_request *req, enum deliver_agent_adm
 static void cmd_list(struct deliver_agent *a, struct net_control_request *req, const char *id,
                      bool json)
 {
-    struct listing l = {.req = req, .json = json, .detail = id != NULL, .now = (int64_t)time(NULL)};
+    struct listing l = {.req = req, .json = json, .detail = id != NULL,
+                        .now = base_clock_steady()};
     size_t count = 0;
     if (admin_failed(req, deliver_agent_list(a, id, on_message, &l, &count), id))
         return;
@@ -421,7 +423,7 @@ static void on_destination(void *ctx, const struct deliver_destination *d)
 
 static void cmd_status(struct deliver_agent *a, struct net_control_request *req, bool json)
 {
-    struct listing l = {.req = req, .summary_only = true, .now = (int64_t)time(NULL)};
+    struct listing l = {.req = req, .summary_only = true, .now = base_clock_steady()};
     size_t count = 0;
     if (admin_failed(req, deliver_agent_list(a, NULL, on_message, &l, &count), NULL))
         return;

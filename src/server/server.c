@@ -1,6 +1,6 @@
-/* server/server.c — the server process: opens the queue, counters, control socket and listeners,
- * accepts connections (global and per-IP limits: 421 4.7.0), runs the loop, and shuts down
- * gracefully on SIGTERM/SIGINT (transactions in flight finish, then 421 4.3.2). */
+/* server/server.c — the server process: opens the queue, counters, control socket and listeners
+ * (their clients are accepted by accept.c within the limits of capacity.c), runs the loop, and
+ * shuts down gracefully on SIGTERM/SIGINT (transactions in flight finish, then 421 4.3.2). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,61 +21,10 @@
 #include "server/server.h"
 #include "net/tls.h"
 
-/* Connections accepted per readiness event: enough for bursts, small enough to stay fair. */
-#define ACCEPT_BATCH 64
-
 static unsigned listener_extensions(void)
 {
     return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 | SMTP_EXT_DSN |
            SMTP_EXT_CHUNKING;
-}
-
-/* Refuses a connection over a limit with its 421 reply, without a session. */
-static void refuse(struct server *srv, int fd, enum reply_id id, const char *addr)
-{
-    char text[512];
-    size_t n = reply_format(text, sizeof text, id, srv->cfg->hostname, NULL, 0,
-                            REPLY_FMT_ENHANCED);
-    ssize_t w = send(fd, text, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)w; /* best effort: the client is refused either way */
-    server_metrics_reply(NULL, id);
-    close(fd);
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-        n--;
-    net_log("reject: connect from [%s]: %.*s", addr, (int)n, text);
-}
-
-static void on_accept(evutil_socket_t lfd, short what, void *arg)
-{
-    struct server_listener *l = arg;
-    struct server *srv = l->srv;
-    (void)what;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
-                net_log("warning: accept on port %u: %s", l->conf->port, strerror(errno));
-            return;
-        }
-        /* Every reply is written whole: Nagle's algorithm would only hold a reply back behind
-         * the client's delayed ACK (40 ms per pipelined batch or TLS flight). */
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        char addr[64];
-        net_peer_address(&ss, addr, sizeof addr);
-        if (srv->n_conns >= srv->cfg->max_connections) {
-            refuse(srv, fd, REPLY_TOO_MANY_CONNECTIONS, addr);
-            continue;
-        }
-        if (!server_ipcount_add(srv->per_ip, addr, srv->cfg->max_connections_per_ip)) {
-            refuse(srv, fd, REPLY_TOO_MANY_CONNECTIONS_IP, addr);
-            continue;
-        }
-        server_conn_accept(l, fd, addr);
-    }
 }
 
 static void on_queue(evutil_socket_t fd, short what, void *arg)
@@ -174,7 +123,7 @@ bool server_listener_start(struct server *srv, struct server_listener *l,
     }
     server_listener_configure(srv, l, conf);
     l->fd = fd;
-    l->ev = event_new(srv->base, l->fd, EV_READ | EV_PERSIST, on_accept, l);
+    l->ev = event_new(srv->base, l->fd, EV_READ | EV_PERSIST, server_accept_ready, l);
     if (!l->ev || event_add(l->ev, NULL) < 0) {
         server_listener_stop(l);
         net_log("error: listen %s:%u: out of memory", conf->host, conf->port);
@@ -296,6 +245,7 @@ static bool open_control(struct server *srv)
 static bool setup(struct server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
+    server_capacity_prepare(srv);
     srv->base = event_base_new();
     srv->per_ip = server_ipcount_new();
     if (!srv->base || !srv->per_ip)
@@ -305,6 +255,7 @@ static bool setup(struct server *srv)
     srv->command_timeout = event_base_init_common_timeout(srv->base, &command);
     srv->data_timeout = event_base_init_common_timeout(srv->base, &data);
     server_transaction_callbacks(&srv->callbacks);
+    server_capacity_callbacks(srv);
     srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sigint_ev = evsignal_new(srv->base, SIGINT, on_signal, srv);
     if (!srv->command_timeout || !srv->data_timeout || !srv->sigterm_ev || !srv->sigint_ev ||
@@ -319,7 +270,8 @@ static bool setup(struct server *srv)
         !server_http_open(srv) || !server_privileges_drop(&priv))
         return false;
     return open_queue(srv) && open_auth(srv) && open_agent(srv) && server_limits_open(srv) &&
-           open_control(srv) && server_pickup_open(srv) && server_reload_open(srv);
+           open_control(srv) && server_pickup_open(srv) && server_reload_open(srv) &&
+           server_capacity_open(srv); /* last: it counts the descriptors all of these use */
 }
 
 static void teardown(struct server *srv)
@@ -346,6 +298,8 @@ static void teardown(struct server *srv)
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
+    server_accept_close(srv);
+    server_capacity_close(srv);
     server_ipcount_free(srv->per_ip);
     server_reload_close(srv); /* last: everything above may point into the old configurations */
     if (srv->base)

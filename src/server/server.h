@@ -36,6 +36,24 @@ struct server_listener {
     struct server *srv;
 };
 
+/* capacity.c: the descriptor budget and stress mode. */
+struct server_capacity {
+    unsigned long long nofile; /* the descriptor limit in force (soft raised to hard) */
+    unsigned fit;              /* connections the descriptors allow */
+    unsigned max_conns;        /* min(max_connections, fit): more get 421 4.3.2 */
+    unsigned stress_high, stress_low; /* the water marks, in connections */
+    bool stress;                      /* stress mode is on */
+    const struct timeval *stress_timeout; /* libevent common timeout of stress.timeout */
+    int spare_fd;        /* kept open to accept-and-refuse when descriptors run out */
+    const struct timeval *handshake_timeout; /* tls_handshake_timeout (common timeout) */
+    struct policy_authlimit *tls_rate; /* TLS handshakes per address in the last second */
+    uint64_t memory; /* bytes the connections hold (session_memory budget) */
+    bool memory_full; /* the budget is spent: logged once per episode */
+    enum smtp_verdict (*data_begin)(void *ctx, const struct smtp_envelope *env,
+                                    struct smtp_decision *d); /* transaction.c's, wrapped */
+    struct event *resume_ev; /* accept.c: listeners paused after accept(2) failed resume */
+};
+
 struct server {
     struct event_base *base;
     const struct policy_config *cfg;
@@ -44,8 +62,10 @@ struct server {
     struct server_listener listeners[POLICY_LISTENERS_MAX];
     size_t n_listeners;
     struct server_ipcount *per_ip;
-    struct server_conn *conns; /* every live connection, for shutdown */
+    struct server_conn *conns; /* every live connection, newest first, for shutdown */
+    struct server_conn *conns_tail; /* the oldest (stress mode makes room from this end) */
     unsigned n_conns;
+    struct server_capacity cap;
     bool shutting_down;
     const struct timeval *command_timeout, *data_timeout; /* libevent common timeouts */
     SSL_CTX *tls_ctx; /* NULL when TLS could not be set up */
@@ -74,8 +94,10 @@ struct server_conn {
     struct net_transport io;
     struct event ev;
     short ev_mask; /* EV_READ/EV_WRITE currently watched; -1: not added */
-    bool ev_data_timeout;
+    const struct timeval *ev_timeout; /* the timeout armed with it */
     bool handshaking;  /* TLS handshake in progress (STARTTLS or implicit TLS) */
+    uint64_t handshake_began_ms; /* monotonic: the handshake has tls_handshake_timeout in all */
+    size_t memory;     /* what the connection counts in srv->cap.memory now (capacity.c) */
     short read_want;   /* what the transport waits for to read (TLS may need EV_WRITE) */
     short write_want;  /* ... and to write */
     bool committing; /* a message commit is in flight: the conn lives until its callback */
@@ -162,9 +184,40 @@ enum policy_rcpt_result server_pickup_classify(const struct policy_config *cfg,
 bool server_reload_open(struct server *srv);
 void server_reload_close(struct server *srv);
 
+/* accept.c: the listener's readiness callback (arg: the server_listener); stop drops a
+ * pending resume of paused listeners. */
+void server_accept_ready(evutil_socket_t lfd, short what, void *arg);
+void server_accept_close(struct server *srv);
+
+/* capacity.c. prepare (first in setup) raises the descriptor limit; open (last) measures what
+ * is open and sets max_connections and the stress marks, which configure sets again after a
+ * reload; close releases the spare descriptor. */
+void server_capacity_prepare(struct server *srv);
+bool server_capacity_open(struct server *srv);
+void server_capacity_configure(struct server *srv);
+void server_capacity_close(struct server *srv);
+/* At accept: REPLY_OK (the address is counted in srv->per_ip) or the 421 refusing the client.
+ * In stress at the limit an idle client before EHLO may be closed to make room. */
+enum reply_id server_capacity_admit(struct server *srv, const char *addr);
+/* After srv->n_conns changed: enters or leaves stress mode (logged; timeouts re-armed). */
+void server_capacity_count(struct server *srv);
+/* Counts what c holds now (session buffers, TLS, message being received) against
+ * session_memory; after it closed (c->dead), nothing. */
+void server_capacity_memory(struct server_conn *c);
+/* Wraps the session callbacks: a new message is refused 452 4.3.1 at the memory budget. */
+void server_capacity_callbacks(struct server *srv);
+/* The inactivity timeout in force for a connection in a TLS handshake (the shorter of
+ * tls_handshake_timeout and timeout_command), in data or else between commands; in stress mode
+ * the stress timeout when it is shorter. */
+enum server_wait { SERVER_WAIT_COMMAND, SERVER_WAIT_DATA, SERVER_WAIT_HANDSHAKE };
+const struct timeval *server_capacity_timeout(const struct server *srv, enum server_wait w);
+/* Whether addr may begin another TLS handshake now (tls_handshakes_per_second); counts it. */
+bool server_capacity_tls_allowed(struct server *srv, const char *addr);
+
 /* conn.c */
 void server_conn_accept(struct server_listener *l, int fd, const char *addr);
 void server_conn_update(struct server_conn *c); /* flush output, re-arm events, close when done */
+void server_conn_rearm(struct server_conn *c);  /* the timeout in force changed */
 void server_conn_shutdown(struct server_conn *c);
 void server_conn_close(struct server_conn *c);
 

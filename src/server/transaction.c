@@ -12,6 +12,7 @@
 #include "policy/recipients.h"
 #include "policy/users.h"
 #include "smtp/received.h"
+#include "base/clock.h"
 
 /* Free space is read at every MAIL: one statvfs costs about a microsecond, and a cached figure
  * lets a fast client past the threshold. An unreadable figure counts as enough. */
@@ -147,7 +148,7 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
         .client_addr = c->addr,
         .helo = smtp_server_helo(c->session),
         .auth_user = smtp_server_auth_user(c->session),
-        .arrival = (int64_t)time(NULL),
+        .arrival = base_clock_steady(), /* the agent measures ages on this clock */
     };
     server_signing_begin(c);
     if (server_receipt_holds(c)) {

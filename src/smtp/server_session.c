@@ -1014,6 +1014,11 @@ void smtp_server_refuse(struct smtp_server *s, enum reply_id id)
     s->closing = true; /* whatever the row's code, nothing follows */
 }
 
+size_t smtp_server_memory(const struct smtp_server *s)
+{
+    return sizeof *s + s->in_cap + s->out_cap;
+}
+
 size_t smtp_server_input_room(const struct smtp_server *s)
 {
     if (s->closing || s->state == ST_TLS || s->in_len >= LIMIT_PIPELINE_INPUT)

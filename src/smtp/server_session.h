@@ -125,6 +125,9 @@ void smtp_server_refuse(struct smtp_server *s, enum reply_id id);
 /* How many more input bytes the session takes now (0: stop reading until it resumes). */
 size_t smtp_server_input_room(const struct smtp_server *s);
 
+/* Bytes the session holds now: itself and its input and output buffers (a memory budget). */
+size_t smtp_server_memory(const struct smtp_server *s);
+
 /* Feeds bytes from the client (at most input_room). Processes them until they run out, a
  * decision is pending or the session closes. */
 void smtp_server_feed(struct smtp_server *s, const char *data, size_t len);

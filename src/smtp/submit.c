@@ -39,7 +39,7 @@ static void address_list(const char *v, size_t n, smtp_submit_rcpt_fn *rcpt, voi
 {
     char bare[1024];
     size_t nb = 0;
-    size_t angle_start = 0, angle_len = 0;
+    size_t angle_start = 0, angle_len = 0, angle_open = 0; /* the closed <…>; an open one */
     bool in_quote = false, in_angle = false, have_angle = false, overflow = false;
     unsigned comment = 0;
     for (size_t i = 0; i <= n; i++) {
@@ -77,7 +77,8 @@ static void address_list(const char *v, size_t n, smtp_submit_rcpt_fn *rcpt, voi
             if (ch == '>') {
                 in_angle = false;
                 have_angle = true;
-                angle_len = i - angle_start;
+                angle_start = angle_open;
+                angle_len = i - angle_open;
             } else if (ch == '"') {
                 in_quote = true;
             }
@@ -97,7 +98,7 @@ static void address_list(const char *v, size_t n, smtp_submit_rcpt_fn *rcpt, voi
             break;
         case '<':
             in_angle = true;
-            angle_start = i + 1;
+            angle_open = i + 1;
             break;
         case ':': /* a group's name ("undisclosed-recipients:") is no address */
             nb = 0;

@@ -44,6 +44,20 @@ static void load_ok(const char *text, struct policy_config *c)
                  problems.items[0].line, problems.items[0].message);
 }
 
+/* One line of configuration and the one problem it must report. */
+struct problem_case {
+    const char *line, *message;
+};
+
+static void expect_problems(const struct problem_case *bad, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *m = load_one_problem(bad[i].line, 1);
+        if (strcmp(m, bad[i].message) != 0)
+            fail_msg("'%s':\n got  '%s'\n want '%s'", bad[i].line, m, bad[i].message);
+    }
+}
+
 static void expect_contains(const char *message, const char *part)
 {
     if (strstr(message, part) == NULL)
@@ -1103,9 +1117,7 @@ static void test_plan(void **state)
 static void test_plan_invalid(void **state)
 {
     (void)state;
-    static const struct {
-        const char *line, *message;
-    } bad[] = {
+    static const struct problem_case bad[] = {
         {"plan", "plan takes a name and limits: messages=N/PERIOD, recipients=N/PERIOD, "
                  "bytes=SIZE/PERIOD, max-recipients=N, max-message-size=SIZE, "
                  "over=temporary|permanent"},
@@ -1137,11 +1149,7 @@ static void test_plan_invalid(void **state)
                                            "recipients=, bytes=, max-recipients=, "
                                            "max-message-size=, over=)"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *m = load_one_problem(bad[i].line, 1);
-        if (strcmp(m, bad[i].message) != 0)
-            fail_msg("'%s':\n got  '%s'\n want '%s'", bad[i].line, m, bad[i].message);
-    }
+    expect_problems(bad, sizeof bad / sizeof bad[0]);
     /* Every malformed limit, with the same message shape. */
     static const char *const limits[] = {
         "messages=1000000001/hour", "messages=1/week", "messages=1/0s", "messages=1/604801s",
@@ -1397,9 +1405,7 @@ static void test_counters(void **state)
     assert_int_equal(strlen(c.counters.prefix), 63);
     policy_config_free(&c);
 
-    static const struct {
-        const char *line, *message;
-    } bad[] = {
+    static const struct problem_case bad[] = {
         {"counters", "counters takes memory, or redis HOST:PORT [fail=open|closed] [timeout=MS] "
                      "[prefix=P]"},
         {"counters disk", "counters takes memory, or redis HOST:PORT [fail=open|closed] "
@@ -1427,11 +1433,7 @@ static void test_counters(void **state)
         {"counters redis 127.0.0.1:6379 fail=open fail=closed", "counters redis: fail is given "
                                                                 "twice"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *m = load_one_problem(bad[i].line, 1);
-        if (strcmp(m, bad[i].message) != 0)
-            fail_msg("'%s':\n got  '%s'\n want '%s'", bad[i].line, m, bad[i].message);
-    }
+    expect_problems(bad, sizeof bad / sizeof bad[0]);
     snprintf(prefix, sizeof prefix, "counters redis 127.0.0.1:1 prefix=%.64s\n",
              "0123456789012345678901234567890123456789012345678901234567890123456789");
     expect_contains(load_one_problem(prefix, 1), "prefix takes 1-63");
@@ -1469,9 +1471,7 @@ static void test_greylisting(void **state)
     assert_int_equal(c.greylist.v6_prefix, 16);
     policy_config_free(&c);
 
-    static const struct {
-        const char *line, *message;
-    } bad[] = {
+    static const struct problem_case bad[] = {
         {"greylisting", "greylisting takes off, or on [delay=SECONDS] [expire=SECONDS] "
                         "[networks=V4/V6]"},
         {"greylisting yes", "greylisting takes off, or on [delay=SECONDS] [expire=SECONDS] "
@@ -1492,11 +1492,7 @@ static void test_greylisting(void **state)
         {"greylisting on wait=5", "greylisting: unknown option 'wait=5' (delay=SECONDS, "
                                   "expire=SECONDS, networks=V4/V6)"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *m = load_one_problem(bad[i].line, 1);
-        if (strcmp(m, bad[i].message) != 0)
-            fail_msg("'%s':\n got  '%s'\n want '%s'", bad[i].line, m, bad[i].message);
-    }
+    expect_problems(bad, sizeof bad / sizeof bad[0]);
     static const char *const networks[] = {"7/64", "33/64", "24/15", "24/129", "/64", "24/",
                                            "x/64", "24/64/1", "123456789/64"};
     char line[64];
@@ -1506,6 +1502,73 @@ static void test_greylisting(void **state)
     }
     assert_int_equal(load("greylisting on delay=x expire=y\n", &c), 2);
     assert_false(c.greylist.on);
+    policy_config_free(&c);
+}
+
+/* stress: on by default; each option at its bounds; low under high. */
+static void test_stress(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    load_ok("", &c);
+    assert_true(c.stress.on);
+    assert_int_equal(c.stress.high, 80);
+    assert_int_equal(c.stress.low, 60);
+    assert_int_equal(c.stress.timeout, 10);
+    assert_int_equal(c.stress.per_ip, 10);
+    assert_true(c.session_memory == 512ull << 20);
+    policy_config_free(&c);
+    load_ok("stress off\nsession_memory 1M\n", &c);
+    assert_false(c.stress.on);
+    assert_true(c.session_memory == 1ull << 20);
+    policy_config_free(&c);
+    load_ok("stress on high=100 low=99 timeout=3600 per_ip=1048576\n", &c);
+    assert_true(c.stress.on);
+    assert_int_equal(c.stress.high, 100);
+    assert_int_equal(c.stress.low, 99);
+    assert_int_equal(c.stress.timeout, 3600);
+    assert_int_equal(c.stress.per_ip, 1048576);
+    policy_config_free(&c);
+    load_ok("tls_handshake_timeout 3600\ntls_handshakes_per_second 100000\n", &c);
+    assert_int_equal(c.tls_handshake_timeout, 3600);
+    assert_int_equal(c.tls_handshakes_per_second, 100000);
+    policy_config_free(&c);
+    load_ok("tls_handshake_timeout 1\ntls_handshakes_per_second 0\n", &c);
+    assert_int_equal(c.tls_handshake_timeout, 1);
+    assert_int_equal(c.tls_handshakes_per_second, 0);
+    policy_config_free(&c);
+    load_ok("stress on high=2 low=1 timeout=1 per_ip=1\n", &c);
+    assert_int_equal(c.stress.high, 2);
+    assert_int_equal(c.stress.low, 1);
+    policy_config_free(&c);
+    static const struct problem_case bad[] = {
+        {"stress", "stress takes off, or on [high=PERCENT] [low=PERCENT] [timeout=SECONDS] "
+                   "[per_ip=N]"},
+        {"stress off high=5", "stress off takes no options"},
+        {"stress on high=1", "stress: high takes a number 2-100, not '1'"},
+        {"stress on high=101", "stress: high takes a number 2-100, not '101'"},
+        {"stress on low=0", "stress: low takes a number 1-99, not '0'"},
+        {"stress on timeout=0", "stress: timeout takes a number 1-3600, not '0'"},
+        {"stress on timeout=3601", "stress: timeout takes a number 1-3600, not '3601'"},
+        {"stress on per_ip=0", "stress: per_ip takes a number 1-1048576, not '0'"},
+        {"stress on per_ip=1048577", "stress: per_ip takes a number 1-1048576, not '1048577'"},
+        {"stress on high=50 low=50", "stress: low (50) must be under high (50), or stress "
+                                     "would never end"},
+        {"stress on low=1 low=2", "stress: low is given twice"},
+        {"stress on slow=1", "stress: unknown option 'slow=1' (high=PERCENT, low=PERCENT, "
+                             "timeout=SECONDS, per_ip=N)"},
+        {"session_memory 1048575", "session_memory must be at least 1048576"},
+        {"tls_handshake_timeout 0", "tls_handshake_timeout must be at least 1"},
+        {"tls_handshake_timeout 3601", "tls_handshake_timeout 3601 is above its bound 3600 "
+                                       "(POLICY_TIMEOUT_MAX)"},
+        {"tls_handshakes_per_second 100001", "tls_handshakes_per_second 100001 is above its "
+                                             "bound 100000 "
+                                             "(POLICY_TLS_HANDSHAKES_PER_SECOND_MAX)"},
+    };
+    expect_problems(bad, sizeof bad / sizeof bad[0]);
+    assert_int_equal(load("stress on high=x low=y\n", &c), 2);
+    assert_true(c.stress.on);
+    assert_int_equal(c.stress.high, 80); /* a bad line changes nothing */
     policy_config_free(&c);
 }
 
@@ -1905,6 +1968,7 @@ int main(void)
         cmocka_unit_test(test_plan_network_invalid),
         cmocka_unit_test(test_counters),
         cmocka_unit_test(test_greylisting),
+        cmocka_unit_test(test_stress),
         cmocka_unit_test(test_session_limits),
         cmocka_unit_test(test_limits_problems_in_order),
         cmocka_unit_test(test_plan_members_max),

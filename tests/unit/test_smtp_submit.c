@@ -84,6 +84,11 @@ static void test_recipients(void **state)
     expect_headers("To: \"quoted local\"@example.test\r\n\r\n", "\"quoted local\"@example.test|",
                    NULL);
     expect_headers("To: <open@example.test\r\nTo: (open comment a@b\r\n\r\n", "", NULL);
+    /* An angle left open after a closed one: the closed one is reported as it was read (the
+     * open one used to move its start, reporting bytes past the value: found by
+     * fuzz/fuzz_submit.c, kept in fuzz/corpus/fuzz_submit/angle-reopened). */
+    expect_headers("To: <a@b.test> <then an angle left open to the end of the value\r\n\r\n",
+                   "a@b.test|", NULL);
     /* Only To, Cc and Bcc; not Resent-To, not the body. */
     expect_headers("Resent-To: r@example.test\r\nX-To: x@example.test\r\n\r\nTo: body@x\r\n", "",
                    NULL);
