@@ -3,9 +3,17 @@
 #ifndef CLEARMTA_STORE_MAILDIR_H
 #define CLEARMTA_STORE_MAILDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
+
+/* Our files in tmp/ start with this, so that startup can tell a crash's leftovers from the
+ * files of other programs delivering into the same Maildirs. */
+#define STORE_MAILDIR_TMP_PREFIX "clearmta-"
+/* The Maildir convention: a tmp/ file this old is abandoned, whoever wrote it. */
+#define STORE_MAILDIR_TMP_STALE_SECONDS (36 * 3600)
 
 /* Longest file name we make: the escaped hostname (4 bytes per byte at worst) and the numbers. */
 #define STORE_MAILDIR_NAME_MAX 1200
@@ -29,6 +37,31 @@ struct store_maildir_file {
 /* Opens (creating) the maildir root. Functions below return 0 or an errno value. */
 int store_maildir_open(struct store_maildir *md, const char *root, const char *hostname);
 void store_maildir_close(struct store_maildir *md);
+
+/* The directory (under the root) of the Maildir that receives mail for mailbox: the mailbox
+ * itself, or its Maildir++ folder (".Junk"; NULL or "" = the inbox). False when it does not fit
+ * in cap. Every writer of the store takes its target directory from here. */
+bool store_maildir_target(char *out, size_t cap, const char *mailbox, const char *folder);
+
+/* Creates <dir>/{tmp,new,cur} as needed (mode 0700); a new directory entry is made durable at
+ * once (rare: the first delivery to a mailbox). */
+int store_maildir_ensure(struct store_maildir *md, const char *dir);
+
+/* "Return-Path: <sender>\r\n", the first line of every delivered file, into out (*len bytes);
+ * false when it does not fit. The sender holds no control characters (queue_file checks). */
+bool store_maildir_return_path(char *out, size_t cap, const char *sender, size_t *len);
+
+/* A new unique name "<sec>.M<usec>P<pid>Q<n>.<host>" (no size part) into out. */
+int store_maildir_unique(struct store_maildir *md, char *out, size_t cap);
+
+/* "<dir>/tmp/" STORE_MAILDIR_TMP_PREFIX "<name>": where our file name lives until published. */
+bool store_maildir_tmp_path(char *out, size_t cap, const char *dir, const char *name);
+
+/* At startup: removes our leftovers from every tmp/ under the root (each mailbox and its
+ * Maildir++ folders): files of this host last written before `before` (CLOCK_REALTIME), and of any host older than 36
+ * hours. Never other programs' files. *removed counts them. Returns 0 or an errno value. */
+int store_maildir_clean_tmp(struct store_maildir *md, const struct timespec *before,
+                            size_t *removed);
 
 /* Creates <user>/tmp/<unique> (and the Maildir itself, mode 0700, when missing) holding prefix
  * then size bytes of src_fd from src_off. Not synced. On error nothing is left behind. */
