@@ -22,7 +22,7 @@
 /* "<dir>/new/<name>,S=<size>" with dir at most a mailbox (255) and a folder. */
 #define PATH_CAP (STORE_MAILDIR_NAME_MAX + 600)
 
-enum where { IN_NOWHERE, IN_TMP, IN_NEW };
+enum where { IN_NOWHERE, IN_POOL, IN_TMP, IN_NEW };
 
 struct direct_rcpt {
     const char *dir;     /* the target Maildir under the root (store_maildir_target) */
@@ -33,6 +33,8 @@ struct direct_rcpt {
 
 struct store_direct {
     int root_fd; /* borrowed from the queue's store_maildir */
+    int pool_fd; /* an adopted file's directory, and its name there */
+    const char *pool_name;
     int64_t arrival;
     uint64_t size;
     char name[STORE_MAILDIR_NAME_MAX];
@@ -85,31 +87,56 @@ static struct store_direct *direct_new(const struct store_envelope *env)
 }
 
 int store_direct_begin(struct store_maildir *md, const struct store_envelope *env,
-                       struct store_direct **out, int *fd)
+                       struct store_direct **out)
 {
-    char path[PATH_CAP];
     *out = NULL;
-    *fd = -1;
     if (store_qf_check_envelope(env) != STORE_OK)
         return EINVAL;
     struct store_direct *d = direct_new(env);
     if (d == NULL)
         return ENOMEM;
     d->root_fd = md->root_fd;
+    d->pool_fd = -1;
     int e = store_maildir_unique(md, d->name, sizeof d->name);
-    if (e == 0 && !store_maildir_tmp_path(path, sizeof path, d->r[0].dir, d->name))
-        e = ENAMETOOLONG;
-    if (e == 0) {
-        *fd = openat(d->root_fd, path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        e = *fd < 0 ? errno : 0;
-    }
     if (e != 0) {
         free(d);
         return e;
     }
-    d->r[0].where = IN_TMP;
     *out = d;
     return 0;
+}
+
+int store_direct_create(struct store_direct *d, int *fd)
+{
+    char path[PATH_CAP];
+    if (!store_maildir_tmp_path(path, sizeof path, d->r[0].dir, d->name))
+        return ENAMETOOLONG;
+    *fd = openat(d->root_fd, path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (*fd < 0)
+        return errno;
+    d->r[0].where = IN_TMP;
+    return 0;
+}
+
+void store_direct_adopt(struct store_direct *d, int dir_fd, const char *name)
+{
+    d->pool_fd = dir_fd;
+    d->pool_name = name;
+    d->r[0].where = IN_POOL;
+}
+
+/* An adopted file into the first recipient's tmp/. */
+static int move_into_tmp(struct store_direct *d, struct store_maildir *md)
+{
+    char to[PATH_CAP];
+    if (!store_maildir_tmp_path(to, sizeof to, d->r[0].dir, d->name))
+        return ENAMETOOLONG;
+    int e = store_io_renameat(STORE_FAULT_RENAME, d->pool_fd, d->pool_name, d->root_fd, to);
+    if (e == ENOENT && (e = store_maildir_ensure(md, d->r[0].dir)) == 0)
+        e = store_io_renameat(STORE_FAULT_RENAME, d->pool_fd, d->pool_name, d->root_fd, to);
+    if (e == 0)
+        d->r[0].where = IN_TMP;
+    return e;
 }
 
 /* A copy of src_fd's bytes into the new file at path, synced; for a Maildir on another
@@ -144,13 +171,16 @@ static int copy_synced(int root_fd, const char *path, int src_fd)
 int store_direct_link(struct store_direct *d, struct store_maildir *md, int fd)
 {
     char from[PATH_CAP], to[PATH_CAP];
+    int e = d->r[0].where == IN_POOL ? move_into_tmp(d, md) : 0;
+    if (e != 0)
+        return e;
     if (!store_maildir_tmp_path(from, sizeof from, d->r[0].dir, d->name))
         return ENAMETOOLONG;
     for (size_t i = 1; i < d->n; i++) {
         struct direct_rcpt *r = &d->r[i];
         if (!store_maildir_tmp_path(to, sizeof to, r->dir, d->name))
             return ENAMETOOLONG;
-        int e = store_io_linkat(STORE_FAULT_LINK, d->root_fd, from, d->root_fd, to);
+        e = store_io_linkat(STORE_FAULT_LINK, d->root_fd, from, d->root_fd, to);
         if (e == ENOENT && (e = store_maildir_ensure(md, r->dir)) == 0)
             e = store_io_linkat(STORE_FAULT_LINK, d->root_fd, from, d->root_fd, to);
         if (e == EXDEV) {
@@ -180,7 +210,7 @@ int store_direct_publish(struct store_direct *d, uint64_t size)
         if (!store_maildir_tmp_path(from, sizeof from, r->dir, d->name) ||
             !new_path(to, sizeof to, r->dir, d->name, size))
             return ENAMETOOLONG;
-        int e = store_io_renameat(STORE_FAULT_RENAME, d->root_fd, from, d->root_fd, to);
+        int e = store_io_renameat(STORE_FAULT_MAILDIR_RENAME, d->root_fd, from, d->root_fd, to);
         if (e != 0)
             return e;
         r->where = IN_NEW;
@@ -211,11 +241,13 @@ int store_direct_sync_new(struct store_direct *d, bool all)
 void store_direct_discard(struct store_direct *d)
 {
     char path[PATH_CAP];
+    if (d->r[0].where == IN_POOL)
+        unlinkat(d->pool_fd, d->pool_name, 0);
     for (size_t i = 0; i < d->n; i++) {
         struct direct_rcpt *r = &d->r[i];
         bool ok = r->where == IN_TMP ? store_maildir_tmp_path(path, sizeof path, r->dir, d->name)
                                      : new_path(path, sizeof path, r->dir, d->name, d->size);
-        if (r->where != IN_NOWHERE && ok)
+        if ((r->where == IN_TMP || r->where == IN_NEW) && ok)
             unlinkat(d->root_fd, path, 0);
         r->where = IN_NOWHERE;
     }

@@ -403,8 +403,8 @@ static void pool_fill(struct store_queue *q)
     }
 }
 
-/* Gives m an empty file: from pool/, else created inline in tmp/. Returns 0 or an errno. */
-static int take_file(struct store_queue *q, struct store_msg *m)
+/* Gives m an empty file from pool/ when there is one. */
+static bool take_pooled(struct store_queue *q, struct store_msg *m)
 {
     pthread_mutex_lock(&q->mu);
     bool got = q->pool_len > 0;
@@ -417,7 +417,13 @@ static int take_file(struct store_queue *q, struct store_msg *m)
             pthread_cond_signal(&q->pool_cv);
     }
     pthread_mutex_unlock(&q->mu);
-    if (got)
+    return got;
+}
+
+/* Gives m an empty file: from pool/, else created inline in tmp/. Returns 0 or an errno. */
+static int take_file(struct store_queue *q, struct store_msg *m)
+{
+    if (take_pooled(q, m))
         return 0;
     atomic_fetch_add(&q->pool_misses, 1);
     m->tmp_dir_fd = q->tmp_fd;
@@ -493,19 +499,25 @@ static void msg_free(struct store_msg *m)
     free(m);
 }
 
-/* Write once when env allows it: m's file in the first recipient's Maildir tmp/, starting with
- * the Return-Path line. STORE_OK with m->direct NULL: take the queue path (the Maildir does not
- * exist yet: the local runner creates it). */
+/* Write once when env allows it: m's file starts with the Return-Path line; it is a pool/ file
+ * (moved into the first recipient's tmp/ at the commit) when the Maildirs share the queue's
+ * filesystem, else created in that tmp/. STORE_OK with m->direct NULL: take the queue path (no
+ * pool file, and the Maildir does not exist yet: the local runner creates it). */
 static enum store_err begin_direct(struct store_queue *q, const struct store_envelope *env,
                                    struct store_msg *m)
 {
     char line[STORE_QF_FIELD_MAX + 32];
     size_t len;
-    int e = store_direct_begin(&q->md, env, &m->direct, &m->fd);
-    if (e == ENOENT)
-        return STORE_OK;
+    int e = store_direct_begin(&q->md, env, &m->direct);
     if (e != 0)
         return e == EINVAL ? STORE_ERR_INVALID : store_err_from_errno(e);
+    if (q->md_same_fs && take_pooled(q, m)) {
+        store_direct_adopt(m->direct, m->tmp_dir_fd, m->tmp_name);
+    } else if ((e = store_direct_create(m->direct, &m->fd)) != 0) {
+        store_direct_free(m->direct);
+        m->direct = NULL;
+        return e == ENOENT ? STORE_OK : store_err_from_errno(e);
+    }
     m->place = IN_MAILDIR;
     if (!store_maildir_return_path(line, sizeof line, env->sender, &len))
         return STORE_ERR_INVALID;

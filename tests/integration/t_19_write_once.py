@@ -125,7 +125,11 @@ class WriteOnce(ServerTestCase):
 
     def test_rename_into_new_failure(self):
         # The second rename: alice's file is in new/ already, and must go again.
-        self.check_failure("rename=EIO@2")
+        self.check_failure("maildir_rename=EIO@2")
+
+    def test_move_into_the_maildir_failure(self):
+        # The pool file the message was written into cannot go into alice's tmp/.
+        self.check_failure("rename=EIO")
 
     def test_sync_failure(self):
         self.check_failure("sync=EIO")

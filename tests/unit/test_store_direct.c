@@ -121,6 +121,23 @@ static enum store_err submit(struct fx *f, const char *const *users, size_t n, u
     return r.err;
 }
 
+/* Whether a file of the queue's pool/ holds bytes: a message's, left behind. */
+static bool pool_holds_data(struct fx *f)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/pool", f->queue_dir);
+    DIR *d = opendir(p);
+    bool found = false;
+    for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+        struct stat st;
+        found = found || (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+                          st.st_size > 0);
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
 /* Regular files in <dir>/<sub> (sub under the maildir root, or the queue's "queue"); the name
  * of the last one into name when given. */
 static int count_files(const char *dir, const char *sub, char *name, size_t cap)
@@ -140,6 +157,13 @@ static int count_files(const char *dir, const char *sub, char *name, size_t cap)
     }
     closedir(d);
     return n;
+}
+
+/* Until the pool thread made its first files: the message then takes one. */
+static void wait_pool(struct fx *f)
+{
+    for (int i = 0; i < 500 && count_files(f->queue_dir, "pool", NULL, 0) == 0; i++)
+        usleep(10000);
 }
 
 static void assert_file_bytes(const char *path)
@@ -188,34 +212,54 @@ static void test_written_once_fdatasync(void **state)
     written_once_into_new(*state, STORE_SYNC_FDATASYNC);
 }
 
-/* The first message to a mailbox without a Maildir takes the queue, whose runner creates it;
- * a success report needs the queue too. Both still arrive. */
-static void test_queue_path_when_not_eligible(void **state)
+/* A success report needs the queue (its runner sends it): such a message is queued, and
+ * still arrives. */
+static void test_queue_path_for_a_success_report(void **state)
 {
     struct fx *f = *state;
     open_queue_mode(f, STORE_SYNC_SYNCFS);
-    assert_int_equal(submit(f, (const char *[]){"carol"}, 1, 0), STORE_OK);
     make_maildir(f, "dave");
     assert_int_equal(submit(f, (const char *[]){"dave"}, 1, STORE_NOTIFY_SUCCESS), STORE_OK);
     struct store_stats s;
     for (int i = 0; i < 500; i++) {
         store_queue_stats(f->q, &s);
-        if (s.delivered >= 2)
+        if (s.delivered >= 1)
             break;
         usleep(10000);
     }
     assert_int_equal(s.direct, 0);
-    assert_int_equal(s.delivered, 2);
-    assert_int_equal(count_files(f->maildir, "carol/new", NULL, 0), 1);
+    assert_int_equal(s.delivered, 1);
     assert_int_equal(count_files(f->maildir, "dave/new", NULL, 0), 1);
 }
 
-/* A failure at any step of the commit leaves nothing in tmp/ or new/ of any recipient. */
+/* Pool files filled: the message is written into one (no inode made on the caller's thread),
+ * which the commit moves into the Maildir it creates for a first delivery. */
+static void test_pool_file_into_a_new_maildir(void **state)
+{
+    struct fx *f = *state;
+    open_queue_mode(f, STORE_SYNC_SYNCFS);
+    wait_pool(f);
+    assert_int_equal(submit(f, (const char *[]){"erin", "frank"}, 2, 0), STORE_OK);
+    struct store_stats s;
+    store_queue_stats(f->q, &s);
+    assert_int_equal(s.direct, 1);
+    assert_int_equal(s.pool_misses, 0);
+    char name[256], p[512];
+    assert_int_equal(count_files(f->maildir, "erin/new", name, sizeof name), 1);
+    assert_int_equal(count_files(f->maildir, "frank/new", NULL, 0), 1);
+    snprintf(p, sizeof p, "%s/erin/new/%s", f->maildir, name);
+    assert_file_bytes(p);
+    assert_int_equal(count_files(f->queue_dir, "queue", NULL, 0), 0);
+}
+
+/* A failure at any step of the commit leaves nothing in tmp/ or new/ of any recipient, nor
+ * in the pool file the message was written into. */
 static void check_failure_leaves_nothing(struct fx *f, const char *spec)
 {
     make_maildir(f, "alice");
     make_maildir(f, "bob");
     open_queue_mode(f, STORE_SYNC_SYNCFS);
+    wait_pool(f);
     assert_int_equal(store_fault_set(spec), 0);
     assert_int_not_equal(submit(f, (const char *[]){"alice", "bob"}, 2, 0), STORE_OK);
     store_fault_set(NULL);
@@ -223,7 +267,10 @@ static void check_failure_leaves_nothing(struct fx *f, const char *spec)
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         assert_int_equal(count_files(f->maildir, subs[i], NULL, 0), 0);
     assert_int_equal(count_files(f->queue_dir, "queue", NULL, 0), 0);
+    assert_false(pool_holds_data(f));
 }
+
+static void test_move_failure(void **state) { check_failure_leaves_nothing(*state, "rename=EIO"); }
 
 static void test_link_failure(void **state) { check_failure_leaves_nothing(*state, "link=EIO"); }
 static void test_data_sync_failure(void **state)
@@ -232,7 +279,7 @@ static void test_data_sync_failure(void **state)
 }
 static void test_rename_failure(void **state)
 {
-    check_failure_leaves_nothing(*state, "rename=EIO@2");
+    check_failure_leaves_nothing(*state, "maildir_rename=EIO@2");
 }
 static void test_new_sync_failure(void **state)
 {
@@ -299,10 +346,10 @@ static void test_abort_removes_the_file(void **state)
     struct store_envelope env = {.sender = "", .rcpts = &r, .n_rcpts = 1};
     struct store_msg *m;
     assert_int_equal(store_msg_begin(f->q, &env, &m), STORE_OK);
-    assert_int_equal(count_files(f->maildir, "alice/tmp", NULL, 0), 1);
     assert_int_equal(store_msg_write(m, BODY, sizeof BODY - 1), STORE_OK);
     store_msg_abort(m);
     assert_int_equal(count_files(f->maildir, "alice/tmp", NULL, 0), 0);
+    assert_false(pool_holds_data(f));
 }
 
 static void test_target_directory(void **state)
@@ -323,7 +370,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_written_once_syncfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_written_once_fdatasync, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queue_path_when_not_eligible, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_path_for_a_success_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_file_into_a_new_maildir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_sync_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_failure, setup, teardown),
