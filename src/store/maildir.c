@@ -140,7 +140,8 @@ int store_maildir_unique(struct store_maildir *md, char *out, size_t cap)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int n = snprintf(out, cap, "%lld.M%06ldP%ldQ%" PRIu64 ".%s", (long long)ts.tv_sec,
-                     ts.tv_nsec / 1000, (long)md->pid, ++md->counter, md->host);
+                     ts.tv_nsec / 1000, (long)md->pid,
+                     (uint64_t)atomic_fetch_add(&md->counter, 1) + 1, md->host);
     return n > 0 && (size_t)n < cap ? 0 : ENAMETOOLONG;
 }
 

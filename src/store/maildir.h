@@ -3,6 +3,7 @@
 #ifndef CLEARMTA_STORE_MAILDIR_H
 #define CLEARMTA_STORE_MAILDIR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +24,7 @@ struct store_maildir {
     char *host;     /* hostname with '/' and ':' escaped as \057 and \072 */
     char *buf;      /* copy buffer */
     pid_t pid;
-    uint64_t counter;
+    atomic_uint_fast64_t counter; /* store_maildir_unique may be called from several threads */
 };
 
 /* One message file being delivered. */
@@ -51,7 +52,7 @@ int store_maildir_ensure(struct store_maildir *md, const char *dir);
  * false when it does not fit. The sender holds no control characters (queue_file checks). */
 bool store_maildir_return_path(char *out, size_t cap, const char *sender, size_t *len);
 
-/* A new unique name "<sec>.M<usec>P<pid>Q<n>.<host>" (no size part) into out. */
+/* A new unique name "<sec>.M<usec>P<pid>Q<n>.<host>" (no size part) into out. Thread-safe. */
 int store_maildir_unique(struct store_maildir *md, char *out, size_t cap);
 
 /* "<dir>/tmp/" STORE_MAILDIR_TMP_PREFIX "<name>": where our file name lives until published. */

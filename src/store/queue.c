@@ -36,6 +36,8 @@
  * by a thread of its own. */
 #define POOL_TARGET 64
 #define TMP_NAME_MAX 24
+/* Write buffers kept for the next messages: no 64 KiB allocation per message. */
+#define SPARE_BUFS 32
 
 /* Where a message's file is, so that a failure removes exactly it. IN_MAILDIR: written once,
  * straight into Maildirs (store/direct.h), never a queue file. */
@@ -83,6 +85,8 @@ struct store_queue {
     uint64_t last_id; /* under mu */
     struct pool_file pool[POOL_TARGET]; /* under mu */
     size_t pool_len;                    /* under mu */
+    char *spare[SPARE_BUFS];            /* under mu: free write buffers */
+    size_t n_spare;                     /* under mu */
     uint64_t pool_seq;                  /* sync thread only */
     atomic_uint_fast64_t pool_misses;   /* messages that had to create their file inline */
     /* The local runner: the sync thread hands it committed messages, close stops it. */
@@ -490,12 +494,35 @@ static void msg_append(struct store_msg *m, const char *p, size_t n)
     m->len += n;
 }
 
+/* A WRITE_BUF buffer: a spare one, else a new one (NULL when out of memory). */
+static char *buf_get(struct store_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    char *b = q->n_spare > 0 ? q->spare[--q->n_spare] : NULL;
+    pthread_mutex_unlock(&q->mu);
+    return b != NULL ? b : malloc(WRITE_BUF);
+}
+
+/* Keeps b for the next message, or frees it when enough are kept. NULL is fine. */
+static void buf_put(struct store_queue *q, char *b)
+{
+    if (b == NULL)
+        return;
+    pthread_mutex_lock(&q->mu);
+    bool kept = q->n_spare < SPARE_BUFS;
+    if (kept)
+        q->spare[q->n_spare++] = b;
+    pthread_mutex_unlock(&q->mu);
+    if (!kept)
+        free(b);
+}
+
 static void msg_free(struct store_msg *m)
 {
     if (m->fd >= 0)
         close(m->fd);
     store_direct_free(m->direct);
-    free(m->buf);
+    buf_put(m->q, m->buf);
     free(m);
 }
 
@@ -540,7 +567,7 @@ enum store_err store_msg_begin(struct store_queue *q, const struct store_envelop
         return STORE_ERR_NOMEM;
     m->q = q;
     m->fd = -1;
-    m->buf = malloc(WRITE_BUF);
+    m->buf = buf_get(q);
     if (m->buf == NULL) {
         err = STORE_ERR_NOMEM;
         goto fail;
@@ -620,7 +647,7 @@ void store_msg_commit(struct store_msg *m, store_commit_fn done, void *ctx)
     if (m->err == STORE_OK && m->direct == NULL)
         msg_seal(m);
     msg_flush(m);
-    free(m->buf);
+    buf_put(q, m->buf);
     m->buf = NULL;
     if (m->err != STORE_OK) {
         msg_fail(m, 0);
@@ -780,6 +807,8 @@ static void queue_free(struct store_queue *q)
     if (q->pool_started)
         pthread_join(q->pool_thread, NULL);
     pool_drain(q);
+    while (q->n_spare > 0)
+        free(q->spare[--q->n_spare]);
     store_syncer_free(q->syncer);
     if (q->commits != NULL)
         store_queue_process(q);
