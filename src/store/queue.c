@@ -36,6 +36,7 @@
  * by a thread of its own. */
 #define POOL_TARGET 64
 #define TMP_NAME_MAX 24
+#define COMMIT_THREADS 2
 /* Write buffers kept for the next messages: no 64 KiB allocation per message. */
 #define SPARE_BUFS 32
 
@@ -952,10 +953,12 @@ enum store_err store_queue_open(const struct store_opts *o, struct store_queue *
         rc = open_error(err, errlen, "cleaning tmp in", o->queue_dir, e);
         goto fail;
     }
-    /* One sync thread, taking every commit waiting as one batch (group commit); close waits
-     * for the batches in flight. */
+    /* Sync threads, each taking every commit waiting as one batch (group commit); close waits
+     * for the batches in flight. Two, so that a batch fills and starts its syncs while the one
+     * before is still in its own (a batch written once waits for two syncs in a row); the
+     * shared syncer lets one syncfs serve both. */
     struct base_workq_cfg commits = {
-        .threads = 1,
+        .threads = COMMIT_THREADS,
         .batch_max = 0,
         .finish_on_stop = true,
         .run = commit_batch,
