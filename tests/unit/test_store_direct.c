@@ -93,13 +93,15 @@ static void on_commit(void *ctx, enum store_err err, const char *id)
     r->err = err;
 }
 
-/* Commits one message to the users (local mailboxes) and returns what the commit reported. */
+/* Commits one message to the users (local mailboxes; NULL: a remote recipient) and returns
+ * what the commit reported. */
 static enum store_err submit(struct fx *f, const char *const *users, size_t n, unsigned notify)
 {
     struct store_rcpt rcpts[4];
     char addr[4][64];
     for (size_t i = 0; i < n; i++) {
-        snprintf(addr[i], sizeof addr[i], "%s@example.test", users[i]);
+        snprintf(addr[i], sizeof addr[i], "%s@%s", users[i] != NULL ? users[i] : "far",
+                 users[i] != NULL ? "example.test" : "remote.example");
         rcpts[i] = (struct store_rcpt){.address = addr[i], .local_user = users[i],
                                        .notify = notify};
     }
@@ -230,6 +232,27 @@ static void test_queue_path_for_a_success_report(void **state)
     assert_int_equal(s.direct, 0);
     assert_int_equal(s.delivered, 1);
     assert_int_equal(count_files(f->maildir, "dave/new", NULL, 0), 1);
+}
+
+/* Local and remote recipients: the queue file keeps the remote one for the delivery agent,
+ * the local runner delivers the local one from it. */
+static void test_mixed_recipients_take_the_queue(void **state)
+{
+    struct fx *f = *state;
+    make_maildir(f, "alice");
+    open_queue_mode(f, STORE_SYNC_SYNCFS);
+    assert_int_equal(submit(f, (const char *[]){"alice", NULL}, 2, 0), STORE_OK);
+    struct store_stats s;
+    for (int i = 0; i < 500; i++) {
+        store_queue_stats(f->q, &s);
+        if (s.delivered >= 1)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(s.direct, 0);
+    assert_int_equal(s.delivered, 1);
+    assert_int_equal(count_files(f->maildir, "alice/new", NULL, 0), 1);
+    assert_int_equal(count_files(f->queue_dir, "queue", NULL, 0), 1); /* the remote part */
 }
 
 /* Pool files filled: the message is written into one (no inode made on the caller's thread),
@@ -372,6 +395,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_written_once_fdatasync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_path_for_a_success_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_file_into_a_new_maildir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_recipients_take_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_sync_failure, setup, teardown),
