@@ -37,6 +37,7 @@ struct store_direct {
     const char *pool_name;
     int64_t arrival;
     uint64_t size;
+    const char *folder; /* the Maildir++ folder (".Junk") named by the log line; NULL: inbox */
     char name[STORE_MAILDIR_NAME_MAX];
     size_t n;
     struct direct_rcpt r[];
@@ -68,6 +69,8 @@ static struct store_direct *direct_new(const struct store_envelope *env)
             return NULL;
         strings += strlen(dir) + 1 + strlen(env->rcpts[i].address) + 1;
     }
+    size_t folder_len = env->folder != NULL ? strlen(env->folder) + 1 : 0;
+    strings += folder_len;
     size_t head = sizeof(struct store_direct) + env->n_rcpts * sizeof(struct direct_rcpt);
     struct store_direct *d = malloc(head + strings);
     if (d == NULL)
@@ -83,6 +86,8 @@ static struct store_direct *direct_new(const struct store_envelope *env)
         d->r[i].address = memcpy(p + dl, env->rcpts[i].address, al);
         p += dl + al;
     }
+    if (folder_len > 0)
+        d->folder = memcpy(p, env->folder, folder_len);
     return d;
 }
 
@@ -268,8 +273,9 @@ void store_direct_report(const struct store_direct *d, const char *id,
         /* A truncated line is still worth logging; the bound only protects the buffer. */
         (void)snprintf(line, sizeof line,
                        "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
-                       "(delivered to maildir)",
-                       id, d->r[i].address, delay);
+                       "(delivered to maildir%s%s)",
+                       id, d->r[i].address, delay, d->folder ? " folder " : "",
+                       d->folder ? d->folder : "");
         log(log_ctx, line);
     }
 }
