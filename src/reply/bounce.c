@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "reply/bounce_reason.h"
 #include "reply/mime.h"
 #include "reply/reason.h"
 
@@ -307,6 +308,7 @@ static void parse_dsn(const char *s, size_t n, struct reply_bounce *b)
         if (reply_mime_header(g, gn, "Diagnostic-Code", v, sizeof v)) {
             const char *d = skip_type(v);
             copy_str(r->diag, sizeof r->diag, d, strlen(d));
+            r->diag_unix = ifind(v, (size_t)(d - v), "x-unix") == v;
         }
         if (reply_mime_header(g, gn, "Remote-MTA", v, sizeof v)) {
             const char *d = skip_type(v);
@@ -628,19 +630,25 @@ static void text_diag_for(const char *t, size_t n, struct reply_bounce_rcpt *r)
 {
     size_t i = 0;
     bool taking = false;
-    size_t lines = 0;
+    size_t lines = 0, indent = 0;
     const char *s;
     size_t ln;
     while (next_line(t, n, &i, true, &s, &ln)) {
         if (cut_line(s, ln))
             return;
         size_t off, m = line_rcpt(s, ln, &off);
+        size_t in = 0;
+        while (in < ln && (s[in] == ' ' || s[in] == '\t'))
+            in++;
         if (taking) {
-            if (m || ln == 0 || ++lines > 4)
+            /* a line indented deeper than the recipient's continues its words, even when it
+             * starts with an address (Postfix wraps "said: 550\n    <rcpt>... (in reply …)") */
+            if ((m && in <= indent) || ln == 0 || ++lines > 4)
                 return;
             diag_add(r, s, ln);
             continue;
         }
+        indent = in;
         if (m && same_addr(s + off, m, r->recipient)) {
             size_t rest = off + m;
             while (rest < ln && (s[rest] == '>' || s[rest] == '"' || s[rest] == ')'))
@@ -682,27 +690,9 @@ static bool status_vague(const char *st)
     return n >= 4 && st[n - 2] == '.' && st[n - 1] == '0' && st[n - 3] == '0';
 }
 
-/* Did the reply come after DATA (the transcript or the reply says so)? */
-static bool data_stage(const char *s, size_t n)
-{
-    static const char *const marks[] = {"after end of data", "in reply to end of data",
-                                        "in reply to data", ">>> data", "smtp command data",
-                                        "command data", "after data", NULL};
-    return any_of(s, n, marks);
-}
-
-static bool mail_from_stage(const char *diag)
-{
-    static const char *const marks[] = {"after mail from", "in reply to mail from",
-                                        "mail from:<", NULL};
-    size_t n = strlen(diag);
-    /* "MAIL FROM:<…>" as the command quoted before a reply, not the sender named in passing */
-    return any_of(diag, n, marks) && !any_of(diag, n, (const char *const[]){"rcpt to", NULL});
-}
-
-/* Sendmail-style transcripts (">>> DATA" then "<<< 550 …"): is the line quoting this reply
- * the answer to DATA? */
-static bool transcript_after_data(const char *t, size_t n, const char *diag)
+/* Sendmail-style transcripts (">>> RCPT TO:<…>" then "<<< 550 …"): the stage of the command
+ * the line quoting this reply answered. */
+static enum reply_bounce_stage transcript_stage(const char *t, size_t n, const char *diag)
 {
     /* the reply's first words from its code on, as the transcript quotes them */
     for (const char *p = diag; p[0] && p[1] && p[2] && p[3]; p++) {
@@ -714,29 +704,26 @@ static bool transcript_after_data(const char *t, size_t n, const char *diag)
     }
     size_t dn = strlen(diag);
     if (dn < 8)
-        return false;
+        return REPLY_STAGE_NONE;
     char key[24];
     size_t kn = dn < sizeof key - 1 ? dn : sizeof key - 1;
     for (size_t k = 0; k < kn; k++)
         key[k] = (char)lower((unsigned char)diag[k]);
     key[kn] = '\0';
-    bool data = false;
+    enum reply_bounce_stage stage = REPLY_STAGE_NONE;
     size_t i = 0;
-    while (i < n) {
-        const char *nl = memchr(t + i, '\n', n - i);
-        size_t e = nl ? (size_t)(nl - t) : n;
-        const char *s = t + i;
-        size_t ln = e - i;
+    const char *s;
+    size_t ln;
+    while (next_line(t, n, &i, true, &s, &ln)) {
         if (ln >= 4 && memcmp(s, ">>> ", 4) == 0)
-            data = ln >= 8 && ifind(s + 4, 4, "data") == s + 4;
+            stage = reply_bounce_stage(s + 4, ln - 4);
         else if (ln >= 4 && memcmp(s, "<<< ", 4) == 0 && ifind(s, ln, key))
-            return data;
-        i = e < n ? e + 1 : n;
+            return stage;
     }
-    return false;
+    return REPLY_STAGE_NONE;
 }
 
-static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
+static void explain_rcpt(struct reply_bounce_rcpt *r, enum reply_bounce_stage stage)
 {
     int cls = 5;
     bool action_given = r->action[0] != '\0';
@@ -820,23 +807,13 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
                strcmp(dom, "@googlegroups.com") == 0) {
         /* Google Groups words its refusals in the poster's language; a group refuses the poster */
         r->reason = "rejected";
-    } else if (action_given && strcmp(r->action, "failed") == 0 && r->status[0] == '4' &&
-               (strcmp(r->reason, "undefined") == 0 || strcmp(r->reason, "notaccept") == 0 ||
-                strcmp(r->reason, "networkerror") == 0)) {
-        /* a transient failure reported as final, with no words of its own: the queue gave up */
-        r->reason = "expired";
-    } else if (mail_from_stage(r->diag) &&
-               (strcmp(r->reason, "userunknown") == 0 || strcmp(r->reason, "hostunknown") == 0 ||
-                strcmp(r->reason, "undefined") == 0 || strcmp(r->reason, "filtered") == 0)) {
-        /* refused in answer to MAIL FROM: the sender address, not the recipient, is refused */
-        r->reason = "rejected";
-    } else if (strcmp(r->reason, "undefined") == 0 && r->diag[0] && r->status_given) {
-        /* a report with words and a status that tell no reason: held for a person to judge */
-        r->reason = "onhold";
-    } else if (strcmp(r->reason, "userunknown") == 0 && after_data) {
-        /* "unknown user" only after the message was sent is a content filter's verdict on the
-         * message, not a missing mailbox: RCPT TO had accepted the address */
-        r->reason = "filtered";
+    } else {
+        struct reply_bounce_facts f = {
+            .diag = r->diag, .status = r->status, .action = action_given ? r->action : "",
+            .remote_mta = r->remote_mta, .recipient = r->recipient, .stage = stage,
+            .diag_unix = r->diag_unix, .status_given = r->status_given,
+            .ex = r->explained ? &r->ex : NULL};
+        r->reason = reply_bounce_reason(r->reason, &f);
     }
     if (!r->status[0] || (status_vague(r->status) && !r->status_given)) {
         const char *rs = reason_status(r->reason);
@@ -1127,9 +1104,12 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         words.diag[0] = '\0';
         if (c.ndsn > 0)
             text_diag_for(c.text, c.text_len, &words);
-        explain_rcpt(&out->rcpt[k], data_stage(d, strlen(d)) ||
-                                        data_stage(words.diag, strlen(words.diag)) ||
-                                        transcript_after_data(c.text, c.text_len, d));
+        enum reply_bounce_stage stage = reply_bounce_stage(d, strlen(d));
+        if (stage == REPLY_STAGE_NONE)
+            stage = reply_bounce_stage(words.diag, strlen(words.diag));
+        if (stage == REPLY_STAGE_NONE)
+            stage = transcript_stage(c.text, c.text_len, d);
+        explain_rcpt(&out->rcpt[k], stage);
     }
     return out->kind;
 }
