@@ -641,9 +641,10 @@ static void text_diag_for(const char *t, size_t n, struct reply_bounce_rcpt *r)
         while (in < ln && (s[in] == ' ' || s[in] == '\t'))
             in++;
         if (taking) {
-            /* a line indented deeper than the recipient's continues its words, even when it
-             * starts with an address (Postfix wraps "said: 550\n    <rcpt>... (in reply …)") */
-            if ((m && in <= indent) || ln == 0 || ++lines > 4)
+            /* a line indented deeper than the recipient's, or naming the same recipient again,
+             * continues its words (Postfix wraps "said: 550\n    <rcpt>... (in reply …)") */
+            bool same = m && same_addr(s + off, m, r->recipient);
+            if ((m && in <= indent && !same) || ln == 0 || ++lines > 4)
                 return;
             diag_add(r, s, ln);
             continue;
@@ -690,11 +691,9 @@ static bool status_vague(const char *st)
     return n >= 4 && st[n - 2] == '.' && st[n - 1] == '0' && st[n - 3] == '0';
 }
 
-/* Sendmail-style transcripts (">>> RCPT TO:<…>" then "<<< 550 …"): the stage of the command
- * the line quoting this reply answered. */
-static enum reply_bounce_stage transcript_stage(const char *t, size_t n, const char *diag)
+/* The reply's first words from its code on, lowercased into key (a transcript quotes them). */
+static size_t reply_key(const char *diag, char *key, size_t cap)
 {
-    /* the reply's first words from its code on, as the transcript quotes them */
     for (const char *p = diag; p[0] && p[1] && p[2] && p[3]; p++) {
         if (p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
             p[2] <= '9' && (p[3] == ' ' || p[3] == '-') && (p == diag || p[-1] == ' ')) {
@@ -703,22 +702,43 @@ static enum reply_bounce_stage transcript_stage(const char *t, size_t n, const c
         }
     }
     size_t dn = strlen(diag);
-    if (dn < 8)
-        return REPLY_STAGE_NONE;
-    char key[24];
-    size_t kn = dn < sizeof key - 1 ? dn : sizeof key - 1;
+    if (dn < 8 || cap == 0)
+        return 0;
+    size_t kn = dn < cap - 1 ? dn : cap - 1;
     for (size_t k = 0; k < kn; k++)
         key[k] = (char)lower((unsigned char)diag[k]);
     key[kn] = '\0';
+    return kn;
+}
+
+/* Sendmail-style transcripts (">>> RCPT TO:<…>" then "<<< 550 …"): the stage of the command
+ * the line quoting this reply answered. A multi-line reply the report cut to its first line
+ * ("552-5.7.0 This message was blocked …") is taken whole from the transcript's "<<< " lines. */
+static enum reply_bounce_stage transcript_stage(const char *t, size_t n, struct reply_bounce_rcpt *r)
+{
+    char key[24];
+    if (!reply_key(r->diag, key, sizeof key))
+        return REPLY_STAGE_NONE;
     enum reply_bounce_stage stage = REPLY_STAGE_NONE;
     size_t i = 0;
     const char *s;
     size_t ln;
     while (next_line(t, n, &i, true, &s, &ln)) {
-        if (ln >= 4 && memcmp(s, ">>> ", 4) == 0)
+        if (ln >= 4 && memcmp(s, ">>> ", 4) == 0) {
             stage = reply_bounce_stage(s + 4, ln - 4);
-        else if (ln >= 4 && memcmp(s, "<<< ", 4) == 0 && ifind(s, ln, key))
+        } else if (ln >= 4 && memcmp(s, "<<< ", 4) == 0 && ifind(s, ln, key)) {
+            if (ln > 7 && s[7] == '-') {
+                /* "<<< 552-…" continues: replace the cut reply by all its lines */
+                r->diag[0] = '\0';
+                diag_add(r, s + 4, ln - 4);
+                while (next_line(t, n, &i, true, &s, &ln) && ln > 7 && memcmp(s, "<<< ", 4) == 0) {
+                    diag_add(r, s + 4, ln - 4);
+                    if (s[7] != '-')
+                        break;
+                }
+            }
             return stage;
+        }
     }
     return REPLY_STAGE_NONE;
 }
@@ -768,6 +788,12 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, enum reply_bounce_stage st
         r->explained = true;
         r->ex = ex;
         r->reason = reply_reason_name(ex.reason);
+        /* a transient reply in a report that gives no status: the status is transient too */
+        if (!r->status_given && ex.code / 100 == 4 && cls == 5)
+            cls = 4;
+        /* a 2xx in the words of a failure report ("Size (in bytes): 222") is no success */
+        if (cls != 2 && ex.cls == REPLY_CLASS_SUCCESS)
+            r->reason = "undefined";
         /* the reply's code decides where it holds one (a DSN's own Status is often 5.0.0) */
         if (ex.code && (sn == 0 || ex.code_offset > sn))
             r->reply_code = ex.code;
@@ -1104,11 +1130,15 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         words.diag[0] = '\0';
         if (c.ndsn > 0)
             text_diag_for(c.text, c.text_len, &words);
+        enum reply_bounce_stage in_transcript = transcript_stage(c.text, c.text_len, &out->rcpt[k]);
         enum reply_bounce_stage stage = reply_bounce_stage(d, strlen(d));
         if (stage == REPLY_STAGE_NONE)
             stage = reply_bounce_stage(words.diag, strlen(words.diag));
         if (stage == REPLY_STAGE_NONE)
-            stage = transcript_stage(c.text, c.text_len, d);
+            stage = in_transcript;
+        /* Exim names a delivery to a program "pipe to |/path …" */
+        if (ifind(c.text, c.text_len < 4096 ? c.text_len : 4096, "pipe to |"))
+            out->rcpt[k].diag_unix = true;
         explain_rcpt(&out->rcpt[k], stage);
     }
     return out->kind;

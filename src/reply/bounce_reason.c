@@ -23,7 +23,7 @@ static bool iat(const char *s, size_t n, size_t i, const char *needle)
 {
     size_t k = 0;
     for (; needle[k]; k++)
-        if (i + k >= n || lower((unsigned char)s[i + k]) != needle[k])
+        if (i + k >= n || lower((unsigned char)s[i + k]) != (unsigned char)needle[k])
             return false;
     return true;
 }
@@ -130,8 +130,12 @@ static bool provider_host(const char *remote_mta, const char *recipient, const c
         return true;
     /* Exim and Postfix name the host in their words: "host smtp.wanadoo.fr [192.0.2.1]" */
     size_t dn = strlen(diag);
-    for (const char *h = ifind(diag, dn, "host "); h; h = ifind(h + 1, dn - (size_t)(h + 1 - diag), "host ")) {
-        const char *w = h + 5;
+    for (const char *h = ifind(diag, dn, "host"); h; h = ifind(h + 1, dn - (size_t)(h + 1 - diag), "host")) {
+        const char *w = h + 4;
+        if (*w != ' ' && *w != ':')
+            continue;
+        while (*w == ' ' || *w == ':')
+            w++;
         k = 0;
         while (w[k] && w[k] != ' ' && w[k] != '[' && w[k] != ':' && k + 1 < sizeof host) {
             host[k] = w[k];
@@ -340,7 +344,7 @@ static bool one_of(const char *r, const char *const *names)
 }
 
 /* Reporting MTAs' own words for an address their directory lacks (Exchange, Microsoft 365,
- * IMail, Domino, Mimecast): the MTA looked the address up itself, no SMTP stage involved. */
+ * IMail, Domino, Mimecast, Trend Micro): the MTA looked the address up itself, no SMTP stage involved. */
 static const char *const directory_words[] = {
     "recipient name is not recognized",
     "email address wasn't found at the destination domain",
@@ -351,6 +355,7 @@ static const char *const directory_words[] = {
     "unknown user:",
     "not listed in public name & address book",
     "recipient email address is possibly incorrect",
+    "check if address is correct",
     NULL,
 };
 
@@ -363,6 +368,27 @@ static bool any_in(const char *s, const char *const *words)
     return false;
 }
 
+/* "553 mx.example.com does not exist": a host or domain name (dots, no '@') is what is
+ * missing, not a mailbox. */
+static bool domain_missing(const char *diag)
+{
+    size_t dn = strlen(diag);
+    for (const char *p = ifind(diag, dn, " does not exist"); p;
+         p = ifind(p + 1, dn - (size_t)(p + 1 - diag), " does not exist")) {
+        const char *b = p;
+        while (b > diag && b[-1] != ' ' && b[-1] != '<' && b[-1] != '"')
+            b--;
+        bool dot = false, at = false;
+        for (const char *q = b; q < p; q++) {
+            dot |= *q == '.';
+            at |= *q == '@';
+        }
+        if (dot && !at && p - b > 3 && p[-1] != '.')
+            return true;
+    }
+    return false;
+}
+
 const char *reply_bounce_reason(const char *reason, const struct reply_bounce_facts *f)
 {
     bool from_text = f->ex && f->ex->reason_from == REPLY_REASON_FROM_TEXT;
@@ -370,13 +396,28 @@ const char *reply_bounce_reason(const char *reason, const struct reply_bounce_fa
     /* a local delivery program failed ("Diagnostic-Code: X-Unix; 71"): the mailer */
     static const char *const mailbox_reasons[] = {"mailboxfull", "mesgtoobig", "exceedlimit",
                                                   "userunknown", "suspend", NULL};
+    static const char *const transient_reasons[] = {"undefined", "networkerror", "systemerror",
+                                                    "notaccept", NULL};
     if (f->diag_unix && !one_of(reason, mailbox_reasons))
         reason = "mailererror";
+    else if (!f->action[0] && !f->status_given && f->ex && f->ex->code / 100 == 4 &&
+             one_of(reason, transient_reasons))
+        /* a failure report quoting a transient reply of no lasting cause: the queue gave up */
+        reason = "expired";
     else if (f->action[0] && is(f->action, "failed") && f->status[0] == '4' &&
              (is(reason, "undefined") || (!from_text && (is(reason, "notaccept") ||
                                                          is(reason, "networkerror")))))
         /* a transient failure reported as final, with no words of its own: the queue gave up */
         reason = "expired";
+
+    /* Gmail's relay numbers the stage of its refused attempts: 17 and 18 are DATA and the end
+     * of the message, a refusal of the content by the receiver's filter */
+    size_t dn = strlen(f->diag);
+    if (ifind(f->diag, dn, "(state 17)") || ifind(f->diag, dn, "(state 18)"))
+        return "filtered";
+    static const char *const unknown_reasons[] = {"userunknown", "filtered", NULL};
+    if (one_of(reason, unknown_reasons) && domain_missing(f->diag))
+        reason = "hostunknown";
 
     /* "unknown user" is a missing mailbox when the status says so, RCPT TO was refused or the
      * reporting MTA's directory lacks it; refused at MAIL FROM it is the sender that is

@@ -30,7 +30,7 @@ struct reply_bounce_facts {
     const char *remote_mta;   /* "" when unknown */
     const char *recipient;
     enum reply_bounce_stage stage;
-    bool diag_unix;           /* Diagnostic-Code: X-Unix (a local delivery program) */
+    bool diag_unix;           /* a local delivery program: X-Unix diagnostic, Exim's "pipe to |" */
     bool status_given;        /* the report carried a Status field */
     const struct reply_explanation *ex; /* the explanation of diag, or NULL */
 };

@@ -426,10 +426,11 @@ static bool phrase_at(const unsigned char *s, size_t len, size_t i, const struct
         if (ph[k] == ' ') {
             if (j >= len || !is_space(s[j]))
                 return false;
-            bool newline = false;
             while (j < len && is_space(s[j]))
-                newline |= s[j++] == '\n';
-            j = skip_continuation(s, len, j, newline);
+                j++;
+            /* "550 5.7.1 " inside a phrase is a continuation prefix even where a report joined
+             * the reply's lines with spaces */
+            j = skip_continuation(s, len, j, true);
         } else if (ph[k] == '\'' && j + 3 <= len && s[j] == 0xe2 && s[j + 1] == 0x80 &&
                    s[j + 2] == 0x99) {
             j += 3;
