@@ -9,8 +9,8 @@
 #include <sys/types.h>
 
 #include "cli/cli.h"
+#include "cli/explain_json.h"
 #include "reply/explain.h"
-#include "reply/json.h"
 
 #define TEXT_COPY_MAX 8192 /* reply text shown; longer texts are cut */
 
@@ -78,151 +78,78 @@ static bool buf_append(struct buf *b, const char *s, size_t n)
     return true;
 }
 
-static bool buf_put(void *ctx, const char *p, size_t n)
-{
-    return buf_append(ctx, p, n);
-}
-
-/* Appends str as a JSON string (reply/json.h). */
-static bool json_escape(struct buf *b, const char *str, size_t len)
-{
-    return reply_json_string(str, len, buf_put, b);
-}
-
-static void put_json_string(FILE *f, const char *str, size_t len)
-{
-    static struct buf scratch;
-    scratch.len = 0;
-    if (json_escape(&scratch, str, len))
-        fwrite_unlocked(scratch.p, 1, scratch.len, f);
-    else
-        fputs_unlocked("\"\"", f); /* out of memory: an empty string keeps the JSON valid */
-}
-
-/* The long texts come from the static tables: each is escaped once and then copied. */
-#define JSON_CACHE_SLOTS 2048u
-static struct {
-    const char *key;
-    struct buf json;
-} json_cache[JSON_CACHE_SLOTS];
-
-static void put_json_static(FILE *f, const char *str)
-{
-    size_t h = ((uintptr_t)str >> 3) & (JSON_CACHE_SLOTS - 1);
-    for (size_t probe = 0; probe < 16; probe++, h = (h + 1) & (JSON_CACHE_SLOTS - 1)) {
-        if (json_cache[h].key == str) {
-            fwrite_unlocked(json_cache[h].json.p, 1, json_cache[h].json.len, f);
-            return;
-        }
-        if (json_cache[h].key == NULL) {
-            if (!json_escape(&json_cache[h].json, str, strlen(str)))
-                break;
-            json_cache[h].key = str;
-            fwrite_unlocked(json_cache[h].json.p, 1, json_cache[h].json.len, f);
-            return;
-        }
-    }
-    put_json_string(f, str, strlen(str));
-}
+static struct cli_json record; /* the JSON line being built */
 
 /* ,"name":"value" for a static text, or null. */
-static void put_json_field(FILE *f, const char *name, const char *value)
-{
-    putc_unlocked(',', f);
-    putc_unlocked('"', f);
-    fputs_unlocked(name, f);
-    fputs_unlocked("\":", f);
-    if (value)
-        put_json_static(f, value);
-    else
-        fputs_unlocked("null", f);
-}
-
-static void put_int(FILE *f, int v)
-{
-    char d[12];
-    size_t n = 0;
-    unsigned u = v < 0 ? 0u : (unsigned)v;
-    do {
-        d[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u && n < sizeof d);
-    while (n)
-        putc_unlocked(d[--n], f);
-}
+#define put_json_field(name, value) cli_json_text(&record, name, (value), true, true)
 
 /* "X.Y.Z" */
-static void put_status(FILE *f, struct reply_status st)
+static void put_status(struct reply_status st)
 {
-    put_int(f, st.cls);
-    putc_unlocked('.', f);
-    put_int(f, st.subject);
-    putc_unlocked('.', f);
-    put_int(f, st.detail);
+    char buf[48];
+    cli_json_raw(&record, buf, cli_format_status(st.cls, st.subject, st.detail, buf, sizeof buf));
 }
 
 static void print_json(FILE *f, const struct reply_explanation *ex, const char *text,
                        size_t text_len)
 {
-    fputs_unlocked("{\"code\":", f);
+    struct cli_json *j = &record;
+    cli_json_lit(j, "{\"code\":");
     if (ex->code)
-        put_int(f, ex->code);
+        cli_json_uint(j, (unsigned long)ex->code);
     else
-        fputs_unlocked("null", f);
-    fputs_unlocked(",\"enhanced\":", f);
+        cli_json_lit(j, "null");
+    cli_json_lit(j, ",\"enhanced\":");
     if (ex->status.cls) {
-        putc_unlocked('"', f);
-        put_status(f, ex->status);
-        putc_unlocked('"', f);
+        cli_json_lit(j, "\"");
+        put_status(ex->status);
+        cli_json_lit(j, "\"");
     } else {
-        fputs_unlocked("null", f);
+        cli_json_lit(j, "null");
     }
-    put_json_field(f, "class", reply_class_name(ex->cls));
-    fputs_unlocked(ex->retry ? ",\"retry\":true" : ",\"retry\":false", f);
-    put_json_field(f, "reason", reply_reason_name(ex->reason));
-    put_json_field(f, "meaning", ex->meaning);
-    put_json_field(f, "cause", ex->cause);
-    put_json_field(f, "action", ex->action);
-    put_json_field(f, "retry_when", ex->retry_when);
-    put_json_field(f, "summary", ex->summary);
-    put_json_field(f, "title", ex->basic ? ex->basic->title : NULL);
-    put_json_field(f, "enhanced_title", ex->enhanced ? ex->enhanced->title : NULL);
-    put_json_field(f, "admin", ex->admin);
+    put_json_field("class", reply_class_name(ex->cls));
+    cli_json_bool(j, "retry", ex->retry, true);
+    put_json_field("reason", reply_reason_name(ex->reason));
+    put_json_field("meaning", ex->meaning);
+    put_json_field("cause", ex->cause);
+    put_json_field("action", ex->action);
+    put_json_field("retry_when", ex->retry_when);
+    put_json_field("summary", ex->summary);
+    put_json_field("title", ex->basic ? ex->basic->title : NULL);
+    put_json_field("enhanced_title", ex->enhanced ? ex->enhanced->title : NULL);
+    put_json_field("admin", ex->admin);
     static const char *const from[] = {"class", "code", "enhanced", "text"};
-    put_json_field(f, "reason_from", from[ex->reason_from]);
-    put_json_field(f, "matched", ex->pattern ? ex->pattern->phrase : NULL);
-    fputs_unlocked(",\"command\":", f);
-    if (ex->command)
-        put_json_string(f, ex->command, ex->command_len);
-    else
-        fputs_unlocked("null", f);
-    fputs_unlocked(",\"text\":", f);
-    put_json_string(f, text, text_len);
-    fputs_unlocked(",\"notes\":[", f);
+    put_json_field("reason_from", from[ex->reason_from]);
+    put_json_field("matched", ex->pattern ? ex->pattern->phrase : NULL);
+    cli_json_field(j, "command", ex->command, ex->command_len, true);
+    cli_json_field(j, "text", text, text_len, true);
+    cli_json_lit(j, ",\"notes\":[");
     bool first = true;
     for (int n = 0; n < REPLY_NOTE__COUNT; n++) {
         if (!(ex->notes & (1u << n)))
             continue;
         if (!first)
-            putc_unlocked(',', f);
-        put_json_static(f, reply_explain_note_text((enum reply_note)n));
+            cli_json_lit(j, ",");
+        cli_json_static(j, reply_explain_note_text((enum reply_note)n));
         first = false;
     }
-    fputs_unlocked("]}\n", f);
+    cli_json_lit(j, "]}\n");
+    cli_json_flush(j, f);
 }
 
 static void print_json_error(FILE *f, enum reply_explain_err err, unsigned long line,
                              const char *input, size_t len)
 {
-    fputs_unlocked("{\"error\":", f);
-    const char *msg = reply_explain_strerror(err);
-    put_json_string(f, msg, strlen(msg));
-    fprintf(f, ",\"line\":%lu,\"input\":", line);
-    put_json_string(f, input, len);
-    fputs_unlocked("}\n", f);
+    struct cli_json *j = &record;
+    cli_json_lit(j, "{");
+    cli_json_text(j, "error", reply_explain_strerror(err), true, false);
+    cli_json_lit(j, ",\"line\":");
+    cli_json_uint(j, line);
+    cli_json_field(j, "input", input, len, true);
+    cli_json_lit(j, "}\n");
+    cli_json_flush(j, f);
 }
 
-/* "Label:" padded to the value column. */
 static void put_label(FILE *f, const char *label)
 {
     size_t n = strlen(label);
@@ -260,7 +187,7 @@ static void print_human(FILE *f, const struct reply_explanation *ex, const char 
     }
     if (ex->code) {
         put_label(f, "Code:");
-        put_int(f, ex->code);
+        fprintf(f, "%d", ex->code);
         fputs_unlocked(", ", f);
         fputs_unlocked(reply_first_digit_meaning(ex->code / 100), f);
         if (ex->basic && ex->basic->title && ex->basic->title[0]) {
@@ -274,7 +201,9 @@ static void print_human(FILE *f, const struct reply_explanation *ex, const char 
     }
     if (ex->status.cls) {
         put_label(f, "Enhanced code:");
-        put_status(f, ex->status);
+        char st[48];
+        cli_format_status(ex->status.cls, ex->status.subject, ex->status.detail, st, sizeof st);
+        fputs_unlocked(st, f);
         putc_unlocked(' ', f);
         fputs_unlocked(ex->enhanced ? ex->enhanced->title : "(not in the registry)", f);
         putc_unlocked('\n', f);

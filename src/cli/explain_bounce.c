@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/explain_json.h"
 #include "reply/bounce.h"
-#include "reply/json.h"
 
 /* A bounce's reasons sit in its first kilobytes; what follows a message's first 4 MiB (a large
  * returned attachment) is skipped, so memory stays constant whatever the input. */
@@ -27,21 +27,9 @@ struct bounce_run {
     unsigned long messages, bounces, not_bounces;
 };
 
-static bool put(void *ctx, const char *p, size_t n)
-{
-    return fwrite_unlocked(p, 1, n, ctx) == n;
-}
+static struct cli_json record; /* the JSON line being built */
 
-static void json_str(const char *name, const char *v, bool comma)
-{
-    if (comma)
-        putc_unlocked(',', stdout);
-    printf("\"%s\":", name);
-    if (v)
-        reply_json_string(v, strlen(v), put, stdout);
-    else
-        fputs_unlocked("null", stdout);
-}
+#define json_str(name, v, comma) cli_json_text(&record, name, (v), false, (comma))
 
 static const char *class_of(const struct reply_bounce_rcpt *r)
 {
@@ -60,20 +48,21 @@ static void print_rcpt(const char *name, const struct reply_bounce *b,
     bool nostatus = b->kind != REPLY_BOUNCE_DSN;
     const struct reply_explanation *ex = r->explained ? &r->ex : NULL;
     if (json) {
-        putc_unlocked('{', stdout);
+        struct cli_json *j = &record;
+        cli_json_lit(j, "{");
         json_str("file", name, false);
         json_str("kind", reply_bounce_kind_name(b->kind), true);
         json_str("recipient", r->recipient, true);
         json_str("action", r->action, true);
         json_str("status", nostatus ? "" : r->status, true);
-        printf(",\"reply_code\":");
+        cli_json_lit(j, ",\"reply_code\":");
         if (r->reply_code)
-            printf("%d", r->reply_code);
+            cli_json_uint(j, (unsigned long)r->reply_code);
         else
-            fputs_unlocked("null", stdout);
+            cli_json_lit(j, "null");
         json_str("reply", r->diag, true);
         json_str("reason", r->reason, true);
-        printf(",\"hardbounce\":%s", r->hard ? "true" : "false");
+        cli_json_bool(j, "hardbounce", r->hard, true);
         json_str("remote_mta", r->remote_mta[0] ? r->remote_mta : NULL, true);
         json_str("feedback_type", b->feedback_type[0] ? b->feedback_type : NULL, true);
         json_str("message_id", b->message_id, true);
@@ -81,12 +70,13 @@ static void print_rcpt(const char *name, const struct reply_bounce *b,
         json_str("sender", b->sender, true);
         json_str("date", b->date, true);
         json_str("class", nostatus ? NULL : class_of(r), true);
-        printf(",\"retry\":%s", !nostatus && r->status[0] == '4' ? "true" : "false");
-        json_str("meaning", ex && !nostatus ? ex->meaning : NULL, true);
-        json_str("cause", ex && !nostatus ? ex->cause : NULL, true);
-        json_str("action_advice", ex && !nostatus ? ex->action : NULL, true);
-        json_str("retry_when", ex && !nostatus ? ex->retry_when : NULL, true);
-        fputs_unlocked("}\n", stdout);
+        cli_json_bool(j, "retry", !nostatus && r->status[0] == '4', true);
+        cli_json_text(j, "meaning", ex && !nostatus ? ex->meaning : NULL, true, true);
+        cli_json_text(j, "cause", ex && !nostatus ? ex->cause : NULL, true, true);
+        cli_json_text(j, "action_advice", ex && !nostatus ? ex->action : NULL, true, true);
+        cli_json_text(j, "retry_when", ex && !nostatus ? ex->retry_when : NULL, true, true);
+        cli_json_lit(j, "}\n");
+        cli_json_flush(j, stdout);
         return;
     }
     printf("%s: %s\n", name, r->recipient[0] ? r->recipient : "(no address)");
