@@ -79,3 +79,9 @@ timeout -k 10 "${BENCH_TIMEOUT:-900}" python3 "$here/bench.py"
 timeout -k 10 "${BENCH_LIMITS_TIMEOUT:-600}" python3 "$here/limits.py" \
     --append "$here/results/latest.md" ||
     echo "bench: the limits figures failed (see above); latest.md has none" >&2
+
+# Explain (issue 15): the shared bounce set in one process and a million log and reply lines,
+# per second of one core (bench/explain_speed.py), appended to the same table file.
+timeout -k 10 "${BENCH_EXPLAIN_TIMEOUT:-600}" python3 "$here/explain_speed.py" \
+    --append "$here/results/latest.md" ||
+    echo "bench: the explain figures failed (see above); latest.md has none" >&2
