@@ -145,6 +145,18 @@ static void explain(struct reply_log_entry *e, const char *dsn, size_t dsn_len)
     if (e->reply_len && reply_explain(e->reply, e->reply_len, &ex) == REPLY_EXPLAIN_OK) {
         e->ex = ex;
         e->explained = true;
+        /* the remote reply itself: from its code on, without Postfix's "host … said: " in
+         * front and "(in reply to RCPT TO command)" behind it */
+        static const char intro[] = "(in reply to ";
+        size_t end = e->reply_len;
+        if (ex.command && (size_t)(ex.command - e->reply) >= sizeof intro - 1)
+            end = (size_t)(ex.command - e->reply) - (sizeof intro - 1);
+        while (end > 0 && e->reply[end - 1] == ' ')
+            end--;
+        if (ex.code && ex.code_offset < end) {
+            e->reply += ex.code_offset;
+            e->reply_len = end - ex.code_offset;
+        }
     } else if (dsn_len && dsn_len + 1 + e->reply_len <= sizeof joined) {
         memcpy(joined, dsn, dsn_len);
         joined[dsn_len] = ' ';
@@ -176,7 +188,9 @@ static void explain(struct reply_log_entry *e, const char *dsn, size_t dsn_len)
     if (!e->status.cls) {
         e->status.cls = e->outcome == REPLY_LOG_DELIVERED ? 2
                         : e->outcome == REPLY_LOG_DEFERRED ? 4 : 5;
-        if (e->explained && e->ex.code)
+        /* the reply's class where it has one of a delivery's (not a 3xx) */
+        if (e->explained && (e->ex.code / 100 == 2 || e->ex.code / 100 == 4 ||
+                             e->ex.code / 100 == 5))
             e->status.cls = e->ex.code / 100;
     }
 }
@@ -264,10 +278,11 @@ static bool opensmtpd(const struct fields *x, const char *s, size_t n, struct re
         e->reply = st;
         e->reply_len = stn;
     }
-    /* the queue id: the token after "smtpd[pid]: " */
+    /* the session id: the token after "smtpd[pid]: ", or the line's first in the daemon's
+     * own output (smtpd -d writes no syslog prefix) */
     const char *p = find(s, n, "]: ");
-    if (p) {
-        p += 3;
+    p = p ? p + 3 : s;
+    {
         const char *q = p;
         while (q < s + n && *q != ' ')
             q++;
