@@ -8,15 +8,15 @@ tests/integration/mta_logs/<mta>.log, the fixtures of t_72.
 
   sudo python3 tests/mta_logs.py [postfix] [opensmtpd]
 
-Needs root (the MTAs' masters start as root) and the Debian packages postfix and opensmtpd
-(scripts/deps.sh bench installs postfix; opensmtpd: apt-get install opensmtpd, then
-systemctl disable --now opensmtpd). OpenSMTPD runs in the foreground (-d) on its package's
-spool, which must be idle: the script empties its queue afterwards. An MTA that is missing is
-skipped with a message."""
+Needs root (the MTAs' masters start as root) and the Debian package of each MTA: postfix
+(scripts/deps.sh bench) and opensmtpd. The two packages conflict (each is the system's MTA):
+run the script once with postfix installed, then install opensmtpd (with a policy-rc.d that
+keeps its service from starting), run `tests/mta_logs.py opensmtpd`, and reinstall postfix.
+OpenSMTPD runs in the foreground (-d) on its package's spool, which must be idle: the script
+empties its queue afterwards. An MTA that is missing is skipped with a message."""
 import os
 import shutil
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +25,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "integration"))
+from harness import free_ports  # noqa: E402
 from smtp_test_server import SMTPTestServer  # noqa: E402
 
 OUT = os.path.join(HERE, "integration", "mta_logs")
@@ -39,14 +41,6 @@ RCPTS = {
     "spam@example.net": "250 2.1.5 Ok",
 }
 DATA_END = {"example.net": "554 5.7.1 Message rejected as spam by content filter"}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_server():
@@ -95,12 +89,12 @@ def save(mta, lines):
 
 
 def postfix(servers):
-    if not shutil.which("postfix"):
+    if not shutil.which("postfix", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
         print("mta_logs: postfix is not installed, skipped")
         return
     d = tempfile.mkdtemp(prefix="mta-logs-postfix-")
     os.chmod(d, 0o755)  # Postfix's daemons run as postfix and must reach their directories
-    port = free_port()
+    port = free_ports()[0]
     subprocess.run(["sh", os.path.join(ROOT, "bench", "postfix.sh"), "setup", d, str(port)],
                    check=True)
     etc = os.path.join(d, "etc")
@@ -127,7 +121,7 @@ def opensmtpd(servers):
         print("mta_logs: opensmtpd is not installed, skipped")
         return
     d = tempfile.mkdtemp(prefix="mta-logs-opensmtpd-")
-    port = free_port()
+    port = free_ports()[0]
     conf = os.path.join(d, "smtpd.conf")
     with open(conf, "w") as f:
         f.write("queue ttl 60s\n")
