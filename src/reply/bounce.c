@@ -310,6 +310,8 @@ static void parse_dsn(const char *s, size_t n, struct reply_bounce *b)
             copy_str(r->diag, sizeof r->diag, d, strlen(d));
             r->diag_unix = ifind(v, (size_t)(d - v), "x-unix") == v;
         }
+        if (reply_mime_header(g, gn, "X-PowerMTA-BounceCategory", v, sizeof v))
+            copy_str(r->category, sizeof r->category, v, strlen(v));
         if (reply_mime_header(g, gn, "Remote-MTA", v, sizeof v)) {
             const char *d = skip_type(v);
             copy_str(r->remote_mta, sizeof r->remote_mta, d, strlen(d));
@@ -838,6 +840,7 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, enum reply_bounce_stage st
             .diag = r->diag, .status = r->status, .action = action_given ? r->action : "",
             .remote_mta = r->remote_mta, .recipient = r->recipient, .stage = stage,
             .diag_unix = r->diag_unix, .status_given = r->status_given,
+            .category = r->category,
             .ex = r->explained ? &r->ex : NULL};
         r->reason = reply_bounce_reason(r->reason, &f);
     }

@@ -389,8 +389,26 @@ static bool domain_missing(const char *diag)
     return false;
 }
 
+/* PowerMTA's bounce categories (X-PowerMTA-BounceCategory, its documented classes). */
+static const struct provider_phrase powermta_categories[] = {
+    {"bad-mailbox", "userunknown"},        {"bad-domain", "hostunknown"},
+    {"inactive-mailbox", "suspend"},       {"quota-issues", "mailboxfull"},
+    {"spam-related", "spamdetected"},      {"policy-related", "policyviolation"},
+    {"virus-related", "virusdetected"},    {"content-related", "contenterror"},
+    {"message-expired", "expired"},        {"no-answer-from-host", "networkerror"},
+    {"bad-connection", "networkerror"},    {"routing-errors", "systemerror"},
+    {"relaying-issues", "norelaying"},     {"invalid-sender", "rejected"},
+    {"bad-configuration", "systemerror"},  {"protocol-errors", "systemerror"},
+    {NULL, NULL},
+};
+
 const char *reply_bounce_reason(const char *reason, const struct reply_bounce_facts *f)
 {
+    /* the reporting MTA classed the failure itself */
+    for (const struct provider_phrase *c = powermta_categories; f->category && c->phrase; c++)
+        if (strcmp(f->category, c->phrase) == 0)
+            return c->reason;
+
     bool from_text = f->ex && f->ex->reason_from == REPLY_REASON_FROM_TEXT;
 
     /* a local delivery program failed ("Diagnostic-Code: X-Unix; 71"): the mailer */

@@ -32,6 +32,7 @@ struct reply_bounce_facts {
     enum reply_bounce_stage stage;
     bool diag_unix;           /* a local delivery program: X-Unix diagnostic, Exim's "pipe to |" */
     bool status_given;        /* the report carried a Status field */
+    const char *category;     /* the reporting MTA's own class of the failure ("" when none) */
     const struct reply_explanation *ex; /* the explanation of diag, or NULL */
 };
 

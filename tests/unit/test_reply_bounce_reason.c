@@ -92,6 +92,14 @@ static void test_programs_and_transient(void **state)
                                     .remote_mta = "", .recipient = "bob@example.org",
                                     .status_given = true};
     assert_string_equal(reply_bounce_reason("undefined", &f), "expired");
+    /* the reporting MTA's own class (PowerMTA) decides over the words and the stage */
+    f = (struct reply_bounce_facts){.diag = "554 delivery error: dd This user doesn't have an "
+                                            "account", .status = "5.0.0", .action = "failed",
+                                    .remote_mta = "", .recipient = "bob@example.org",
+                                    .status_given = true, .category = "bad-mailbox"};
+    assert_string_equal(reply_bounce_reason("filtered", &f), "userunknown");
+    f.category = "no-such-category";
+    assert_string_equal(reply_bounce_reason("filtered", &f), "filtered");
 }
 
 static void test_providers(void **state)
