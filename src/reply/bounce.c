@@ -844,6 +844,20 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, enum reply_bounce_stage st
             .ex = r->explained ? &r->ex : NULL};
         r->reason = reply_bounce_reason(r->reason, &f);
     }
+    /* a reason the report's context changed brings the table's words for it: the code's
+     * meaning stands, the cause and what to do are the new reason's (patterns.def) */
+    enum reply_reason decided;
+    if (r->explained && reply_reason_from_name(r->reason, &decided) && decided != r->ex.reason) {
+        const struct reply_reason_info *info = reply_reason_info(decided);
+        r->ex.reason = decided;
+        r->ex.reason_from = REPLY_REASON_FROM_TEXT;
+        r->ex.pattern = NULL;
+        if (info) {
+            r->ex.summary = info->summary;
+            r->ex.cause = info->cause;
+            r->ex.action = info->action;
+        }
+    }
     if (!r->status[0] || (status_vague(r->status) && !r->status_given)) {
         const char *rs = reason_status(r->reason);
         copy_str(r->status, sizeof r->status, rs, strlen(rs));

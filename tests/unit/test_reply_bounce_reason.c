@@ -179,6 +179,17 @@ static void test_whole_reports(void **state)
                                      "because its content presents a potential\n\n--B--\n"),
                         "policyviolation");
     assert_non_null(strstr(result.rcpt[0].diag, "security issue"));
+    /* refused at MAIL FROM: the sender's reason, with the table's words for it */
+    assert_string_equal(first_reason("Subject: Undelivered Mail Returned to Sender\n" HEAD
+                                     "--B\nContent-Type: text/plain\n\n"
+                                     "<bob@example.org>: host mx.example.org[192.0.2.1] said: 550 "
+                                     "5.7.1 Access denied (in reply to MAIL FROM command)\n\n"
+                                     STATUS_PART("5.7.1")
+                                     "Diagnostic-Code: smtp; 550 5.7.1 Access denied\n\n--B--\n"),
+                        "rejected");
+    assert_true(result.rcpt[0].explained);
+    assert_ptr_equal(result.rcpt[0].ex.cause, reply_reason_info(REASON_rejected)->cause);
+    assert_ptr_equal(result.rcpt[0].ex.action, reply_reason_info(REASON_rejected)->action);
 }
 
 int main(void)
