@@ -52,6 +52,7 @@ static const struct {
     {"HELO", true, REPLY_STAGE_CONNECT},
     {"EHLO", true, REPLY_STAGE_CONNECT},
     {"after initial connection", false, REPLY_STAGE_CONNECT},
+    {"refused to talk to me", false, REPLY_STAGE_CONNECT}, /* Postfix: the greeting refused */
     {"MAIL FROM", true, REPLY_STAGE_MAIL},
     {"MAIL From", true, REPLY_STAGE_MAIL},
     {"mail from:", false, REPLY_STAGE_MAIL},
@@ -344,7 +345,7 @@ static bool one_of(const char *r, const char *const *names)
 }
 
 /* Reporting MTAs' own words for an address their directory lacks (Exchange, Microsoft 365,
- * IMail, Domino, Mimecast, Trend Micro): the MTA looked the address up itself, no SMTP stage involved. */
+ * Exchange's directory resolver, IMail, Domino, Mimecast, Trend Micro): the MTA looked the address up itself, no SMTP stage involved. */
 static const char *const directory_words[] = {
     "recipient name is not recognized",
     "email address wasn't found at the destination domain",
@@ -355,6 +356,9 @@ static const char *const directory_words[] = {
     "unknown user:",
     "not listed in public name & address book",
     "recipient email address is possibly incorrect",
+    "not listed in domino directory",
+    "resolver.adr.recipnotfound",
+    "resolver.adr.recipientnotfound",
     "check if address is correct",
     NULL,
 };
@@ -414,8 +418,7 @@ const char *reply_bounce_reason(const char *reason, const struct reply_bounce_fa
     /* a local delivery program failed ("Diagnostic-Code: X-Unix; 71"): the mailer */
     static const char *const mailbox_reasons[] = {"mailboxfull", "mesgtoobig", "exceedlimit",
                                                   "userunknown", "suspend", NULL};
-    static const char *const transient_reasons[] = {"undefined", "networkerror", "systemerror",
-                                                    "notaccept", NULL};
+    static const char *const transient_reasons[] = {"undefined", "networkerror", NULL};
     if (f->diag_unix && !one_of(reason, mailbox_reasons))
         reason = "mailererror";
     else if (!f->action[0] && !f->status_given && f->ex && f->ex->code / 100 == 4 &&
@@ -457,8 +460,10 @@ const char *reply_bounce_reason(const char *reason, const struct reply_bounce_fa
         break;
     }
     case REPLY_STAGE_CONNECT:
-        /* refused at the greeting without a word of why: the client is blocked */
-        if (is(reason, "undefined") || is(reason, "onhold"))
+        /* refused at the greeting without a word of why ("421 Service not available"): the
+         * client is blocked */
+        if (is(reason, "undefined") || is(reason, "onhold") ||
+            (!from_text && is(reason, "systemerror")))
             reason = "blocked";
         break;
     default:

@@ -25,6 +25,8 @@ static void test_stage(void **state)
         {"SMTP error from remote mail server after EHLO mx.example: 550 Rejected",
          REPLY_STAGE_CONNECT},
         {"SMTP error after RCPT TO:<a@b>: 550 no, then DATA", REPLY_STAGE_DATA},
+        {"host mx.example[192.0.2.1] refused to talk to me: 421 Service not available",
+         REPLY_STAGE_CONNECT},
         {"192.0.2.1 does not like recipient. Remote host said: 550 no", REPLY_STAGE_RCPT},
         {"550 5.1.1 User Unknown [RCPT_TO]", REPLY_STAGE_RCPT},
         {"554 5.7.0 Header error (state 18).", REPLY_STAGE_DATA},
