@@ -1,6 +1,6 @@
 /* server/http.c — the HTTP listener (listen http ADDR:PORT) on the server's event loop: bounded
  * requests (headers 8 KiB: 400, body 1 MiB: 413, 10 s timeout), TLS when it listens off
- * loopback, the Host guard against DNS rebinding (403), the token that clients not on loopback
+ * loopback (and then at most HTTP_CONNECTIONS_MAX connections at once), the Host guard against DNS rebinding (403), the token that clients not on loopback
  * must show (401: bearer, or HTTP Basic's password), then the routes:
  * the console's embedded files, /metrics (Prometheus text format 0.0.4) and /api/ (http_api.c).
  * RFC 9110 (HTTP semantics), RFC 6750 (bearer tokens), RFC 7617 (Basic), RFC 6265 (cookies). */
@@ -10,6 +10,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -211,7 +212,8 @@ static bool serve_asset(struct server_http *h, struct evhttp_request *req, const
                 http_send_error(req, 500, "no randomness for the session token");
                 return true;
             }
-            snprintf(cookie, sizeof cookie, "clearmta_csrf=%s; Path=/; SameSite=Strict", token);
+            snprintf(cookie, sizeof cookie, "clearmta_csrf=%s; Path=/; SameSite=Strict%s", token,
+                     h->tls ? "; Secure" : "");
             evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
         }
         http_send(req, 200, a->type, (const char *)a->data, a->len);
@@ -283,11 +285,38 @@ static bool read_token(struct server_http *h, const char *path)
     return true;
 }
 
+/* ---- connections off loopback ----------------------------------------------------------- */
+
+/* evhttp neither bounds its connections nor tells when one closes; the SSL of each one does:
+ * libevent frees it with the connection, and the ex_data slot's free function sees it go. */
+static int connection_slot = -1;
+
+static void accepting(struct server_http *h, bool on)
+{
+    struct evconnlistener *l = h->bound ? evhttp_bound_socket_get_listener(h->bound) : NULL;
+    if (!l || h->accept_paused != on)
+        return;
+    if (on ? evconnlistener_enable(l) == 0 : evconnlistener_disable(l) == 0)
+        h->accept_paused = !on;
+}
+
+static void connection_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                             void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    struct server_http *h = ptr; /* NULL: an SSL of SMTP */
+    if (h && h->tls_connections > 0 && --h->tls_connections < HTTP_CONNECTIONS_MAX)
+        accepting(h, true);
+}
+
 /* Each connection of a listener off loopback speaks TLS (the server's certificate). */
 static struct bufferevent *tls_connection(struct event_base *base, void *arg)
 {
     struct server_http *h = arg;
     SSL *ssl = SSL_new(h->srv->tls_ctx);
+    if (ssl && SSL_set_ex_data(ssl, connection_slot, h) == 1 &&
+        ++h->tls_connections >= HTTP_CONNECTIONS_MAX)
+        accepting(h, false);
     struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(
                                         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                         BEV_OPT_CLOSE_ON_FREE)
@@ -307,6 +336,13 @@ static bool listen_http(struct server_http *h)
                 "unavailable", conf->host[0] ? conf->host : "*", conf->port);
         return false;
     }
+    if (tls && connection_slot < 0)
+        connection_slot = SSL_get_ex_new_index(0, NULL, NULL, NULL, connection_freed);
+    if (tls && connection_slot < 0) {
+        net_log("error: listen http: no SSL ex_data slot to count connections");
+        return false;
+    }
+    h->tls = tls;
     if (tls)
         evhttp_set_bevcb(h->http, tls_connection, h);
     int fd = net_listen(conf->host, conf->port, err, sizeof err);
@@ -359,6 +395,7 @@ void server_http_close(struct server *srv)
     struct server_http *h = srv->http;
     if (h) {
         http_traffic_close(h);
+        h->bound = NULL; /* evhttp_free frees it, then the connections, counted down */
         if (h->http)
             evhttp_free(h->http);
         free(h);
