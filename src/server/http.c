@@ -133,14 +133,33 @@ static bool local_host(struct evhttp_request *req, char *out, size_t cap, bool *
 }
 
 /* DNS rebinding: a page of another site that resolves its name to this address must not
- * read the console. Host must be the address the client connected to, localhost on a
- * loopback address, or http_name (with or without the port). */
+ * read the console. Host (or the authority of an absolute-form target) must be the address the
+ * client connected to, localhost on a loopback address, or http_name (with or without the
+ * port). */
 static bool host_allowed(struct server_http *h, struct evhttp_request *req)
 {
-    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    /* exactly one Host (RFC 9112 §3.2: more is a bad request, whichever one evhttp reads) */
+    const char *host = NULL;
+    size_t hosts = 0;
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    for (const struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next)
+        if (strcasecmp(kv->key, "Host") == 0 && ++hosts == 1)
+            host = kv->value;
+    /* a request target in absolute-form names the host instead (RFC 9112 §3.2.2) */
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *uri_host = uri ? evhttp_uri_get_host(uri) : NULL;
+    char authority[300];
+    if (uri_host) {
+        int port = evhttp_uri_get_port(uri);
+        int n = port < 0 ? snprintf(authority, sizeof authority, "%s", uri_host)
+                         : snprintf(authority, sizeof authority, "%s:%d", uri_host, port);
+        if (n < 0 || (size_t)n >= sizeof authority)
+            return false;
+        host = authority;
+    }
     char local[INET6_ADDRSTRLEN + 16];
     bool loopback = false;
-    if (!host || !local_host(req, local, sizeof local, &loopback))
+    if (hosts != 1 || !local_host(req, local, sizeof local, &loopback))
         return false;
     return http_host_matches(host, local, loopback, h->srv->cfg->http.name);
 }

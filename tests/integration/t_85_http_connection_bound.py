@@ -1,7 +1,9 @@
 """t_85_http_connection_bound — a listener off loopback holds at most HTTP_CONNECTIONS_MAX (64)
 connections: a crowd of idle TCP clients that never start TLS does not take more descriptors
 than that (the rest wait in the kernel's backlog) and SMTP keeps serving; once they leave the
-console answers again. Over that TLS the session cookie is Secure."""
+console answers again. Over that TLS the session cookie is Secure. Request shapes: two Host
+fields get 403 whichever comes first; a target in absolute-form is judged by its authority
+(another host: 403; this one: served); Host is case-insensitive."""
 import http.client
 import os
 import smtplib
@@ -10,6 +12,7 @@ import ssl
 import unittest
 
 import t_81_http_security as http_security
+from console_http import ConsoleCase
 from harness import ServerTestCase, free_ports, wait_until
 
 CONNECTIONS_MAX = 64
@@ -81,6 +84,21 @@ class ConnectionBound(ServerTestCase):
         self.assertEqual(answer[0], 200)
         self.assertRegex(answer[1], r"^clearmta_csrf=[0-9a-f]{32}; Path=/; SameSite=Strict; Secure$")
         self.assertTrue(wait_until(lambda: held() == 0, 15), held())
+
+
+class RequestShapes(ConsoleCase):
+    def test_host_fields_and_absolute_form(self):
+        self.start_console()
+        p = self.http_port
+        here = "127.0.0.1:%d" % p
+        self.assertEqual(self.get("/api/queue", host="LOCALHOST:%d" % p).status, 200)
+        for first, second in ((here, "evil.example"), ("evil.example", here), (here, here)):
+            with self.subTest(hosts=(first, second)):
+                r = self.get("/api/queue", host=first, headers={"Host": second})
+                self.assertEqual(r.status, 403, r.text())
+        self.assertEqual(self.get("http://evil.example/api/queue").status, 403)
+        self.assertEqual(self.get("http://evil.example:%d/api/queue" % p).status, 403)
+        self.assertEqual(self.get("http://%s/api/queue" % here, host="evil.example").status, 200)
 
 
 if __name__ == "__main__":
