@@ -147,7 +147,7 @@ static bool host_allowed(struct server_http *h, struct evhttp_request *req)
             host = kv->value;
     /* a request target in absolute-form names the host instead (RFC 9112 §3.2.2) */
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *uri_host = uri ? evhttp_uri_get_host(uri) : NULL;
+    const char *uri_host = uri && evhttp_uri_get_scheme(uri) ? evhttp_uri_get_host(uri) : NULL;
     char authority[300];
     if (uri_host) {
         int port = evhttp_uri_get_port(uri);
@@ -241,9 +241,25 @@ static bool serve_asset(struct server_http *h, struct evhttp_request *req, const
     return false;
 }
 
+/* More than one Content-Length: evhttp read the body by the first; the rest of the stream is
+ * no request to trust (RFC 9112 §6.3). */
+static bool one_length(struct evhttp_request *req)
+{
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    size_t n = 0;
+    for (const struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next)
+        n += strcasecmp(kv->key, "Content-Length") == 0;
+    return n <= 1;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct server_http *h = arg;
+    if (!one_length(req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_send_error(req, 400, "more than one Content-Length");
+        return;
+    }
     if (!host_allowed(h, req)) {
         http_send_error(req, 403, "Host is not this server's address or http_name");
         return;

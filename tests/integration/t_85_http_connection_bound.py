@@ -3,7 +3,9 @@ connections: a crowd of idle TCP clients that never start TLS does not take more
 than that (the rest wait in the kernel's backlog) and SMTP keeps serving; once they leave the
 console answers again. Over that TLS the session cookie is Secure. Request shapes: two Host
 fields get 403 whichever comes first; a target in absolute-form is judged by its authority
-(another host: 403; this one: served); Host is case-insensitive."""
+(another host: 403; this one: served), "//metrics" is no authority but a path; Host is
+case-insensitive; two Content-Length fields get 400 and the connection closes, so what follows
+on it is never read as a request."""
 import http.client
 import os
 import smtplib
@@ -99,6 +101,23 @@ class RequestShapes(ConsoleCase):
         self.assertEqual(self.get("http://evil.example/api/queue").status, 403)
         self.assertEqual(self.get("http://evil.example:%d/api/queue" % p).status, 403)
         self.assertEqual(self.get("http://%s/api/queue" % here, host="evil.example").status, 200)
+        self.assertIn(self.get("//metrics").status, (400, 404))
+
+        s = socket.create_connection(("127.0.0.1", p), timeout=10)
+        try:
+            s.sendall(b"POST /api/explain HTTP/1.1\r\nHost: %s\r\nContent-Length: 3\r\n"
+                      b"Content-Length: 40\r\n\r\n550GET /metrics HTTP/1.1\r\nHost: %s\r\n\r\n"
+                      % (here.encode(), here.encode()))
+            answer = b""
+            while True:
+                part = s.recv(65536)
+                if not part:
+                    break
+                answer += part
+        finally:
+            s.close()
+        self.assertRegex(answer, rb"^HTTP/1\.1 400 ")
+        self.assertEqual(answer.count(b"HTTP/1.1 "), 1, answer)
 
 
 if __name__ == "__main__":
