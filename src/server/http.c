@@ -323,7 +323,14 @@ static bool read_token(struct server_http *h, const char *path)
 /* ---- connections off loopback ----------------------------------------------------------- */
 
 /* evhttp neither bounds its connections nor tells when one closes; the SSL of each one does:
- * libevent frees it with the connection, and the ex_data slot's free function sees it go. */
+ * libevent frees it with the connection, and the ex_data slot's free function sees it go.
+ * libevent may finalize a connection after evhttp_free, even after server_http_close: the
+ * count outlives the listener (h NULL) until its last connection is gone. */
+struct http_connections {
+    size_t open;
+    struct server_http *h; /* NULL once closed */
+};
+
 static int connection_slot = -1;
 
 static void accepting(struct server_http *h, bool on)
@@ -339,9 +346,14 @@ static void connection_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int id
                              void *argp)
 {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-    struct server_http *h = ptr; /* NULL: an SSL of SMTP */
-    if (h && h->tls_connections > 0 && --h->tls_connections < HTTP_CONNECTIONS_MAX)
-        accepting(h, true);
+    struct http_connections *count = ptr; /* NULL: an SSL of SMTP */
+    if (!count || count->open == 0)
+        return;
+    count->open--;
+    if (count->h && count->open < HTTP_CONNECTIONS_MAX)
+        accepting(count->h, true);
+    else if (!count->h && count->open == 0)
+        free(count);
 }
 
 /* Each connection of a listener off loopback speaks TLS (the server's certificate). */
@@ -349,8 +361,8 @@ static struct bufferevent *tls_connection(struct event_base *base, void *arg)
 {
     struct server_http *h = arg;
     SSL *ssl = SSL_new(h->srv->tls_ctx);
-    if (ssl && SSL_set_ex_data(ssl, connection_slot, h) == 1 &&
-        ++h->tls_connections >= HTTP_CONNECTIONS_MAX)
+    if (ssl && SSL_set_ex_data(ssl, connection_slot, h->tls_connections) == 1 &&
+        ++h->tls_connections->open >= HTTP_CONNECTIONS_MAX)
         accepting(h, false);
     struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(
                                         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -378,8 +390,14 @@ static bool listen_http(struct server_http *h)
         return false;
     }
     h->tls = tls;
-    if (tls)
+    if (tls && (h->tls_connections = calloc(1, sizeof *h->tls_connections)) == NULL) {
+        net_log("error: listen http: out of memory");
+        return false;
+    }
+    if (tls) {
+        h->tls_connections->h = h;
         evhttp_set_bevcb(h->http, tls_connection, h);
+    }
     int fd = net_listen(conf->host, conf->port, err, sizeof err);
     if (fd < 0) {
         net_log("error: listen http: %s", err);
@@ -433,6 +451,11 @@ void server_http_close(struct server *srv)
         h->bound = NULL; /* evhttp_free frees it, then the connections, counted down */
         if (h->http)
             evhttp_free(h->http);
+        if (h->tls_connections) {
+            h->tls_connections->h = NULL; /* its last connection frees it */
+            if (h->tls_connections->open == 0)
+                free(h->tls_connections);
+        }
         free(h);
         srv->http = NULL;
     }

@@ -49,7 +49,7 @@ struct server_http {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     bool tls;                    /* the listener is off loopback: TLS, Secure cookie */
-    size_t tls_connections;      /* open, counted from their SSL's creation to its free */
+    struct http_connections *tls_connections; /* http.c: the count of open ones */
     bool accept_paused;          /* at HTTP_CONNECTIONS_MAX */
     char host_port[80];  /* "127.0.0.1:8025" or "[::1]:8025": what Host: must say */
     char token[HTTP_TOKEN_MAX + 1];

@@ -1,10 +1,10 @@
 """t_85_http_connection_bound — a listener off loopback holds at most HTTP_CONNECTIONS_MAX (64)
 connections: a crowd of idle TCP clients that never start TLS does not take more descriptors
 than that (the rest wait in the kernel's backlog) and SMTP keeps serving; once they leave the
-console answers again. Over that TLS the session cookie is Secure. Request shapes: two Host
-fields get 403 whichever comes first; a target in absolute-form is judged by its authority
-(another host: 403; this one: served), "//metrics" is no authority but a path; Host is
-case-insensitive; two Content-Length fields get 400 and the connection closes, so what follows
+console answers again, and connections still open when the server stops end cleanly. Over that
+TLS the session cookie is Secure. Request shapes: two Host fields get 403 whichever comes
+first; a target in absolute-form is judged by its authority (another host: 403; this one:
+served), "//metrics" is no authority but a path; Host is case-insensitive; two Content-Length fields get 400 and the connection closes, so what follows
 on it is never read as a request."""
 import http.client
 import os
@@ -86,6 +86,18 @@ class ConnectionBound(ServerTestCase):
         self.assertEqual(answer[0], 200)
         self.assertRegex(answer[1], r"^clearmta_csrf=[0-9a-f]{32}; Path=/; SameSite=Strict; Secure$")
         self.assertTrue(wait_until(lambda: held() == 0, 15), held())
+
+        # connections still open when the server stops end with it, cleanly
+        tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+        idle = [socket.create_connection((addr, port), timeout=10) for _ in range(3)]
+        try:
+            self.assertTrue(wait_until(lambda: held() == 4, 10), held())
+            self.assertEqual(srv.stop(), (0, False), srv.log())
+            self.assertNotIn("Sanitizer", srv.log())
+        finally:
+            tls.close()
+            for s in idle:
+                s.close()
 
 
 class RequestShapes(ConsoleCase):
