@@ -519,8 +519,12 @@ static void d_ready(void *ctx, const struct smtp_client_caps *caps)
     d->ready = true;
     d->first = 0;
     struct deliver_destination *dst = d_dest(d);
-    if (dst != NULL)
+    if (dst != NULL) {
         deliver_destination_on_connected(dst);
+        /* An unreachable destination gets its connections back: the waiters behind this one
+         * may go now, not when its message is done, which may take long. */
+        deliver_agent_wake_waiters(d->at->job->a, dst);
+    }
     smtp_client_send(deliver_outbound_session(d->out), &d->msg, 0);
 }
 
