@@ -1,8 +1,10 @@
-"""t_39_relay_stop — a relay that dies while every connection to it waits for its final reply:
-the agent hears each connection close at once (not after the 10-minute data timeout, during
-which the connections would hold all of the destination's slots and every other message would
-wait behind them), and every message reaches the relay that comes back in its place. The test
-relay's stop() must close every connection it accepted, as a dying process does."""
+"""t_39_relay_stop — after an outage the relay comes back slow to answer, then dies while every
+connection to it waits for its final reply. The destination was marked unreachable (its
+concurrency down to one); its first connection to get through gives it back its connections at
+once, so the other messages do not wait behind that connection's slow transaction. When the
+relay stops, the agent hears each connection close at once (the test relay closes all it
+accepted, as a dying process does) rather than after the data timeout, and every message
+reaches the relay that comes back in its place."""
 import re
 import time
 import unittest
