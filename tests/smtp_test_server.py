@@ -105,6 +105,7 @@ class SMTPTestServer:
         self._server = None
         self._ready = threading.Event()
         self._lock = threading.Lock()
+        self._writers = set()  # every connection accepted: stop() closes them all
         self._tls = None
         if any(s.get("starttls") for s in [self.script] + list(self.script["sessions"])):
             self._tmp = tempfile.TemporaryDirectory(prefix="smtp-test-tls-")
@@ -212,6 +213,13 @@ class SMTPTestServer:
             return None
         await self.reply(w, "235 2.7.0 Authentication successful")
         return user
+
+    def accepted(self, r, w):
+        """Keeps the connection, before its session runs, for stop() to close: a session
+        cancelled before it started would never close it, and its client would wait for a
+        reply that never comes, as it would not from a server that died."""
+        self._writers.add(w)
+        return self.session(r, w)
 
     async def session(self, r, w):
         n = self.sessions
@@ -321,9 +329,9 @@ class SMTPTestServer:
     # -- running --
     async def _main(self):
         if self.unix_path:
-            self._server = await asyncio.start_unix_server(self.session, self.unix_path)
+            self._server = await asyncio.start_unix_server(self.accepted, self.unix_path)
         else:
-            self._server = await asyncio.start_server(self.session, self.host, self.port)
+            self._server = await asyncio.start_server(self.accepted, self.host, self.port)
             self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         async with self._server:
@@ -350,6 +358,18 @@ class SMTPTestServer:
             t.cancel()
         if pending:
             self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.run_until_complete(self._close_all())
+
+    async def _close_all(self):
+        """Closes every connection and waits until each socket is closed: a close the loop had
+        not yet carried out when it stopped would otherwise never happen."""
+        for w in self._writers:
+            w.close()
+        closed = asyncio.gather(*(w.wait_closed() for w in self._writers), return_exceptions=True)
+        try:
+            await asyncio.wait_for(closed, 5)
+        except asyncio.TimeoutError:
+            pass  # a TLS close the peer never answers: its socket goes with the loop
 
     def stop(self):
         if self.loop and self._server and not self.loop.is_closed():

@@ -353,6 +353,48 @@ void deliver_agent_job_cancel(struct job *j)
     j->next_try = 0;
 }
 
+#ifdef CLEARMTA_TESTING
+/* Connections to dest held by deliveries and by the idle list (what its in_use must count),
+ * and deliveries woken to take one, about to try. */
+static unsigned connections_held(const struct deliver_agent *a, const char *dest,
+                                 unsigned *woken)
+{
+    unsigned n = 0;
+    *woken = 0;
+    for (const struct job *j = a->jobs; j != NULL; j = j->next)
+        for (const struct delivery *d = j->at ? j->at->dl : NULL; d != NULL; d = d->next) {
+            if (strcmp(d->dest, dest) != 0)
+                continue;
+            n += d->acquired;
+            *woken += d->wake != NULL && event_pending(d->wake, EV_TIMEOUT, NULL);
+        }
+    for (const struct idle_conn *ic = a->idle; ic != NULL; ic = ic->next)
+        n += strcmp(ic->dest, dest) == 0;
+    return n;
+}
+
+/* A delivery waiting for a connection is woken when one of its destination's connections is
+ * given back: one must be open or about to be, and each counted one must exist, or nothing
+ * ever wakes it. */
+static void check_waiters(struct deliver_agent *a)
+{
+    const char *checked = NULL; /* waiters mostly share a destination: one count will do */
+    for (const struct delivery *w = a->waiters; w != NULL; w = w->wnext) {
+        if (checked != NULL && strcmp(checked, w->dest) == 0)
+            continue;
+        checked = w->dest;
+        const struct deliver_destination *dst = deliver_destination_table_find(a->dests, w->dest);
+        unsigned woken, held = connections_held(a, w->dest, &woken);
+        if (dst != NULL && held + woken > 0 && held == dst->in_use)
+            continue;
+        deliver_agent_logf(a, "%s: BUG: waits for a connection to %s that nothing will give "
+                              "back (%u counted open, %u held)", w->at->m.qf.id, w->dest,
+                           dst ? dst->in_use : 0, held);
+        abort();
+    }
+}
+#endif
+
 void deliver_agent_check_schedules(struct deliver_agent *a)
 {
 #ifdef CLEARMTA_TESTING
@@ -362,6 +404,7 @@ void deliver_agent_check_schedules(struct deliver_agent *a)
         deliver_agent_logf(a, "%s: BUG: no attempt running and no next try scheduled", j->id);
         abort();
     }
+    check_waiters(a);
 #else
     (void)a;
 #endif
@@ -519,8 +562,12 @@ static void d_ready(void *ctx, const struct smtp_client_caps *caps)
     d->ready = true;
     d->first = 0;
     struct deliver_destination *dst = d_dest(d);
-    if (dst != NULL)
+    if (dst != NULL) {
         deliver_destination_on_connected(dst);
+        /* An unreachable destination gets its connections back: the waiters behind this one
+         * may go now, not when its message is done, which may take long. */
+        deliver_agent_wake_waiters(d->at->job->a, dst);
+    }
     smtp_client_send(deliver_outbound_session(d->out), &d->msg, 0);
 }
 

@@ -206,7 +206,10 @@ void deliver_agent_attempt_release(struct attempt *at);
 /* Schedules up to n blocked jobs now. */
 void deliver_agent_unblock(struct deliver_agent *a, size_t n);
 /* Testing builds: aborts unless every job is held, in an attempt or has its next try
- * scheduled: a deferred recipient without a next try would wait for a restart. */
+ * scheduled (a deferred recipient without a next try would wait for a restart), and unless
+ * every delivery waiting for a connection has one to wait for: a connection open to its
+ * destination or a woken delivery about to take one, with the destination's count of open
+ * connections true. */
 void deliver_agent_check_schedules(struct deliver_agent *a);
 
 /* agent_route.c: recipients into deliveries, and each delivery's resolution and addresses. */

@@ -396,7 +396,9 @@ void deliver_agent_delivery_go(struct delivery *d)
     case ACQUIRED:
         break;
     case REUSED:
+        return;
     case WAITING:
+        deliver_agent_check_schedules(d->at->job->a);
         return;
     case REFUSED:
         deliver_agent_delivery_done(d);
