@@ -344,7 +344,7 @@ def summarize(results):
     out = {}
     for key, per_server in results.items():
         out[key] = {name: {"median": statistics.median(v), "min": min(v), "max": max(v),
-                           "n": len(v)} for name, v in per_server.items()}
+                           "n": len(v), "values": v} for name, v in per_server.items()}
     return out
 
 

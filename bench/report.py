@@ -101,6 +101,21 @@ class Table:
         self.rows.append(f"| {label} | {cm_text} | {pf_text} | {ratio} | {ceil_text} | "
                          f"{'; '.join(goals)} |")
 
+    def ratio_row(self, label, key, of_key, least):
+        """clearmta's median of key over its median of of_key, and Postfix's, target ≥ least."""
+        def ratio(who):
+            a = self.summary.get(key, {}).get(who)
+            b = self.summary.get(of_key, {}).get(who)
+            return a["median"] / b["median"] if a and b and b["median"] else None
+        cm, pf = ratio(CM), ratio(PF)
+        cells = [f"{x:.2f}" if x is not None else "—" for x in (cm, pf)]
+        goal = f"≥ {least:g}" + (f" {verdict(cm >= least)}" if cm is not None else "")
+        self.rows.append(f"| {label} | {cells[0]} | {cells[1]} | — | — | {goal} |")
+
+    def missing_row(self, label, target):
+        """A target of the issue that this run does not measure: said so, never met."""
+        self.rows.append(f"| {label} | not measured | — | — | — | {target} ❌ |")
+
     def render(self):
         head = ["| figure | clearmta | Postfix | clearmta/Postfix | ceiling | target |",
                 "|---|---|---|---|---|---|"]
@@ -116,9 +131,24 @@ def vs_postfix(times):
             lambda cm, pf, ceil: pf is not None and cm <= times * pf)
 
 
-HALF_CEILING = ("≥ ½ ceiling", lambda cm, pf, ceil: ceil is not None and cm >= ceil / 2)
-RATE_TARGETS = {"2k_session": (vs_postfix(4), HALF_CEILING),
-                "2k_conn": (vs_postfix(3), HALF_CEILING)}
+def at_most(limit, unit=""):
+    """cm at most limit (an absolute figure)."""
+    return (f"≤ {limit:g}{unit}", lambda cm, pf, ceil: cm <= limit)
+
+
+def every_round(summary, key, better):
+    """better(cm, pf) in each round (the rounds alternate, so the i-th figures pair up)."""
+    cm = summary.get(key, {}).get(CM, {}).get("values")
+    pf = summary.get(key, {}).get(PF, {}).get("values")
+    return bool(cm) and bool(pf) and len(cm) == len(pf) and all(
+        better(c, p) for c, p in zip(cm, pf))
+
+
+# The targets of the performance issue (Performance 2), judged on the medians of one run.
+RATE_TARGETS = {"2k_session": (vs_postfix(6),), "2k_conn": (vs_postfix(5),)}
+CPU_TARGETS = {"2k_session": (at_most(0.25, " s"), vs_postfix(0.1)),
+               "2k_conn": (at_most(0.25, " s"), vs_postfix(0.1)),
+               "1m": (vs_postfix(0.25),)}
 
 
 def throughput_rows(t, loads):
@@ -128,8 +158,11 @@ def throughput_rows(t, loads):
               f"{key}.rate", targets=RATE_TARGETS.get(key, ()))
         t.row(f"{label}: accepted msg/s (until the last 250)", f"{key}.accept_rate",
               f"{key}.accept_rate")
+        if key in RATE_TARGETS:
+            t.ratio_row(f"{label}: delivered / accepted rate (no growing backlog)",
+                        f"{key}.rate", f"{key}.accept_rate", 0.95)
         t.row(f"{label}: CPU s per 1000 msgs (server)", f"{key}.cpu_per_1000",
-              f"{key}.cpu_per_1000", targets=(vs_postfix(0.25),))
+              f"{key}.cpu_per_1000", targets=CPU_TARGETS.get(key, ()))
 
 
 def render(summary, config):
@@ -140,7 +173,9 @@ def render(summary, config):
           "latency.p50")
     t.row(f"end-of-DATA → 250 p99, ms ({config['sessions']} sessions)", "latency.p99",
           "latency.p99",
-          targets=(("≤ Postfix", lambda cm, pf, ceil: pf is not None and cm <= pf),))
+          targets=(("≤ Postfix in every round",
+                    lambda cm, pf, ceil: every_round(summary, "latency.p99",
+                                                     lambda c, p: c < p)),))
     for n in config["idle"]:
         last = n == max(config["idle"])
         t.row(f"{n} idle connections: got the 220 banner", f"idle{n}.banners",
@@ -150,11 +185,15 @@ def render(summary, config):
         t.row(f"{n} idle connections: KiB PSS per served connection", f"idle{n}.pss_per_conn")
     n = f"{config['outbound_msgs']:,}".replace(",", " ")
     t.row(f"outbound: msg/s delivered to smtp-sink from a full queue ({n} msgs of 2 KB)",
-          "outbound.rate")
+          "outbound.rate", targets=(vs_postfix(4),))
     t.row("outbound: messages smtp-sink got (all must arrive)", "outbound.delivered",
-          targets=(("all", lambda cm, pf, ceil: cm >= config["outbound_msgs"]),))
+          targets=(("all, exactly once", lambda cm, pf, ceil: cm == config["outbound_msgs"]),))
     t.row("outbound: CPU s per 1000 msgs (server)", "outbound.cpu_per_1000")
     t.row("outbound: SMTP sessions that carried them", "outbound.sessions")
+    t.missing_row("outbound: 10 destinations, one answering in 1 s: the other nine's rate "
+                  "vs unimpeded", "≥ 90 %")
+    t.missing_row("STARTTLS + AUTH submissions per second, one message per connection",
+                  "≥ 3× Postfix")
     t.row("disk: 1-byte write + fdatasync per second", "disk.sync_rate", "disk.sync_rate",
           ceiling_who="ceiling")
     t.row("disk: 2 KB file create + unlink per second, no sync", "disk.churn_rate",

@@ -367,11 +367,12 @@ class SMTPTestServer:
             t.cancel()
 
     def records(self):
-        """The transactions recorded so far."""
+        """The transactions recorded so far. A line the server is still writing (no newline yet)
+        is not one of them."""
         if not self.record_path or not os.path.exists(self.record_path):
             return []
         with open(self.record_path, encoding="utf-8") as f:
-            return [json.loads(l) for l in f if l.strip()]
+            return [json.loads(l) for l in f if l.endswith("\n") and l.strip()]
 
 
 def main():

@@ -17,6 +17,7 @@
 #include "reply/explain.h"
 #include "store/flags.h"
 #include "base/clock.h"
+#include "store/lazysync.h"
 
 void deliver_agent_logf(struct deliver_agent *a, const char *fmt, ...)
 {
@@ -230,6 +231,7 @@ static void record(struct attempt *at, struct rcpt_out **rcs, size_t n)
     bool removed;
     struct deliver_agent *a = at->job->a;
     enum store_err err = store_remote_record(a->dir_fd, &at->m, idx, st, k, &removed);
+    store_lazysync_request(a->outcome_sync);
     if (err != STORE_OK)
         deliver_agent_logf(a, "%s: cannot record delivery outcome (%s): it may be repeated",
                            at->m.qf.id, store_strerror(err));
@@ -711,8 +713,10 @@ static bool attempt_load(struct job *j, struct attempt *at, bool *drop)
 static void sweep(struct job *j, struct attempt *at)
 {
     bool removed = false;
-    if (at->m.fd >= 0)
+    if (at->m.fd >= 0) {
         store_remote_record(j->a->dir_fd, &at->m, NULL, NULL, 0, &removed);
+        store_lazysync_request(j->a->outcome_sync);
+    }
     if (removed)
         store_flags_forget(j->a->flags_fd, j->id);
 }
@@ -805,6 +809,12 @@ struct deliver_agent *deliver_agent_new(const struct deliver_agent_opts *o, char
         free(a);
         return NULL;
     }
+    if (store_lazysync_new(a->dir_fd, o->log, o->log_ctx, &a->outcome_sync) != STORE_OK) {
+        snprintf(err, errlen, "cannot start the queue sync thread");
+        close(a->dir_fd);
+        free(a);
+        return NULL;
+    }
     open_optional(a);
     if (deliver_destination_table_new(&o->destination, AGENT_DESTINATIONS_MAX, &a->dests) !=
         DELIVER_DESTINATION_OK) {
@@ -838,6 +848,7 @@ void deliver_agent_free(struct deliver_agent *a)
         SSL_CTX_free(a->tls_verify);
     if (a->flags_fd >= 0)
         close(a->flags_fd);
+    store_lazysync_free(a->outcome_sync); /* the last records' sync, before dir_fd goes */
     if (a->dir_fd >= 0)
         close(a->dir_fd);
     free(a);

@@ -165,6 +165,7 @@ struct deliver_agent {
     struct deliver_agent_opts o;
     int dir_fd;   /* queue/ */
     int flags_fd; /* flags/ (store/flags.h), -1 when it cannot be opened */
+    struct store_lazysync *outcome_sync; /* makes outcome records durable off the loop */
     SSL_CTX *tls, *tls_verify;
     struct deliver_resolver *resolver; /* NULL: MX routes defer */
     struct deliver_destination_table *dests;

@@ -165,6 +165,7 @@ static bool open_queue(struct server *srv)
         .maildir_root = cfg->maildir_root,
         .hostname = cfg->hostname,
         .deliver_local = true,
+        .write_once = true,
         .log = net_log_line,
         .sync_mode = cfg->sync_fdatasync ? STORE_SYNC_FDATASYNC : STORE_SYNC_SYNCFS,
     };

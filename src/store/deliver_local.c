@@ -184,7 +184,8 @@ static void write_files(struct store_local *l, struct loaded *msgs, size_t n_msg
     for (size_t m = 0; m < n_msgs; m++) {
         const struct store_qf *qf = &msgs[m].qf;
         /* The sender holds no control characters (checked by the parser): no header injection. */
-        int plen = snprintf(prefix, sizeof prefix, "Return-Path: <%s>\r\n", qf->env.sender);
+        size_t plen;
+        bool prefix_ok = store_maildir_return_path(prefix, sizeof prefix, qf->env.sender, &plen);
         for (size_t i = 0; i < qf->env.n_rcpts; i++) {
             if (!wants_local(qf, i))
                 continue;
@@ -192,12 +193,12 @@ static void write_files(struct store_local *l, struct loaded *msgs, size_t n_msg
             a->msg = &msgs[m];
             a->rcpt = i;
             a->f.fd = -1;
-            if (plen < 0 || (size_t)plen >= sizeof prefix) {
+            if (!prefix_ok) {
                 fail(a, ENAMETOOLONG, "Return-Path too long");
                 continue;
             }
-            if (!store_maildir_target(qf->env.rcpts[i].local_user, qf->env.folder, a->dir,
-                                      sizeof a->dir)) {
+            if (!store_maildir_target(a->dir, sizeof a->dir, qf->env.rcpts[i].local_user,
+                                      qf->env.folder)) {
                 fail(a, ENAMETOOLONG, "Maildir folder name too long");
                 continue;
             }

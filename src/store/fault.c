@@ -221,6 +221,15 @@ int store_io_renameat(enum store_fault_op op, int olddir, const char *oldname, i
     return renameat(olddir, oldname, newdir, newname) == 0 ? 0 : errno;
 }
 
+int store_io_linkat(enum store_fault_op op, int olddir, const char *oldname, int newdir,
+                    const char *newname)
+{
+    int fault = store_fault_hit(op);
+    if (fault != 0)
+        return fault;
+    return linkat(olddir, oldname, newdir, newname, 0) == 0 ? 0 : errno;
+}
+
 int store_io_mkdirs(const char *path, mode_t mode)
 {
     char buf[4096];

@@ -17,7 +17,8 @@
     X(STORE_FAULT_MAILDIR_WRITE, "maildir_write") \
     X(STORE_FAULT_MAILDIR_SYNC, "maildir_sync")  \
     X(STORE_FAULT_MAILDIR_RENAME, "maildir_rename") \
-    X(STORE_FAULT_QUEUE_UPDATE, "queue_update")
+    X(STORE_FAULT_QUEUE_UPDATE, "queue_update")  \
+    X(STORE_FAULT_LINK, "link")
 
 enum store_fault_op {
 #define STORE_FAULT_ENUM(name, text) name,
@@ -46,6 +47,8 @@ int store_io_fsync(enum store_fault_op op, int fd);
 int store_io_syncfs(enum store_fault_op op, int fd);
 int store_io_renameat(enum store_fault_op op, int olddir, const char *oldname, int newdir,
                       const char *newname);
+int store_io_linkat(enum store_fault_op op, int olddir, const char *oldname, int newdir,
+                    const char *newname);
 /* Reads exactly n bytes at off; ENODATA when the file ends first. */
 int store_io_pread_all(int fd, void *p, size_t n, uint64_t off);
 /* mkdir -p with mode for the directories it creates. */

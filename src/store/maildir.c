@@ -3,6 +3,7 @@
  * Maildir layout per https://cr.yp.to/proto/maildir.html. */
 #include "store/maildir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -74,11 +75,29 @@ void store_maildir_close(struct store_maildir *md)
     md->root_fd = -1;
 }
 
-/* "<user>/<sub>[/<name>]" into out; false when it does not fit. */
+/* "<user>/<sub>[/<name>]" into out; false when it does not fit. In tmp/ our files carry
+ * STORE_MAILDIR_TMP_PREFIX, so that startup recognises the leftovers of a crash as ours. */
 static bool make_path(char *out, size_t cap, const char *user, const char *sub, const char *name)
 {
-    int n = name != NULL ? snprintf(out, cap, "%s/%s/%s", user, sub, name)
-                         : snprintf(out, cap, "%s/%s", user, sub);
+    int n;
+    if (name == NULL)
+        n = snprintf(out, cap, "%s/%s", user, sub);
+    else if (strcmp(sub, "tmp") == 0)
+        n = snprintf(out, cap, "%s/tmp/" STORE_MAILDIR_TMP_PREFIX "%s", user, name);
+    else
+        n = snprintf(out, cap, "%s/%s/%s", user, sub, name);
+    return n > 0 && (size_t)n < cap;
+}
+
+bool store_maildir_tmp_path(char *out, size_t cap, const char *dir, const char *name)
+{
+    return make_path(out, cap, dir, "tmp", name);
+}
+
+bool store_maildir_target(char *out, size_t cap, const char *mailbox, const char *folder)
+{
+    int n = folder != NULL && folder[0] != '\0' ? snprintf(out, cap, "%s/%s", mailbox, folder)
+                                                : snprintf(out, cap, "%s", mailbox);
     return n > 0 && (size_t)n < cap;
 }
 
@@ -92,17 +111,10 @@ static int fsync_dir_at(int dirfd, const char *path)
     return e;
 }
 
-bool store_maildir_target(const char *mailbox, const char *folder, char *out, size_t cap)
-{
-    bool inbox = folder == NULL || folder[0] == '\0';
-    int n = snprintf(out, cap, "%s%s%s", mailbox, inbox ? "" : "/", inbox ? "" : folder);
-    return n > 0 && (size_t)n < cap;
-}
-
 /* Creates <user>/{tmp,new,cur} as needed; a new directory entry is made durable at once
  * (rare: the first delivery to a mailbox or folder). A folder "mailbox/.Junk" whose mailbox is
  * missing gets the mailbox's Maildir first (one level: mailbox names hold no '/'). */
-static int ensure_maildir(struct store_maildir *md, const char *user)
+int store_maildir_ensure(struct store_maildir *md, const char *user)
 {
     char path[PATH_MAX_LEN], parent[PATH_MAX_LEN] = "";
     bool created_user = false, created_sub = false;
@@ -113,7 +125,7 @@ static int ensure_maildir(struct store_maildir *md, const char *user)
     }
     int made = mkdirat(md->root_fd, user, 0700);
     if (made != 0 && errno == ENOENT && parent[0] != '\0' && strchr(parent, '/') == NULL) {
-        int e = ensure_maildir(md, parent);
+        int e = store_maildir_ensure(md, parent);
         if (e != 0)
             return e;
         made = mkdirat(md->root_fd, user, 0700);
@@ -139,13 +151,24 @@ static int ensure_maildir(struct store_maildir *md, const char *user)
     return e;
 }
 
-static int make_name(struct store_maildir *md, uint64_t size, char *out, size_t cap)
+int store_maildir_unique(struct store_maildir *md, char *out, size_t cap)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int n = snprintf(out, cap, "%lld.M%06ldP%ldQ%" PRIu64 ".%s,S=%" PRIu64, (long long)ts.tv_sec,
-                     ts.tv_nsec / 1000, (long)md->pid, ++md->counter, md->host, size);
+    int n = snprintf(out, cap, "%lld.M%06ldP%ldQ%" PRIu64 ".%s", (long long)ts.tv_sec,
+                     ts.tv_nsec / 1000, (long)md->pid,
+                     (uint64_t)atomic_fetch_add(&md->counter, 1) + 1, md->host);
     return n > 0 && (size_t)n < cap ? 0 : ENAMETOOLONG;
+}
+
+static int make_name(struct store_maildir *md, uint64_t size, char *out, size_t cap)
+{
+    int e = store_maildir_unique(md, out, cap);
+    size_t len = strlen(out);
+    if (e != 0)
+        return e;
+    int n = snprintf(out + len, cap - len, ",S=%" PRIu64, size);
+    return n > 0 && (size_t)n < cap - len ? 0 : ENAMETOOLONG;
 }
 
 static int create_tmp(struct store_maildir *md, struct store_maildir_file *f)
@@ -161,7 +184,7 @@ static int create_tmp(struct store_maildir *md, struct store_maildir_file *f)
         }
         if (errno != ENOENT || attempt == 1)
             return errno;
-        int e = ensure_maildir(md, f->user);
+        int e = store_maildir_ensure(md, f->user);
         if (e != 0)
             return e;
     }
@@ -190,6 +213,13 @@ static int copy_body(struct store_maildir *md, struct store_maildir_file *f, con
         used = 0;
     } while (size > 0);
     return 0;
+}
+
+bool store_maildir_return_path(char *out, size_t cap, const char *sender, size_t *len)
+{
+    int n = snprintf(out, cap, "Return-Path: <%s>\r\n", sender);
+    *len = n > 0 ? (size_t)n : 0;
+    return n > 0 && (size_t)n < cap;
 }
 
 int store_maildir_write(struct store_maildir *md, const char *user, const char *prefix,
@@ -247,4 +277,97 @@ void store_maildir_discard(struct store_maildir *md, struct store_maildir_file *
         close(f->fd);
     f->fd = -1;
     f->where = IN_NOWHERE;
+}
+
+/* ---- leftovers of a crash ---- */
+
+/* Whether name (in a tmp/, stat st) is a leftover of ours: our prefix, and either written on
+ * this host before `before` (the start of this server: no delivery of ours is in flight) or
+ * older than the Maildir convention's 36 hours (another host's, sharing the Maildirs). Files of
+ * other programs (an MUA's or another MDA's) are never touched. */
+static bool own_leftover(const struct store_maildir *md, const char *name, const struct stat *st,
+                         const struct timespec *before)
+{
+    static const char prefix[] = STORE_MAILDIR_TMP_PREFIX;
+    if (strncmp(name, prefix, sizeof prefix - 1) != 0 || !S_ISREG(st->st_mode))
+        return false;
+    if (st->st_mtim.tv_sec < before->tv_sec - STORE_MAILDIR_TMP_STALE_SECONDS)
+        return true;
+    if (st->st_mtim.tv_sec > before->tv_sec ||
+        (st->st_mtim.tv_sec == before->tv_sec && st->st_mtim.tv_nsec >= before->tv_nsec))
+        return false;
+    size_t host_len = strlen(md->host);
+    for (const char *p = strchr(name, '.'); p != NULL; p = strchr(p + 1, '.'))
+        if (strncmp(p + 1, md->host, host_len) == 0 &&
+            (p[1 + host_len] == '\0' || p[1 + host_len] == ','))
+            return true;
+    return false;
+}
+
+/* The directory at path under the root, for reading (no symlink at its last component); NULL
+ * with errno set when it cannot be opened. */
+static DIR *open_dir(const struct store_maildir *md, const char *path)
+{
+    int fd = openat(md->root_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL && fd >= 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return d;
+}
+
+/* Whether a directory entry may be a directory (file systems may not tell: DT_UNKNOWN). */
+static bool maybe_dir(const struct dirent *de)
+{
+    return de->d_type == DT_DIR || de->d_type == DT_UNKNOWN;
+}
+
+/* Removes our leftovers from the tmp/ at path (under the root); adds their count to *removed. */
+static void clean_one_tmp(struct store_maildir *md, const char *path,
+                          const struct timespec *before, size_t *removed)
+{
+    DIR *d = open_dir(md, path);
+    if (d == NULL)
+        return;
+    struct stat st;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            own_leftover(md, de->d_name, &st, before) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+            (*removed)++;
+    closedir(d);
+}
+
+/* The tmp/ of the Maildir at dir, and of its Maildir++ folders (".name" subdirectories). */
+static void clean_mailbox(struct store_maildir *md, const char *dir,
+                          const struct timespec *before, size_t *removed)
+{
+    char path[PATH_MAX_LEN], folder[PATH_MAX_LEN];
+    if (make_path(path, sizeof path, dir, "tmp", NULL))
+        clean_one_tmp(md, path, before, removed);
+    DIR *d = open_dir(md, dir);
+    if (d == NULL)
+        return;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        if (de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 &&
+            strcmp(de->d_name, "..") != 0 && maybe_dir(de) &&
+            store_maildir_target(folder, sizeof folder, dir, de->d_name) &&
+            make_path(path, sizeof path, folder, "tmp", NULL))
+            clean_one_tmp(md, path, before, removed);
+    closedir(d);
+}
+
+int store_maildir_clean_tmp(struct store_maildir *md, const struct timespec *before,
+                            size_t *removed)
+{
+    *removed = 0;
+    DIR *d = open_dir(md, ".");
+    if (d == NULL)
+        return errno;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        if (de->d_name[0] != '.' && maybe_dir(de))
+            clean_mailbox(md, de->d_name, before, removed);
+    closedir(d);
+    return 0;
 }

@@ -24,7 +24,9 @@
 #include "base/workq.h"
 #include "limits_mta.h"
 #include "store/deliver_local.h"
+#include "store/direct.h"
 #include "store/fault.h"
+#include "store/maildir.h"
 #include "store/queue_file.h"
 #include "store/syncer.h"
 
@@ -34,9 +36,13 @@
  * by a thread of its own. */
 #define POOL_TARGET 64
 #define TMP_NAME_MAX 24
+#define COMMIT_THREADS 2
+/* Write buffers kept for the next messages: no 64 KiB allocation per message. */
+#define SPARE_BUFS 32
 
-/* Where a message's file is, so that a failure removes exactly it. */
-enum msg_place { IN_NOWHERE, IN_TMP, IN_QUEUE };
+/* Where a message's file is, so that a failure removes exactly it. IN_MAILDIR: written once,
+ * straight into Maildirs (store/direct.h), never a queue file. */
+enum msg_place { IN_NOWHERE, IN_TMP, IN_QUEUE, IN_MAILDIR };
 
 struct store_msg {
     struct store_queue *q;
@@ -44,6 +50,7 @@ struct store_msg {
     char id[STORE_ID_LEN + 1];
     int tmp_dir_fd;              /* pool/ or tmp/: where the file is until the commit */
     char tmp_name[TMP_NAME_MAX]; /* its name there */
+    struct store_direct *direct; /* written once into Maildirs, or NULL: a queue file */
     int fd;
     enum msg_place place;
     enum store_err err; /* sticky */
@@ -79,10 +86,19 @@ struct store_queue {
     uint64_t last_id; /* under mu */
     struct pool_file pool[POOL_TARGET]; /* under mu */
     size_t pool_len;                    /* under mu */
+    char *spare[SPARE_BUFS];            /* under mu: free write buffers */
+    size_t n_spare;                     /* under mu */
     uint64_t pool_seq;                  /* sync thread only */
     atomic_uint_fast64_t pool_misses;   /* messages that had to create their file inline */
-    struct store_local *local;
-    atomic_uint_fast64_t committed, commit_failed, batches, syncs;
+    /* The local runner: the sync thread hands it committed messages, close stops it. */
+    pthread_mutex_t local_mu;
+    struct store_local *local; /* under local_mu */
+    /* Write once: all-local messages go straight into the Maildirs under md's root. */
+    bool write_once;
+    bool md_open;
+    bool md_same_fs; /* the maildir root is on the queue's filesystem: one syncfs covers both */
+    struct store_maildir md; /* names made on the loop thread; the root fd is shared */
+    atomic_uint_fast64_t committed, commit_failed, batches, syncs, direct_msgs, direct_rcpts;
 };
 
 const char *store_strerror(enum store_err err)
@@ -155,6 +171,7 @@ static void commit_done(void *ctx, struct base_fifo_node *n)
     struct store_msg *m = msg_of(n);
     if (m->done != NULL)
         m->done(m->ctx, m->err, m->id);
+    store_direct_free(m->direct);
     free(m);
 }
 
@@ -166,6 +183,7 @@ static void commit_discard(void *ctx, struct base_fifo_node *n)
     struct store_msg *m = msg_of(n);
     if (m->fd >= 0)
         close(m->fd);
+    store_direct_free(m->direct);
     free(m);
 }
 
@@ -188,6 +206,8 @@ static void msg_fail(struct store_msg *m, int e)
         unlinkat(m->tmp_dir_fd, m->tmp_name, 0);
     else if (m->place == IN_QUEUE)
         unlinkat(q->queue_fd, m->id, 0);
+    else if (m->place == IN_MAILDIR)
+        store_direct_discard(m->direct);
     m->place = IN_NOWHERE;
 }
 
@@ -196,7 +216,7 @@ static bool rename_batch(struct store_queue *q, struct base_fifo *batch)
 {
     bool renamed = false;
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
-        if (m->err != STORE_OK)
+        if (m->err != STORE_OK || m->direct != NULL)
             continue;
         int e = store_io_renameat(STORE_FAULT_RENAME, m->tmp_dir_fd, m->tmp_name, q->queue_fd,
                                   m->id);
@@ -226,16 +246,94 @@ static void sync_one(struct store_queue *q, struct base_fifo *batch, bool syncfs
     }
 }
 
+/* ---- write once: the batch's messages that go straight into Maildirs ---- */
+
+/* Fails every message of the batch written once that is still alive. */
+static void fail_direct(struct base_fifo *batch, int e)
+{
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m))
+        if (m->err == STORE_OK && m->direct != NULL)
+            msg_fail(m, e);
+}
+
+/* Before the data sync: the links (or copies) for the further recipients. True when a message
+ * written once is still alive. */
+static bool link_direct(struct store_queue *q, struct base_fifo *batch)
+{
+    bool alive = false;
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
+        if (m->err != STORE_OK || m->direct == NULL)
+            continue;
+        int e = store_direct_link(m->direct, &q->md, m->fd);
+        if (e != 0)
+            msg_fail(m, e);
+        alive = alive || e == 0;
+    }
+    return alive;
+}
+
+/* syncfs mode, when the Maildirs are on another filesystem than the queue: their own syncfs. */
+static int sync_maildirs(struct store_queue *q)
+{
+    atomic_fetch_add(&q->syncs, 1);
+    return store_io_syncfs(STORE_FAULT_SYNC, q->md.root_fd);
+}
+
+/* After the data sync: every message written once goes into new/, and the new/ entries are made
+ * durable (one more syncfs for the batch, or each new/ directory in fdatasync mode). */
+static void publish_direct(struct store_queue *q, struct base_fifo *batch)
+{
+    bool published = false;
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
+        if (m->err != STORE_OK || m->direct == NULL)
+            continue;
+        int e = store_direct_publish(m->direct, m->flushed);
+        if (e != 0)
+            msg_fail(m, e);
+        published = published || e == 0;
+    }
+    if (!published)
+        return;
+    if (q->sync_mode == STORE_SYNC_SYNCFS) {
+        bool ran = true;
+        int e = q->md_same_fs ? store_syncer_sync(q->syncer, STORE_FAULT_SYNC, &ran)
+                              : sync_maildirs(q);
+        if (ran && q->md_same_fs)
+            atomic_fetch_add(&q->syncs, 1);
+        if (e != 0)
+            fail_direct(batch, e);
+    }
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
+        if (m->err != STORE_OK || m->direct == NULL)
+            continue;
+        int e = store_direct_sync_new(m->direct, q->sync_mode != STORE_SYNC_SYNCFS);
+        atomic_fetch_add(&q->syncs, q->sync_mode != STORE_SYNC_SYNCFS);
+        if (e != 0)
+            msg_fail(m, e);
+    }
+}
+
 /* syncfs mode: rename first, then ONE syncfs, which writes the data, the inodes and the
  * directory blocks of the filesystem together. A crash before it completes can leave a file in
  * queue/ with any part of its bytes: its commit marker then does not match and recovery drops
  * it; nobody was told 250 for it. fdatasync mode: fdatasync does not cover the directory entry,
- * so each file is synced, renamed, then the queue directory is synced (as before). */
+ * so each file is synced, renamed, then the queue directory is synced (as before).
+ * Messages written once have no commit marker: their data is synced (by the same sync) before
+ * they are renamed into new/, and the new/ entries get a sync of their own (publish_direct). */
 static void make_durable(struct store_queue *q, struct base_fifo *batch)
 {
+    bool direct = link_direct(q, batch);
     if (q->sync_mode == STORE_SYNC_SYNCFS) {
-        if (rename_batch(q, batch))
+        bool renamed = rename_batch(q, batch);
+        if (renamed || (direct && q->md_same_fs))
             sync_one(q, batch, true);
+        if (direct && !q->md_same_fs) {
+            int e = sync_maildirs(q);
+            if (e != 0)
+                fail_direct(batch, e);
+        }
+        if (direct)
+            publish_direct(q, batch);
         return;
     }
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
@@ -248,6 +346,8 @@ static void make_durable(struct store_queue *q, struct base_fifo *batch)
     }
     if (rename_batch(q, batch))
         sync_one(q, batch, false);
+    if (direct)
+        publish_direct(q, batch);
 }
 
 /* The work queue's run callback, on the sync thread: everything committed since the last
@@ -258,20 +358,29 @@ static void commit_batch(void *ctx, struct base_fifo *batch)
     struct store_queue *q = ctx;
     make_durable(q, batch);
     atomic_fetch_add(&q->batches, 1);
+    /* Close stops the runner while commits may still run: it is taken under local_mu, and a
+     * message committed after it stopped stays queued on disk for the next open. */
+    pthread_mutex_lock(&q->local_mu);
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
-        if (m->err == STORE_OK) {
+        if (m->err != STORE_OK) {
+            atomic_fetch_add(&q->commit_failed, 1);
+        } else if (m->direct != NULL) {
+            atomic_fetch_add(&q->committed, 1);
+            atomic_fetch_add(&q->direct_msgs, 1);
+            atomic_fetch_add(&q->direct_rcpts, store_direct_rcpts(m->direct));
+            store_direct_report(m->direct, m->id, q->log, q->log_ctx);
+        } else {
             atomic_fetch_add(&q->committed, 1);
             if (q->local != NULL) {
                 store_local_submit(q->local, m->id, m->fd); /* takes the fd */
                 m->fd = -1;
             }
-        } else {
-            atomic_fetch_add(&q->commit_failed, 1);
         }
         if (m->fd >= 0)
             close(m->fd);
         m->fd = -1;
     }
+    pthread_mutex_unlock(&q->local_mu);
 }
 
 /* ---- the pool of empty tmp files ---- */
@@ -299,8 +408,8 @@ static void pool_fill(struct store_queue *q)
     }
 }
 
-/* Gives m an empty file: from pool/, else created inline in tmp/. Returns 0 or an errno. */
-static int take_file(struct store_queue *q, struct store_msg *m)
+/* Gives m an empty file from pool/ when there is one. */
+static bool take_pooled(struct store_queue *q, struct store_msg *m)
 {
     pthread_mutex_lock(&q->mu);
     bool got = q->pool_len > 0;
@@ -313,7 +422,13 @@ static int take_file(struct store_queue *q, struct store_msg *m)
             pthread_cond_signal(&q->pool_cv);
     }
     pthread_mutex_unlock(&q->mu);
-    if (got)
+    return got;
+}
+
+/* Gives m an empty file: from pool/, else created inline in tmp/. Returns 0 or an errno. */
+static int take_file(struct store_queue *q, struct store_msg *m)
+{
+    if (take_pooled(q, m))
         return 0;
     atomic_fetch_add(&q->pool_misses, 1);
     m->tmp_dir_fd = q->tmp_fd;
@@ -380,12 +495,62 @@ static void msg_append(struct store_msg *m, const char *p, size_t n)
     m->len += n;
 }
 
+/* A WRITE_BUF buffer: a spare one, else a new one (NULL when out of memory). */
+static char *buf_get(struct store_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    char *b = q->n_spare > 0 ? q->spare[--q->n_spare] : NULL;
+    pthread_mutex_unlock(&q->mu);
+    return b != NULL ? b : malloc(WRITE_BUF);
+}
+
+/* Keeps b for the next message, or frees it when enough are kept. NULL is fine. */
+static void buf_put(struct store_queue *q, char *b)
+{
+    if (b == NULL)
+        return;
+    pthread_mutex_lock(&q->mu);
+    bool kept = q->n_spare < SPARE_BUFS;
+    if (kept)
+        q->spare[q->n_spare++] = b;
+    pthread_mutex_unlock(&q->mu);
+    if (!kept)
+        free(b);
+}
+
 static void msg_free(struct store_msg *m)
 {
     if (m->fd >= 0)
         close(m->fd);
-    free(m->buf);
+    store_direct_free(m->direct);
+    buf_put(m->q, m->buf);
     free(m);
+}
+
+/* Write once when env allows it: m's file starts with the Return-Path line; it is a pool/ file
+ * (moved into the first recipient's tmp/ at the commit) when the Maildirs share the queue's
+ * filesystem, else created in that tmp/. STORE_OK with m->direct NULL: take the queue path (no
+ * pool file, and the Maildir does not exist yet: the local runner creates it). */
+static enum store_err begin_direct(struct store_queue *q, const struct store_envelope *env,
+                                   struct store_msg *m)
+{
+    char line[STORE_QF_FIELD_MAX + 32];
+    size_t len;
+    int e = store_direct_begin(&q->md, env, &m->direct);
+    if (e != 0)
+        return e == EINVAL ? STORE_ERR_INVALID : store_err_from_errno(e);
+    if (q->md_same_fs && take_pooled(q, m)) {
+        store_direct_adopt(m->direct, m->tmp_dir_fd, m->tmp_name);
+    } else if ((e = store_direct_create(m->direct, &m->fd)) != 0) {
+        store_direct_free(m->direct);
+        m->direct = NULL;
+        return e == ENOENT ? STORE_OK : store_err_from_errno(e);
+    }
+    m->place = IN_MAILDIR;
+    if (!store_maildir_return_path(line, sizeof line, env->sender, &len))
+        return STORE_ERR_INVALID;
+    msg_append(m, line, len);
+    return m->err;
 }
 
 enum store_err store_msg_begin(struct store_queue *q, const struct store_envelope *env,
@@ -403,12 +568,21 @@ enum store_err store_msg_begin(struct store_queue *q, const struct store_envelop
         return STORE_ERR_NOMEM;
     m->q = q;
     m->fd = -1;
-    m->buf = malloc(WRITE_BUF);
+    m->buf = buf_get(q);
     if (m->buf == NULL) {
         err = STORE_ERR_NOMEM;
         goto fail;
     }
     next_id(q, m->id);
+    if (q->write_once && store_direct_eligible(env)) {
+        err = begin_direct(q, env, m);
+        if (err != STORE_OK)
+            goto fail;
+        if (m->direct != NULL) {
+            *out = m;
+            return STORE_OK;
+        }
+    }
     err = store_qf_format(env, m->id, &hdr, &hlen, &m->size_off);
     if (err != STORE_OK)
         goto fail;
@@ -444,7 +618,8 @@ enum store_err store_msg_write(struct store_msg *m, const char *p, size_t n)
         return m->err;
     }
     m->body_size += n;
-    store_qf_hash_update(&m->hash, p, n);
+    if (m->direct == NULL)
+        store_qf_hash_update(&m->hash, p, n);
     msg_append(m, p, n);
     return m->err;
 }
@@ -470,10 +645,10 @@ void store_msg_commit(struct store_msg *m, store_commit_fn done, void *ctx)
     struct store_queue *q = m->q;
     m->done = done;
     m->ctx = ctx;
-    if (m->err == STORE_OK)
+    if (m->err == STORE_OK && m->direct == NULL)
         msg_seal(m);
     msg_flush(m);
-    free(m->buf);
+    buf_put(q, m->buf);
     m->buf = NULL;
     if (m->err != STORE_OK) {
         msg_fail(m, 0);
@@ -616,10 +791,14 @@ static enum store_err recover_queue(struct store_queue *q, char *err, size_t err
 
 static void queue_free(struct store_queue *q)
 {
-    /* First the local runner: its success reports are commits, which need the threads below. */
-    if (q->local != NULL)
-        store_local_stop(q->local);
+    /* First the local runner: its success reports are commits, which need the threads below.
+     * The sync thread may be handing it a message meanwhile: taken away under local_mu. */
+    pthread_mutex_lock(&q->local_mu);
+    struct store_local *local = q->local;
     q->local = NULL;
+    pthread_mutex_unlock(&q->local_mu);
+    if (local != NULL)
+        store_local_stop(local);
     pthread_mutex_lock(&q->mu);
     q->stopping = true;
     pthread_cond_signal(&q->pool_cv);
@@ -629,6 +808,8 @@ static void queue_free(struct store_queue *q)
     if (q->pool_started)
         pthread_join(q->pool_thread, NULL);
     pool_drain(q);
+    while (q->n_spare > 0)
+        free(q->spare[--q->n_spare]);
     store_syncer_free(q->syncer);
     if (q->commits != NULL)
         store_queue_process(q);
@@ -637,7 +818,10 @@ static void queue_free(struct store_queue *q)
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (*fds[i] >= 0)
             close(*fds[i]);
+    if (q->md_open)
+        store_maildir_close(&q->md);
     pthread_mutex_destroy(&q->mu);
+    pthread_mutex_destroy(&q->local_mu);
     pthread_cond_destroy(&q->pool_cv);
     free(q);
 }
@@ -674,6 +858,33 @@ static enum store_err open_layout(struct store_queue *q, const char *dir, char *
     return STORE_OK;
 }
 
+/* The Maildirs as the queue sees them (write once, and the crash leftovers of every writer of
+ * the store): opened, compared with the queue's filesystem, and our leftovers removed from
+ * every tmp/ (files of this host older than this start, store_maildir_clean_tmp). */
+static enum store_err open_maildirs(struct store_queue *q, const struct store_opts *o,
+                                    const char *hostname, char *err, size_t errlen)
+{
+    int e = store_maildir_open(&q->md, o->maildir_root, hostname);
+    if (e != 0)
+        return open_error(err, errlen, "opening maildir root", o->maildir_root, e);
+    q->md_open = true;
+    struct stat q_st, md_st;
+    q->md_same_fs = fstat(q->queue_fd, &q_st) == 0 && fstat(q->md.root_fd, &md_st) == 0 &&
+                    q_st.st_dev == md_st.st_dev;
+    q->write_once = o->write_once;
+    size_t removed = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (store_maildir_clean_tmp(&q->md, &now, &removed) == 0 && removed > 0) {
+        char line[96];
+        (void)snprintf(line, sizeof line, "removed %zu partial Maildir tmp files of ours",
+                       removed);
+        if (q->log != NULL)
+            q->log(q->log_ctx, line);
+    }
+    return STORE_OK;
+}
+
 static enum store_err start_local(struct store_queue *q, const struct store_opts *o, char *err,
                                   size_t errlen)
 {
@@ -689,6 +900,9 @@ static enum store_err start_local(struct store_queue *q, const struct store_opts
         (void)snprintf(err, errlen, "local delivery needs a maildir root");
         return STORE_ERR_INVALID;
     }
+    enum store_err rc = open_maildirs(q, o, hostname, err, errlen);
+    if (rc != STORE_OK)
+        return rc;
     struct store_local_cfg cfg = {
         .queue_fd = q->queue_fd,
         .maildir_root = o->maildir_root,
@@ -721,6 +935,7 @@ enum store_err store_queue_open(const struct store_opts *o, struct store_queue *
     q->log = o->log;
     q->log_ctx = o->log_ctx;
     pthread_mutex_init(&q->mu, NULL);
+    pthread_mutex_init(&q->local_mu, NULL);
     pthread_cond_init(&q->pool_cv, NULL);
 
     rc = open_layout(q, o->queue_dir, err, errlen);
@@ -738,10 +953,12 @@ enum store_err store_queue_open(const struct store_opts *o, struct store_queue *
         rc = open_error(err, errlen, "cleaning tmp in", o->queue_dir, e);
         goto fail;
     }
-    /* One sync thread, taking every commit waiting as one batch (group commit); close waits
-     * for the batches in flight. */
+    /* Sync threads, each taking every commit waiting as one batch (group commit); close waits
+     * for the batches in flight. Two, so that a batch fills and starts its syncs while the one
+     * before is still in its own (a batch written once waits for two syncs in a row); the
+     * shared syncer lets one syncfs serve both. */
     struct base_workq_cfg commits = {
-        .threads = 1,
+        .threads = COMMIT_THREADS,
         .batch_max = 0,
         .finish_on_stop = true,
         .run = commit_batch,
@@ -803,6 +1020,10 @@ void store_queue_stats(struct store_queue *q, struct store_stats *out)
     out->commit_batches = atomic_load(&q->batches);
     out->commit_syncs = atomic_load(&q->syncs);
     out->pool_misses = atomic_load(&q->pool_misses);
+    out->direct = atomic_load(&q->direct_msgs);
+    out->delivered = atomic_load(&q->direct_rcpts);
+    pthread_mutex_lock(&q->local_mu);
     if (q->local != NULL)
         store_local_stats(q->local, out);
+    pthread_mutex_unlock(&q->local_mu);
 }

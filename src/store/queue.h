@@ -1,6 +1,7 @@
 /* store/queue.h — the durable message queue: one file per message, group commit (one sync for
- * every message that finished within the same few ms), recovery, and the local delivery runner
- * that moves committed messages into Maildirs. Principle "Durable before 250" (DESIGN.md). */
+ * every message that finished within the same few ms), recovery, the local delivery runner
+ * that moves committed messages into Maildirs, and write once (all-local mail goes straight
+ * into the Maildirs in the same group commit). Principle "Durable before 250" (DESIGN.md). */
 #ifndef CLEARMTA_STORE_QUEUE_H
 #define CLEARMTA_STORE_QUEUE_H
 
@@ -89,6 +90,8 @@ struct store_opts {
     void *log_ctx;
     enum store_sync_mode sync_mode;
     unsigned retry_seconds;   /* local delivery retry after a failure; 0 = 30 */
+    bool write_once;          /* with deliver_local: a message for local mailboxes only goes
+                               * straight into their Maildirs, no queue file (store/direct.h) */
 };
 
 /* Opens (creating the layout), takes an exclusive lock on the queue directory, removes partial
@@ -120,7 +123,8 @@ struct store_stats {
     uint64_t commit_batches;  /* batches handled by the sync thread */
     uint64_t commit_syncs;    /* sync calls (syncfs/fdatasync/fsync) made for commits */
     uint64_t pool_misses;     /* messages whose tmp file was created inline (pool empty) */
-    uint64_t delivered;       /* local recipients delivered into a Maildir */
+    uint64_t direct;          /* messages written once, straight into Maildirs */
+    uint64_t delivered;       /* local recipients delivered into a Maildir (both ways) */
     uint64_t deferred;        /* local delivery attempts that failed (retried later) */
     uint64_t deliver_batches; /* batches handled by the local delivery runner */
     uint64_t deliver_syncs;   /* sync calls made by the local delivery runner */
@@ -136,7 +140,9 @@ void store_queue_set_success_hook(struct store_queue *q,
                                              const size_t *rcpts, size_t n, int fd),
                                   void *ctx);
 
-/* Starts a message: takes an empty file from the pool (or creates one) and writes the envelope. The envelope is copied; the
+/* Starts a message: takes an empty file from the pool (or creates one) and writes the envelope;
+ * with write_once, a message for existing local Maildirs only is created in the first one's
+ * tmp/ instead (store/direct.h) and its commit publishes it into new/. The envelope is copied; the
  * caller's strings may go away after the call. Errors: INVALID (envelope not storable, see
  * struct store_envelope), NOSPACE, IO, NOMEM, CLOSED. */
 enum store_err store_msg_begin(struct store_queue *q, const struct store_envelope *env,

@@ -158,7 +158,7 @@ static enum store_err write_states(struct store_remote_msg *m, const size_t *idx
             return err;
         m->qf.state[idx[k]] = st[k];
     }
-    return fsync(m->fd) == 0 ? STORE_OK : from_errno(errno);
+    return STORE_OK;
 }
 
 static bool none_pending(const struct store_qf *qf)
@@ -184,11 +184,8 @@ enum store_err store_remote_record(int dir_fd, struct store_remote_msg *m, const
     enum store_err err = refresh_states(m);
     if (err == STORE_OK)
         err = write_states(m, idx, st, n);
-    if (err == STORE_OK && none_pending(&m->qf) && unlinkat(dir_fd, m->qf.id, 0) == 0) {
+    if (err == STORE_OK && none_pending(&m->qf) && unlinkat(dir_fd, m->qf.id, 0) == 0)
         *removed = true;
-        if (fsync(dir_fd) != 0)
-            err = from_errno(errno);
-    }
     flock(m->fd, LOCK_UN);
     return err;
 }

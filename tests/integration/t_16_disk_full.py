@@ -9,8 +9,9 @@ import sys
 import time
 import unittest
 
-from harness import (Server, ServerTestCase, dot_stuff, is_complete, is_testing_build, make_message,
-                     message_tag, split_trace_headers, wait_until)
+from harness import (ServerTestCase, dot_stuff, is_complete, make_message, message_tag,
+                     split_trace_headers, wait_until)
+from storeload import fault_server
 
 STORE_FAILURES = ("452 4.3.1", "451 4.3.0")
 MIN_FREE = 1024 * 1024
@@ -113,29 +114,8 @@ class DiskFull(ServerTestCase):
         self.assertEqual(sorted(delivered + queued), sorted(acked))
         self.assertNothingHalfWritten(srv)
 
-    def fault_server(self, spec):
-        """A server whose store fails every call of spec's op; when that stops the server
-        from starting (the store syncs at startup too), the first call after startup: "@N"
-        for the smallest N that lets it start."""
-        if not is_testing_build():
-            self.skipTest("the binary has no fault injection (not a -DCLEARMTA_TESTING build)")
-        tried = []
-        for attempt in [spec] + ["%s@%d" % (spec, n) for n in range(1, 9)]:
-            srv = Server(self.mkdtemp(), env={"CLEARMTA_FAULT": attempt})
-            srv.start(wait=False)
-            try:
-                srv.wait_ready()
-            except AssertionError:
-                srv.stop()
-                self.assertEqual(srv.sanitizer_report(), "")
-                tried.append(attempt)
-                continue
-            self.addCleanup(self._finish_server, srv)
-            return srv
-        self.fail("the server does not start with CLEARMTA_FAULT in %s" % tried)
-
     def check_store_failure(self, spec):
-        srv = self.fault_server(spec)
+        srv = fault_server(self, spec)
         c = self.connect(srv)
         c.ehlo()
         r = self.open_transaction(c)

@@ -620,7 +620,8 @@ static void test_pool_and_one_sync(void **state)
     store_queue_stats(f->q, &st);
     assert_int_equal(st.pool_misses, 0);
     assert_int_equal(st.committed, 20);
-    assert_int_equal(st.commit_syncs, st.commit_batches);
+    /* One syncfs per batch at most: the two sync threads may share one. */
+    assert_true(st.commit_syncs >= 1 && st.commit_syncs <= st.commit_batches);
     assert_int_equal(count_entries(f->queue_dir, "queue"), 20);
     assert_int_equal(count_entries(f->queue_dir, "tmp"), 0);
     store_queue_close(f->q);

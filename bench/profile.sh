@@ -1,0 +1,83 @@
+#!/bin/sh
+# bench/profile.sh [LABEL] — where clearmta's time goes per message: starts build/clearmta on the
+# test contract in a scratch directory, sends BENCH_PROFILE_MSGS 2 KB messages (20 sessions,
+# many per session, smtp-source) once under `perf record -g` and once under `strace -c -f`, and
+# writes bench/results/profile-LABEL.folded (folded stacks: one line per stack, its sample
+# count last), profile-LABEL.top (the hottest functions, self and with children) and
+# profile-LABEL.syscalls (system calls per message). Needs perf (linux-perf), strace and
+# smtp-source (scripts/deps.sh bench). Loopback only; stops the server it started.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+label=${1:-latest}
+msgs=${BENCH_PROFILE_MSGS:-20000}
+out=$here/results
+work=$(mktemp -d "${TMPDIR:-/tmp}/clearmta-profile.XXXXXX")
+pid=""
+stop() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    pid=""
+}
+trap 'stop; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start() {
+    mx=$(port)
+    sub=$(port)
+    CLEARMTA_BIN=$root/build/clearmta sh "$root/tests/contract-server.sh" "$mx" "$sub" \
+        "$work/data.$1" >"$work/server.$1.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do
+        if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$mx),1)" 2>/dev/null
+        then return 0; fi
+        sleep 0.1
+    done
+    echo "profile: the server did not start" >&2
+    exit 1
+}
+
+load() {
+    smtp-source -s 20 -m "$msgs" -l 2048 -d -f bench@example.test -t alice@example.test \
+        "127.0.0.1:$mx"
+    # Delivery may trail acceptance: wait for the last Maildir file (at most 60 s).
+    for _ in $(seq 600); do
+        n=$(find "$work/data.$1/maildir/alice/new" -type f 2>/dev/null | wc -l)
+        [ "$n" -ge "$msgs" ] && return 0
+        sleep 0.1
+    done
+}
+
+mkdir -p "$out"
+start perf
+perf record -q -g -F 999 -p "$pid" -o "$work/perf.data" >/dev/null 2>&1 &
+perf_pid=$!
+sleep 0.5
+load perf
+kill -INT "$perf_pid"
+wait "$perf_pid" || true
+stop
+perf script -i "$work/perf.data" 2>/dev/null | python3 "$here/fold_stacks.py" \
+    >"$out/profile-$label.folded"
+python3 "$here/fold_stacks.py" --top <"$out/profile-$label.folded" >"$out/profile-$label.top"
+
+start strace
+strace -c -f -q -p "$pid" -o "$work/strace.txt" &
+strace_pid=$!
+sleep 0.5
+load strace
+sleep 0.5
+kill -INT "$strace_pid"
+wait "$strace_pid" || true
+stop
+{
+    echo "# strace -c -f of clearmta: $msgs messages of 2 KB, 20 sessions, many per session"
+    cat "$work/strace.txt"
+    echo
+    echo "# calls per message"
+    awk -v n="$msgs" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {
+        printf "%-20s %8.2f\n", $NF, $4 / n }' \
+        "$work/strace.txt" | sort -k2 -nr
+} >"$out/profile-$label.syscalls"
+echo "profile: wrote $out/profile-$label.{folded,top,syscalls}"
