@@ -46,6 +46,8 @@ bool store_direct_eligible(const struct store_envelope *env)
 {
     if (env->n_rcpts == 0 || env->n_rcpts > DIRECT_RCPTS_MAX)
         return false;
+    if (env->folder != NULL && env->folder[0] != '\0')
+        return false; /* a Maildir++ folder (quarantine): the queue's local runner files it */
     for (size_t i = 0; i < env->n_rcpts; i++) {
         const struct store_rcpt *r = &env->rcpts[i];
         if (r->local_user == NULL || (r->notify & STORE_NOTIFY_SUCCESS))
