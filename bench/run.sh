@@ -90,3 +90,9 @@ timeout -k 10 "${BENCH_AUTH_TIMEOUT:-600}" python3 "$here/auth_cost.py" \
 # CPU per message from the table (bench/metrics_cost.py).
 timeout -k 10 120 python3 "$here/metrics_cost.py" --append "$here/results/latest.md" ||
     echo "bench: the metrics figure failed (see above); latest.md has none" >&2
+
+# Explain (issue 15): the shared bounce set in one process and a million log and reply lines,
+# per second of one core (bench/explain_speed.py), appended to the same table file.
+timeout -k 10 "${BENCH_EXPLAIN_TIMEOUT:-600}" python3 "$here/explain_speed.py" \
+    --append "$here/results/latest.md" ||
+    echo "bench: the explain figures failed (see above); latest.md has none" >&2

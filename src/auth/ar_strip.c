@@ -38,11 +38,24 @@ size_t auth_ar_authserv_id(const char *value, size_t len, char *out, size_t cap)
             break;
         }
     }
-    for (; i < len && n + 1 < cap; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if (c == ';' || c == '(' || c <= ' ' || c == 0x7f) /* controls (NUL too) end it */
-            break;
-        out[n++] = (char)c;
+    if (i < len && value[i] == '"') {
+        /* a quoted-string (RFC 2045 value): its content, quoted-pairs unescaped, folding
+         * dropped; NUL or an unterminated string ends it where it is */
+        for (i++; i < len && value[i] != '"' && n + 1 < cap; i++) {
+            if (value[i] == '\\' && i + 1 < len)
+                i++;
+            if (value[i] == '\0')
+                break;
+            if (value[i] != '\r' && value[i] != '\n')
+                out[n++] = value[i];
+        }
+    } else {
+        for (; i < len && n + 1 < cap; i++) {
+            unsigned char c = (unsigned char)value[i];
+            if (c == ';' || c == '(' || c <= ' ' || c == 0x7f) /* controls (NUL too) end it */
+                break;
+            out[n++] = (char)c;
+        }
     }
     out[n] = '\0';
     return n;

@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 /* The authserv-id of one Authentication-Results field value (the text after the colon, any
- * octets): comments and folding skipped, the id copied into out (NUL-terminated, cut at cap -
- * 1); 0 when there is none, else its length. */
+ * octets): comments and folding skipped, the id (a token, or the content of a quoted-string)
+ * copied into out (NUL-terminated, cut at cap - 1); 0 when there is none, else its length. */
 size_t auth_ar_authserv_id(const char *value, size_t len, char *out, size_t cap);
 
 /* Removes, in place, from the header section of msg (len octets, CRLF or LF line ends) every

@@ -9,9 +9,9 @@
 #include <sys/types.h>
 
 #include "cli/cli.h"
+#include "cli/explain_json.h"
 #include "reply/explain.h"
 #include "reply/explain_json.h"
-#include "reply/json.h"
 
 #define TEXT_COPY_MAX 8192 /* reply text shown; longer texts are cut */
 
@@ -79,85 +79,27 @@ static bool buf_append(struct buf *b, const char *s, size_t n)
     return true;
 }
 
-static bool buf_put(void *ctx, const char *p, size_t n)
-{
-    return buf_append(ctx, p, n);
-}
+static struct cli_json record; /* the JSON line being built */
 
-/* Appends str as a JSON string (reply/json.h). */
-static bool json_escape(struct buf *b, const char *str, size_t len)
-{
-    return reply_json_string(str, len, buf_put, b);
-}
-
-/* The long texts come from the static tables: each is escaped once and then copied. */
-#define JSON_CACHE_SLOTS 2048u
-static struct {
-    const char *key;
-    struct buf json;
-} json_cache[JSON_CACHE_SLOTS];
-
-static bool file_put(void *ctx, const char *p, size_t n)
-{
-    return fwrite_unlocked(p, 1, n, ctx) == n;
-}
-
-static bool put_json_static(void *ctx, const char *str)
-{
-    size_t h = ((uintptr_t)str >> 3) & (JSON_CACHE_SLOTS - 1);
-    for (size_t probe = 0; probe < 16; probe++, h = (h + 1) & (JSON_CACHE_SLOTS - 1)) {
-        if (json_cache[h].key == str)
-            return file_put(ctx, json_cache[h].json.p, json_cache[h].json.len);
-        if (json_cache[h].key == NULL) {
-            if (!json_escape(&json_cache[h].json, str, strlen(str)))
-                break;
-            json_cache[h].key = str;
-            return file_put(ctx, json_cache[h].json.p, json_cache[h].json.len);
-        }
-    }
-    return reply_json_string(str, strlen(str), file_put, ctx);
-}
-
-static void put_int(FILE *f, int v)
-{
-    char d[12];
-    size_t n = 0;
-    unsigned u = v < 0 ? 0u : (unsigned)v;
-    do {
-        d[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u && n < sizeof d);
-    while (n)
-        putc_unlocked(d[--n], f);
-}
-
-/* "X.Y.Z" */
-static void put_status(FILE *f, struct reply_status st)
-{
-    put_int(f, st.cls);
-    putc_unlocked('.', f);
-    put_int(f, st.subject);
-    putc_unlocked('.', f);
-    put_int(f, st.detail);
-}
 
 static void print_json(FILE *f, const struct reply_explanation *ex, const char *text,
                        size_t text_len)
 {
-    struct reply_json_out o = {.put = file_put, .put_static = put_json_static, .ctx = f};
+    struct reply_json_out o = cli_json_out(&record);
     reply_explain_json(&o, ex, text, text_len);
-    putc_unlocked('\n', f);
+    cli_json_lit(&record, "\n");
+    cli_json_flush(&record, f);
 }
 
 static void print_json_error(FILE *f, enum reply_explain_err err, unsigned long line,
                              const char *input, size_t len)
 {
-    struct reply_json_out o = {.put = file_put, .ctx = f};
+    struct reply_json_out o = cli_json_out(&record);
     reply_explain_json_error(&o, err, line, input, len);
-    putc_unlocked('\n', f);
+    cli_json_lit(&record, "\n");
+    cli_json_flush(&record, f);
 }
 
-/* "Label:" padded to the value column. */
 static void put_label(FILE *f, const char *label)
 {
     size_t n = strlen(label);
@@ -195,7 +137,7 @@ static void print_human(FILE *f, const struct reply_explanation *ex, const char 
     }
     if (ex->code) {
         put_label(f, "Code:");
-        put_int(f, ex->code);
+        fprintf(f, "%d", ex->code);
         fputs_unlocked(", ", f);
         fputs_unlocked(reply_first_digit_meaning(ex->code / 100), f);
         if (ex->basic && ex->basic->title && ex->basic->title[0]) {
@@ -209,7 +151,9 @@ static void print_human(FILE *f, const struct reply_explanation *ex, const char 
     }
     if (ex->status.cls) {
         put_label(f, "Enhanced code:");
-        put_status(f, ex->status);
+        char st[48];
+        cli_format_status(ex->status.cls, ex->status.subject, ex->status.detail, st, sizeof st);
+        fputs_unlocked(st, f);
         putc_unlocked(' ', f);
         fputs_unlocked(ex->enhanced ? ex->enhanced->title : "(not in the registry)", f);
         putc_unlocked('\n', f);

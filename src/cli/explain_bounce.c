@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/explain_json.h"
 #include "reply/bounce.h"
-#include "reply/explain_json.h"
 
 /* A bounce's reasons sit in its first kilobytes; what follows a message's first 4 MiB (a large
  * returned attachment) is skipped, so memory stays constant whatever the input. */
@@ -27,19 +27,17 @@ struct bounce_run {
     unsigned long messages, bounces, not_bounces;
 };
 
-static bool put(void *ctx, const char *p, size_t n)
-{
-    return fwrite_unlocked(p, 1, n, ctx) == n;
-}
+static struct cli_json record; /* the JSON line being built */
 
 static void print_rcpt(const char *name, const struct reply_bounce *b,
                        const struct reply_bounce_rcpt *r, bool json)
 {
     const struct reply_explanation *ex = r->explained ? &r->ex : NULL;
     if (json) {
-        struct reply_json_out o = {.put = put, .ctx = stdout};
+        struct reply_json_out o = cli_json_out(&record);
         reply_bounce_json(&o, name, b, r);
-        putc_unlocked('\n', stdout);
+        cli_json_lit(&record, "\n");
+        cli_json_flush(&record, stdout);
         return;
     }
     printf("%s: %s\n", name, r->recipient[0] ? r->recipient : "(no address)");

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 #include "cli/cli.h"
-#include "reply/json.h"
+#include "cli/explain_json.h"
 #include "reply/logline.h"
 #include "reply/reason.h"
 
@@ -27,67 +27,48 @@ static struct summary_row rows[SUMMARY_ROWS];
 static size_t nrows;
 static unsigned long others, lines_read, deliveries;
 
-static bool put(void *ctx, const char *p, size_t n)
-{
-    return fwrite_unlocked(p, 1, n, ctx) == n;
-}
-
-static void json_field(const char *name, const char *v, size_t n, bool comma)
-{
-    if (comma)
-        putc_unlocked(',', stdout);
-    putc_unlocked('"', stdout);
-    fputs_unlocked(name, stdout);
-    fputs_unlocked("\":", stdout);
-    if (v)
-        reply_json_string(v, n, put, stdout);
-    else
-        fputs_unlocked("null", stdout);
-}
-
-static void json_static(const char *name, const char *v)
-{
-    json_field(name, v, v ? strlen(v) : 0, true);
-}
-
 static void print_entry(const struct reply_log_entry *e, bool json, unsigned long lineno)
 {
     const struct reply_explanation *ex = e->explained ? &e->ex : NULL;
     char status[32] = "";
     if (e->status.cls)
-        snprintf(status, sizeof status, "%d.%d.%d", e->status.cls, e->status.subject,
-                 e->status.detail);
+        cli_format_status(e->status.cls, e->status.subject, e->status.detail, status,
+                          sizeof status);
     bool hard = strcmp(e->reason, "userunknown") == 0 || strcmp(e->reason, "hostunknown") == 0 ||
                 strcmp(e->reason, "hasmoved") == 0;
     const char *action = e->outcome == REPLY_LOG_DELIVERED  ? "delivered"
                          : e->outcome == REPLY_LOG_DEFERRED ? "delayed"
                                                             : "failed";
     if (json) {
-        printf("{\"line\":%lu", lineno);
-        json_field("timestamp", e->stamp, e->stamp_len, true);
-        json_field("queue_id", e->queue_id, e->queue_id_len, true);
-        json_static("mta", e->mta);
-        json_field("recipient", e->recipient, e->recipient_len, true);
-        json_static("action", action);
-        json_static("outcome", reply_log_outcome_name(e->outcome));
-        json_static("status", status);
-        printf(",\"reply_code\":");
+        static struct cli_json record;
+        struct cli_json *j = &record;
+        cli_json_lit(j, "{\"line\":");
+        cli_json_uint(j, lineno);
+        cli_json_field(j, "timestamp", e->stamp, e->stamp_len, true);
+        cli_json_field(j, "queue_id", e->queue_id, e->queue_id_len, true);
+        cli_json_text(j, "mta", e->mta, true, true);
+        cli_json_field(j, "recipient", e->recipient, e->recipient_len, true);
+        cli_json_text(j, "action", action, true, true);
+        cli_json_text(j, "outcome", reply_log_outcome_name(e->outcome), true, true);
+        cli_json_text(j, "status", status, false, true);
+        cli_json_lit(j, ",\"reply_code\":");
         if (ex && ex->code)
-            printf("%d", ex->code);
+            cli_json_uint(j, (unsigned long)ex->code);
         else
-            fputs_unlocked("null", stdout);
-        json_field("reply", e->reply, e->reply_len, true);
-        json_static("reason", e->reason);
-        printf(",\"hardbounce\":%s", hard && e->outcome == REPLY_LOG_BOUNCED ? "true" : "false");
-        json_field("remote_mta", e->relay, e->relay_len, true);
-        json_static("class", e->status.cls == 2   ? "success"
-                             : e->status.cls == 4 ? "transient"
-                                                  : "permanent");
-        printf(",\"retry\":%s", e->outcome == REPLY_LOG_DEFERRED ? "true" : "false");
-        json_static("meaning", ex ? ex->meaning : NULL);
-        json_static("cause", ex ? ex->cause : NULL);
-        json_static("action_advice", ex ? ex->action : NULL);
-        fputs_unlocked("}\n", stdout);
+            cli_json_lit(j, "null");
+        cli_json_field(j, "reply", e->reply, e->reply_len, true);
+        cli_json_text(j, "reason", e->reason, true, true);
+        cli_json_bool(j, "hardbounce", hard && e->outcome == REPLY_LOG_BOUNCED, true);
+        cli_json_field(j, "remote_mta", e->relay, e->relay_len, true);
+        cli_json_text(j, "class", e->status.cls == 2   ? "success"
+                                  : e->status.cls == 4 ? "transient"
+                                                       : "permanent", true, true);
+        cli_json_bool(j, "retry", e->outcome == REPLY_LOG_DEFERRED, true);
+        cli_json_text(j, "meaning", ex ? ex->meaning : NULL, true, true);
+        cli_json_text(j, "cause", ex ? ex->cause : NULL, true, true);
+        cli_json_text(j, "action_advice", ex ? ex->action : NULL, true, true);
+        cli_json_lit(j, "}\n");
+        cli_json_flush(j, stdout);
         return;
     }
     printf("%.*s %.*s %.*s: %s %s (%s)\n", (int)e->stamp_len, e->stamp ? e->stamp : "",
@@ -142,15 +123,28 @@ static void print_summary(bool json)
 {
     qsort(rows, nrows, sizeof rows[0], by_count);
     if (json) {
-        printf("{\"summary\":{\"lines\":%lu,\"deliveries\":%lu,\"rows\":[", lines_read,
-               deliveries);
+        struct cli_json j = {0};
+        cli_json_lit(&j, "{\"summary\":{\"lines\":");
+        cli_json_uint(&j, lines_read);
+        cli_json_lit(&j, ",\"deliveries\":");
+        cli_json_uint(&j, deliveries);
+        cli_json_lit(&j, ",\"rows\":[");
         for (size_t i = 0; i < nrows; i++) {
-            printf("%s{\"domain\":", i ? "," : "");
-            reply_json_string(rows[i].domain, strlen(rows[i].domain), put, stdout);
-            printf(",\"outcome\":\"%s\",\"reason\":\"%s\",\"count\":%lu}",
-                   reply_log_outcome_name(rows[i].outcome), rows[i].reason, rows[i].count);
+            if (i > 0)
+                cli_json_lit(&j, ",");
+            cli_json_lit(&j, "{");
+            cli_json_text(&j, "domain", rows[i].domain, false, false);
+            cli_json_text(&j, "outcome", reply_log_outcome_name(rows[i].outcome), true, true);
+            cli_json_text(&j, "reason", rows[i].reason, true, true);
+            cli_json_lit(&j, ",\"count\":");
+            cli_json_uint(&j, rows[i].count);
+            cli_json_lit(&j, "}");
         }
-        printf("],\"other\":%lu}}\n", others);
+        cli_json_lit(&j, "],\"other\":");
+        cli_json_uint(&j, others);
+        cli_json_lit(&j, "}}\n");
+        cli_json_flush(&j, stdout);
+        free(j.p);
         return;
     }
     printf("\nSummary: %lu lines, %lu deliveries\n", lines_read, deliveries);

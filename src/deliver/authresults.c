@@ -17,19 +17,30 @@ struct ar {
 };
 
 /* A value of a property or the authserv-id: letters, digits and "-._+/=" (base64 of
- * header.b); anything else becomes '?'; "unknown" when empty. */
+ * header.b); anything else becomes '?'; "unknown" when empty. '/', '=' and '?' are tspecials
+ * of RFC 2045, which a token may not hold: such a value is written as a quoted-string (cap
+ * holds the two quotes too). */
 static void put_value(char *buf, size_t cap, const char *v)
 {
-    size_t n = 0;
-    for (; v[n] != '\0' && n + 1 < cap; n++) {
-        char c = v[n];
+    size_t n = 1;
+    bool quote = false;
+    for (; *v != '\0' && n + 2 < cap; v++) {
+        char c = *v;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   strchr("-._+/=", c) != NULL;
-        buf[n] = ok ? c : '?';
+        buf[n++] = ok ? c : '?';
+        quote |= !ok || c == '/' || c == '=';
     }
-    buf[n] = '\0';
-    if (n == 0)
+    if (n == 1) {
         snprintf(buf, cap, "unknown");
+    } else if (quote) {
+        buf[0] = '"';
+        buf[n++] = '"';
+        buf[n] = '\0';
+    } else {
+        memmove(buf, buf + 1, n - 1);
+        buf[n - 1] = '\0';
+    }
 }
 
 __attribute__((format(printf, 2, 3))) static void add(struct ar *ar, const char *fmt, ...)
@@ -54,7 +65,7 @@ size_t deliver_authcheck_results(const struct deliver_authcheck_run *run,
     if (cap == 0)
         return 0;
     struct ar ar = {.out = out, .cap = cap};
-    char v1[LIMIT_DOMAIN + 1], v2[LIMIT_DOMAIN + 1], v3[16];
+    char v1[LIMIT_DOMAIN + 3], v2[LIMIT_DOMAIN + 3], v3[16];
     out[0] = '\0';
     put_value(v1, sizeof v1, authserv_id);
     add(&ar, "%s", v1);

@@ -506,7 +506,9 @@ static bool add_record(struct deliver_records *t, const void *p, size_t n)
     return true;
 }
 
-/* Each TXT record's strings joined. */
+/* Each TXT record's strings joined. A record longer than DELIVER_RECORD_LEN makes the answer
+ * malformed: cut, it would say something else (an SPF record without its "-all", an ip4: with
+ * a digit less). */
 static int take_txt(struct deliver_records *t, const unsigned char *abuf, int alen)
 {
     struct ares_txt_ext *list = NULL;
@@ -524,9 +526,12 @@ static int take_txt(struct deliver_records *t, const unsigned char *abuf, int al
             cur = (char *)t->records[t->n - 1];
             len = 0;
         }
-        size_t add = x->length < DELIVER_RECORD_LEN - len ? x->length : DELIVER_RECORD_LEN - len;
-        memcpy(cur + len, x->txt, add);
-        len += add;
+        if (x->length > DELIVER_RECORD_LEN - len) {
+            status = ARES_EBADRESP;
+            break;
+        }
+        memcpy(cur + len, x->txt, x->length);
+        len += x->length;
         t->lens[t->n - 1] = len;
     }
     if (list != NULL)

@@ -91,7 +91,8 @@ enum deliver_resolver_err deliver_resolver_lookup_host(struct deliver_resolver *
  * §3.6.2.2, RFC 7208 §3.3), A and AAAA addresses in inet_ntop form, MX and PTR host names
  * (MX as "PREFERENCE HOST"). For DKIM, SPF and DMARC. outcome: OK (n >= 1), NXDOMAIN, NO_HOST
  * (the name exists without such records), TEMPFAIL (SERVFAIL, timeout, malformed answer). At
- * most DELIVER_RECORDS_MAX records of DELIVER_RECORD_LEN octets are kept; longer are cut. */
+ * most DELIVER_RECORDS_MAX records are kept (the rest left out); a TXT record longer than
+ * DELIVER_RECORD_LEN octets makes it TEMPFAIL (other types are cut there: names fit). */
 #define DELIVER_RECORDS_MAX 32u
 #define DELIVER_RECORD_LEN 4096u
 struct deliver_records {

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "reply/bounce_reason.h"
 #include "reply/mime.h"
 #include "reply/reason.h"
 
@@ -307,7 +308,10 @@ static void parse_dsn(const char *s, size_t n, struct reply_bounce *b)
         if (reply_mime_header(g, gn, "Diagnostic-Code", v, sizeof v)) {
             const char *d = skip_type(v);
             copy_str(r->diag, sizeof r->diag, d, strlen(d));
+            r->diag_unix = ifind(v, (size_t)(d - v), "x-unix") == v;
         }
+        if (reply_mime_header(g, gn, "X-PowerMTA-BounceCategory", v, sizeof v))
+            copy_str(r->category, sizeof r->category, v, strlen(v));
         if (reply_mime_header(g, gn, "Remote-MTA", v, sizeof v)) {
             const char *d = skip_type(v);
             copy_str(r->remote_mta, sizeof r->remote_mta, d, strlen(d));
@@ -628,19 +632,26 @@ static void text_diag_for(const char *t, size_t n, struct reply_bounce_rcpt *r)
 {
     size_t i = 0;
     bool taking = false;
-    size_t lines = 0;
+    size_t lines = 0, indent = 0;
     const char *s;
     size_t ln;
     while (next_line(t, n, &i, true, &s, &ln)) {
         if (cut_line(s, ln))
             return;
         size_t off, m = line_rcpt(s, ln, &off);
+        size_t in = 0;
+        while (in < ln && (s[in] == ' ' || s[in] == '\t'))
+            in++;
         if (taking) {
-            if (m || ln == 0 || ++lines > 4)
+            /* a line indented deeper than the recipient's, or naming the same recipient again,
+             * continues its words (Postfix wraps "said: 550\n    <rcpt>... (in reply …)") */
+            bool same = m && same_addr(s + off, m, r->recipient);
+            if ((m && in <= indent && !same) || ln == 0 || ++lines > 4)
                 return;
             diag_add(r, s, ln);
             continue;
         }
+        indent = in;
         if (m && same_addr(s + off, m, r->recipient)) {
             size_t rest = off + m;
             while (rest < ln && (s[rest] == '>' || s[rest] == '"' || s[rest] == ')'))
@@ -682,29 +693,9 @@ static bool status_vague(const char *st)
     return n >= 4 && st[n - 2] == '.' && st[n - 1] == '0' && st[n - 3] == '0';
 }
 
-/* Did the reply come after DATA (the transcript or the reply says so)? */
-static bool data_stage(const char *s, size_t n)
+/* The reply's first words from its code on, lowercased into key (a transcript quotes them). */
+static size_t reply_key(const char *diag, char *key, size_t cap)
 {
-    static const char *const marks[] = {"after end of data", "in reply to end of data",
-                                        "in reply to data", ">>> data", "smtp command data",
-                                        "command data", "after data", NULL};
-    return any_of(s, n, marks);
-}
-
-static bool mail_from_stage(const char *diag)
-{
-    static const char *const marks[] = {"after mail from", "in reply to mail from",
-                                        "mail from:<", NULL};
-    size_t n = strlen(diag);
-    /* "MAIL FROM:<…>" as the command quoted before a reply, not the sender named in passing */
-    return any_of(diag, n, marks) && !any_of(diag, n, (const char *const[]){"rcpt to", NULL});
-}
-
-/* Sendmail-style transcripts (">>> DATA" then "<<< 550 …"): is the line quoting this reply
- * the answer to DATA? */
-static bool transcript_after_data(const char *t, size_t n, const char *diag)
-{
-    /* the reply's first words from its code on, as the transcript quotes them */
     for (const char *p = diag; p[0] && p[1] && p[2] && p[3]; p++) {
         if (p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
             p[2] <= '9' && (p[3] == ' ' || p[3] == '-') && (p == diag || p[-1] == ' ')) {
@@ -713,30 +704,48 @@ static bool transcript_after_data(const char *t, size_t n, const char *diag)
         }
     }
     size_t dn = strlen(diag);
-    if (dn < 8)
-        return false;
-    char key[24];
-    size_t kn = dn < sizeof key - 1 ? dn : sizeof key - 1;
+    if (dn < 8 || cap == 0)
+        return 0;
+    size_t kn = dn < cap - 1 ? dn : cap - 1;
     for (size_t k = 0; k < kn; k++)
         key[k] = (char)lower((unsigned char)diag[k]);
     key[kn] = '\0';
-    bool data = false;
-    size_t i = 0;
-    while (i < n) {
-        const char *nl = memchr(t + i, '\n', n - i);
-        size_t e = nl ? (size_t)(nl - t) : n;
-        const char *s = t + i;
-        size_t ln = e - i;
-        if (ln >= 4 && memcmp(s, ">>> ", 4) == 0)
-            data = ln >= 8 && ifind(s + 4, 4, "data") == s + 4;
-        else if (ln >= 4 && memcmp(s, "<<< ", 4) == 0 && ifind(s, ln, key))
-            return data;
-        i = e < n ? e + 1 : n;
-    }
-    return false;
+    return kn;
 }
 
-static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
+/* Sendmail-style transcripts (">>> RCPT TO:<…>" then "<<< 550 …"): the stage of the command
+ * the line quoting this reply answered. A multi-line reply the report cut to its first line
+ * ("552-5.7.0 This message was blocked …") is taken whole from the transcript's "<<< " lines. */
+static enum reply_bounce_stage transcript_stage(const char *t, size_t n, struct reply_bounce_rcpt *r)
+{
+    char key[24];
+    if (!reply_key(r->diag, key, sizeof key))
+        return REPLY_STAGE_NONE;
+    enum reply_bounce_stage stage = REPLY_STAGE_NONE;
+    size_t i = 0;
+    const char *s;
+    size_t ln;
+    while (next_line(t, n, &i, true, &s, &ln)) {
+        if (ln >= 4 && memcmp(s, ">>> ", 4) == 0) {
+            stage = reply_bounce_stage(s + 4, ln - 4);
+        } else if (ln >= 4 && memcmp(s, "<<< ", 4) == 0 && ifind(s, ln, key)) {
+            if (ln > 7 && s[7] == '-') {
+                /* "<<< 552-…" continues: replace the cut reply by all its lines */
+                r->diag[0] = '\0';
+                diag_add(r, s + 4, ln - 4);
+                while (next_line(t, n, &i, true, &s, &ln) && ln > 7 && memcmp(s, "<<< ", 4) == 0) {
+                    diag_add(r, s + 4, ln - 4);
+                    if (s[7] != '-')
+                        break;
+                }
+            }
+            return stage;
+        }
+    }
+    return REPLY_STAGE_NONE;
+}
+
+static void explain_rcpt(struct reply_bounce_rcpt *r, enum reply_bounce_stage stage)
 {
     int cls = 5;
     bool action_given = r->action[0] != '\0';
@@ -781,6 +790,12 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
         r->explained = true;
         r->ex = ex;
         r->reason = reply_reason_name(ex.reason);
+        /* a transient reply in a report that gives no status: the status is transient too */
+        if (!r->status_given && ex.code / 100 == 4 && cls == 5)
+            cls = 4;
+        /* a 2xx in the words of a failure report ("Size (in bytes): 222") is no success */
+        if (cls != 2 && ex.cls == REPLY_CLASS_SUCCESS)
+            r->reason = "undefined";
         /* the reply's code decides where it holds one (a DSN's own Status is often 5.0.0) */
         if (ex.code && (sn == 0 || ex.code_offset > sn))
             r->reply_code = ex.code;
@@ -820,23 +835,28 @@ static void explain_rcpt(struct reply_bounce_rcpt *r, bool after_data)
                strcmp(dom, "@googlegroups.com") == 0) {
         /* Google Groups words its refusals in the poster's language; a group refuses the poster */
         r->reason = "rejected";
-    } else if (action_given && strcmp(r->action, "failed") == 0 && r->status[0] == '4' &&
-               (strcmp(r->reason, "undefined") == 0 || strcmp(r->reason, "notaccept") == 0 ||
-                strcmp(r->reason, "networkerror") == 0)) {
-        /* a transient failure reported as final, with no words of its own: the queue gave up */
-        r->reason = "expired";
-    } else if (mail_from_stage(r->diag) &&
-               (strcmp(r->reason, "userunknown") == 0 || strcmp(r->reason, "hostunknown") == 0 ||
-                strcmp(r->reason, "undefined") == 0 || strcmp(r->reason, "filtered") == 0)) {
-        /* refused in answer to MAIL FROM: the sender address, not the recipient, is refused */
-        r->reason = "rejected";
-    } else if (strcmp(r->reason, "undefined") == 0 && r->diag[0] && r->status_given) {
-        /* a report with words and a status that tell no reason: held for a person to judge */
-        r->reason = "onhold";
-    } else if (strcmp(r->reason, "userunknown") == 0 && after_data) {
-        /* "unknown user" only after the message was sent is a content filter's verdict on the
-         * message, not a missing mailbox: RCPT TO had accepted the address */
-        r->reason = "filtered";
+    } else {
+        struct reply_bounce_facts f = {
+            .diag = r->diag, .status = r->status, .action = action_given ? r->action : "",
+            .remote_mta = r->remote_mta, .recipient = r->recipient, .stage = stage,
+            .diag_unix = r->diag_unix, .status_given = r->status_given,
+            .category = r->category,
+            .ex = r->explained ? &r->ex : NULL};
+        r->reason = reply_bounce_reason(r->reason, &f);
+    }
+    /* a reason the report's context changed brings the table's words for it: the code's
+     * meaning stands, the cause and what to do are the new reason's (patterns.def) */
+    enum reply_reason decided;
+    if (r->explained && reply_reason_from_name(r->reason, &decided) && decided != r->ex.reason) {
+        const struct reply_reason_info *info = reply_reason_info(decided);
+        r->ex.reason = decided;
+        r->ex.reason_from = REPLY_REASON_FROM_TEXT;
+        r->ex.pattern = NULL;
+        if (info) {
+            r->ex.summary = info->summary;
+            r->ex.cause = info->cause;
+            r->ex.action = info->action;
+        }
     }
     if (!r->status[0] || (status_vague(r->status) && !r->status_given)) {
         const char *rs = reason_status(r->reason);
@@ -1127,9 +1147,16 @@ enum reply_bounce_kind reply_bounce_parse(const char *msg, size_t len, char *are
         words.diag[0] = '\0';
         if (c.ndsn > 0)
             text_diag_for(c.text, c.text_len, &words);
-        explain_rcpt(&out->rcpt[k], data_stage(d, strlen(d)) ||
-                                        data_stage(words.diag, strlen(words.diag)) ||
-                                        transcript_after_data(c.text, c.text_len, d));
+        enum reply_bounce_stage in_transcript = transcript_stage(c.text, c.text_len, &out->rcpt[k]);
+        enum reply_bounce_stage stage = reply_bounce_stage(d, strlen(d));
+        if (stage == REPLY_STAGE_NONE)
+            stage = reply_bounce_stage(words.diag, strlen(words.diag));
+        if (stage == REPLY_STAGE_NONE)
+            stage = in_transcript;
+        /* Exim names a delivery to a program "pipe to |/path …" */
+        if (ifind(c.text, c.text_len < 4096 ? c.text_len : 4096, "pipe to |"))
+            out->rcpt[k].diag_unix = true;
+        explain_rcpt(&out->rcpt[k], stage);
     }
     return out->kind;
 }

@@ -26,6 +26,8 @@ struct reply_bounce_rcpt {
     char action[16];               /* failed, delayed, delivered, relayed, expanded */
     char status[16];               /* "5.1.1"; the likeliest code when the report has none */
     bool status_given;             /* the status came from the report itself */
+    bool diag_unix;                /* a local delivery program: X-Unix diagnostic, "pipe to |" */
+    char category[32];             /* the reporting MTA's own class (X-PowerMTA-BounceCategory) */
     char diag[REPLY_BOUNCE_DIAG_MAX]; /* the remote reply or the MTA's words */
     char remote_mta[REPLY_BOUNCE_FIELD_MAX];
     const char *reason;            /* a reply/reason.h name, "vacation" or "feedback" */

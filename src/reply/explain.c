@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "reply/bytes.h"
+
 /* ---- the tables --------------------------------------------------------------------------- */
 
 #define ANY 0u
@@ -79,20 +81,17 @@ static unsigned char lower(unsigned char c)
 
 static bool is_space(unsigned char c)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    return reply_byte_class[c] & REPLY_BYTE_SPACE;
 }
 
 static bool is_digit(unsigned char c)
 {
-    return c >= '0' && c <= '9';
+    return reply_byte_class[c] & REPLY_BYTE_DIGIT;
 }
 
-/* Word characters decide phrase and code boundaries; bytes >= 0x80 count as letters so that a
- * phrase never matches inside a UTF-8 word. */
 static bool is_word(unsigned char c)
 {
-    unsigned char l = lower(c);
-    return is_digit(c) || (l >= 'a' && l <= 'z') || c >= 0x80;
+    return reply_byte_class[c] & REPLY_BYTE_WORD;
 }
 
 static const unsigned char *bytes(const char *s)
@@ -102,14 +101,14 @@ static const unsigned char *bytes(const char *s)
 
 static enum reply_explain_err check_bytes(const unsigned char *s, size_t len)
 {
-    bool visible = false;
+    unsigned seen = 0, visible = 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = s[i];
-        if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
-            return REPLY_EXPLAIN_BINARY;
-        if (!is_space(c))
-            visible = true;
+        unsigned c = reply_byte_class[s[i]];
+        seen |= c;
+        visible |= ~c & REPLY_BYTE_SPACE;
     }
+    if (seen & REPLY_BYTE_CONTROL)
+        return REPLY_EXPLAIN_BINARY;
     return visible ? REPLY_EXPLAIN_OK : REPLY_EXPLAIN_EMPTY;
 }
 
@@ -307,55 +306,32 @@ static bool code_shaped(const unsigned char *s, size_t len)
 
 /* ---- phrases ------------------------------------------------------------------------------ */
 
+/* Phrases are matched against a normalised copy of the text: lowercase, each run of white
+ * space one ' ', the continuation prefixes of multi-line replies ("550-5.1.1 ", also where a
+ * bounce joined the lines with spaces) dropped and a typographic apostrophe made '\''. A phrase
+ * then matches where its bytes are equal, and its first eight bytes compare in one go. */
+#define NORM_MAX (64u * 1024u) /* text looked at for phrases; a reply is far shorter */
+#define NORM_PAD 8u
+
 /* Phrases are indexed by their first two bytes, so each text position looks at the few rows
  * that can start there instead of all of them: a day of logs stays a matter of seconds. */
 #define BUCKET_COUNT 4096u
 static uint16_t bucket_first[BUCKET_COUNT + 1];
 static uint16_t bucket_rows[PATTERN_COUNT];
-/* The first eight bytes of each row, for a one-compare rejection before phrase_at. A row's
- * signature stops at '*' or an apostrophe, which match more than themselves. */
+/* The first eight bytes of each row, for a one-compare rejection before the whole compare. A
+ * row's signature stops at '*', which matches more than itself. */
 static uint64_t row_sig[PATTERN_COUNT], row_mask[PATTERN_COUNT];
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 
 static void row_signature(const struct reply_pattern *p, uint64_t *sig, uint64_t *mask)
 {
-    *sig = 0;
-    *mask = 0;
-    for (size_t k = 0; k < 8 && k < p->len; k++) {
-        unsigned char c = bytes(p->phrase)[k];
-        if (c == '*' || c == '\'')
-            break;
-        *sig |= (uint64_t)c << (8 * k);
-        *mask |= (uint64_t)0xff << (8 * k);
+    unsigned char b[8] = {0}, m[8] = {0};
+    for (size_t k = 0; k < 8 && k < p->len && p->phrase[k] != '*'; k++) {
+        b[k] = bytes(p->phrase)[k];
+        m[k] = 0xff;
     }
-}
-
-/* The text's signature at i, read as phrase_at reads it: lowercased, a run of white space as
- * one ' '. It stops (*mask) where a continuation prefix could follow white space, or at the
- * end of the text. */
-static uint64_t text_sig(const unsigned char *s, size_t len, size_t i, uint64_t *mask)
-{
-    uint64_t sig = 0;
-    *mask = 0;
-    for (size_t k = 0; k < 8 && i < len; k++) {
-        unsigned char c = s[i];
-        if (is_space(c)) {
-            while (i < len && is_space(s[i]))
-                i++;
-            if (i < len && is_digit(s[i])) {
-                sig |= (uint64_t)' ' << (8 * k);
-                *mask |= (uint64_t)0xff << (8 * k);
-                break;
-            }
-            c = ' ';
-        } else {
-            c = lower(c);
-            i++;
-        }
-        sig |= (uint64_t)c << (8 * k);
-        *mask |= (uint64_t)0xff << (8 * k);
-    }
-    return sig;
+    memcpy(sig, b, 8);
+    memcpy(mask, m, 8);
 }
 
 static unsigned bucket_of(unsigned char a, unsigned char b)
@@ -394,8 +370,8 @@ static void index_build(void)
     }
 }
 
-/* After white space inside a phrase: skips the continuation prefix of a multi-line reply
- * ("550-5.1.1 ", or "550 5.1.1 " after a line break), also where a bounce joined the lines. */
+/* After white space: skips the continuation prefix of a multi-line reply ("550-5.1.1 ", or
+ * "550 5.1.1 " after a line break, or where a bounce joined the lines). */
 static size_t skip_continuation(const unsigned char *s, size_t len, size_t j, bool newline)
 {
     if (j + 4 > len || s[j] < '2' || s[j] > '5' || !is_digit(s[j + 1]) || !is_digit(s[j + 2]))
@@ -413,33 +389,41 @@ static size_t skip_continuation(const unsigned char *s, size_t len, size_t j, bo
     return k;
 }
 
-/* Does row p match at s[i]? A space matches white space (and a continuation prefix), an
- * apostrophe also matches U+2019, a final '*' allows the word to go on. */
-static bool phrase_at(const unsigned char *s, size_t len, size_t i, const struct reply_pattern *p)
+/* The normalised text of s[0..len) into out (NORM_MAX + NORM_PAD bytes, zero padded); returns
+ * its length. */
+static size_t normalise(const unsigned char *s, size_t len, unsigned char *out)
+{
+    size_t n = 0, i = 0;
+    while (i < len && n < NORM_MAX) {
+        unsigned char c = s[i];
+        if (is_space(c)) {
+            while (i < len && is_space(s[i]))
+                i++;
+            /* a prefix after white space, as a phrase reads it across lines */
+            i = skip_continuation(s, len, i, true);
+            out[n++] = ' ';
+        } else if (c == 0xe2 && i + 2 < len && s[i + 1] == 0x80 && s[i + 2] == 0x99) {
+            out[n++] = '\'';
+            i += 3;
+        } else {
+            out[n++] = lower(c);
+            i++;
+        }
+    }
+    memset(out + n, 0, NORM_PAD);
+    return n;
+}
+
+static bool phrase_at(const unsigned char *t, size_t tn, size_t i, const struct reply_pattern *p)
 {
     const unsigned char *ph = bytes(p->phrase);
-    size_t n = p->len, j = i;
+    size_t n = p->len;
     bool prefix = ph[n - 1] == '*';
     if (prefix)
         n--;
-    for (size_t k = 0; k < n; k++) {
-        if (ph[k] == ' ') {
-            if (j >= len || !is_space(s[j]))
-                return false;
-            bool newline = false;
-            while (j < len && is_space(s[j]))
-                newline |= s[j++] == '\n';
-            j = skip_continuation(s, len, j, newline);
-        } else if (ph[k] == '\'' && j + 3 <= len && s[j] == 0xe2 && s[j + 1] == 0x80 &&
-                   s[j + 2] == 0x99) {
-            j += 3;
-        } else if (j < len && lower(s[j]) == ph[k]) {
-            j++;
-        } else {
-            return false;
-        }
-    }
-    return prefix || !is_word(ph[n - 1]) || j >= len || !is_word(s[j]);
+    if (n > tn - i || memcmp(t + i, ph, n) != 0)
+        return false;
+    return prefix || !is_word(ph[n - 1]) || i + n >= tn || !is_word(t[i + n]);
 }
 
 static bool class_allows(unsigned flags, enum reply_class cls)
@@ -451,25 +435,23 @@ static bool class_allows(unsigned flags, enum reply_class cls)
     return true;
 }
 
-/* The best row that matches at word start i, if better than best. */
-static size_t try_rows_at(const unsigned char *s, size_t len, size_t i, enum reply_class cls,
+/* The best row that matches at word start i of the normalised text, if better than best. */
+static size_t try_rows_at(const unsigned char *t, size_t tn, size_t i, enum reply_class cls,
                           size_t best)
 {
-    if (i + 1 >= len)
+    if (i + 1 >= tn)
         return best;
-    unsigned b = bucket_of(lower(s[i]), lower(s[i + 1]));
-    if (bucket_first[b] == bucket_first[b + 1])
-        return best;
-    uint64_t mask;
-    uint64_t sig = text_sig(s, len, i, &mask);
+    unsigned b = bucket_of(t[i], t[i + 1]);
+    uint64_t sig;
+    memcpy(&sig, t + i, 8); /* the padding makes eight bytes readable */
     for (size_t k = bucket_first[b]; k < bucket_first[b + 1]; k++) {
         size_t r = bucket_rows[k];
         if (r >= best)
             break;
-        if (((sig ^ row_sig[r]) & row_mask[r] & mask) != 0)
+        if (((sig ^ row_sig[r]) & row_mask[r]) != 0)
             continue;
         const struct reply_pattern *p = &reply_pattern_table[r];
-        if (class_allows(p->flags, cls) && phrase_at(s, len, i, p))
+        if (class_allows(p->flags, cls) && phrase_at(t, tn, i, p))
             return r;
     }
     return best;
@@ -481,24 +463,26 @@ static size_t try_rows_at(const unsigned char *s, size_t len, size_t i, enum rep
 static size_t find_phrase(const unsigned char *s, size_t len, enum reply_class cls)
 {
     pthread_once(&index_once, index_build);
+    static _Thread_local unsigned char norm[NORM_MAX + NORM_PAD];
+    size_t tn = normalise(s, len, norm);
+    const unsigned char *t = norm;
     size_t best = PATTERN_COUNT;
     size_t i = 0;
-    while (i < len && best > 0) {
-        if (is_space(s[i])) {
+    while (i < tn && best > 0) {
+        if (t[i] == ' ') {
             i++;
             continue;
         }
-        size_t e = i;
-        while (e < len && !is_space(s[e]))
-            e++;
-        if (memchr(s + i, '@', e - i) == NULL) {
+        const unsigned char *sp = memchr(t + i, ' ', tn - i);
+        size_t e = sp ? (size_t)(sp - t) : tn;
+        if (memchr(t + i, '@', e - i) == NULL) {
             for (size_t w = i; w < e && best > 0;) {
-                if (!is_word(s[w])) {
+                if (!is_word(t[w])) {
                     w++;
                     continue;
                 }
-                best = try_rows_at(s, len, w, cls, best);
-                while (w < e && is_word(s[w]))
+                best = try_rows_at(t, tn, w, cls, best);
+                while (w < e && is_word(t[w]))
                     w++;
             }
         }
@@ -509,11 +493,16 @@ static size_t find_phrase(const unsigned char *s, size_t len, enum reply_class c
 
 /* ---- the reply text ----------------------------------------------------------------------- */
 
-/* Offset of the last case-insensitive occurrence of needle (lowercase) in s, or len. */
+/* Offset of the last case-insensitive occurrence of needle (lowercase, starting with a
+ * non-letter) in s, or len. */
 static size_t find_last_ci(const unsigned char *s, size_t len, const char *needle)
 {
     size_t n = strlen(needle), at = len;
     for (size_t i = 0; i + n <= len; i++) {
+        const unsigned char *c = memchr(s + i, needle[0], len - n + 1 - i);
+        if (!c)
+            break;
+        i = (size_t)(c - s);
         size_t k = 0;
         while (k < n && lower(s[i + k]) == (unsigned char)needle[k])
             k++;
@@ -548,11 +537,15 @@ static void set_text(const unsigned char *s, size_t len, size_t start, struct re
         end = start + q;
     }
     long depth = 0;
-    for (size_t i = start; i < end; i++)
-        depth += s[i] == '(' ? 1 : s[i] == ')' ? -1 : 0;
+    bool counted = false; /* the parentheses are counted only for a text that ends with one */
     for (;;) {
         while (end > start && is_space(s[end - 1]))
             end--;
+        if (end > start && s[end - 1] == ')' && !counted) {
+            for (size_t i = start; i < end; i++)
+                depth += s[i] == '(' ? 1 : s[i] == ')' ? -1 : 0;
+            counted = true;
+        }
         if (end > start && s[end - 1] == ')' && depth < 0) {
             end--;
             depth++;

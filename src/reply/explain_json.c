@@ -2,7 +2,6 @@
  * caller's output (explain_json.h). */
 #include "reply/explain_json.h"
 
-#include <stdio.h>
 #include <string.h>
 
 struct w {
@@ -38,20 +37,30 @@ static void text(struct w *w, const char *s)
         str(w, s, strlen(s));
 }
 
-/* ,"name":"value" (or null) */
-static void field(struct w *w, const char *name, const char *value)
+/* ,"name":"value" (or null); the key is made at compile time from the name's literal. */
+static void field_k(struct w *w, const char *key, size_t key_len, const char *value)
 {
-    raw(w, ",\"", 2);
-    raw_str(w, name);
-    raw(w, "\":", 2);
+    raw(w, key, key_len);
     text(w, value);
 }
+#define field(w, name, value) field_k((w), ",\"" name "\":", sizeof(",\"" name "\":") - 1, (value))
 
-static void number(struct w *w, long v)
+/* Decimal digits of v at the end of d[0..cap); returns where they start. */
+static size_t digits(unsigned long v, char *d, size_t cap)
+{
+    size_t at = cap;
+    do {
+        d[--at] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && at > 0);
+    return at;
+}
+
+static void number(struct w *w, unsigned long v)
 {
     char d[24];
-    int n = snprintf(d, sizeof d, "%ld", v);
-    raw(w, d, (size_t)n);
+    size_t at = digits(v, d, sizeof d);
+    raw(w, d + at, sizeof d - at);
 }
 
 bool reply_explain_json(const struct reply_json_out *o, const struct reply_explanation *ex,
@@ -60,15 +69,18 @@ bool reply_explain_json(const struct reply_json_out *o, const struct reply_expla
     struct w w = {.o = o, .ok = true};
     raw_str(&w, "{\"code\":");
     if (ex->code)
-        number(&w, ex->code);
+        number(&w, (unsigned long)ex->code);
     else
         raw_str(&w, "null");
     raw_str(&w, ",\"enhanced\":");
     if (ex->status.cls) {
-        char st[40];
-        int n = snprintf(st, sizeof st, "\"%d.%d.%d\"", ex->status.cls, ex->status.subject,
-                         ex->status.detail);
-        raw(&w, st, (size_t)n);
+        raw(&w, "\"", 1);
+        number(&w, (unsigned long)ex->status.cls);
+        raw(&w, ".", 1);
+        number(&w, (unsigned long)ex->status.subject);
+        raw(&w, ".", 1);
+        number(&w, (unsigned long)ex->status.detail);
+        raw(&w, "\"", 1);
     } else {
         raw_str(&w, "null");
     }
@@ -114,7 +126,7 @@ bool reply_explain_json_error(const struct reply_json_out *o, enum reply_explain
     raw_str(&w, "{\"error\":");
     text(&w, reply_explain_strerror(err));
     raw_str(&w, ",\"line\":");
-    number(&w, (long)line);
+    number(&w, line);
     raw_str(&w, ",\"input\":");
     str(&w, input, len);
     raw(&w, "}", 1);
@@ -133,16 +145,15 @@ static const char *class_of(const struct reply_bounce_rcpt *r)
 }
 
 /* ,"name":"value" for a value of the message (escaped each time), or null */
-static void value(struct w *w, const char *name, const char *v)
+static void value_k(struct w *w, const char *key, size_t key_len, const char *v)
 {
-    raw(w, ",\"", 2);
-    raw_str(w, name);
-    raw(w, "\":", 2);
+    raw(w, key, key_len);
     if (v)
         str(w, v, strlen(v));
     else
         raw(w, "null", 4);
 }
+#define value(w, name, v) value_k((w), ",\"" name "\":", sizeof(",\"" name "\":") - 1, (v))
 
 bool reply_bounce_json(const struct reply_json_out *o, const char *name,
                        const struct reply_bounce *b, const struct reply_bounce_rcpt *r)
@@ -158,7 +169,7 @@ bool reply_bounce_json(const struct reply_json_out *o, const char *name,
     value(&w, "status", nostatus ? "" : r->status);
     raw_str(&w, ",\"reply_code\":");
     if (r->reply_code)
-        number(&w, r->reply_code);
+        number(&w, (unsigned long)r->reply_code);
     else
         raw_str(&w, "null");
     value(&w, "reply", r->diag);

@@ -2,6 +2,7 @@
  * one character at a time, checked by the project's UTF-8 decoder. */
 #include "reply/json.h"
 
+#include "reply/bytes.h"
 #include "reply/utf8.h"
 
 bool reply_json_string(const char *s, size_t len, reply_json_put *put, void *ctx)
@@ -11,7 +12,7 @@ bool reply_json_string(const char *s, size_t len, reply_json_put *put, void *ctx
     bool ok = put(ctx, "\"", 1);
     for (size_t i = 0; ok && i < len;) {
         size_t run = i; /* plain printable ASCII goes out in one copy */
-        while (run < len && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\')
+        while (run < len && (reply_byte_class[u[run]] & REPLY_BYTE_JSON_PLAIN))
             run++;
         if (run > i) {
             ok = put(ctx, s + i, run - i);

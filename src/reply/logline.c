@@ -17,16 +17,53 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* The value of " key=" (or "key=" at the start): bare up to ", " or space; "<…>", "(…)" and
- * "\"…\"" as written inside. */
-static bool field(const char *s, size_t n, const char *key, const char **v, size_t *vn)
+/* The "key=" fields of one line (a key starts the line or follows a space or a comma), found
+ * in one pass over its '=' signs instead of one search of the line per key. */
+#define LOG_FIELDS_MAX 48
+struct fields {
+    size_t n;
+    struct {
+        const char *key; /* the key's first byte; the '=' follows it */
+        size_t key_len;
+    } f[LOG_FIELDS_MAX];
+};
+
+static bool key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' ||
+           c == '-' || c == '.';
+}
+
+static void index_fields(const char *s, size_t n, struct fields *x)
+{
+    x->n = 0;
+    const char *end = s + n;
+    for (const char *p = s; x->n < LOG_FIELDS_MAX && p < end; p++) {
+        p = memchr(p, '=', (size_t)(end - p));
+        if (!p)
+            break;
+        const char *b = p;
+        while (b > s && key_char(b[-1]))
+            b--;
+        if (b == p || (b != s && b[-1] != ' ' && b[-1] != ','))
+            continue;
+        x->f[x->n].key = b;
+        x->f[x->n].key_len = (size_t)(p - b);
+        x->n++;
+    }
+}
+
+/* The value of the first "key=" field (key without its '='): bare up to ", " or space; "<…>",
+ * "(…)" and "\"…\"" as written inside. */
+static bool field(const struct fields *x, const char *s, size_t n, const char *key,
+                  const char **v, size_t *vn)
 {
     size_t kn = strlen(key);
-    for (const char *p = s; (p = find(p, n - (size_t)(p - s), key)) != NULL; p++) {
-        if (p != s && p[-1] != ' ' && p[-1] != ',')
+    const char *end = s + n;
+    for (size_t i = 0; i < x->n; i++) {
+        if (x->f[i].key_len != kn || memcmp(x->f[i].key, key, kn) != 0)
             continue;
-        const char *q = p + kn;
-        const char *end = s + n;
+        const char *q = x->f[i].key + kn + 1;
         if (q < end && (*q == '<' || *q == '"' || *q == '[')) {
             char close = *q == '<' ? '>' : *q == '[' ? ']' : '"';
             const char *c = memchr(q + 1, close, (size_t)(end - q - 1));
@@ -43,6 +80,15 @@ static bool field(const char *s, size_t n, const char *key, const char **v, size
         *vn = (size_t)(e - q);
         return true;
     }
+    return false;
+}
+
+static bool has_field(const struct fields *x, const char *key)
+{
+    size_t kn = strlen(key);
+    for (size_t i = 0; i < x->n; i++)
+        if (x->f[i].key_len == kn && memcmp(x->f[i].key, key, kn) == 0)
+            return true;
     return false;
 }
 
@@ -99,6 +145,18 @@ static void explain(struct reply_log_entry *e, const char *dsn, size_t dsn_len)
     if (e->reply_len && reply_explain(e->reply, e->reply_len, &ex) == REPLY_EXPLAIN_OK) {
         e->ex = ex;
         e->explained = true;
+        /* the remote reply itself: from its code on, without Postfix's "host … said: " in
+         * front and "(in reply to RCPT TO command)" behind it */
+        static const char intro[] = "(in reply to ";
+        size_t end = e->reply_len;
+        if (ex.command && (size_t)(ex.command - e->reply) >= sizeof intro - 1)
+            end = (size_t)(ex.command - e->reply) - (sizeof intro - 1);
+        while (end > 0 && e->reply[end - 1] == ' ')
+            end--;
+        if (ex.code && ex.code_offset < end) {
+            e->reply += ex.code_offset;
+            e->reply_len = end - ex.code_offset;
+        }
     } else if (dsn_len && dsn_len + 1 + e->reply_len <= sizeof joined) {
         memcpy(joined, dsn, dsn_len);
         joined[dsn_len] = ' ';
@@ -130,29 +188,31 @@ static void explain(struct reply_log_entry *e, const char *dsn, size_t dsn_len)
     if (!e->status.cls) {
         e->status.cls = e->outcome == REPLY_LOG_DELIVERED ? 2
                         : e->outcome == REPLY_LOG_DEFERRED ? 4 : 5;
-        if (e->explained && e->ex.code)
+        /* the reply's class where it has one of a delivery's (not a 3xx) */
+        if (e->explained && (e->ex.code / 100 == 2 || e->ex.code / 100 == 4 ||
+                             e->ex.code / 100 == 5))
             e->status.cls = e->ex.code / 100;
     }
 }
 
 /* Postfix, Sendmail, clearmta: "QID: to=<r>, relay=…, dsn=X.Y.Z, status=bounced (reply)" or
  * Sendmail's "stat=User unknown". */
-static bool keyvalue(const char *s, size_t n, struct reply_log_entry *e)
+static bool keyvalue(const struct fields *x, const char *s, size_t n, struct reply_log_entry *e)
 {
     const char *to, *st, *v;
     size_t ton, stn, vn;
-    if (!field(s, n, "to=", &to, &ton))
+    if (!field(x, s, n, "to", &to, &ton))
         return false;
     bool sendmail = false;
-    if (!field(s, n, "status=", &st, &stn)) {
-        if (!field(s, n, "stat=", &st, &stn))
+    if (!field(x, s, n, "status", &st, &stn)) {
+        if (!field(x, s, n, "stat", &st, &stn))
             return false;
         sendmail = true;
     }
     e->recipient = to;
     e->recipient_len = ton;
     qid_before(s, to - (s < to && to[-1] == '<' ? 4 : 3), e);
-    if (field(s, n, "relay=", &v, &vn)) {
+    if (field(x, s, n, "relay", &v, &vn)) {
         e->relay = v;
         e->relay_len = vn;
     }
@@ -184,41 +244,45 @@ static bool keyvalue(const char *s, size_t n, struct reply_log_entry *e)
         e->outcome = REPLY_LOG_BOUNCED;
     const char *dsn = NULL;
     size_t dsnn = 0;
-    if (field(s, n, "dsn=", &v, &vn)) {
+    if (field(x, s, n, "dsn", &v, &vn)) {
         dsn = v;
         dsnn = vn;
     }
     if (sendmail && e->outcome == REPLY_LOG_BOUNCED && dsn && dsnn && dsn[0] == '4')
         e->outcome = REPLY_LOG_DEFERRED;
-    e->mta = find(s, n, "postfix") ? "postfix" : sendmail || find(s, n, "sendmail[") ? "sendmail"
-                                                                                     : "clearmta";
+    /* the program's name stands before the queue id: "mx postfix/smtp[1234]: 4F1A2B3C4D:" */
+    size_t head = (size_t)(to - s);
+    e->mta = find(s, head, "postfix") ? "postfix"
+             : sendmail || find(s, head, "sendmail[") ? "sendmail"
+                                                       : "clearmta";
     explain(e, dsn, dsnn);
     return true;
 }
 
 /* OpenSMTPD: "… mta delivery evpid=… to=<r> … relay=\"…\" … result=\"PermFail\" stat=\"…\"". */
-static bool opensmtpd(const char *s, size_t n, struct reply_log_entry *e)
+static bool opensmtpd(const struct fields *x, const char *s, size_t n, struct reply_log_entry *e)
 {
     const char *to, *res, *st, *v;
     size_t ton, resn, stn, vn;
-    if (!find(s, n, " delivery ") || !field(s, n, "to=", &to, &ton) ||
-        !field(s, n, "result=", &res, &resn))
+    if (!find(s, n, " delivery ") || !field(x, s, n, "to", &to, &ton) ||
+        !field(x, s, n, "result", &res, &resn))
         return false;
     e->mta = "opensmtpd";
     e->recipient = to;
     e->recipient_len = ton;
-    if (field(s, n, "relay=", &v, &vn)) {
+    if (field(x, s, n, "relay", &v, &vn)) {
         e->relay = v;
         e->relay_len = vn;
     }
-    if (field(s, n, "stat=", &st, &stn)) {
+    if (field(x, s, n, "stat", &st, &stn)) {
         e->reply = st;
         e->reply_len = stn;
     }
-    /* the queue id: the token after "smtpd[pid]: " */
+    /* the session id: the token after "smtpd[pid]: ", or the line's first in the daemon's
+     * own output (smtpd -d writes no syslog prefix) */
     const char *p = find(s, n, "]: ");
-    if (p) {
-        p += 3;
+    p = p ? p + 3 : s;
+    {
         const char *q = p;
         while (q < s + n && *q != ' ')
             q++;
@@ -233,7 +297,8 @@ static bool opensmtpd(const char *s, size_t n, struct reply_log_entry *e)
 }
 
 /* Exim: "2026-01-02 03:04:05 1rABCD-000123-AB ** r@x R=… T=… H=…: SMTP error … 550 …". */
-static bool exim(const char *s, size_t n, size_t at, struct reply_log_entry *e)
+static bool exim(const struct fields *x, const char *s, size_t n, size_t at,
+                 struct reply_log_entry *e)
 {
     const char *end = s + n;
     const char *p = s + at;
@@ -269,7 +334,7 @@ static bool exim(const char *s, size_t n, size_t at, struct reply_log_entry *e)
     e->recipient_len = (size_t)(p - r);
     const char *v;
     size_t vn;
-    if (field(s, n, "H=", &v, &vn)) {
+    if (field(x, s, n, "H", &v, &vn)) {
         e->relay = v;
         e->relay_len = vn;
     }
@@ -330,11 +395,13 @@ static bool chasquid(const char *s, size_t n, struct reply_log_entry *e)
 bool reply_log_parse(const char *line, size_t len, struct reply_log_entry *out)
 {
     memset(out, 0, sizeof *out);
+    struct fields x;
+    index_fields(line, len, &x);
     size_t at = stamp(line, len, out);
-    if (find(line, len, " to=") || (len > 3 && memcmp(line, "to=", 3) == 0)) {
-        if (find(line, len, "result=") && opensmtpd(line, len, out))
+    if (has_field(&x, "to")) {
+        if (has_field(&x, "result") && opensmtpd(&x, line, len, out))
             return true;
-        if (keyvalue(line, len, out))
+        if (keyvalue(&x, line, len, out))
             return true;
         memset(out, 0, sizeof *out);
         at = stamp(line, len, out);
@@ -343,7 +410,7 @@ bool reply_log_parse(const char *line, size_t len, struct reply_log_entry *out)
     }
     memset(out, 0, sizeof *out);
     at = stamp(line, len, out);
-    if (at && exim(line, len, at, out))
+    if (at && exim(&x, line, len, at, out))
         return true;
     memset(out, 0, sizeof *out);
     return false;

@@ -1,6 +1,6 @@
 /* server/http.c — the HTTP listener (listen http ADDR:PORT) on the server's event loop: bounded
  * requests (headers 8 KiB: 400, body 1 MiB: 413, 10 s timeout), TLS when it listens off
- * loopback, the Host guard against DNS rebinding (403), the token that clients not on loopback
+ * loopback (and then at most HTTP_CONNECTIONS_MAX connections at once), the Host guard against DNS rebinding (403), the token that clients not on loopback
  * must show (401: bearer, or HTTP Basic's password), then the routes:
  * the console's embedded files, /metrics (Prometheus text format 0.0.4) and /api/ (http_api.c).
  * RFC 9110 (HTTP semantics), RFC 6750 (bearer tokens), RFC 7617 (Basic), RFC 6265 (cookies). */
@@ -10,6 +10,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -132,14 +133,33 @@ static bool local_host(struct evhttp_request *req, char *out, size_t cap, bool *
 }
 
 /* DNS rebinding: a page of another site that resolves its name to this address must not
- * read the console. Host must be the address the client connected to, localhost on a
- * loopback address, or http_name (with or without the port). */
+ * read the console. Host (or the authority of an absolute-form target) must be the address the
+ * client connected to, localhost on a loopback address, or http_name (with or without the
+ * port). */
 static bool host_allowed(struct server_http *h, struct evhttp_request *req)
 {
-    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    /* exactly one Host (RFC 9112 §3.2: more is a bad request, whichever one evhttp reads) */
+    const char *host = NULL;
+    size_t hosts = 0;
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    for (const struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next)
+        if (strcasecmp(kv->key, "Host") == 0 && ++hosts == 1)
+            host = kv->value;
+    /* a request target in absolute-form names the host instead (RFC 9112 §3.2.2) */
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *uri_host = uri && evhttp_uri_get_scheme(uri) ? evhttp_uri_get_host(uri) : NULL;
+    char authority[300];
+    if (uri_host) {
+        int port = evhttp_uri_get_port(uri);
+        int n = port < 0 ? snprintf(authority, sizeof authority, "%s", uri_host)
+                         : snprintf(authority, sizeof authority, "%s:%d", uri_host, port);
+        if (n < 0 || (size_t)n >= sizeof authority)
+            return false;
+        host = authority;
+    }
     char local[INET6_ADDRSTRLEN + 16];
     bool loopback = false;
-    if (!host || !local_host(req, local, sizeof local, &loopback))
+    if (hosts != 1 || !local_host(req, local, sizeof local, &loopback))
         return false;
     return http_host_matches(host, local, loopback, h->srv->cfg->http.name);
 }
@@ -211,7 +231,8 @@ static bool serve_asset(struct server_http *h, struct evhttp_request *req, const
                 http_send_error(req, 500, "no randomness for the session token");
                 return true;
             }
-            snprintf(cookie, sizeof cookie, "clearmta_csrf=%s; Path=/; SameSite=Strict", token);
+            snprintf(cookie, sizeof cookie, "clearmta_csrf=%s; Path=/; SameSite=Strict%s", token,
+                     h->tls ? "; Secure" : "");
             evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
         }
         http_send(req, 200, a->type, (const char *)a->data, a->len);
@@ -220,9 +241,25 @@ static bool serve_asset(struct server_http *h, struct evhttp_request *req, const
     return false;
 }
 
+/* More than one Content-Length: evhttp read the body by the first; the rest of the stream is
+ * no request to trust (RFC 9112 §6.3). */
+static bool one_length(struct evhttp_request *req)
+{
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    size_t n = 0;
+    for (const struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next)
+        n += strcasecmp(kv->key, "Content-Length") == 0;
+    return n <= 1;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct server_http *h = arg;
+    if (!one_length(req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_send_error(req, 400, "more than one Content-Length");
+        return;
+    }
     if (!host_allowed(h, req)) {
         http_send_error(req, 403, "Host is not this server's address or http_name");
         return;
@@ -283,11 +320,50 @@ static bool read_token(struct server_http *h, const char *path)
     return true;
 }
 
+/* ---- connections off loopback ----------------------------------------------------------- */
+
+/* evhttp neither bounds its connections nor tells when one closes; the SSL of each one does:
+ * libevent frees it with the connection, and the ex_data slot's free function sees it go.
+ * libevent may finalize a connection after evhttp_free, even after server_http_close: the
+ * count outlives the listener (h NULL) until its last connection is gone. */
+struct http_connections {
+    size_t open;
+    struct server_http *h; /* NULL once closed */
+};
+
+static int connection_slot = -1;
+
+static void accepting(struct server_http *h, bool on)
+{
+    struct evconnlistener *l = h->bound ? evhttp_bound_socket_get_listener(h->bound) : NULL;
+    if (!l || h->accept_paused != on)
+        return;
+    if (on ? evconnlistener_enable(l) == 0 : evconnlistener_disable(l) == 0)
+        h->accept_paused = !on;
+}
+
+static void connection_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                             void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    struct http_connections *count = ptr; /* NULL: an SSL of SMTP */
+    if (!count || count->open == 0)
+        return;
+    count->open--;
+    if (count->h && count->open < HTTP_CONNECTIONS_MAX)
+        accepting(count->h, true);
+    else if (!count->h && count->open == 0)
+        free(count);
+}
+
 /* Each connection of a listener off loopback speaks TLS (the server's certificate). */
 static struct bufferevent *tls_connection(struct event_base *base, void *arg)
 {
     struct server_http *h = arg;
     SSL *ssl = SSL_new(h->srv->tls_ctx);
+    if (ssl && SSL_set_ex_data(ssl, connection_slot, h->tls_connections) == 1 &&
+        ++h->tls_connections->open >= HTTP_CONNECTIONS_MAX)
+        accepting(h, false);
     struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(
                                         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                         BEV_OPT_CLOSE_ON_FREE)
@@ -307,8 +383,21 @@ static bool listen_http(struct server_http *h)
                 "unavailable", conf->host[0] ? conf->host : "*", conf->port);
         return false;
     }
-    if (tls)
+    if (tls && connection_slot < 0)
+        connection_slot = SSL_get_ex_new_index(0, NULL, NULL, NULL, connection_freed);
+    if (tls && connection_slot < 0) {
+        net_log("error: listen http: no SSL ex_data slot to count connections");
+        return false;
+    }
+    h->tls = tls;
+    if (tls && (h->tls_connections = calloc(1, sizeof *h->tls_connections)) == NULL) {
+        net_log("error: listen http: out of memory");
+        return false;
+    }
+    if (tls) {
+        h->tls_connections->h = h;
         evhttp_set_bevcb(h->http, tls_connection, h);
+    }
     int fd = net_listen(conf->host, conf->port, err, sizeof err);
     if (fd < 0) {
         net_log("error: listen http: %s", err);
@@ -359,8 +448,14 @@ void server_http_close(struct server *srv)
     struct server_http *h = srv->http;
     if (h) {
         http_traffic_close(h);
+        h->bound = NULL; /* evhttp_free frees it, then the connections, counted down */
         if (h->http)
             evhttp_free(h->http);
+        if (h->tls_connections) {
+            h->tls_connections->h = NULL; /* its last connection frees it */
+            if (h->tls_connections->open == 0)
+                free(h->tls_connections);
+        }
         free(h);
         srv->http = NULL;
     }

@@ -173,7 +173,18 @@ static void api_limits(struct server_http *h, struct evhttp_request *req)
 
 /* ---- actions ----------------------------------------------------------------------------- */
 
-/* The X-CSRF-Token header equals the session cookie and is a token this server issued. */
+/* a and b (HTTP_CSRF_HEX bytes each) are equal, in a time that does not tell where they
+ * differ. */
+static bool same_token(const char *a, const char *b)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < HTTP_CSRF_HEX; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+/* The X-CSRF-Token header equals the session cookie and is a token this server issued; every
+ * remembered token is compared whole, so the time taken tells nothing of them. */
 static bool csrf_ok(struct server_http *h, struct evhttp_request *req)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
@@ -181,12 +192,13 @@ static bool csrf_ok(struct server_http *h, struct evhttp_request *req)
     char cookie[HTTP_CSRF_HEX + 1];
     if (!given || strlen(given) != HTTP_CSRF_HEX ||
         !http_cookie_value(evhttp_find_header(in, "Cookie"), "clearmta_csrf", cookie,
-                           sizeof cookie) || strcmp(given, cookie) != 0)
+                           sizeof cookie) || strlen(cookie) != HTTP_CSRF_HEX ||
+        !same_token(given, cookie))
         return false;
+    bool known = false;
     for (size_t i = 0; i < HTTP_CSRF_SESSIONS; i++)
-        if (strcmp(h->csrf[i], given) == 0)
-            return true;
-    return false;
+        known |= same_token(h->csrf[i], given);
+    return known;
 }
 
 /* POST /api/queue/ID/hold|release|flush|delete (delete: ?mode=bounce or ?mode=silent). */

@@ -21,6 +21,10 @@ struct server;
 #define HTTP_CSRF_SESSIONS 64
 #define HTTP_CSRF_HEX 32
 #define HTTP_TOKEN_MAX 256 /* bytes of the http_password_file token */
+/* Connections of a listener off loopback held at once: at this many it stops accepting (the
+ * kernel's backlog keeps the rest waiting), so that clients of the network cannot take the
+ * descriptors that SMTP needs. Loopback clients are trusted like the control socket's. */
+#define HTTP_CONNECTIONS_MAX 64
 
 /* A minute of traffic: replies by class (2xx, 4xx, 5xx) sent and received, and the remote
  * replies by series of clearmta_remote_replies_total. */
@@ -44,6 +48,9 @@ struct server_http {
     struct server *srv;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
+    bool tls;                    /* the listener is off loopback: TLS, Secure cookie */
+    struct http_connections *tls_connections; /* http.c: the count of open ones */
+    bool accept_paused;          /* at HTTP_CONNECTIONS_MAX */
     char host_port[80];  /* "127.0.0.1:8025" or "[::1]:8025": what Host: must say */
     char token[HTTP_TOKEN_MAX + 1];
     size_t token_len;    /* 0: clients not on loopback are refused */

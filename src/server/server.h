@@ -76,6 +76,7 @@ struct server {
     struct policy_counters *counters;   /* plans, greylisting, session rates (memory or Redis) */
     struct net_control *control;        /* <queue_dir>/control.sock; NULL when it failed */
     struct auth_dkim_signers *dkim;     /* dkim_sign keys, read at start; NULL: none */
+    size_t held_bytes;                  /* signing.c: memory of all sessions' held messages */
     struct deliver_authcheck *receipt_checker; /* SPF/DKIM/DMARC on receipt; made when needed */
     struct server_limits_show *shows;      /* "limits show" requests waiting on the counters */
     struct smtp_server_callbacks callbacks;

@@ -11,6 +11,11 @@
 #include "net/log.h"
 #include "server/server.h"
 
+/* All sessions together hold in memory at most this many messages of the size limit: past
+ * that, a message checked on receipt gets 451 (try again later) and one to sign is written
+ * unsigned, as when memory runs out, instead of many sessions exhausting it. */
+#define HELD_MESSAGES_MAX 32u
+
 bool server_signing_open(struct server *srv)
 {
     const struct policy_config *cfg = srv->cfg;
@@ -86,11 +91,17 @@ enum reply_id server_signing_write(struct server_conn *c, const char *p, size_t 
         size_t cap = b->cap ? b->cap : 16384;
         while (cap < b->len + n)
             cap *= 2;
-        char *q = realloc(b->p, cap);
+        size_t *held = &c->srv->held_bytes;
+        bool over = *held - b->cap + cap > HELD_MESSAGES_MAX * limit;
+        char *q = over ? NULL : realloc(b->p, cap);
+        if (over)
+            net_log("[%s]: messages held in memory reach %zu bytes: %s", c->addr, *held,
+                    c->msg_checking ? "try again later" : "stored unsigned");
         if (q == NULL && c->msg_checking)
             return REPLY_STORE_FAILED; /* nothing stored yet: try again later */
         if (q == NULL)
             return give_up(c) == REPLY_OK ? server_signing_write(c, p, n) : REPLY_STORE_FAILED;
+        *held += cap - b->cap;
         b->p = q;
         b->cap = cap;
     }
@@ -118,6 +129,7 @@ void server_signing_finish(struct server_conn *c)
 
 void server_signing_forget(struct server_conn *c)
 {
+    c->srv->held_bytes -= c->msg_held.cap;
     free(c->msg_held.p);
     memset(&c->msg_held, 0, sizeof c->msg_held);
     c->msg_signing = false;

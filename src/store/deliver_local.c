@@ -197,12 +197,12 @@ static void write_files(struct store_local *l, struct loaded *msgs, size_t n_msg
                 fail(a, ENAMETOOLONG, "Return-Path too long");
                 continue;
             }
-            if (!store_maildir_target(a->dir, sizeof a->dir, qf->env.rcpts[i].local_user,
-                                      qf->env.folder)) {
+            if (!store_maildir_target(qf->env.rcpts[i].local_user, qf->env.folder, a->dir,
+                                      sizeof a->dir)) {
                 fail(a, ENAMETOOLONG, "Maildir folder name too long");
                 continue;
             }
-            int e = store_maildir_write(&l->md, a->dir, prefix, (size_t)plen, msgs[m].job->fd,
+            int e = store_maildir_write(&l->md, a->dir, prefix, plen, msgs[m].job->fd,
                                         qf->header_len, qf->size, &a->f);
             if (e != 0)
                 fail(a, e, "maildir write failed");

@@ -37,6 +37,7 @@ struct store_direct {
     const char *pool_name;
     int64_t arrival;
     uint64_t size;
+    const char *folder; /* the Maildir++ folder (".Junk") named by the log line; NULL: inbox */
     char name[STORE_MAILDIR_NAME_MAX];
     size_t n;
     struct direct_rcpt r[];
@@ -46,8 +47,6 @@ bool store_direct_eligible(const struct store_envelope *env)
 {
     if (env->n_rcpts == 0 || env->n_rcpts > DIRECT_RCPTS_MAX)
         return false;
-    if (env->folder != NULL && env->folder[0] != '\0')
-        return false; /* a Maildir++ folder (quarantine): the queue's local runner files it */
     for (size_t i = 0; i < env->n_rcpts; i++) {
         const struct store_rcpt *r = &env->rcpts[i];
         if (r->local_user == NULL || (r->notify & STORE_NOTIFY_SUCCESS))
@@ -66,10 +65,12 @@ static struct store_direct *direct_new(const struct store_envelope *env)
     char dir[PATH_CAP];
     size_t strings = 0;
     for (size_t i = 0; i < env->n_rcpts; i++) {
-        if (!store_maildir_target(dir, sizeof dir, env->rcpts[i].local_user, NULL))
+        if (!store_maildir_target(env->rcpts[i].local_user, env->folder, dir, sizeof dir))
             return NULL;
         strings += strlen(dir) + 1 + strlen(env->rcpts[i].address) + 1;
     }
+    size_t folder_len = env->folder != NULL ? strlen(env->folder) + 1 : 0;
+    strings += folder_len;
     size_t head = sizeof(struct store_direct) + env->n_rcpts * sizeof(struct direct_rcpt);
     struct store_direct *d = malloc(head + strings);
     if (d == NULL)
@@ -79,12 +80,14 @@ static struct store_direct *direct_new(const struct store_envelope *env)
     d->arrival = env->arrival;
     char *p = (char *)d + head;
     for (size_t i = 0; i < d->n; i++) {
-        (void)store_maildir_target(dir, sizeof dir, env->rcpts[i].local_user, NULL);
+        (void)store_maildir_target(env->rcpts[i].local_user, env->folder, dir, sizeof dir);
         size_t dl = strlen(dir) + 1, al = strlen(env->rcpts[i].address) + 1;
         d->r[i].dir = memcpy(p, dir, dl);
         d->r[i].address = memcpy(p + dl, env->rcpts[i].address, al);
         p += dl + al;
     }
+    if (folder_len > 0)
+        d->folder = memcpy(p, env->folder, folder_len);
     return d;
 }
 
@@ -270,8 +273,9 @@ void store_direct_report(const struct store_direct *d, const char *id,
         /* A truncated line is still worth logging; the bound only protects the buffer. */
         (void)snprintf(line, sizeof line,
                        "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
-                       "(delivered to maildir)",
-                       id, d->r[i].address, delay);
+                       "(delivered to maildir%s%s)",
+                       id, d->r[i].address, delay, d->folder ? " folder " : "",
+                       d->folder ? d->folder : "");
         log(log_ctx, line);
     }
 }

@@ -94,7 +94,7 @@ bool store_maildir_tmp_path(char *out, size_t cap, const char *dir, const char *
     return make_path(out, cap, dir, "tmp", name);
 }
 
-bool store_maildir_target(char *out, size_t cap, const char *mailbox, const char *folder)
+bool store_maildir_target(const char *mailbox, const char *folder, char *out, size_t cap)
 {
     int n = folder != NULL && folder[0] != '\0' ? snprintf(out, cap, "%s/%s", mailbox, folder)
                                                 : snprintf(out, cap, "%s", mailbox);
@@ -111,9 +111,6 @@ static int fsync_dir_at(int dirfd, const char *path)
     return e;
 }
 
-/* Creates <user>/{tmp,new,cur} as needed; a new directory entry is made durable at once
- * (rare: the first delivery to a mailbox or folder). A folder "mailbox/.Junk" whose mailbox is
- * missing gets the mailbox's Maildir first (one level: mailbox names hold no '/'). */
 int store_maildir_ensure(struct store_maildir *md, const char *user)
 {
     char path[PATH_MAX_LEN], parent[PATH_MAX_LEN] = "";
@@ -352,7 +349,7 @@ static void clean_mailbox(struct store_maildir *md, const char *dir,
     for (struct dirent *de; (de = readdir(d)) != NULL;)
         if (de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 &&
             strcmp(de->d_name, "..") != 0 && maybe_dir(de) &&
-            store_maildir_target(folder, sizeof folder, dir, de->d_name) &&
+            store_maildir_target(dir, de->d_name, folder, sizeof folder) &&
             make_path(path, sizeof path, folder, "tmp", NULL))
             clean_one_tmp(md, path, before, removed);
     closedir(d);

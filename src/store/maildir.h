@@ -35,21 +35,19 @@ struct store_maildir_file {
     int where;        /* private: 0 nowhere, 1 tmp/, 2 new/ */
 };
 
-/* Longest target directory (mailbox and folder) under the root. */
+/* The directory, under the root, of mailbox's Maildir++ folder: the mailbox itself for NULL
+ * or "" (the inbox), "mailbox/.Junk" for ".Junk". False when it does not fit in cap. Every
+ * writer of the store takes its target directory from here. */
 #define STORE_MAILDIR_DIR_MAX 512
+bool store_maildir_target(const char *mailbox, const char *folder, char *out, size_t cap);
 
 /* Opens (creating) the maildir root. Functions below return 0 or an errno value. */
 int store_maildir_open(struct store_maildir *md, const char *root, const char *hostname);
 void store_maildir_close(struct store_maildir *md);
 
-/* The directory (under the root) of the Maildir that receives mail for mailbox: the mailbox
- * itself, or its Maildir++ folder (".Junk"; NULL or "" = the inbox). False when it does not fit
- * in cap. Every writer of the store takes its target directory from here. */
-bool store_maildir_target(char *out, size_t cap, const char *mailbox, const char *folder);
-
 /* Creates <dir>/{tmp,new,cur} as needed (mode 0700); a new directory entry is made durable at
  * once (rare: the first delivery to a mailbox or folder). A folder "mailbox/.Junk" whose mailbox
- * is missing gets the mailbox's Maildir first. */
+ * is missing gets the mailbox's Maildir first (one level: mailbox names hold no '/'). */
 int store_maildir_ensure(struct store_maildir *md, const char *dir);
 
 /* "Return-Path: <sender>\r\n", the first line of every delivered file, into out (*len bytes);

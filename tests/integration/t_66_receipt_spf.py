@@ -2,8 +2,13 @@
 and reject against the real server, its DNS from the test DNS server. reject: fail gives
 550 5.7.23, a DNS timeout 451 4.7.24 (and another session goes on meanwhile), permerror and
 softfail are accepted and tagged; a null MAIL FROM checks the HELO name; the listener option
-overrides the global directive; an authenticated submission session is never checked; and
-check-config knows the directives and refuses the option on a submission listener."""
+overrides the global directive; an authenticated submission session is never checked;
+check-config knows the directives and refuses the option on a submission listener. Hostile
+DNS and local parts: an SPF TXT of 8 KB (over TCP after a truncated UDP answer) among 40 TXT
+records (longer than the 4 KB a record is kept to: temperror, never the record evaluated cut),
+a CNAME loop for SPF and DMARC, an include that never answers, %{l} macros that expand a
+64-octet local part past 253 octets: each session ends in bounded time with a well-formed
+result and the server keeps running."""
 import os
 import re
 import smtplib
@@ -16,6 +21,7 @@ import unittest
 from authdns import TestDNS
 from harness import BIN, HOSTNAME, ServerTestCase, free_ports
 
+HUGE_SPF = "v=spf1 " + " ".join("ip4:192.0.2.%d" % (i % 250) for i in range(600)) + " -all"
 ZONE = {
     "pass.example": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
     "fail.example": [{"TXT": "v=spf1 -all"}],
@@ -23,7 +29,17 @@ ZONE = {
     "perm.example": [{"TXT": "v=spf1 include:nowhere.example -all"}],
     "slow.example": ["TIMEOUT"],
     "helo-fail.example": [{"TXT": "v=spf1 -all"}],
+    "huge.example": [{"TXT": [HUGE_SPF[i:i + 255] for i in range(0, len(HUGE_SPF), 255)]}] +
+                    [{"TXT": "filler record %d %s" % (i, "x" * 200)} for i in range(40)],
+    "loop.example": [{"CNAME": "loop2.example"}],
+    "loop2.example": [{"CNAME": "loop.example"}],
+    "_dmarc.loop.example": [{"CNAME": "_dmarc.loop2.example"}],
+    "_dmarc.loop2.example": [{"CNAME": "_dmarc.loop.example"}],
+    "slow-include.example": [{"TXT": "v=spf1 include:slow.example -all"}],
+    "macro.example": [{"TXT": "v=spf1 exists:%{l}.%{l}.%{l}.%{l}.%{l}.%{d} "
+                              "a:%{l1r-}.%{lr+}.%{d} -all"}],
 }
+LOCAL = "a-" + "b.c+" * 15 + "dd"  # 64 octets of dots, dashes and plus signs
 
 
 def message(sender, tag):
@@ -62,6 +78,22 @@ class ReceiptSpf(ServerTestCase):
 
     def results(self, msg):
         return re.findall(r"^Authentication-Results:.*(?:\r?\n[ \t].*)*", msg, re.M)
+
+    def test_hostile_answers_and_local_parts(self):
+        srv = self.server("spf_check tag", "dmarc_check tag")
+        cases = [("x@huge.example", "huge", "spf=temperror"), ("x@loop.example", "loop", "spf="),
+                 ("x@slow-include.example", "slow", "spf=temperror"),
+                 ("%s@macro.example" % LOCAL, "macro", "spf=")]
+        for n, (sender, tag, result) in enumerate(cases, 1):
+            with self.subTest(sender=sender):
+                started = time.monotonic()
+                self.send(srv.mx_port, sender, tag)
+                self.assertLess(time.monotonic() - started, 30)
+                self.assertTrue(srv.running(), srv.log())
+                ar = self.results(self.delivered(srv, tag, n))
+                self.assertEqual(len(ar), 1, ar)
+                self.assertIn(result, ar[0])
+                self.assertNotRegex(ar[0], r"[^\x20-\x7e\r\n\t]")
 
     def test_off_by_default_adds_nothing(self):
         srv = self.server()

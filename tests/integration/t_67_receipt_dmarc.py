@@ -3,7 +3,9 @@ RFC 7372): dmarc_check enforce refuses p=reject with 550 5.7.26 and files p=quar
 the mailbox's .Junk folder (made with tmp/new/cur); tag records dmarc=fail and delivers; a
 signed, aligned message passes with dkim=pass header.d/header.s/header.b; Authentication-
 Results appears exactly once, a forged one claiming our host name is removed while another
-authserv-id's stays; `clearmta queue show` and the log line show the results."""
+authserv-id's stays, one claiming it as a quoted-string too; the field parses by the ABNF of
+RFC 8601 §2.2 (a header.b holding '/' or '=' is a quoted-string, as RFC 2045 tokens hold
+neither); `clearmta queue show` and the log line show the results."""
 import json
 import os
 import re
@@ -25,7 +27,19 @@ ZONE = {
     "_dmarc.good.example": [{"TXT": "v=DMARC1; p=reject"}],
     "signed.example": [{"TXT": "v=spf1 -all"}],
     "_dmarc.signed.example": [{"TXT": "v=DMARC1; p=reject"}],
+    "odd.example": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
+    "_dmarc.odd.example": [{"TXT": "v=DMARC1; p=none"}],
 }
+
+# RFC 8601 §2.2 with RFC 2045 tokens (CHAR but SPACE, CTLs and tspecials) and quoted-strings
+TOKEN = r'[^\x00-\x20\x7f()<>@,;:\\"/\[\]?=]+'
+VALUE = r'(?:%s|"(?:[^"\\\r\n]|\\.)*")' % TOKEN
+CFWS = r'(?:[ \t]|\r\n[ \t]|\([^()]*\))*'
+PVALUE = r"(?:%s|(?:%s)?@%s)" % (VALUE, TOKEN, TOKEN)
+RESINFO = (r";{c}{t}{c}={c}{t}(?:{c}reason{c}={c}{v})?(?:{c}{t}\.{t}{c}={c}{pv})*"
+           .format(c=CFWS, t=TOKEN, v=VALUE, pv=PVALUE))
+AR_FIELD = re.compile(r"^Authentication-Results:{c}{v}(?:{c}[0-9]+)?{c}(?:(?:{r})+|;{c}none){c}$"
+                      .format(c=CFWS, v=VALUE, r=RESINFO))
 
 
 def message(sender, tag, extra=""):
@@ -127,8 +141,8 @@ class ReceiptDmarc(ServerTestCase):
         ar = results(msg)
         self.assertEqual(len(ar), 1, msg)
         self.assertIn("spf=fail smtp.mailfrom=signed.example", ar[0])
-        self.assertIn("dkim=pass header.d=signed.example header.s=s header.b=%s" % b.decode(),
-                      ar[0])
+        b = b.decode() if b"/" not in b else '"%s"' % b.decode()  # '/': a quoted-string
+        self.assertIn("dkim=pass header.d=signed.example header.s=s header.b=%s" % b, ar[0])
         self.assertIn("dmarc=pass header.from=signed.example", ar[0])
         # the stored copy still verifies (our fields sit above the signed ones)
         path = os.path.join(self.dir, "stored.eml")
@@ -154,6 +168,22 @@ class ReceiptDmarc(ServerTestCase):
         self.assertIn("Authentication-Results: (relay) other.example; spf=pass", msg)
         self.assertNotIn("dmarc=pass header.from=good.example", msg)
         self.assertRegex(srv.log(), r"removed 2 Authentication-Results field\(s\) claiming")
+
+    def test_field_syntax_and_quoted_forgery(self):
+        srv = self.server("dmarc_check tag")
+        # a signature whose b= starts with tspecials: it cannot verify, but is reported
+        sig = ("DKIM-Signature: v=1; a=rsa-sha256; d=odd.example; s=sel; c=relaxed/relaxed;\r\n"
+               "\th=from:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\r\n"
+               "\tb=ab/cd=ef+gh/ijklmnopqrstuvwxyz0123456789\r\n")
+        forged = ('Authentication-Results: "%s"; dmarc=pass header.from=odd.example\r\n'
+                  'Authentication-Results: (x) "%s" 1; dkim=pass\r\n' % (HOSTNAME, HOSTNAME.upper()))
+        self.send(srv.mx_port, "x@odd.example", message("x@odd.example", "odd", forged + sig))
+        ar = [f.rstrip("\r") for f in results(self.delivered(srv, "odd"))]
+        self.assertEqual(len(ar), 1, ar)  # both forged fields removed
+        self.assertRegex(srv.log(), r"removed 2 Authentication-Results field\(s\) claiming")
+        self.assertRegex(ar[0], AR_FIELD)
+        self.assertIn('header.b="ab/cdef+"', ar[0])  # the first 8 base64 characters
+        self.assertIn("spf=pass smtp.mailfrom=odd.example", ar[0])
 
     def test_off_leaves_message_alone(self):
         srv = self.start_server(extra_config=["resolver %s" % self.dns.resolver])

@@ -31,6 +31,11 @@ static void test_ours_removed(void **state)
                  "Authentication-Results: mx.example.test\r\n\r\n", "\r\n", 2);
     expect_strip("X: 1\nAuthentication-Results: mx.example.test; none\nY: 2\n\nbody\n",
                  "X: 1\nY: 2\n\nbody\n", 1);
+    /* the authserv-id is a value (RFC 8601 §2.2, RFC 2045): a quoted-string claims it too */
+    expect_strip("Authentication-Results: \"mx.example.test\"; spf=pass\r\nX: 1\r\n\r\n",
+                 "X: 1\r\n\r\n", 1);
+    expect_strip("Authentication-Results: (c) \"MX.example.\\test\" 1; dkim=pass\r\n\r\n",
+                 "\r\n", 1);
 }
 
 static void test_others_kept(void **state)
@@ -47,6 +52,8 @@ static void test_others_kept(void **state)
         "Subject: s\r\n\r\nAuthentication-Results: mx.example.test; spf=pass\r\n",
         "\r\nAuthentication-Results: mx.example.test; spf=pass\r\n",
         "Authentication-Results:\r\n\r\n",
+        "Authentication-Results: \"mx.example.test.evil\"; spf=pass\r\n\r\n",
+        "Authentication-Results: \"\"; spf=pass\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         expect_strip(keep[i], keep[i], 0);
@@ -67,6 +74,9 @@ static void test_authserv_id(void **state)
     size_t removed = 0;
     assert_int_equal(auth_ar_strip(nul, sizeof nul - 1, "mx.example.test", &removed), 2);
     assert_int_equal(removed, 1); /* claims our id, then garbage: it goes */
+    v = " \"mx.exa\\\"mple\"; spf=pass"; /* quoted-pair unescaped */
+    assert_int_equal(auth_ar_authserv_id(v, strlen(v), id, sizeof id), 11);
+    assert_string_equal(id, "mx.exa\"mple");
     v = " (unterminated comment";
     assert_int_equal(auth_ar_authserv_id(v, strlen(v), id, sizeof id), 0);
     assert_string_equal(id, "");

@@ -115,7 +115,7 @@ static const struct case_ cases[] = {
      421, "4.7.0", T, R(badreputation)},
     {"552-5.7.0 This message was blocked because its content presents a potential security "
      "issue.",
-     552, "5.7.0", P, R(virusdetected)},
+     552, "5.7.0", P, R(policyviolation)},
     {"421 4.7.0 TLS required for RCPT domain, closing connection.",
      421, "4.7.0", T, R(failedstarttls)},
     {"530 5.7.0 Must issue a STARTTLS command first.", 530, "5.7.0", P, R(failedstarttls)},

@@ -93,9 +93,10 @@ static void on_commit(void *ctx, enum store_err err, const char *id)
     r->err = err;
 }
 
-/* Commits one message to the users (local mailboxes; NULL: a remote recipient) and returns
- * what the commit reported. */
-static enum store_err submit(struct fx *f, const char *const *users, size_t n, unsigned notify)
+/* Commits one message to the users (local mailboxes; NULL: a remote recipient), into their
+ * Maildir++ folder (NULL: the inbox), and returns what the commit reported. */
+static enum store_err submit_to(struct fx *f, const char *const *users, size_t n,
+                                unsigned notify, const char *folder)
 {
     struct store_rcpt rcpts[4];
     char addr[4][64];
@@ -106,7 +107,7 @@ static enum store_err submit(struct fx *f, const char *const *users, size_t n, u
                                        .notify = notify};
     }
     struct store_envelope env = {.sender = "s@example.org", .rcpts = rcpts, .n_rcpts = n,
-                                 .arrival = (int64_t)time(NULL)};
+                                 .arrival = (int64_t)time(NULL), .folder = folder};
     struct store_msg *m;
     enum store_err err = store_msg_begin(f->q, &env, &m);
     if (err != STORE_OK)
@@ -121,6 +122,11 @@ static enum store_err submit(struct fx *f, const char *const *users, size_t n, u
         store_queue_process(f->q);
     }
     return r.err;
+}
+
+static enum store_err submit(struct fx *f, const char *const *users, size_t n, unsigned notify)
+{
+    return submit_to(f, users, n, notify, NULL);
 }
 
 /* Whether a file of the queue's pool/ holds bytes: a message's, left behind. */
@@ -238,6 +244,24 @@ static void test_queue_path_for_a_success_report(void **state)
     assert_int_equal(submit(f, (const char *[]){"dave"}, 1, STORE_NOTIFY_SUCCESS), STORE_OK);
     assert_delivered_by_the_runner(f);
     assert_int_equal(count_files(f->maildir, "dave/new", NULL, 0), 1);
+}
+
+/* A quarantined message (DMARC) goes straight into each mailbox's .Junk folder, created with
+ * the mailbox when missing; nothing reaches the inboxes. */
+static void test_written_once_into_a_folder(void **state)
+{
+    struct fx *f = *state;
+    make_maildir(f, "alice");
+    open_queue_mode(f, STORE_SYNC_SYNCFS);
+    wait_pool(f);
+    assert_int_equal(submit_to(f, (const char *[]){"alice", "gina"}, 2, 0, ".Junk"), STORE_OK);
+    struct store_stats s;
+    store_queue_stats(f->q, &s);
+    assert_int_equal(s.direct, 1);
+    assert_int_equal(count_files(f->maildir, "alice/.Junk/new", NULL, 0), 1);
+    assert_int_equal(count_files(f->maildir, "gina/.Junk/new", NULL, 0), 1);
+    assert_int_equal(count_files(f->maildir, "alice/new", NULL, 0), 0);
+    assert_int_equal(count_files(f->queue_dir, "queue", NULL, 0), 0);
 }
 
 /* Local and remote recipients: the queue file keeps the remote one for the delivery agent,
@@ -373,19 +397,6 @@ static void test_abort_removes_the_file(void **state)
     assert_false(pool_holds_data(f));
 }
 
-static void test_target_directory(void **state)
-{
-    (void)state;
-    char out[64];
-    assert_true(store_maildir_target(out, sizeof out, "alice", NULL));
-    assert_string_equal(out, "alice");
-    assert_true(store_maildir_target(out, sizeof out, "alice", ""));
-    assert_string_equal(out, "alice");
-    assert_true(store_maildir_target(out, sizeof out, "alice", ".Junk"));
-    assert_string_equal(out, "alice/.Junk");
-    assert_false(store_maildir_target(out, 8, "alice", ".Junk"));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_written_once_fdatasync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_path_for_a_success_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_file_into_a_new_maildir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_written_once_into_a_folder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mixed_recipients_take_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_failure, setup, teardown),
@@ -403,7 +415,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_startup_removes_only_our_leftovers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_abort_removes_the_file, setup, teardown),
-        cmocka_unit_test(test_target_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -498,13 +498,13 @@ static void test_folder_target(void **state)
 {
     struct fx *f = *state;
     char dir[STORE_MAILDIR_DIR_MAX];
-    assert_true(store_maildir_target(dir, sizeof dir, "bob", NULL));
+    assert_true(store_maildir_target("bob", NULL, dir, sizeof dir));
     assert_string_equal(dir, "bob");
-    assert_true(store_maildir_target(dir, sizeof dir, "bob", ""));
+    assert_true(store_maildir_target("bob", "", dir, sizeof dir));
     assert_string_equal(dir, "bob");
-    assert_true(store_maildir_target(dir, sizeof dir, "bob", ".Junk"));
+    assert_true(store_maildir_target("bob", ".Junk", dir, sizeof dir));
     assert_string_equal(dir, "bob/.Junk");
-    assert_false(store_maildir_target(dir, 9, "bob", ".Junk"));
+    assert_false(store_maildir_target("bob", ".Junk", dir, 9));
     struct store_maildir md;
     assert_int_equal(store_maildir_open(&md, f->maildir, "host.example"), 0);
     char src[128];
