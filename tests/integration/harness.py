@@ -315,7 +315,11 @@ class Server:
             for dirpath, _dirs, files in os.walk(root):
                 for name in files:
                     path = os.path.join(dirpath, name)
-                    if not stat.S_ISREG(os.lstat(path).st_mode):
+                    try:
+                        mode = os.lstat(path).st_mode
+                    except FileNotFoundError:
+                        continue  # a running server delivered and removed it meanwhile
+                    if not stat.S_ISREG(mode):
                         continue  # the control socket lives in the queue directory
                     if os.path.basename(dirpath) == "tmp":
                         problems.append("leftover tmp file %s (%d bytes)"
@@ -346,6 +350,8 @@ def queue_file_problem(path):
     try:
         with open(path, "rb") as f:
             data = f.read()
+    except FileNotFoundError:
+        return ""  # removed meanwhile (delivered): nothing half-written
     except OSError as e:
         return "unreadable: %s" % e
     if not data.startswith(b"clearmta-queue 1\n"):
