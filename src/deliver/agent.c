@@ -232,9 +232,11 @@ static void record(struct attempt *at, struct rcpt_out **rcs, size_t n)
     struct deliver_agent *a = at->job->a;
     enum store_err err = store_remote_record(a->dir_fd, &at->m, idx, st, k, &removed);
     store_lazysync_request(a->outcome_sync);
-    if (err != STORE_OK)
+    if (err != STORE_OK) {
+        at->record_failed = true;
         deliver_agent_logf(a, "%s: cannot record delivery outcome (%s): it may be repeated",
                            at->m.qf.id, store_strerror(err));
+    }
     if (removed)
         store_flags_forget(a->flags_fd, at->m.qf.id);
 }
@@ -486,6 +488,7 @@ static void attempt_end(struct attempt *at)
         deliver_agent_send_delay_warning(at);
     int64_t not_before = at->not_before;
     bool postponed = at->postponed, recorded = at->recorded_any;
+    bool record_failed = at->record_failed;
     attempt_free(at);
     j->at = NULL;
     if (postponed && !recorded && j->attempts > 0)
@@ -506,7 +509,11 @@ static void attempt_end(struct attempt *at)
             wait = (uint64_t)(not_before - now);
         deliver_agent_job_schedule(j, wait);
     } else {
-        deliver_agent_job_schedule(j, 0); /* the sweep: the file goes once nothing is pending */
+        /* The sweep: the file goes once nothing is pending. When an outcome could not be
+         * written the file still names the recipient pending, and the sweep would deliver it
+         * again at once, in a loop while the fault lasts: it waits the retry delay instead
+         * (a repetition per retry, as the log line says). */
+        deliver_agent_job_schedule(j, record_failed ? wait : 0);
     }
     deliver_agent_check_schedules(a);
 }

@@ -135,6 +135,7 @@ struct attempt {
     int64_t not_before; /* a destination backs off until then */
     bool postponed;     /* a delivery found no room to wait for a connection */
     bool recorded_any;  /* some recipient got an outcome */
+    bool record_failed; /* an outcome could not be written: the file still says pending */
 };
 
 /* What `queue list` shows of a recipient between attempts (in memory: counts from start). */

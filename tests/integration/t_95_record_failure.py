@@ -14,11 +14,9 @@ MOST_COPIES = 5
 
 
 class RecordFailure(DeliverCase):
-    # The delivery agent schedules the sweep at once when no recipient is left deferred in
-    # memory (deliver/agent.c, attempt_end: "the sweep: the file goes once nothing is
-    # pending"), but the failed record left the recipient pending on disk, so the sweep
-    # delivers it again at once, in a loop, while the fault lasts.
-    @unittest.expectedFailure
+    # The delivery agent sweeps the file at once when no recipient is left deferred in memory
+    # (deliver/agent.c, attempt_end); a failed record leaves the recipient pending on disk, so
+    # the sweep then waits the retry delay rather than delivering it again at once, in a loop.
     def test_unrecorded_delivery_is_repeated_by_the_retry_schedule(self):
         if not is_testing_build():
             self.skipTest("the binary has no fault injection (not a -DCLEARMTA_TESTING build)")
