@@ -798,7 +798,8 @@ static void test_rate_paces_messages_to_the_relay_host(void **state)
     start_agent(f);
     assert_true(run_until_log(f, "rate 1/second of relay host [127.0.0.1]:", 5));
     assert_non_null(strstr(f->log, "reached; next message in "));
-    assert_int_equal(f->srv.transactions, 1);
+    /* Paced: the second message has not gone (the first may still be finishing). */
+    assert_true(f->srv.transactions <= 1);
     for (int i = 0; i < 300 && count_in_log(f, "status=sent") < 2; i++)
         run_for(f, 10);
     assert_int_equal(f->srv.transactions, 2);
