@@ -26,16 +26,11 @@ struct pipe_session {
     bool failed; /* storage refused the message */
 };
 
-static void set_detail(struct smtp_decision *d, const char *text)
-{
-    snprintf(d->detail, sizeof d->detail, "%s", text);
-}
-
 static enum smtp_verdict on_mail(void *ctx, const struct smtp_command *cmd,
                                  struct smtp_decision *d)
 {
     (void)ctx;
-    set_detail(d, cmd->path.mailbox);
+    smtp_decision_set_detail(d, cmd->path.mailbox);
     d->reply = REPLY_SENDER_OK;
     return SMTP_DECIDED;
 }
@@ -45,7 +40,7 @@ static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd,
                                  struct smtp_decision *d)
 {
     struct pipe_session *p = ctx;
-    set_detail(d, cmd->path.mailbox);
+    smtp_decision_set_detail(d, cmd->path.mailbox);
     enum policy_rcpt_result r =
         server_pickup_classify(p->cfg, cmd->path.mailbox, d->mailbox, sizeof d->mailbox);
     d->reply = r == POLICY_RCPT_UNKNOWN_USER ? REPLY_USER_UNKNOWN : REPLY_RCPT_OK;
@@ -108,7 +103,7 @@ static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
                                         p->msg ? p->msg : "", p->len, name, sizeof name,
                                         &running) == EX_OK) {
         d->reply = REPLY_QUEUED;
-        set_detail(d, name);
+        smtp_decision_set_detail(d, name);
     }
     forget(p);
     return SMTP_DECIDED;

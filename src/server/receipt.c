@@ -46,11 +46,6 @@ static bool applies(const struct server_conn *c)
            (spf_mode(c) != POLICY_SPF_OFF || dmarc_mode(c) != POLICY_DMARC_OFF);
 }
 
-static void set_detail(struct smtp_decision *d, const char *text)
-{
-    snprintf(d->detail, sizeof d->detail, "%s", text);
-}
-
 /* The checker of the server, made at the first check (its resolver: the resolver directive). */
 static struct deliver_authcheck *checker(struct server *srv)
 {
@@ -120,16 +115,16 @@ static void on_spf(void *ctx, struct deliver_authcheck_run *run)
     struct smtp_decision d;
     memset(&d, 0, sizeof d);
     d.reply = REPLY_SENDER_OK;
-    set_detail(&d, r->mail.path.mailbox);
+    smtp_decision_set_detail(&d, r->mail.path.mailbox);
     net_log("receipt: [%s] spf=%s domain=%s (%s)", c->addr, auth_spf_result_name(res),
             auth_spf_domain(spf), auth_spf_reason(spf));
     bool reject = spf_mode(c) == POLICY_SPF_REJECT;
     if (reject && res == AUTH_SPF_FAIL) {
         d.reply = REPLY_SPF_FAIL;
-        set_detail(&d, auth_spf_domain(spf));
+        smtp_decision_set_detail(&d, auth_spf_domain(spf));
     } else if (reject && res == AUTH_SPF_TEMPERROR) {
         d.reply = REPLY_SPF_TEMPERROR;
-        set_detail(&d, auth_spf_domain(spf));
+        smtp_decision_set_detail(&d, auth_spf_domain(spf));
     } else if (server_limits_mail(c, &r->mail, &d) == SMTP_PENDING) {
         return; /* the limits answer the session themselves */
     }
@@ -232,7 +227,7 @@ static void on_message(void *ctx, struct deliver_authcheck_run *run)
         server_transaction_discard(c);
         drop_envelope(r);
         d.reply = REPLY_DMARC_REJECT;
-        set_detail(&d, auth_dmarc_from_domain(dm));
+        smtp_decision_set_detail(&d, auth_dmarc_from_domain(dm));
     } else {
         bool junk = enforce && policy == AUTH_DMARC_P_QUARANTINE;
         d.reply = store_checked(c, junk ? JUNK_FOLDER : NULL);

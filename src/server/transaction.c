@@ -23,15 +23,6 @@ static uint64_t free_space(struct server *srv)
     return bytes;
 }
 
-static void set_detail(struct smtp_decision *d, const char *text)
-{
-    size_t n = strlen(text);
-    if (n >= sizeof d->detail)
-        n = sizeof d->detail - 1;
-    memcpy(d->detail, text, n);
-    d->detail[n] = '\0';
-}
-
 static enum smtp_verdict on_mail(void *ctx, const struct smtp_command *cmd, struct smtp_decision *d)
 {
     struct server_conn *c = ctx;
@@ -42,7 +33,7 @@ static enum smtp_verdict on_mail(void *ctx, const struct smtp_command *cmd, stru
     const struct policy_config *cfg = c->srv->cfg;
     const char *user = smtp_server_auth_user(c->session);
     const struct smtp_path *p = &cmd->path;
-    set_detail(d, p->mailbox);
+    smtp_decision_set_detail(d, p->mailbox);
     if (user && cfg->sender_ownership &&
         !policy_users_owns_sender(cfg->users, cfg, user, p->is_null ? NULL : p->local,
                                   p->domain)) {
@@ -57,7 +48,7 @@ static enum smtp_verdict on_rcpt(void *ctx, const struct smtp_command *cmd, stru
 {
     struct server_conn *c = ctx;
     const struct smtp_path *p = &cmd->path;
-    set_detail(d, p->mailbox);
+    smtp_decision_set_detail(d, p->mailbox);
     switch (policy_rcpt_lookup(c->srv->cfg, p->local, p->is_postmaster ? "" : p->domain,
                                d->mailbox, sizeof d->mailbox)) {
     case POLICY_RCPT_LOCAL:
@@ -203,7 +194,7 @@ static void commit_done(void *ctx, enum store_err err, const char *queue_id)
     memset(&d, 0, sizeof d);
     d.reply = err == STORE_OK ? REPLY_QUEUED : store_failure_reply(err);
     if (err == STORE_OK)
-        set_detail(&d, queue_id);
+        smtp_decision_set_detail(&d, queue_id);
     smtp_server_resume(c->session, &d);
     server_conn_update(c);
 }
@@ -257,7 +248,7 @@ static void auth_answer(struct server_conn *c, enum reply_id id)
     memset(&d, 0, sizeof d);
     d.reply = id;
     if (reply_row_get(id)->code == 421)
-        set_detail(&d, c->srv->cfg->hostname);
+        smtp_decision_set_detail(&d, c->srv->cfg->hostname);
     smtp_server_resume(c->session, &d);
     server_conn_update(c);
 }
@@ -313,7 +304,7 @@ static enum smtp_verdict on_auth(void *ctx, const char *mechanism,
         net_log("auth: [%s] user=%s, mechanism=%s, status=refused (too many failures)", c->addr,
                 c->auth_user, mechanism);
         d->reply = REPLY_AUTH_TOO_MANY_FAILURES;
-        set_detail(d, srv->cfg->hostname);
+        smtp_decision_set_detail(d, srv->cfg->hostname);
         return SMTP_DECIDED;
     }
     c->auth_job = policy_authcheck_submit(srv->authcheck, srv->cfg->users, creds->user,

@@ -1179,3 +1179,10 @@ bool smtp_server_esmtp(const struct smtp_server *s)
 {
     return s->esmtp;
 }
+
+void smtp_decision_set_detail(struct smtp_decision *d, const char *text)
+{
+    size_t n = strnlen(text, sizeof d->detail - 1);
+    memcpy(d->detail, text, n);
+    d->detail[n] = '\0';
+}

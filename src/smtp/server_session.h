@@ -53,6 +53,9 @@ struct smtp_decision {
 
 enum smtp_verdict { SMTP_DECIDED, SMTP_PENDING };
 
+/* Sets d's detail to text, cut to fit. */
+void smtp_decision_set_detail(struct smtp_decision *d, const char *text);
+
 /* One accepted recipient of the open transaction. */
 struct smtp_rcpt {
     char *address; /* "local@domain" or "postmaster" */
