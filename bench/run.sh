@@ -86,6 +86,12 @@ timeout -k 10 "${BENCH_AUTH_TIMEOUT:-600}" python3 "$here/auth_cost.py" \
     --bin "$root/build/clearmta" --append "$here/results/latest.md" ||
     echo "bench: the mail authentication figures failed (see above); latest.md has none" >&2
 
+# Submission (issue 16): STARTTLS + AUTH submissions per second, one message per connection,
+# clearmta beside Postfix with TLS and Cyrus SASL (bench/submission.py).
+timeout -k 10 "${BENCH_SUB_TIMEOUT:-300}" python3 "$here/submission.py" \
+    --append "$here/results/latest.md" ||
+    echo "bench: the submission figures failed (see above); latest.md has none" >&2
+
 # Metrics (issue 18): the metric operations of one accepted message, timed, beside clearmta's
 # CPU per message from the table (bench/metrics_cost.py).
 timeout -k 10 120 python3 "$here/metrics_cost.py" --append "$here/results/latest.md" ||

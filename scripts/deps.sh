@@ -5,7 +5,7 @@ set -eu
 
 build_pkgs="gcc make python3 libc6-dev libevent-dev libssl-dev libcrypt-dev libc-ares-dev libhiredis-dev libpsl-dev publicsuffix openssl"
 test_pkgs="$build_pkgs libcmocka-dev python3 swaks libnet-ssleay-perl curl msmtp dnsmasq-base redis-server clang libclang-rt-14-dev man-db systemd python3-dkim python3-spf python3-yaml dovecot-core dovecot-lmtpd chromium chromium-driver python3-selenium prometheus"
-bench_pkgs="$build_pkgs postfix redis-server linux-perf strace"
+bench_pkgs="$build_pkgs postfix redis-server linux-perf strace sasl2-bin libsasl2-modules"
 
 case "${1:-build}" in
     build) want=$build_pkgs ;;
