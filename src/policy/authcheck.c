@@ -1,5 +1,7 @@
 /* policy/authcheck.c — password verifications on a base/workq.h work queue: bounded, served by
- * worker threads, results back to the loop through its eventfd; secrets wiped once used. */
+ * worker threads, results back to the loop through its eventfd; secrets wiped once used.
+ * Successes are remembered a few minutes (policy/authcache.h): a client logging in again with
+ * the same password skips the crypt. */
 #include "policy/authcheck.h"
 
 #include <stdatomic.h>
@@ -7,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/workq.h"
+#include "policy/authcache.h"
 #include "smtp/sasl.h"
 
 #define THREADS_MAX 16u
@@ -26,6 +30,7 @@ struct policy_authcheck_job {
 
 struct policy_authcheck {
     struct base_workq *wq;
+    struct policy_authcache *cache; /* shared by the workers (it locks) */
 };
 
 static struct policy_authcheck_job *job_of(struct base_fifo_node *n)
@@ -41,14 +46,28 @@ static void job_free(struct policy_authcheck_job *j)
 
 /* ---- the work queue's callbacks ---- */
 
+/* A remembered success, or a crypt (whose success is then remembered). */
+static enum policy_auth_result verify_cached(struct policy_authcache *cache,
+                                             const struct policy_users *users, const char *user,
+                                             const char *pass)
+{
+    uint64_t now = base_clock_mono_ms();
+    if (policy_authcache_hit(cache, users, user, pass, now))
+        return POLICY_AUTH_OK;
+    enum policy_auth_result r = policy_users_verify(users, user, pass);
+    if (r == POLICY_AUTH_OK)
+        policy_authcache_store(cache, users, user, pass, now);
+    return r;
+}
+
 /* On a worker: verifies one job (a cancelled one skips the crypt) and wipes the password. */
 static void verify(void *ctx, struct base_fifo *batch)
 {
-    (void)ctx;
+    struct policy_authcheck *ac = ctx;
     struct policy_authcheck_job *j = job_of(base_fifo_peek(batch));
     if (!atomic_load(&j->cancelled))
         j->result = j->oversize ? policy_users_verify(j->users, "", "")
-                                : policy_users_verify(j->users, j->user, j->pass);
+                                : verify_cached(ac->cache, j->users, j->user, j->pass);
     explicit_bzero(j->pass, sizeof j->pass);
 }
 
@@ -85,8 +104,10 @@ struct policy_authcheck *policy_authcheck_new(unsigned threads, char *err, size_
         return NULL;
     }
     struct policy_authcheck *ac = calloc(1, sizeof *ac);
-    if (ac == NULL) {
+    ac->cache = ac ? policy_authcache_new() : NULL;
+    if (ac == NULL || ac->cache == NULL) {
         snprintf(err, errlen, "authcheck: out of memory");
+        free(ac);
         return NULL;
     }
     /* One job per run: each crypt is long enough for the other worker to take the next. */
@@ -97,10 +118,12 @@ struct policy_authcheck *policy_authcheck_new(unsigned threads, char *err, size_
         .run = verify,
         .done = answer,
         .discard = discard,
+        .ctx = ac,
     };
     char why[160];
     if (base_workq_new(&cfg, &ac->wq, why, sizeof why) != BASE_OK) {
         snprintf(err, errlen, "authcheck: %s", why);
+        policy_authcache_free(ac->cache);
         free(ac);
         return NULL;
     }
@@ -112,6 +135,7 @@ void policy_authcheck_free(struct policy_authcheck *ac)
     if (ac == NULL)
         return;
     base_workq_free(ac->wq);
+    policy_authcache_free(ac->cache);
     free(ac);
 }
 

@@ -109,6 +109,12 @@ const char *policy_users_name(const struct policy_users *u, const char *user)
     return e != NULL ? e->name : NULL;
 }
 
+const char *policy_users_hash(const struct policy_users *u, const char *user)
+{
+    const struct entry *e = find(u, user);
+    return e != NULL ? e->hash : NULL;
+}
+
 /* ---- validation ---- */
 
 bool policy_users_valid_name(const char *name, size_t len)

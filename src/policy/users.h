@@ -53,6 +53,10 @@ bool policy_users_valid_name(const char *name, size_t len);
  * logs and for the session to remember who logged in. */
 const char *policy_users_name(const struct policy_users *u, const char *user);
 
+/* The stored crypt(3) hash of user, owned by u, or NULL when user is unknown. For the cache of
+ * verifications (policy/authcache.h), which must miss once the hash changes; never logged. */
+const char *policy_users_hash(const struct policy_users *u, const char *user);
+
 /* Checks a password: crypt_rn(3) with the user's stored hash as setting, result compared in
  * constant time. An unknown user (or u NULL) still costs one crypt with a hash from the file,
  * so timing does not tell which users exist. A password longer than crypt accepts
