@@ -11,6 +11,9 @@ or, from a test:  srv = SMTPTestServer(script, record_path); srv.start(); ...; s
 
 The script (JSON) holds defaults and optional per-connection overrides:
   {"starttls": false,                     offer STARTTLS (self-signed cert, openssl CLI)
+   "tls_resumption": true,                false: this session's TLS context issues no
+                                          tickets and cannot use earlier ones (a server
+                                          that refuses resumption: every handshake is full)
    "greeting": "220 test.example ESMTP",
    "ehlo": null,                          a reply for EHLO instead of 250 + extensions
    "mail": "250 2.1.0 Ok",
@@ -35,7 +38,7 @@ The script (JSON) holds defaults and optional per-connection overrides:
                                           defaults; connections past the list use the last
 A reply "421 ..." is sent and the connection closed; "close" drops it without a reply;
 "hang" never answers (the client's timeout fires). A record line:
-  {"session": n, "tls": bool, "mail_from": "...", "rcpt_to": [...accepted...],
+  {"session": n, "tls": bool, "tls_resumed": bool, "mail_from": "...", "rcpt_to": [...accepted...],
    "rcpt_params": {address: "NOTIFY=… ORCPT=…" (the parameters after the path, as sent)},
    "data": "<latin-1 text of the unstuffed message>", "reply": "250 ...",
    "auth": "user" or null, "mail_time": unix time of MAIL, "end_time": unix time of the final
@@ -56,6 +59,7 @@ import time
 
 DEFAULTS = {
     "starttls": False,
+    "tls_resumption": True,
     "greeting": "220 test.example ESMTP smtp_test_server",
     "ehlo": None,
     "mail": "250 2.1.0 Ok",
@@ -112,6 +116,11 @@ class SMTPTestServer:
             cert, key = self_signed(self._tmp.name)
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._tls.load_cert_chain(cert, key)
+            # Its own ticket keys (it cannot read the other's tickets) and none issued.
+            self._tls_no_resumption = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls_no_resumption.load_cert_chain(cert, key)
+            self._tls_no_resumption.num_tickets = 0
+            self._tls_no_resumption.options |= ssl.OP_NO_TICKET
 
     # -- scripting --
     def settings(self, n):
@@ -259,7 +268,8 @@ class SMTPTestServer:
                     await self.reply(w, "\n".join("250 " + e for e in ext))
                 elif verb == "STAR" and line.upper() == "STARTTLS" and s["starttls"] and not tls:
                     await self.reply(w, "220 2.0.0 Ready to start TLS")
-                    await w.start_tls(self._tls)
+                    await w.start_tls(self._tls if s["tls_resumption"]
+                                      else self._tls_no_resumption)
                     tls = True
                     mail, rcpts = None, []
                 elif verb == "AUTH" and auth_offered():
@@ -291,7 +301,8 @@ class SMTPTestServer:
                     if not s["data"].startswith("3"):
                         continue
                     data = await self.read_data(r)
-                    entry = {"session": n, "tls": tls, "mail_from": mail, "rcpt_to": rcpts,
+                    resumed = tls and w.get_extra_info("ssl_object").session_reused
+                    entry = {"session": n, "tls": tls, "tls_resumed": resumed, "mail_from": mail, "rcpt_to": rcpts,
                              "rcpt_params": params, "data": data.decode("latin-1"), "reply": s["data_end"],
                              "auth": user, "mail_time": mail_time, "end_time": time.time(),
                              "lhlo": lhlo}

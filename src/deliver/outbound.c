@@ -15,6 +15,7 @@
 
 #include "deliver/outbound.h"
 #include "net/tls.h"
+#include "net/tls_resume.h"
 #include "net/transport.h"
 
 /* Reads served from TLS's own buffer per event, as the server side does. */
@@ -46,6 +47,7 @@ SSL_CTX *deliver_outbound_tls_context(bool verify, char *err, size_t errlen)
         return NULL;
     }
     SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    net_tls_resume_enable(ctx); /* without it (out of memory), every handshake is full */
     return ctx;
 }
 
@@ -133,6 +135,10 @@ static void finish(struct deliver_outbound *o)
         return;
     o->closed = true;
     event_del(o->ev);
+    /* A clean end says close_notify (one try, never waited for): OpenSSL keeps the session
+     * resumable only then (net/tls_resume.h). */
+    if (o->io.ssl != NULL && o->error[0] == '\0' && !o->handshaking)
+        SSL_shutdown(o->io.ssl);
     net_transport_free(&o->io);
     close(o->io.fd);
     o->io.fd = -1;
@@ -175,6 +181,9 @@ static void start_tls(struct deliver_outbound *o)
         lost(o, "cannot start TLS");
         return;
     }
+    char destination[NET_TLS_RESUME_KEY_MAX + 1];
+    if (net_tls_resume_destination(o->io.fd, o->host, destination, sizeof destination))
+        net_tls_resume_offer(o->io.ssl, destination);
     SSL_set_connect_state(o->io.ssl);
     o->handshaking = true;
 }
