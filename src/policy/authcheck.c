@@ -1,7 +1,7 @@
 /* policy/authcheck.c — password verifications on a base/workq.h work queue: bounded, served by
  * worker threads, results back to the loop through its eventfd; secrets wiped once used.
  * Successes are remembered a few minutes (policy/authcache.h): a client logging in again with
- * the same password skips the crypt. */
+ * the same password is answered from the loop thread, without a worker or a crypt. */
 #include "policy/authcheck.h"
 
 #include <stdatomic.h>
@@ -46,28 +46,18 @@ static void job_free(struct policy_authcheck_job *j)
 
 /* ---- the work queue's callbacks ---- */
 
-/* A remembered success, or a crypt (whose success is then remembered). */
-static enum policy_auth_result verify_cached(struct policy_authcache *cache,
-                                             const struct policy_users *users, const char *user,
-                                             const char *pass)
-{
-    uint64_t now = base_clock_mono_ms();
-    if (policy_authcache_hit(cache, users, user, pass, now))
-        return POLICY_AUTH_OK;
-    enum policy_auth_result r = policy_users_verify(users, user, pass);
-    if (r == POLICY_AUTH_OK)
-        policy_authcache_store(cache, users, user, pass, now);
-    return r;
-}
-
-/* On a worker: verifies one job (a cancelled one skips the crypt) and wipes the password. */
+/* On a worker: verifies one job (a cancelled one skips the crypt), remembers a success, and
+ * wipes the password. */
 static void verify(void *ctx, struct base_fifo *batch)
 {
     struct policy_authcheck *ac = ctx;
     struct policy_authcheck_job *j = job_of(base_fifo_peek(batch));
-    if (!atomic_load(&j->cancelled))
+    if (!atomic_load(&j->cancelled)) {
         j->result = j->oversize ? policy_users_verify(j->users, "", "")
-                                : verify_cached(ac->cache, j->users, j->user, j->pass);
+                                : policy_users_verify(j->users, j->user, j->pass);
+        if (j->result == POLICY_AUTH_OK)
+            policy_authcache_store(ac->cache, j->users, j->user, j->pass, base_clock_mono_ms());
+    }
     explicit_bzero(j->pass, sizeof j->pass);
 }
 
@@ -175,6 +165,15 @@ struct policy_authcheck_job *policy_authcheck_submit(struct policy_authcheck *ac
                   !copy_bounded(j->pass, sizeof j->pass, pass);
     if (j->oversize)
         explicit_bzero(j->pass, sizeof j->pass);
+    /* A remembered success needs no worker (an HMAC, microseconds): the answer still comes
+     * from policy_authcheck_process, as the session expects. */
+    if (!j->oversize &&
+        policy_authcache_hit(ac->cache, users, j->user, j->pass, base_clock_mono_ms())) {
+        j->result = POLICY_AUTH_OK;
+        explicit_bzero(j->pass, sizeof j->pass);
+        base_workq_complete(ac->wq, &j->node);
+        return j;
+    }
     /* FULL: POLICY_AUTHCHECK_QUEUE jobs are submitted and not yet handed back. */
     if (base_workq_submit(ac->wq, &j->node) != BASE_OK) {
         job_free(j);

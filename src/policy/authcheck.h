@@ -1,6 +1,8 @@
 /* policy/authcheck.h — password verification off the event loop: crypt(3) costs milliseconds
  * by design, so worker threads run policy_users_verify and hand results back through an
- * eventfd (a base/workq.h work queue, as store/queue.h hands back commits). */
+ * eventfd (a base/workq.h work queue, as store/queue.h hands back commits). A success is
+ * remembered (policy/authcache.h): the same name and password within its TTL are answered
+ * without a worker, through the same eventfd. */
 #ifndef CLEARMTA_POLICY_AUTHCHECK_H
 #define CLEARMTA_POLICY_AUTHCHECK_H
 

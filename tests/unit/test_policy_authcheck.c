@@ -1,5 +1,6 @@
 /* tests/unit/test_policy_authcheck.c — asynchronous verification: results through the eventfd,
- * cancel before and after the work, the bounded queue, oversized input, real worker threads. */
+ * cancel before and after the work, the bounded queue, oversized input, real worker threads,
+ * successes remembered (answered without a worker) and failures not. */
 #include "unit.h"
 
 #include <poll.h>
@@ -218,6 +219,44 @@ static void test_new_bounds(void **state)
     policy_authcheck_free(NULL);
 }
 
+/* After a success the same name and password are answered without a worker (no job waits),
+ * still through the eventfd; a wrong password always needs one, and is never remembered. */
+static void test_success_remembered(void **state)
+{
+    (void)state;
+    struct policy_users *u = users();
+    struct policy_authcheck *ac = new_ac(0);
+    struct outcome first = {0}, again = {0}, wrong = {0}, wrong_again = {0}, cancelled = {0};
+    assert_non_null(policy_authcheck_submit(ac, u, "alice", "alice-secret", done, &first));
+    assert_true(policy_authcheck_run_one(ac));
+    policy_authcheck_process(ac);
+    assert_int_equal(first.result, POLICY_AUTH_OK);
+
+    assert_non_null(policy_authcheck_submit(ac, u, "Alice", "alice-secret", done, &again));
+    assert_false(policy_authcheck_run_one(ac)); /* nothing for a worker */
+    assert_true(readable(policy_authcheck_event_fd(ac), 0));
+    assert_int_equal(again.calls, 0); /* never from inside submit */
+    policy_authcheck_process(ac);
+    assert_int_equal(again.calls, 1);
+    assert_int_equal(again.result, POLICY_AUTH_OK);
+
+    for (int i = 0; i < 2; i++) {
+        struct outcome *o = i ? &wrong_again : &wrong;
+        assert_non_null(policy_authcheck_submit(ac, u, "alice", "alice-secreT", done, o));
+        assert_true(policy_authcheck_run_one(ac));
+        policy_authcheck_process(ac);
+        assert_int_equal(o->result, POLICY_AUTH_BAD);
+    }
+
+    struct policy_authcheck_job *j =
+        policy_authcheck_submit(ac, u, "alice", "alice-secret", done, &cancelled);
+    policy_authcheck_cancel(j);
+    policy_authcheck_process(ac);
+    assert_int_equal(cancelled.calls, 0);
+    policy_authcheck_free(ac);
+    policy_users_free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_oversize_and_no_users),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_new_bounds),
+        cmocka_unit_test(test_success_remembered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
