@@ -225,6 +225,13 @@ def render(figures):
     return "\n".join(out) + "\n"
 
 
+def publish(text, append_to):
+    print(text)
+    if append_to:
+        with open(append_to, "a") as out:
+            out.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--append", metavar="FILE", help="add the section to this Markdown file")
@@ -248,11 +255,7 @@ def main():
     finally:
         for s in servers:
             s.stop()
-    text = render(figures)
-    print(text)
-    if args.append:
-        with open(args.append, "a") as out:
-            out.write(text)
+    publish(render(figures), args.append)
 
 
 if __name__ == "__main__":
