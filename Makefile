@@ -81,11 +81,17 @@ test:
 	@$(MAKE) --no-print-directory $(ASAN_BIN) $(UNIT_BIN) $(BIN)
 	@sh tests/run.sh
 
-# libFuzzer targets: clang, every lib source plus one fuzz/fuzz_<parser>.c each.
-FUZZ_CFLAGS := $(CSTD) $(INC) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DCLEARMTA_TESTING
-build/fuzz/%: fuzz/%.c $(LIB_SRC) $(HDRS)
+# libFuzzer targets: clang; the library compiled once with coverage (fuzzer-no-link), then one
+# fuzz/fuzz_<parser>.c linked against it per target.
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := $(CSTD) $(INC) -O1 -g $(FUZZ_SAN) -DCLEARMTA_TESTING
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) -o $@ $(LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ) $(wildcard fuzz/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJ) -o $@ $(LIBS)
 
 fuzz: deps $(FUZZ_BIN)
 	@sh scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)

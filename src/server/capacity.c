@@ -118,17 +118,47 @@ bool server_capacity_open(struct server *srv)
             "max_connections %u%s", (unsigned long long)cap->nofile, in_use, delivery,
             SPARE_DESCRIPTORS, cap->max_conns,
             cap->max_conns < cfg->max_connections ? " (lowered to fit the descriptors)" : "");
-    struct timeval stress = {.tv_sec = cfg->stress.timeout};
-    struct timeval handshake = {.tv_sec = cfg->tls_handshake_timeout};
-    cap->stress_timeout = event_base_init_common_timeout(srv->base, &stress);
-    cap->handshake_timeout = event_base_init_common_timeout(srv->base, &handshake);
-    if (cfg->tls_handshakes_per_second > 0) {
-        cap->tls_rate = policy_authlimit_new(cfg->tls_handshakes_per_second, 1000, 0);
-        if (!cap->tls_rate)
-            return false;
-    }
     cap->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    return cap->stress_timeout && cap->handshake_timeout && cap->spare_fd >= 0;
+    return cap->stress_timeout && cap->handshake_timeout &&
+           (cap->tls_rate || cfg->tls_handshakes_per_second == 0) && cap->spare_fd >= 0;
+}
+
+/* The stress and handshake timeouts of the configuration in force. libevent gives the same
+ * queue back for a duration it knows; should it refuse a new one (it keeps 256), the running
+ * value stays and the log says so. Timers set already keep the duration they were set with. */
+static void configure_timeouts(struct server *srv)
+{
+    struct server_capacity *cap = &srv->cap;
+    struct timeval stress = {.tv_sec = srv->cfg->stress.timeout};
+    struct timeval handshake = {.tv_sec = srv->cfg->tls_handshake_timeout};
+    const struct timeval *s = event_base_init_common_timeout(srv->base, &stress);
+    const struct timeval *h = event_base_init_common_timeout(srv->base, &handshake);
+    if (s)
+        cap->stress_timeout = s;
+    if (h)
+        cap->handshake_timeout = h;
+    if ((!s || !h) && cap->stress_timeout && cap->handshake_timeout)
+        net_log("warning: capacity: too many different timeouts; the stress and TLS handshake "
+                "timeouts stay as they were until a restart");
+}
+
+/* The TLS handshakes allowed per address and second: a new count when the figure changes (the
+ * handshakes of the current second are forgotten then), none when it is 0. */
+static void configure_tls_rate(struct server *srv)
+{
+    struct server_capacity *cap = &srv->cap;
+    unsigned rate = srv->cfg->tls_handshakes_per_second;
+    if (cap->tls_rate && rate == cap->tls_rate_per_second)
+        return;
+    struct policy_authlimit *fresh = rate > 0 ? policy_authlimit_new(rate, 1000, 0) : NULL;
+    if (rate > 0 && !fresh) {
+        net_log("warning: capacity: out of memory; tls_handshakes_per_second stays %u",
+                cap->tls_rate_per_second);
+        return;
+    }
+    policy_authlimit_free(cap->tls_rate);
+    cap->tls_rate = fresh;
+    cap->tls_rate_per_second = rate;
 }
 
 void server_capacity_configure(struct server *srv)
@@ -138,6 +168,8 @@ void server_capacity_configure(struct server *srv)
     if (cap->max_conns == 0)
         cap->max_conns = 1;
     stress_marks(srv);
+    configure_timeouts(srv);
+    configure_tls_rate(srv);
 }
 
 void server_capacity_close(struct server *srv)

@@ -141,7 +141,7 @@ static void reload(struct server *srv)
     r->next = srv->retired;
     srv->retired = r;
     srv->cfg = n;
-    server_capacity_configure(srv); /* max_connections and the stress marks */
+    server_capacity_configure(srv); /* max_connections, stress, TLS handshake limits */
     deliver_agent_set_config(srv->agent, n);
     reconcile_listeners(srv);
     net_log("reload: %s in force for new sessions (%zu domain(s), %zu listener(s))",

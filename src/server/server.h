@@ -47,6 +47,7 @@ struct server_capacity {
     int spare_fd;        /* kept open to accept-and-refuse when descriptors run out */
     const struct timeval *handshake_timeout; /* tls_handshake_timeout (common timeout) */
     struct policy_authlimit *tls_rate; /* TLS handshakes per address in the last second */
+    unsigned tls_rate_per_second;      /* the tls_handshakes_per_second tls_rate counts for */
     uint64_t memory; /* bytes the connections hold (session_memory budget) */
     bool memory_full; /* the budget is spent: logged once per episode */
     enum smtp_verdict (*data_begin)(void *ctx, const struct smtp_envelope *env,

@@ -206,6 +206,18 @@ class Server:
         if self.running():
             self.proc.send_signal(sig)
 
+    def rewrite_config(self, extra):
+        """Writes the config file anew with extra lines (as start does), for a reload."""
+        self.extra_config = list(extra)
+        with open(self.conf_path, "w") as f:
+            f.write(contract_config(self.mx_port, self.sub_port, self.data_dir, self.extra_config))
+
+    def reload(self, count):
+        """SIGHUP; True once the log holds count reload outcomes (applied or refused)."""
+        self.signal(signal.SIGHUP)
+        return wait_until(lambda: self.log().count("in force for new sessions")
+                          + self.log().count("the running configuration stays") >= count, 10)
+
     def kill9(self):
         if self.running():
             self.proc.kill()

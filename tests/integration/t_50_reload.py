@@ -12,20 +12,6 @@ from harness import ServerTestCase, send_transaction, make_message
 
 
 class ReloadTest(ServerTestCase):
-    def rewrite(self, srv, extra):
-        """Writes srv's config file anew with extra lines (as Server.start does)."""
-        srv.extra_config = list(extra)
-        with open(srv.conf_path, "w") as f:
-            f.write(harness.contract_config(srv.mx_port, srv.sub_port, srv.data_dir, extra))
-
-    def hup(self, srv, count):
-        """Sends SIGHUP and waits until the server logged its count-th reload outcome."""
-        srv.signal(signal.SIGHUP)
-        ok = harness.wait_until(
-            lambda: srv.log().count("in force for new sessions")
-            + srv.log().count("the running configuration stays") >= count, 10)
-        self.assertTrue(ok, "no reload outcome in the log")
-
     @staticmethod
     def refused(port):
         try:
@@ -52,8 +38,8 @@ class ReloadTest(ServerTestCase):
         open_conn.ehlo()
         open_conn.cmd("MAIL FROM:<sender@example.org>")
         open_conn.expect("250")
-        self.rewrite(srv, ["domain new.test users carol"])
-        self.hup(srv, 1)
+        srv.rewrite_config(["domain new.test users carol"])
+        self.assertTrue(srv.reload(1), "no reload outcome in the log")
         self.assertIn("reload: %s in force" % srv.conf_path, srv.log())
         self.assertEqual(self.rcpt(srv, "carol@new.test"), 250)
         # The session opened before the reload finishes its transaction.
@@ -69,8 +55,8 @@ class ReloadTest(ServerTestCase):
 
     def test_broken_config_refused_whole(self):
         srv = self.start_server(extra_config=[])
-        self.rewrite(srv, ["domain new.test users carol", "max_recipients many"])
-        self.hup(srv, 1)
+        srv.rewrite_config(["domain new.test users carol", "max_recipients many"])
+        self.assertTrue(srv.reload(1), "no reload outcome in the log")
         log = srv.log()
         bad_line = len(harness.contract_config(srv.mx_port, srv.sub_port, srv.data_dir,
                                                srv.extra_config).splitlines())
@@ -84,7 +70,7 @@ class ReloadTest(ServerTestCase):
     def test_unreadable_config_refused(self):
         srv = self.start_server(extra_config=[])
         os.rename(srv.conf_path, srv.conf_path + ".gone")
-        self.hup(srv, 1)
+        self.assertTrue(srv.reload(1), "no reload outcome in the log")
         self.assertIn("reload refused: ", srv.log())
         self.assertEqual(self.rcpt(srv, "bob@example.test"), 250)
         os.rename(srv.conf_path + ".gone", srv.conf_path)
@@ -92,13 +78,13 @@ class ReloadTest(ServerTestCase):
     def test_listener_opened_and_closed(self):
         srv = self.start_server(extra_config=[])
         (extra_port,) = harness.free_ports(1)
-        self.rewrite(srv, ["listen mx 127.0.0.1:%d" % extra_port])
-        self.hup(srv, 1)
+        srv.rewrite_config(["listen mx 127.0.0.1:%d" % extra_port])
+        self.assertTrue(srv.reload(1), "no reload outcome in the log")
         srv.wait_ready(port=extra_port, timeout=5)
         held = self.connect(extra_port)  # a session on the listener about to be removed
         held.ehlo()
-        self.rewrite(srv, [])
-        self.hup(srv, 2)
+        srv.rewrite_config([])
+        self.assertTrue(srv.reload(2), "no reload outcome in the log")
         self.assertTrue(harness.wait_until(lambda: self.refused(extra_port), 5),
                         "the removed listener still accepts")
         held.cmd("NOOP")
@@ -107,8 +93,8 @@ class ReloadTest(ServerTestCase):
         # The slot of the closed listener is reused once its session is gone.
         held.cmd("QUIT")
         held.expect("221")
-        self.rewrite(srv, ["listen mx 127.0.0.1:%d" % extra_port])
-        self.hup(srv, 3)
+        srv.rewrite_config(["listen mx 127.0.0.1:%d" % extra_port])
+        self.assertTrue(srv.reload(3), "no reload outcome in the log")
         srv.wait_ready(port=extra_port, timeout=5)
 
     def test_log_file_reopened_on_usr1_and_hup(self):

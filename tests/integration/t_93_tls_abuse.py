@@ -1,8 +1,8 @@
 """t_93_tls_abuse — TLS as an attacker uses it: a client silent after STARTTLS, or dripping its
 ClientHello a byte at a time, is closed after tls_handshake_timeout; an address beginning more
-than tls_handshakes_per_second handshakes is cut off; TLS alerts, truncated records and
-plaintext where a record belongs end the connection cleanly (the sanitizer build checks for
-leaks and crashes); renegotiation (openssl s_client "R") is refused. The STARTTLS pipelining
+than tls_handshakes_per_second handshakes is cut off (both follow a reload); TLS alerts,
+truncated records and plaintext where a record belongs end the connection cleanly (the
+sanitizer build checks for leaks and crashes); renegotiation (openssl s_client "R") is refused. The STARTTLS pipelining
 case (CVE-2011-0411) is covered by t_13 and t_20."""
 import shutil
 import socket
@@ -80,6 +80,27 @@ class TLSAbuse(ServerTestCase):
         self.addCleanup(again.close)
         again.expect("220")
         starttls(again)
+
+    def test_reload_applies_new_handshake_limits(self):
+        srv = auth_server(self, ["tls_handshakes_per_second 10", "tls_handshake_timeout 30"])
+        srv.rewrite_config(srv.extra_config[:1] +
+                           ["tls_handshakes_per_second 2", "tls_handshake_timeout 2"])
+        self.assertTrue(srv.reload(1), "no reload outcome in the log")
+        self.assertIn("in force for new sessions", srv.log())
+        for _ in range(2):
+            c = Conn(srv.sub_port, source="127.0.6.3", timeout=10)
+            self.addCleanup(c.close)
+            c.expect("220")
+            starttls(c)
+        third = self.plain(srv, source="127.0.6.3")
+        with self.assertRaises((OSError, ssl.SSLError)):
+            third.start_tls()
+            third.ehlo()
+        self.assertIn("over tls_handshakes_per_second 2: closed", srv.log())
+        silent = self.plain(srv, source="127.0.6.4")
+        started = time.monotonic()
+        self.assertTrue(silent.closed(timeout=20), "silent handshake left open")
+        self.assertLess(time.monotonic() - started, 15, "the old 30 s timeout still applies")
 
     def test_alerts_truncated_records_and_plaintext(self):
         srv = auth_server(self)
