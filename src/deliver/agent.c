@@ -237,8 +237,8 @@ static void record(struct attempt *at, struct rcpt_out **rcs, size_t n)
         deliver_agent_logf(a, "%s: cannot record delivery outcome (%s): it may be repeated",
                            at->m.qf.id, store_strerror(err));
     }
-    if (removed)
-        store_flags_forget(a->flags_fd, at->m.qf.id);
+    if (removed && (at->job->held || at->job->warned))
+        store_flags_forget(a->flags_fd, at->m.qf.id); /* else none to forget (cached flags) */
 }
 
 /* Records every outcome of the attempt not yet recorded. */
@@ -267,7 +267,7 @@ static void attempt_free(struct attempt *at)
         next = d->next;
         deliver_agent_delivery_free(d);
     }
-    store_remote_close(&at->m);
+    store_remote_close_deferred(&at->m, at->job->a->outcome_sync);
     free(at->rc);
     free(at->list);
     free(at->idx);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "store/lazysync.h"
 #include "store/queue_file.h"
 
 /* One queued message open for remote delivery. */
@@ -15,6 +16,7 @@ struct store_remote_msg {
     struct store_qf qf; /* header as last read; states refreshed by store_remote_record */
     char *body;         /* the message bytes (malloc'd, qf.size bytes; NULL when empty) */
     size_t body_len;
+    bool removed;       /* store_remote_record unlinked the file */
 };
 
 /* True when recipient i is remote (no local mailbox) and still pending. */
@@ -60,5 +62,10 @@ enum store_err store_remote_remove(int dir_fd, struct store_remote_msg *m);
 
 /* Closes the file and frees what m holds. Safe on a zeroed m with fd -1. */
 void store_remote_close(struct store_remote_msg *m);
+
+/* As store_remote_close, but the descriptor of a file store_remote_record removed is closed
+ * by s's thread (store_lazysync_close): its last close frees the file's blocks, which can wait
+ * for the disk, and the event loop must not. s NULL: as store_remote_close. */
+void store_remote_close_deferred(struct store_remote_msg *m, struct store_lazysync *s);
 
 #endif
