@@ -488,9 +488,14 @@ static void attempt_end(struct attempt *at)
         deliver_agent_send_delay_warning(at);
     int64_t not_before = at->not_before;
     bool postponed = at->postponed, recorded = at->recorded_any;
-    bool record_failed = at->record_failed;
+    bool record_failed = at->record_failed, removed = at->m.removed;
     attempt_free(at);
     j->at = NULL;
+    if (removed) { /* every recipient settled and the file gone: no sweep to run */
+        deliver_agent_job_free(j);
+        deliver_agent_check_schedules(a);
+        return;
+    }
     if (postponed && !recorded && j->attempts > 0)
         j->attempts--; /* nothing was tried: not an attempt */
     uint64_t wait = deliver_retry_next(&a->o.retry, j->attempts, deliver_agent_random(a));

@@ -26,12 +26,15 @@ struct store_lazysync {
     atomic_uint_fast64_t syncs;
 };
 
-/* Closes the descriptors handed over so far; called with mu held, returns with it held. */
+/* Closes as many descriptors as were handed over when it began, so that a steady stream of
+ * them never holds a sync back; called with mu held, returns with it held. */
 static void close_handed(struct store_lazysync *s)
 {
-    while (s->n_close > 0) {
+    for (size_t todo = s->n_close; todo > 0 && s->n_close > 0;) {
         int batch[64];
         size_t n = s->n_close < 64 ? s->n_close : 64;
+        n = n < todo ? n : todo;
+        todo -= n;
         s->n_close -= n;
         memcpy(batch, s->to_close + s->n_close, n * sizeof *batch);
         pthread_mutex_unlock(&s->mu);
@@ -49,8 +52,8 @@ static void *lazysync_main(void *arg)
         while (!s->asked && !s->stopping && s->n_close == 0)
             pthread_cond_wait(&s->cv, &s->mu);
         close_handed(s);
-        if (!s->asked && s->stopping)
-            break; /* stopping, nothing left to sync */
+        if (!s->asked && s->stopping && s->n_close == 0)
+            break; /* stopping, nothing left to close or sync */
         if (!s->asked)
             continue;
         s->asked = false;

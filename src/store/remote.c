@@ -16,6 +16,14 @@ bool store_remote_pending(const struct store_qf *qf, size_t i)
            qf->state[i] == STORE_RCPT_PENDING;
 }
 
+static bool any_local(const struct store_qf *qf)
+{
+    for (size_t i = 0; i < qf->env.n_rcpts; i++)
+        if (qf->env.rcpts[i].local_user != NULL)
+            return true;
+    return false;
+}
+
 static bool any_remote_pending(const struct store_qf *qf)
 {
     for (size_t i = 0; i < qf->env.n_rcpts; i++)
@@ -186,12 +194,14 @@ enum store_err store_remote_record(int dir_fd, struct store_remote_msg *m, const
     for (size_t k = 0; k < n; k++)
         if (idx[k] >= m->qf.env.n_rcpts)
             return STORE_ERR_INVALID;
-    int r;
-    while ((r = flock(m->fd, LOCK_EX)) != 0 && errno == EINTR)
+    /* Only the local runner writes the file besides us, and only for a local recipient. */
+    bool shared = any_local(&m->qf);
+    int r = 0;
+    while (shared && (r = flock(m->fd, LOCK_EX)) != 0 && errno == EINTR)
         ;
     if (r != 0)
         return from_errno(errno);
-    enum store_err err = refresh_states(m);
+    enum store_err err = shared ? refresh_states(m) : STORE_OK;
     if (err == STORE_OK) {
         take_states(m, idx, st, n);
         if (none_pending(&m->qf) && unlinkat(dir_fd, m->qf.id, 0) == 0)
@@ -199,7 +209,8 @@ enum store_err store_remote_record(int dir_fd, struct store_remote_msg *m, const
         else
             err = write_states(m, idx, st, n);
     }
-    flock(m->fd, LOCK_UN);
+    if (shared)
+        flock(m->fd, LOCK_UN);
     return err;
 }
 
