@@ -685,8 +685,9 @@ static void send_chunk(struct smtp_client *c)
         c->stuffer.dots = false;
     }
     size_t left = c->msg->body_len - c->body_pos;
-    /* each input octet makes at most two (a bare LF becomes CRLF), plus the final CRLF */
-    size_t cap = left < (OUTPUT_CHUNK - 2) / 2 ? 2 * left + 2 : OUTPUT_CHUNK;
+    /* each input octet makes at most two (a bare LF becomes CRLF); then the final CRLF, and
+     * the 3 octets of room smtp_data_stuff() wants to go on */
+    size_t cap = left < (OUTPUT_CHUNK - 5) / 2 ? 2 * left + 5 : OUTPUT_CHUNK;
     if (!out_reserve(c, BDAT_LINE_MAX + cap))
         return;
     char *data = c->out + c->out_len + BDAT_LINE_MAX;

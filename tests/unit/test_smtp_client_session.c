@@ -2392,6 +2392,35 @@ static void test_bdat_many_chunks(void **state)
     free(body);
 }
 
+/* Short bodies of every shape: one LAST chunk holding the reference lines, whatever the body
+ * ends with (the dot-stuffing set, without stuffing). */
+static void test_bdat_bodies(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "", "a", ".", "\r", "\n", "\r\n", ".\r\n", "ab", "a\n", "a\r", "..x\r\n",
+        "no final line break", "bare\nLF\n.dot after bare LF\n", "\r\n.\r\n", "x\r\r\n.\r\n",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        size_t len = strlen(bodies[i]);
+        struct smtp_client_message m = message_of(bodies[i], len);
+        struct setup su = setup_with(&m);
+        struct text want = {0}, data = {0};
+        reference_lines(bodies[i], len, false, &want);
+        struct fake *f = play(&su, GREET EHLO_CHUNKING MAIL_OK RCPT_OK CHUNK_OK BYE,
+                              SPLIT_WHOLE, 1, 0);
+        size_t head = sizeof EHLO_C MAIL_MIN_C RCPT_C(0) - 1;
+        assert_int_equal(read_chunks(&f->out, head, &data), 1);
+        assert_int_equal(data.len, want.len);
+        if (want.len > 0)
+            assert_memory_equal(data.p, want.p, want.len);
+        assert_string_equal(text_str(&f->events), READY_CHUNKING ONE_OK_EV);
+        free(want.p);
+        free(data.p);
+        fake_close(f);
+    }
+}
+
 /* RFC 3030 §2: after a 4xx/5xx to a chunk no further chunk goes (here without PIPELINING, where
  * each waits for the reply before it). */
 static void test_bdat_refused_chunk_stops(void **state)
@@ -2533,6 +2562,7 @@ int main(void)
         T(test_bdat_replies),
         T(test_bdat_no_recipient),
         T(test_bdat_many_chunks),
+        T(test_bdat_bodies),
         T(test_bdat_refused_chunk_stops),
         T(test_bdat_awaiting_data_end),
         T(test_bdat_two_messages_and_lmtp),
