@@ -29,7 +29,8 @@ CLEARMTA = os.environ.get("CLEARMTA_BIN") or os.path.join(bench.ROOT, "build", "
 ROUNDS = bench.env_int("BENCH_OUTBOUND_ROUNDS", 3)
 RCPT = "bob@remote.example"
 INJECT_SESSIONS = 4
-PER_SESSION = 100          # messages per injecting connection
+PER_SESSION = 500          # messages per injecting connection: few TLS handshakes, as the
+                           # submission port takes 10 a second per address
 INJECT_TIMEOUT = 120       # seconds for all messages to be queued
 DRAIN_TIMEOUT = 120        # seconds for smtp-sink to count them all once released
 STALL = 10                 # seconds without a new message end the wait early (a figure is

@@ -3,7 +3,9 @@
  * recipient limit, handshake inside the callback, timeout or loss at the end, small drains),
  * byte 1 the message (recipients, 8BITMIME, SMTPUTF8, DSN, a large body, bad or UTF-8
  * recipients), byte 2 seeds the sizes of the pieces the rest is fed in. Checks: the output is
- * only well-formed command lines and exactly the dot-stuffed message data; callbacks are
+ * only well-formed command lines and exactly the dot-stuffed message data after DATA, or BDAT
+ * chunks (a server offering CHUNKING) whose data joined is the message's lines or, when a chunk
+ * was refused, a prefix of them; callbacks are
  * consistent (one message_result per send, closed once, nothing after it); the traced state
  * changes form one chain ending in DONE before closed; feeding piecewise or octet by octet gives
  * identical results. */
@@ -216,8 +218,8 @@ static void make_big_body(void)
         big_body[i] = (i % 61 == 0) ? '\n' : (i % 61 == 60) ? '\r' : (i % 61 == 1) ? '.' : 'b';
 }
 
-/* What the message data must look like on the wire. */
-static void stuffed(const char *b, size_t n, struct bytes *out)
+/* What the message data must look like on the wire: after DATA (dots), or in BDAT chunks. */
+static void wire_lines(const char *b, size_t n, bool dots, struct bytes *out)
 {
     bool line_start = true;
     for (size_t i = 0; i < n; i++) {
@@ -228,15 +230,21 @@ static void stuffed(const char *b, size_t n, struct bytes *out)
             line_start = true;
             continue;
         }
-        if (line_start && b[i] == '.')
+        if (dots && line_start && b[i] == '.')
             bytes_add(out, ".", 1);
         bytes_add(out, &b[i], 1);
         line_start = false;
     }
     if (!line_start)
         bytes_add(out, "\r\n", 2);
-    bytes_add(out, ".\r\n", 3);
+    if (dots)
+        bytes_add(out, ".\r\n", 3);
 }
+
+/* The message data as each path sends it. */
+struct want {
+    struct bytes data, chunks;
+};
 
 /* ---- the output check -------------------------------------------------------------------- */
 
@@ -258,12 +266,28 @@ static bool base64_line(const char *p, size_t n)
     return n > 0;
 }
 
-/* The output is command lines, each whole message data right after a DATA line, or ".\r\n"
- * (data accepted for no recipient), or a prefix of the data when the session ended inside it. */
-static void check_output(const struct fake *f, const struct bytes *data)
+/* "BDAT <size>" or "BDAT <size> LAST" (len octets without CRLF): the size, or -1. */
+static long long bdat_size(const char *p, size_t len, bool *last)
 {
+    if (!starts(p, len, "BDAT "))
+        return -1;
+    size_t i = 5;
+    long long v = 0;
+    for (; i < len && p[i] >= '0' && p[i] <= '9' && i < 5 + 12; i++)
+        v = v * 10 + (p[i] - '0');
+    *last = len == i + 5 && memcmp(p + i, " LAST", 5) == 0;
+    return i > 5 && (*last || i == len) ? v : -1;
+}
+
+/* The output is command lines, each whole message data right after a DATA line, or ".\r\n"
+ * (data accepted for no recipient), or a prefix of the data when the session ended inside it;
+ * or BDAT chunks of at most 64 KiB whose data, joined per transaction, is a prefix of the
+ * message's lines, all of them once a LAST chunk went. */
+static void check_output(const struct fake *f, const struct want *w)
+{
+    const struct bytes *data = &w->data;
     const char *o = f->out.p;
-    size_t n = f->out.len, pos = 0;
+    size_t n = f->out.len, pos = 0, joined = 0;
     bool after_data = false, quit = false;
     while (pos < n) {
         CHECK(!quit); /* nothing after QUIT */
@@ -289,6 +313,21 @@ static void check_output(const struct fake *f, const struct bytes *data)
         len--;
         CHECK(len + 2 <= LIMIT_AUTH_LINE);
         CHECK(!memchr(p, '\r', len) && !memchr(p, '\0', len));
+        bool last = false;
+        long long chunk = bdat_size(p, len, &last);
+        if (chunk >= 0) {
+            CHECK(!speaks_lmtp(f) && chunk <= 64 * 1024);
+            size_t c = (size_t)chunk;
+            pos += len + 2;
+            CHECK(n - pos >= c && joined + c <= w->chunks.len &&
+                  memcmp(o + pos, w->chunks.p + joined, c) == 0);
+            joined += c;
+            CHECK(!last || joined == w->chunks.len);
+            pos += c;
+            continue;
+        }
+        if (starts(p, len, "MAIL FROM:<"))
+            joined = 0; /* a new transaction */
         if (starts(p, len, "MAIL FROM:<") || starts(p, len, "RCPT TO:<"))
             CHECK(len + 2 <= LIMIT_MAIL_RCPT_LINE);
         else if (starts(p, len, "DATA") && len == 4)
@@ -393,12 +432,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .body = (m & MSG_BIG) ? big_body : small_body,
         .body_len = (m & MSG_BIG) ? sizeof big_body : sizeof small_body - 1,
     };
-    static struct bytes want_small, want_big;
-    if (want_small.len == 0) {
-        stuffed(small_body, sizeof small_body - 1, &want_small);
-        stuffed(big_body, sizeof big_body, &want_big);
+    static struct want want_small, want_big;
+    if (want_small.data.len == 0) {
+        wire_lines(small_body, sizeof small_body - 1, true, &want_small.data);
+        wire_lines(small_body, sizeof small_body - 1, false, &want_small.chunks);
+        wire_lines(big_body, sizeof big_body, true, &want_big.data);
+        wire_lines(big_body, sizeof big_body, false, &want_big.chunks);
     }
-    const struct bytes *want = (m & MSG_BIG) ? &want_big : &want_small;
+    const struct want *want = (m & MSG_BIG) ? &want_big : &want_small;
 
     struct fake a = {.opts = opts, .msg = &msg}, b = {.opts = opts, .msg = &msg};
     run(&a, data, size, seed, false);

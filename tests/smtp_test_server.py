@@ -27,6 +27,9 @@ The script (JSON) holds defaults and optional per-connection overrides:
                                           only these credentials (else 535 5.7.8)
    "auth_required": false,                MAIL before a successful AUTH gets 530 5.7.0
    "dsn": false,                          offer DSN (RFC 3461) in the EHLO reply
+   "chunking": false,                     offer CHUNKING (RFC 3030): BDAT chunks are read, each
+   "bdat": "250 2.0.0 Chunk accepted",    but the LAST gets this reply (a 4xx/5xx drops the
+                                          transaction); the LAST gets data_end, as "." does
    "rcpt_delay": 0, "data_end_delay": 0,  seconds to wait before each RCPT / end-of-data reply
                                           (a slow server)
    "busy_until": 0,                       Unix time before which every connection is greeted
@@ -43,7 +46,8 @@ A reply "421 ..." is sent and the connection closed; "close" drops it without a 
    "data": "<latin-1 text of the unstuffed message>", "reply": "250 ...",
    "auth": "user" or null, "mail_time": unix time of MAIL, "end_time": unix time of the final
    "." (before any data_end_delay), "lhlo": bool (the session opened with LHLO),
-   "replies": {address: the reply after the data} (LMTP)}
+   "replies": {address: the reply after the data} (LMTP), "chunks": BDAT chunks of the
+   message (0: it came with DATA)}
 """
 import argparse
 import asyncio
@@ -71,6 +75,8 @@ DEFAULTS = {
     "auth": None,
     "auth_required": False,
     "dsn": False,
+    "chunking": False,
+    "bdat": "250 2.0.0 Chunk accepted",
     "rcpt_delay": 0,
     "data_end_delay": 0,
     "busy_until": 0,
@@ -173,6 +179,38 @@ class SMTPTestServer:
                 raise Hangup()
             chunks.append(line)
 
+    async def end_of_data(self, w, s, entry):
+        """The end of the message data (".", or the LAST chunk): records the transaction with
+        its data_end reply, then sends that reply (one per recipient over LMTP)."""
+        rcpts = entry["rcpt_to"]
+        entry["tls_resumed"] = bool(entry["tls"]) and w.get_extra_info("ssl_object").session_reused
+        entry["reply"] = s["data_end"]
+        entry["end_time"] = time.time()
+        # RFC 2033 §4.2: one reply per accepted recipient, in RCPT order
+        replies = {a: s["data_end_by_address"].get(a, s["data_end"]) for a in rcpts}
+        if s["lmtp"]:
+            entry["replies"] = replies
+        if s["data_end_delay"]:
+            await asyncio.sleep(s["data_end_delay"])
+        # Recorded before the reply (whatever it is: tests look at "reply"), so a client
+        # killed after our 250 finds the transaction on record.
+        self.record(entry)
+        if s["lmtp"]:
+            for a in rcpts:
+                await self.reply(w, replies[a])
+        else:
+            await self.reply(w, s["data_end"])
+
+    @staticmethod
+    def bdat_args(arg):
+        """(size, last) of "BDAT <size> [LAST]" (RFC 3030 §2); size None when malformed."""
+        words = arg.split()
+        if not 1 <= len(words) <= 2 or not words[0].isdigit() or int(words[0]) > MAX_DATA:
+            return None, False
+        if len(words) == 2 and words[1].upper() != "LAST":
+            return None, False
+        return int(words[0]), len(words) == 2
+
     @staticmethod
     def path_of(arg):
         start, end = arg.find("<"), arg.find(">")
@@ -237,7 +275,7 @@ class SMTPTestServer:
         tls = False
         lhlo = False
         user = None
-        mail, rcpts, params, mail_time = None, [], {}, 0.0
+        mail, rcpts, params, mail_time, chunks = None, [], {}, 0.0, []
         # AUTH is offered inside TLS when STARTTLS is (as real submission servers do).
         def auth_offered():
             return bool(s["auth"]) and user is None and (tls or not s["starttls"])
@@ -261,6 +299,8 @@ class SMTPTestServer:
                            "SIZE 52428800"]
                     if s["dsn"]:
                         ext.append("DSN")
+                    if s["chunking"]:
+                        ext.append("CHUNKING")
                     if s["starttls"] and not tls and self._tls:
                         ext.append("STARTTLS")
                     if auth_offered():
@@ -276,6 +316,7 @@ class SMTPTestServer:
                     user = await self.auth(r, w, s, arg)
                 elif verb == "MAIL":
                     mail, rcpts, params, mail_time = None, [], {}, time.time()
+                    chunks = []
                     if s["auth_required"] and user is None:
                         await self.reply(w, "530 5.7.0 Authentication required")
                         continue
@@ -301,26 +342,32 @@ class SMTPTestServer:
                     if not s["data"].startswith("3"):
                         continue
                     data = await self.read_data(r)
-                    resumed = tls and w.get_extra_info("ssl_object").session_reused
-                    entry = {"session": n, "tls": tls, "tls_resumed": resumed, "mail_from": mail, "rcpt_to": rcpts,
-                             "rcpt_params": params, "data": data.decode("latin-1"), "reply": s["data_end"],
-                             "auth": user, "mail_time": mail_time, "end_time": time.time(),
-                             "lhlo": lhlo}
-                    # RFC 2033 §4.2: one reply per accepted recipient, in RCPT order
-                    replies = {a: s["data_end_by_address"].get(a, s["data_end"]) for a in rcpts}
-                    if s["lmtp"]:
-                        entry["replies"] = replies
-                    if s["data_end_delay"]:
-                        await asyncio.sleep(s["data_end_delay"])
-                    # Recorded before the reply (whatever it is: tests look at "reply"), so a
-                    # client killed after our 250 finds the transaction on record.
-                    self.record(entry)
-                    done, mail, rcpts = rcpts, None, []
-                    if s["lmtp"]:
-                        for a in done:
-                            await self.reply(w, replies[a])
-                    else:
-                        await self.reply(w, s["data_end"])
+                    entry = {"session": n, "tls": tls, "mail_from": mail, "rcpt_to": rcpts,
+                             "rcpt_params": params, "data": data.decode("latin-1"),
+                             "auth": user, "mail_time": mail_time, "lhlo": lhlo, "chunks": 0}
+                    await self.end_of_data(w, s, entry)
+                    mail, rcpts = None, []
+                elif verb == "BDAT" and s["chunking"]:
+                    size, last = self.bdat_args(arg)
+                    if size is None:
+                        await self.reply(w, "501 5.5.4 Syntax: BDAT size [LAST]")
+                        raise Hangup()  # where the chunk ends is unknown: no way on
+                    chunk = await r.readexactly(size)
+                    if mail is None or not rcpts:
+                        await self.reply(w, "503 5.5.1 Bad sequence of commands")
+                        continue
+                    chunks.append(chunk)
+                    if last:
+                        entry = {"session": n, "tls": tls, "mail_from": mail, "rcpt_to": rcpts,
+                                 "rcpt_params": params,
+                                 "data": b"".join(chunks).decode("latin-1"), "auth": user,
+                                 "mail_time": mail_time, "lhlo": lhlo, "chunks": len(chunks)}
+                        await self.end_of_data(w, s, entry)
+                        mail, rcpts = None, []
+                        continue
+                    await self.reply(w, s["bdat"])
+                    if not s["bdat"].startswith("2"):
+                        mail, rcpts = None, []
                 elif verb == "RSET":
                     mail, rcpts = None, []
                     await self.reply(w, "250 2.0.0 Ok")

@@ -237,8 +237,8 @@ static void record(struct attempt *at, struct rcpt_out **rcs, size_t n)
         deliver_agent_logf(a, "%s: cannot record delivery outcome (%s): it may be repeated",
                            at->m.qf.id, store_strerror(err));
     }
-    if (removed)
-        store_flags_forget(a->flags_fd, at->m.qf.id);
+    if (removed && (at->job->held || at->job->warned))
+        store_flags_forget(a->flags_fd, at->m.qf.id); /* else none to forget (cached flags) */
 }
 
 /* Records every outcome of the attempt not yet recorded. */
@@ -267,7 +267,7 @@ static void attempt_free(struct attempt *at)
         next = d->next;
         deliver_agent_delivery_free(d);
     }
-    store_remote_close(&at->m);
+    store_remote_close_deferred(&at->m, at->job->a->outcome_sync);
     free(at->rc);
     free(at->list);
     free(at->idx);
@@ -488,9 +488,14 @@ static void attempt_end(struct attempt *at)
         deliver_agent_send_delay_warning(at);
     int64_t not_before = at->not_before;
     bool postponed = at->postponed, recorded = at->recorded_any;
-    bool record_failed = at->record_failed;
+    bool record_failed = at->record_failed, removed = at->m.removed;
     attempt_free(at);
     j->at = NULL;
+    if (removed) { /* every recipient settled and the file gone: no sweep to run */
+        deliver_agent_job_free(j);
+        deliver_agent_check_schedules(a);
+        return;
+    }
     if (postponed && !recorded && j->attempts > 0)
         j->attempts--; /* nothing was tried: not an attempt */
     uint64_t wait = deliver_retry_next(&a->o.retry, j->attempts, deliver_agent_random(a));

@@ -1,6 +1,7 @@
 /* smtp/client_session.c — the client state machine for outbound delivery, greeting to QUIT,
  * without I/O. RFC 5321 §3–4, RFC 1869, RFC 2920, RFC 1870, RFC 6152, RFC 6531, RFC 3461,
- * RFC 3207, RFC 4954, RFC 9422 (LIMITS), RFC 2033 (LMTP). The EHLO reply is read by ehlo.c. */
+ * RFC 3207, RFC 4954, RFC 9422 (LIMITS), RFC 2033 (LMTP), RFC 3030 (CHUNKING). The EHLO reply is
+ * read by ehlo.c. */
 
 /* Choices the RFCs leave open:
  * - An 8-bit body to a peer that does not offer 8BITMIME is sent anyway, without BODY=, as
@@ -14,9 +15,14 @@
  * - A reply while message data is still going out, other than 421, fails the message with that
  *   reply and ends the session: the server is no longer reading data, and the rest of the data
  *   must never reach it as commands.
+ * - A server offering CHUNKING gets the message in BDAT chunks instead of DATA (RFC 3030), line
+ *   ends made CRLF and a last CRLF added as with DATA, so the bytes it stores are the same; not
+ *   over LMTP. A 4xx/5xx to a chunk fails the message with that reply (no further chunk goes,
+ *   §2), then RSET.
  * Replies are expected in the order the commands went out (RFC 2920 §3.1): with PIPELINING,
- * MAIL, the RCPTs and DATA go out as one batch; without it, one command per reply. Both paths
- * share the same step cursors (sent, answered), so they give the same outcomes. */
+ * MAIL, the RCPTs and DATA go out as one batch, or MAIL, the RCPTs and the BDAT chunks as the
+ * output drains (RFC 3030 §4.2); without it, one command per reply. Both paths share the same
+ * step cursors (sent, answered), so they give the same outcomes. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -50,8 +56,11 @@ SMTP_TRACE_STATES(STATES);
 enum auth_step { AUTH_WANT_USER, AUTH_WANT_PASS, AUTH_WANT_RESULT };
 
 /* Message data produced per refill; also how much a pipelined batch may queue before it waits
- * for the output to drain (RFC 2920 §3.1 leaves the batch size to the client). */
+ * for the output to drain (RFC 2920 §3.1 leaves the batch size to the client), and the most
+ * message data one BDAT chunk carries. */
 #define OUTPUT_CHUNK (64 * 1024)
+/* The longest BDAT command line: "BDAT", a 64-bit size, " LAST", CRLF. */
+#define BDAT_LINE_MAX 32
 /* Refill once less than this is waiting, so the data already produced is rarely moved. */
 #define OUTPUT_REFILL (OUTPUT_CHUNK / 16)
 /* A caller that never drains the output ends the session here instead of growing it. */
@@ -76,7 +85,7 @@ struct smtp_client {
     bool processing; /* inside process(): a nested feed only appends */
     struct smtp_client_caps caps;
 
-    /* The transaction. Steps: 0 MAIL, 1 … end-first the RCPTs, then DATA. */
+    /* The transaction. Steps: 0 MAIL, 1 … end-first the RCPTs, then DATA or the BDAT chunks. */
     const struct smtp_client_message *msg;
     size_t first, end; /* recipients covered: [first, end) */
     size_t tried_end;  /* n_tried to report: end, or where a "too many recipients" 452 cut it */
@@ -93,6 +102,9 @@ struct smtp_client {
     enum smtp_client_failure outcome;
     struct reply_parsed outcome_reply; /* when outcome == SMTP_CLIENT_REPLY */
     size_t body_pos;                   /* message data consumed so far */
+    bool bdat;                         /* the message goes in BDAT chunks (RFC 3030) */
+    bool chunk_failed;                 /* BDAT: a chunk got a 4xx/5xx: none more goes */
+    size_t last_chunk;                 /* BDAT: the step of the LAST chunk once sent, else 0 */
     struct smtp_data_stuffer stuffer;
 
     struct reply_parsed reply; /* the reply being acted on */
@@ -662,6 +674,45 @@ static void skip_unsent(struct smtp_client *c)
     }
 }
 
+/* The next BDAT chunk (RFC 3030 §2): up to OUTPUT_CHUNK octets of message data with the line
+ * ends the DATA path gives, no dot-stuffing; LAST on the one that ends the message, which gets a
+ * final CRLF when the message lacks one. */
+static void send_chunk(struct smtp_client *c)
+{
+    if (c->sent == data_step(c)) {
+        c->body_pos = 0;
+        smtp_data_stuff_init(&c->stuffer);
+        c->stuffer.dots = false;
+    }
+    size_t left = c->msg->body_len - c->body_pos;
+    /* each input octet makes at most two (a bare LF becomes CRLF); then the final CRLF, and
+     * the 3 octets of room smtp_data_stuff() wants to go on */
+    size_t cap = left < (OUTPUT_CHUNK - 5) / 2 ? 2 * left + 5 : OUTPUT_CHUNK;
+    if (!out_reserve(c, BDAT_LINE_MAX + cap))
+        return;
+    char *data = c->out + c->out_len + BDAT_LINE_MAX;
+    size_t used = 0, w = 0;
+    if (left > 0) /* an empty body may come as NULL: no pointer arithmetic on it */
+        w = smtp_data_stuff(&c->stuffer, c->msg->body + c->body_pos, left, &used, data, cap - 2);
+    c->body_pos += used;
+    bool last = c->body_pos == c->msg->body_len;
+    if (last && !c->stuffer.line_start) {
+        data[w++] = '\r';
+        data[w++] = '\n';
+    }
+    struct line l = {.len = 0};
+    line_str(&l, "BDAT ");
+    line_num(&l, w);
+    if (last) {
+        line_str(&l, " LAST");
+        c->last_chunk = c->sent;
+    }
+    line_add(&l, "\r\n", 2); /* l.len <= BDAT_LINE_MAX: the data moves towards the front */
+    memmove(c->out + c->out_len + l.len, data, w);
+    memcpy(c->out + c->out_len, l.buf, l.len);
+    c->out_len += l.len + w;
+}
+
 /* Every reply is in and nothing more will be sent: the transaction ended without message data
  * (MAIL or DATA refused, or no recipient accepted). RSET, then the outcome. */
 static void check_complete(struct smtp_client *c)
@@ -669,8 +720,9 @@ static void check_complete(struct smtp_client *c)
     skip_unsent(c);
     if (c->state != ST_TRANSACTION || c->answered < c->sent || c->sent < data_step(c))
         return;
-    if (c->sent == data_step(c) && !c->mail_failed && c->accepted > 0)
-        return; /* DATA still to go: the output is full */
+    if (!c->mail_failed && c->accepted > 0 &&
+        (c->bdat ? !c->chunk_failed && c->last_chunk == 0 : c->sent == data_step(c)))
+        return; /* DATA or a chunk still to go: the output is full */
     if (!c->have_outcome)
         set_outcome(c, SMTP_CLIENT_NO_RECIPIENTS);
     enter_state(c, ST_RSET);
@@ -682,7 +734,8 @@ static void check_complete(struct smtp_client *c)
  * in and no recipient was accepted. */
 static void pump(struct smtp_client *c)
 {
-    while (c->state == ST_TRANSACTION && !c->oom && c->sent <= data_step(c)) {
+    while (c->state == ST_TRANSACTION && !c->oom &&
+           (c->bdat ? c->last_chunk == 0 : c->sent <= data_step(c))) {
         skip_unsent(c);
         if (c->caps.pipelining ? out_pending(c) >= OUTPUT_CHUNK : c->answered < c->sent)
             break;
@@ -697,8 +750,11 @@ static void pump(struct smtp_client *c)
             }
             if (rcpt_ok(&c->msg->rcpts[rcpt_of(c, s)]))
                 send_rcpt(c, &c->msg->rcpts[rcpt_of(c, s)]);
-        } else if (c->mail_failed || (c->answered == c->sent && c->accepted == 0)) {
+        } else if (c->mail_failed || c->chunk_failed ||
+                   (c->answered == c->sent && c->accepted == 0)) {
             break;
+        } else if (c->bdat) {
+            send_chunk(c);
         } else {
             send_command(c, "DATA");
         }
@@ -780,6 +836,30 @@ static void on_data_reply(struct smtp_client *c)
     }
 }
 
+static void finish_message(struct smtp_client *c, struct smtp_client_result r);
+
+/* The reply to BDAT chunk step s: 2xx to the LAST one ends the message; a 4xx/5xx fails it
+ * (RFC 3030 §2), and RSET follows once every step sent is answered (check_complete). */
+static void on_chunk_reply(struct smtp_client *c, size_t s)
+{
+    enum reply_class k = reply_cls(c);
+    if (k != REPLY_CLASS_SUCCESS && !is_failure(c)) {
+        protocol_error(c);
+        return;
+    }
+    bool no_recipient = c->mail_failed || c->accepted == 0;
+    if (k == REPLY_CLASS_SUCCESS && !no_recipient) {
+        if (s == c->last_chunk && !c->chunk_failed)
+            finish_message(c, c->have_outcome ? outcome(c) : reply_result(c));
+        return;
+    }
+    /* refused, or taken with no recipient to deliver it to: the message failed */
+    c->chunk_failed = true;
+    if (!c->have_outcome)
+        set_outcome(c, no_recipient || k == REPLY_CLASS_SUCCESS ? SMTP_CLIENT_NO_RECIPIENTS
+                                                                 : SMTP_CLIENT_REPLY);
+}
+
 static void on_unexpected(struct smtp_client *c)
 {
     /* a reply to no command: a server giving up (4xx/5xx), or a broken one */
@@ -801,6 +881,8 @@ static void on_transaction(struct smtp_client *c)
         on_mail_reply(c);
     else if (is_rcpt_step(c, s))
         on_rcpt_reply(c, rcpt_of(c, s));
+    else if (c->bdat)
+        on_chunk_reply(c, s);
     else
         on_data_reply(c);
     pump(c);
@@ -1040,8 +1122,8 @@ void smtp_client_consume_output(struct smtp_client *c, size_t n)
     c->out_off += n;
     if (c->out_off == c->out_len) {
         c->out_off = c->out_len = 0;
-        if (c->out_cap > IDLE_BUFFER_KEEP && c->state != ST_BODY)
-            out_release(c);
+        if (c->out_cap > IDLE_BUFFER_KEEP && !in_transaction(c->state))
+            out_release(c); /* kept within a transaction: its data refills it */
     }
     pump(c);
     fill_body(c);
@@ -1083,6 +1165,9 @@ void smtp_client_send(struct smtp_client *c, const struct smtp_client_message *m
     c->accepted = c->sent = c->answered = 0;
     c->jump_from = SIZE_MAX;
     c->mail_failed = c->stopped = c->have_outcome = false;
+    c->bdat = c->caps.chunking && !c->opts.lmtp;
+    c->chunk_failed = false;
+    c->last_chunk = 0;
     enter_state(c, ST_TRANSACTION);
     pump(c);
     settle(c);
@@ -1126,5 +1211,6 @@ bool smtp_client_done(const struct smtp_client *c)
 
 bool smtp_client_awaiting_data_end(const struct smtp_client *c)
 {
-    return c->state == ST_DATA_END;
+    return c->state == ST_DATA_END || (c->state == ST_TRANSACTION && c->bdat &&
+                                       c->last_chunk != 0 && out_pending(c) == 0);
 }

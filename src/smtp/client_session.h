@@ -2,7 +2,7 @@
  * the server's bytes, it produces the bytes to send and reports every reply it gets, so the
  * delivery agent can act on each one. RFC 5321, RFC 1869 EHLO (HELO fallback on 500/502),
  * RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3461 DSN,
- * RFC 3207 STARTTLS, RFC 4954 AUTH PLAIN/LOGIN, RFC 2033 LMTP. It never touches a socket, a
+ * RFC 3207 STARTTLS, RFC 4954 AUTH PLAIN/LOGIN, RFC 2033 LMTP, RFC 3030 CHUNKING. It never touches a socket, a
  * file or the clock: the caller owns timeouts (RFC 5321 §4.5.3.2) and calls
  * smtp_client_timeout(). */
 #ifndef CLEARMTA_SMTP_CLIENT_SESSION_H
@@ -142,9 +142,9 @@ void smtp_client_consume_output(struct smtp_client *c, size_t n);
 
 /* Starts a transaction for msg (after ready or after the previous message_result).
  * first: the index of the first recipient to cover (a follow-up transaction after a partial
- * one). Uses PIPELINING when offered. A message the server cannot take (SIZE, SMTPUTF8) or
- * whose sender/ENVID cannot be sent gets its message_result at once with n_tried = n_rcpts;
- * so does every message once the session is done (SMTP_CLIENT_CLOSED). Ignored while another
+ * one). Uses PIPELINING when offered, and BDAT instead of DATA when CHUNKING is (not over
+ * LMTP). A message the server cannot take (SIZE, SMTPUTF8) or whose sender/ENVID cannot be
+ * sent gets its message_result at once with n_tried = n_rcpts; so does every message once the session is done (SMTP_CLIENT_CLOSED). Ignored while another
  * transaction, or the opening (greeting … AUTH), is in progress. */
 void smtp_client_send(struct smtp_client *c, const struct smtp_client_message *msg, size_t first);
 
@@ -160,8 +160,8 @@ void smtp_client_connection_lost(struct smtp_client *c);
 /* True after closed() was reported: the caller closes the socket once output is flushed. */
 bool smtp_client_done(const struct smtp_client *c);
 
-/* True while waiting for message data's final reply (the caller uses the 10-minute timeout of
- * RFC 5321 §4.5.3.2.6 instead of the command timeout). */
+/* True while waiting for message data's final reply, after DATA or the LAST BDAT chunk (the
+ * caller uses the 10-minute timeout of RFC 5321 §4.5.3.2.6 instead of the command timeout). */
 bool smtp_client_awaiting_data_end(const struct smtp_client *c);
 
 #endif

@@ -223,6 +223,7 @@ void smtp_data_stuff_init(struct smtp_data_stuffer *st)
 {
     st->line_start = true;
     st->after_cr = false;
+    st->dots = true;
 }
 
 size_t smtp_data_stuff(struct smtp_data_stuffer *st, const char *in, size_t n, size_t *used,
@@ -245,7 +246,7 @@ size_t smtp_data_stuff(struct smtp_data_stuffer *st, const char *in, size_t n, s
             pos++;
             continue;
         }
-        if (st->line_start && ch == '.')
+        if (st->dots && st->line_start && ch == '.')
             out[w++] = '.';
         st->line_start = false;
         size_t run = 0, max = room - w;

@@ -46,13 +46,14 @@ void smtp_data_feed_chunk(struct smtp_data_reader *r, const char *p, size_t n, b
                           smtp_data_emit_fn emit, void *ctx);
 
 /* The sending side of DATA (RFC 5321 §4.5.2): message bytes as stored in, wire bytes out. A line
- * starting with '.' gets another '.'; CRLF, bare CR and bare LF all go out as CRLF, so no reader
+ * starting with '.' gets another '.' (unless dots is false: BDAT data); CRLF, bare CR and bare LF all go out as CRLF, so no reader
  * can find an end of data inside the message whatever it takes for a line end (SMTP smuggling).
  * The state carries over between calls: how the input and the output room are cut changes
  * nothing in the bytes produced. */
 struct smtp_data_stuffer {
     bool line_start; /* the next octet begins a line */
     bool after_cr;   /* the last octet was a CR, already sent as CRLF: an LF now is its LF */
+    bool dots;       /* stuff dots (set by init); false: line ends only, for BDAT (RFC 3030) */
 };
 
 void smtp_data_stuff_init(struct smtp_data_stuffer *st);

@@ -20,6 +20,11 @@ enum store_err store_lazysync_new(int fd, void (*log)(void *ctx, const char *lin
  * Thread-safe. */
 void store_lazysync_request(struct store_lazysync *s);
 
+/* Closes fd on the thread, soon, and before the sync of a request made after this call. For
+ * the descriptor of a file already unlinked: its last close frees the file's blocks, which on
+ * a filesystem mounted with online discard waits for the disk. Thread-safe; takes fd over. */
+void store_lazysync_close(struct store_lazysync *s, int fd);
+
 /* syncfs calls made so far (for tests and monitoring). */
 uint64_t store_lazysync_count(struct store_lazysync *s);
 

@@ -16,6 +16,14 @@ bool store_remote_pending(const struct store_qf *qf, size_t i)
            qf->state[i] == STORE_RCPT_PENDING;
 }
 
+static bool any_local(const struct store_qf *qf)
+{
+    for (size_t i = 0; i < qf->env.n_rcpts; i++)
+        if (qf->env.rcpts[i].local_user != NULL)
+            return true;
+    return false;
+}
+
 static bool any_remote_pending(const struct store_qf *qf)
 {
     for (size_t i = 0; i < qf->env.n_rcpts; i++)
@@ -169,6 +177,16 @@ static bool none_pending(const struct store_qf *qf)
     return true;
 }
 
+/* m->qf's states as write_states() leaves them, without writing (a write error after this
+ * leaves m->qf ahead of the disk until the next refresh_states: nothing reads it meanwhile). */
+static void take_states(struct store_remote_msg *m, const size_t *idx,
+                        const enum store_rcpt_state *st, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (st[k] != STORE_RCPT_PENDING && st[k] != STORE_RCPT_DEFERRED)
+            m->qf.state[idx[k]] = st[k];
+}
+
 enum store_err store_remote_record(int dir_fd, struct store_remote_msg *m, const size_t *idx,
                                    const enum store_rcpt_state *st, size_t n, bool *removed)
 {
@@ -176,17 +194,23 @@ enum store_err store_remote_record(int dir_fd, struct store_remote_msg *m, const
     for (size_t k = 0; k < n; k++)
         if (idx[k] >= m->qf.env.n_rcpts)
             return STORE_ERR_INVALID;
-    int r;
-    while ((r = flock(m->fd, LOCK_EX)) != 0 && errno == EINTR)
+    /* Only the local runner writes the file besides us, and only for a local recipient. */
+    bool shared = any_local(&m->qf);
+    int r = 0;
+    while (shared && (r = flock(m->fd, LOCK_EX)) != 0 && errno == EINTR)
         ;
     if (r != 0)
         return from_errno(errno);
-    enum store_err err = refresh_states(m);
-    if (err == STORE_OK)
-        err = write_states(m, idx, st, n);
-    if (err == STORE_OK && none_pending(&m->qf) && unlinkat(dir_fd, m->qf.id, 0) == 0)
-        *removed = true;
-    flock(m->fd, LOCK_UN);
+    enum store_err err = shared ? refresh_states(m) : STORE_OK;
+    if (err == STORE_OK) {
+        take_states(m, idx, st, n);
+        if (none_pending(&m->qf) && unlinkat(dir_fd, m->qf.id, 0) == 0)
+            *removed = m->removed = true; /* the states of a removed file need no writing */
+        else
+            err = write_states(m, idx, st, n);
+    }
+    if (shared)
+        flock(m->fd, LOCK_UN);
     return err;
 }
 
@@ -262,13 +286,21 @@ enum store_err store_remote_remove(int dir_fd, struct store_remote_msg *m)
     return err;
 }
 
-void store_remote_close(struct store_remote_msg *m)
+void store_remote_close_deferred(struct store_remote_msg *m, struct store_lazysync *s)
 {
     if (m->fd >= 0) {
         store_qf_free(&m->qf);
-        close(m->fd);
+        if (m->removed && s != NULL)
+            store_lazysync_close(s, m->fd);
+        else
+            close(m->fd);
     }
     free(m->body);
     memset(m, 0, sizeof *m);
     m->fd = -1;
+}
+
+void store_remote_close(struct store_remote_msg *m)
+{
+    store_remote_close_deferred(m, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "store/lazysync.h"
 #include "store/queue_file.h"
 
 /* One queued message open for remote delivery. */
@@ -15,6 +16,7 @@ struct store_remote_msg {
     struct store_qf qf; /* header as last read; states refreshed by store_remote_record */
     char *body;         /* the message bytes (malloc'd, qf.size bytes; NULL when empty) */
     size_t body_len;
+    bool removed;       /* store_remote_record unlinked the file */
 };
 
 /* True when recipient i is remote (no local mailbox) and still pending. */
@@ -34,14 +36,16 @@ enum store_err store_remote_scan(int dir_fd, void (*fn)(void *ctx, const char *i
 enum store_err store_remote_load(int dir_fd, const char *id, struct store_remote_msg *m,
                                  bool *gone);
 
-/* Records outcomes: under an exclusive flock on the file, re-reads the recipient states (the
- * local runner may have changed them), writes st[k] for recipient idx[k] (SENT or BOUNCED; a
- * deferred recipient stays PENDING on disk, as the local runner removes files with nothing
- * pending), and when no recipient is pending any more unlinks the file (*removed). Nothing is
- * synced here: the caller asks a store_lazysync (store/lazysync.h) for one sync per batch of
- * records. A power failure before it can repeat those deliveries, never lose one; a process
- * crash loses nothing (the writes are in the page cache). m->qf's states are updated. n may be 0 (idx, st NULL): only the
- * removal check. Errors: INVALID (an index out of range: nothing written), NOSPACE, IO, CORRUPT, NOMEM. */
+/* Records outcomes: when the message has a local recipient, under an exclusive flock on the
+ * file and after re-reading the recipient states (the local runner may have changed them; it
+ * touches no other file); writes st[k] for recipient idx[k] (SENT or BOUNCED; a deferred
+ * recipient stays PENDING on disk, as the local runner removes files with nothing pending);
+ * when no recipient is pending any more, unlinks the file instead of writing (*removed,
+ * m->removed). Nothing is synced here: the caller asks a store_lazysync (store/lazysync.h) for
+ * one sync per batch of records. A power failure before it can repeat those deliveries, never
+ * lose one; a process crash loses nothing (the writes are in the page cache). m->qf's states
+ * are updated. n may be 0 (idx, st NULL): only the removal check. Errors: INVALID (an index out
+ * of range: nothing written), NOSPACE, IO, CORRUPT, NOMEM. */
 enum store_err store_remote_record(int dir_fd, struct store_remote_msg *m, const size_t *idx,
                                    const enum store_rcpt_state *st, size_t n, bool *removed);
 
@@ -60,5 +64,10 @@ enum store_err store_remote_remove(int dir_fd, struct store_remote_msg *m);
 
 /* Closes the file and frees what m holds. Safe on a zeroed m with fd -1. */
 void store_remote_close(struct store_remote_msg *m);
+
+/* As store_remote_close, but the descriptor of a file store_remote_record removed is closed
+ * by s's thread (store_lazysync_close): its last close frees the file's blocks, which can wait
+ * for the disk, and the event loop must not. s NULL: as store_remote_close. */
+void store_remote_close_deferred(struct store_remote_msg *m, struct store_lazysync *s);
 
 #endif

@@ -20,10 +20,13 @@ class RecordFailure(DeliverCase):
     def test_unrecorded_delivery_is_repeated_by_the_retry_schedule(self):
         if not is_testing_build():
             self.skipTest("the binary has no fault injection (not a -DCLEARMTA_TESTING build)")
-        relay = self.start_relay()
+        # dave is deferred, so the file stays and carol's outcome must be written in it (a
+        # message with nothing left pending is removed instead, which the fault does not hit)
+        relay = self.start_relay({"rcpt_by_address": {"dave@remote.example": "450 4.2.1 busy"}})
         srv = auth_server(self, env={"CLEARMTA_FAULT": "queue_update=EIO"}, extra_config=[
             "relayhost [127.0.0.1]:%d" % relay.port, "retry_first 1", "retry_max 2"])
-        r = self.submit(srv, ["carol@remote.example"], make_message("t95-repeat"))
+        r = self.submit(srv, ["carol@remote.example", "dave@remote.example"],
+                        make_message("t95-repeat"))
         self.assertEqual(r.code, 250, r.text)
         self.assertTrue(wait_until(lambda: relay.records(), 30), "never delivered")
         time.sleep(WATCH)

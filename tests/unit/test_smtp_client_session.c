@@ -2,7 +2,7 @@
  * (smtp/client_session.c): server bytes in, client bytes and callback events out, as readable
  * text. Every transcript is replayed whole, one octet at a time and in seeded random pieces; all
  * runs must give the same result. A small rule-driven server checks that PIPELINING on and off
- * give the same outcomes. RFC 5321, 2920, 1870, 6152, 6531, 3461, 3207, 4954, 9422. */
+ * give the same outcomes. RFC 5321, 2920, 1870, 6152, 6531, 3461, 3207, 4954, 9422, 3030. */
 #include "unit.h"
 #include "caps_text.h"
 #include "transcript.h"
@@ -65,6 +65,24 @@ static struct smtp_client_message message(size_t n_rcpts)
         .body = BODY,
         .body_len = sizeof BODY - 1,
     };
+}
+
+/* One recipient, body of len octets. */
+static struct smtp_client_message message_of(const char *body, size_t len)
+{
+    struct smtp_client_message m = message(1);
+    m.body = body;
+    m.body_len = len;
+    return m;
+}
+
+/* len octets of 'x' (malloc'd). */
+static char *x_body(size_t len)
+{
+    char *body = malloc(len);
+    assert_non_null(body);
+    memset(body, 'x', len);
+    return body;
 }
 
 /* ---- the fake caller ------------------------------------------------------------------- */
@@ -1342,8 +1360,9 @@ static void test_limits_rcptmax(void **state)
 
 /* ---- message data: dot-stuffing (RFC 5321 §4.5.2) ------------------------------------------ */
 
-/* What the message data must look like on the wire: the reference the session is held to. */
-static void reference_stuff(const char *b, size_t n, struct text *out)
+/* The message's lines on the wire: CRLF for every line end, a final CRLF when missing, and with
+ * dots, a leading '.' doubled (DATA); without, as BDAT sends them. */
+static void reference_lines(const char *b, size_t n, bool dots, struct text *out)
 {
     bool line_start = true;
     for (size_t i = 0; i < n; i++) {
@@ -1354,13 +1373,19 @@ static void reference_stuff(const char *b, size_t n, struct text *out)
             line_start = true;
             continue;
         }
-        if (line_start && b[i] == '.')
+        if (dots && line_start && b[i] == '.')
             text_add(out, ".", 1);
         text_add(out, &b[i], 1);
         line_start = false;
     }
     if (!line_start)
         text_add(out, "\r\n", 2);
+}
+
+/* What the message data must look like on the wire: the reference the session is held to. */
+static void reference_stuff(const char *b, size_t n, struct text *out)
+{
+    reference_lines(b, n, true, out);
     text_add(out, ".\r\n", 3);
 }
 
@@ -1513,12 +1538,8 @@ static void test_reply_during_data(void **state)
 {
     (void)state;
     size_t len = 200000;
-    char *body = malloc(len);
-    assert_non_null(body);
-    memset(body, 'x', len);
-    struct smtp_client_message m = message(1);
-    m.body = body;
-    m.body_len = len;
+    char *body = x_body(len);
+    struct smtp_client_message m = message_of(body, len);
     struct setup su = setup_with(&m);
     static const struct {
         const char *reply, *events;
@@ -2191,6 +2212,275 @@ static void test_strerror(void **state)
     assert_string_equal(smtp_client_strerror((enum smtp_client_failure)99), "unknown client failure");
 }
 
+/* ---- CHUNKING: BDAT instead of DATA (RFC 3030) ------------------------------------------------ */
+
+#define EHLO_CHUNKING "250-mx.example.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n"
+#define READY_CHUNKING "ready ESMTP PIPELINING 8BITMIME CHUNKING\n"
+#define EHLO_CHUNKING_ONLY "250-mx.example.test\r\n250 CHUNKING\r\n"
+#define READY_CHUNKING_ONLY "ready ESMTP CHUNKING\n"
+#define CHUNK_OK "250 2.0.0 Ok: queued\r\n"
+#define ONE_OK_EV "rcpt 0: 250 2.1.5\nmessage: 250 2.0.0 n=1\nclosed: 221 2.0.0\n"
+
+/* A message that fits in one chunk goes as BDAT <size> LAST, pipelined with MAIL and RCPT
+ * (RFC 3030 §4.2), or one command per reply without PIPELINING. */
+static void test_bdat_one_chunk(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(1);
+    struct setup su = setup_with(&m);
+    run(&su, GREET EHLO_CHUNKING MAIL_OK RCPT_OK CHUNK_OK BYE,
+        EHLO_C MAIL_MIN_C RCPT_C(0) "BDAT 4 LAST\r\nhi\r\n" QUIT_C, READY_CHUNKING ONE_OK_EV);
+    run(&su, GREET EHLO_CHUNKING_ONLY MAIL_OK RCPT_OK CHUNK_OK BYE,
+        EHLO_C MAIL_MIN_C RCPT_C(0) "BDAT 4 LAST\r\nhi\r\n" QUIT_C, READY_CHUNKING_ONLY ONE_OK_EV);
+    m.eightbit = true; /* 8BITMIME mail needs no BINARYMIME to go in chunks */
+    m.body = "caf\xc3\xa9\r\n";
+    m.body_len = 7;
+    run(&su, GREET EHLO_CHUNKING MAIL_OK RCPT_OK CHUNK_OK BYE,
+        EHLO_C "MAIL FROM:<s@src.test> BODY=8BITMIME\r\n" RCPT_C(0)
+            "BDAT 7 LAST\r\ncaf\xc3\xa9\r\n" QUIT_C,
+        READY_CHUNKING ONE_OK_EV);
+}
+
+/* Without PIPELINING the session waits for each reply: nothing of BDAT goes before the RCPT's
+ * answer, and a refused MAIL gets no RCPT nor chunk. */
+static void test_bdat_one_by_one(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(1);
+    struct setup su = setup_with(&m);
+    struct fake *f = play(&su, GREET EHLO_CHUNKING_ONLY MAIL_OK, SPLIT_WHOLE, 1, 0);
+    assert_string_equal(text_str(&f->out), EHLO_C MAIL_MIN_C RCPT_C(0));
+    fake_close(f);
+    run(&su, GREET EHLO_CHUNKING_ONLY "451 4.3.0 later\r\n" RSET_OK BYE,
+        EHLO_C MAIL_MIN_C RSET_C QUIT_C,
+        READY_CHUNKING_ONLY "message: 451 4.3.0 n=1\nclosed: 221 2.0.0\n");
+}
+
+/* The bytes in chunks are the lines DATA would carry, without dot-stuffing: a line starting with
+ * '.' stays as it is, bare CR and LF become CRLF, a final CRLF is added when missing. */
+static void test_bdat_line_ends(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(1);
+    struct setup su = setup_with(&m);
+    m.body = ".\r\n..x\nend";
+    m.body_len = strlen(m.body);
+    run(&su, GREET EHLO_CHUNKING MAIL_OK RCPT_OK CHUNK_OK BYE,
+        EHLO_C MAIL_MIN_C RCPT_C(0) "BDAT 13 LAST\r\n.\r\n..x\r\nend\r\n" QUIT_C,
+        READY_CHUNKING ONE_OK_EV);
+    m.body = "";
+    m.body_len = 0;
+    run(&su, GREET EHLO_CHUNKING MAIL_OK RCPT_OK CHUNK_OK BYE,
+        EHLO_C MAIL_MIN_C RCPT_C(0) "BDAT 0 LAST\r\n" QUIT_C, READY_CHUNKING ONE_OK_EV);
+}
+
+/* The reply to the LAST chunk is the message's: a 4xx defers it, a 5xx fails it, RSET follows
+ * either; 421 ends the session; a 354 is no reply to BDAT. */
+static void test_bdat_replies(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *reply, *event, *tail_out, *tail_ev;
+    } cases[] = {
+        {"451 4.3.0 Error\r\n" RSET_OK, "451 4.3.0", RSET_C QUIT_C, "closed: 221 2.0.0\n"},
+        {"552 5.3.4 Message too big\r\n" RSET_OK, "552 5.3.4", RSET_C QUIT_C,
+         "closed: 221 2.0.0\n"},
+        {"554 5.7.1 Spam\r\n" RSET_OK, "554 5.7.1", RSET_C QUIT_C, "closed: 221 2.0.0\n"},
+        {"421 4.4.2 timeout\r\n", "421 4.4.2", "", "closed: 421 4.4.2\n"},
+        {"354 go on\r\n", "PROTOCOL", "", "closed: PROTOCOL\n"},
+    };
+    struct smtp_client_message m = message(1);
+    struct setup su = setup_with(&m);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char server[512], out[512], ev[512];
+        snprintf(server, sizeof server, GREET EHLO_CHUNKING MAIL_OK RCPT_OK "%s" BYE,
+                 cases[i].reply);
+        snprintf(out, sizeof out, EHLO_C MAIL_MIN_C RCPT_C(0) "BDAT 4 LAST\r\nhi\r\n%s",
+                 cases[i].tail_out);
+        snprintf(ev, sizeof ev, READY_CHUNKING "rcpt 0: 250 2.1.5\nmessage: %s n=1\n%s",
+                 cases[i].event, cases[i].tail_ev);
+        run(&su, server, out, ev);
+    }
+}
+
+/* Every recipient refused: the pipelined chunk is answered with an error (or, by a careless
+ * server, taken): no recipient got the message either way. A refused MAIL keeps its reply. */
+static void test_bdat_no_recipient(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(2);
+    struct setup su = setup_with(&m);
+    const char *out = EHLO_C MAIL_MIN_C RCPT_C(0) RCPT_C(1) "BDAT 4 LAST\r\nhi\r\n" RSET_C QUIT_C;
+    run(&su, GREET EHLO_CHUNKING MAIL_OK "550 5.1.1 no\r\n" "550 5.1.1 no\r\n"
+             "554 5.5.1 no valid recipients\r\n" RSET_OK BYE,
+        out, READY_CHUNKING "rcpt 0: 550 5.1.1\nrcpt 1: 550 5.1.1\n"
+                            "message: NO_RECIPIENTS n=2\nclosed: 221 2.0.0\n");
+    run(&su, GREET EHLO_CHUNKING MAIL_OK "550 5.1.1 no\r\n" "550 5.1.1 no\r\n" CHUNK_OK RSET_OK BYE,
+        out, READY_CHUNKING "rcpt 0: 550 5.1.1\nrcpt 1: 550 5.1.1\n"
+                            "message: NO_RECIPIENTS n=2\nclosed: 221 2.0.0\n");
+    run(&su, GREET EHLO_CHUNKING "550 5.7.1 sender refused\r\n" "503 5.5.1 need MAIL\r\n"
+             "503 5.5.1 need MAIL\r\n" "503 5.5.1 need MAIL\r\n" RSET_OK BYE,
+        out, READY_CHUNKING "message: 550 5.7.1 n=2\nclosed: 221 2.0.0\n");
+    /* one of two accepted: the chunk's reply is the message's */
+    run(&su, GREET EHLO_CHUNKING MAIL_OK "550 5.1.1 no\r\n" RCPT_OK CHUNK_OK BYE,
+        EHLO_C MAIL_MIN_C RCPT_C(0) RCPT_C(1) "BDAT 4 LAST\r\nhi\r\n" QUIT_C,
+        READY_CHUNKING "rcpt 0: 550 5.1.1\nrcpt 1: 250 2.1.5\n"
+                       "message: 250 2.0.0 n=2\nclosed: 221 2.0.0\n");
+}
+
+/* Reads the BDAT chunks in out (after the commands before them): their data joined into data,
+ * their count returned; each is at most 64 KiB and only the last says LAST. */
+static size_t read_chunks(const struct text *out, size_t from, struct text *data)
+{
+    size_t pos = from, n = 0;
+    bool last = false;
+    while (!last) {
+        assert_true(pos + 5 <= out->len);
+        assert_memory_equal(out->p + pos, "BDAT ", 5);
+        char *end;
+        unsigned long long size = strtoull(out->p + pos + 5, &end, 10);
+        last = strncmp(end, " LAST\r\n", 7) == 0;
+        size_t line = (size_t)(end - (out->p + pos)) + (last ? 7 : 2);
+        assert_true(last || strncmp(end, "\r\n", 2) == 0);
+        assert_true(size <= 64 * 1024);
+        pos += line;
+        assert_true(pos + size <= out->len);
+        text_add(data, out->p + pos, (size_t)size);
+        pos += (size_t)size;
+        n++;
+    }
+    assert_int_equal(out->len - pos, sizeof QUIT_C - 1); /* then QUIT only */
+    return n;
+}
+
+/* A large message goes in several chunks, the last with LAST; drained in several ways the
+ * output never holds much more than a chunk, and the bytes are the reference's. */
+static void test_bdat_many_chunks(void **state)
+{
+    (void)state;
+    size_t len = 300000;
+    char *body = malloc(len);
+    assert_non_null(body);
+    for (size_t i = 0; i < len; i++)
+        body[i] = i % 70 == 69 ? '\n' : i % 70 == 0 ? '.' : (char)('a' + i % 26);
+    struct smtp_client_message m = message(1);
+    m.body = body;
+    m.body_len = len;
+    struct text want = {0};
+    reference_lines(body, len, false, &want);
+    const size_t drains[] = {0, 4093, 65536 + 7};
+    for (size_t d = 0; d < 3; d++) {
+        struct setup su = setup_with(&m);
+        su.drain = drains[d];
+        struct fake *f = play(&su, GREET EHLO_CHUNKING MAIL_OK RCPT_OK "250 2.0.0 chunk\r\n"
+                                   "250 2.0.0 chunk\r\n" "250 2.0.0 chunk\r\n"
+                                   "250 2.0.0 chunk\r\n" CHUNK_OK BYE,
+                              SPLIT_RANDOM, 7, 0);
+        struct text data = {0};
+        size_t head = sizeof EHLO_C MAIL_MIN_C RCPT_C(0) - 1;
+        size_t chunks = read_chunks(&f->out, head, &data);
+        assert_int_equal(want.len, 304287); /* a CRLF for each of the 4 285 LFs, and a last */
+        assert_int_equal(chunks, 5);         /* four full chunks and the LAST */
+        assert_int_equal(data.len, want.len);
+        assert_memory_equal(data.p, want.p, want.len);
+        assert_string_equal(text_str(&f->events), READY_CHUNKING ONE_OK_EV);
+        assert_true(f->max_pending <= 2 * 64 * 1024 + 64);
+        free(data.p);
+        fake_close(f);
+    }
+    free(want.p);
+    free(body);
+}
+
+/* Short bodies of every shape: one LAST chunk holding the reference lines, whatever the body
+ * ends with (the dot-stuffing set, without stuffing). */
+static void test_bdat_bodies(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "", "a", ".", "\r", "\n", "\r\n", ".\r\n", "ab", "a\n", "a\r", "..x\r\n",
+        "no final line break", "bare\nLF\n.dot after bare LF\n", "\r\n.\r\n", "x\r\r\n.\r\n",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        size_t len = strlen(bodies[i]);
+        struct smtp_client_message m = message_of(bodies[i], len);
+        struct setup su = setup_with(&m);
+        struct text want = {0}, data = {0};
+        reference_lines(bodies[i], len, false, &want);
+        struct fake *f = play(&su, GREET EHLO_CHUNKING MAIL_OK RCPT_OK CHUNK_OK BYE,
+                              SPLIT_WHOLE, 1, 0);
+        size_t head = sizeof EHLO_C MAIL_MIN_C RCPT_C(0) - 1;
+        assert_int_equal(read_chunks(&f->out, head, &data), 1);
+        assert_int_equal(data.len, want.len);
+        if (want.len > 0)
+            assert_memory_equal(data.p, want.p, want.len);
+        assert_string_equal(text_str(&f->events), READY_CHUNKING ONE_OK_EV);
+        free(want.p);
+        free(data.p);
+        fake_close(f);
+    }
+}
+
+/* RFC 3030 §2: after a 4xx/5xx to a chunk no further chunk goes (here without PIPELINING, where
+ * each waits for the reply before it). */
+static void test_bdat_refused_chunk_stops(void **state)
+{
+    (void)state;
+    size_t len = 100000;
+    char *body = x_body(len);
+    struct smtp_client_message m = message_of(body, len);
+    struct setup su = setup_with(&m);
+    struct fake *f = play(&su, GREET EHLO_CHUNKING_ONLY MAIL_OK RCPT_OK
+                               "552 5.3.4 too big\r\n" RSET_OK BYE, SPLIT_WHOLE, 1, 0);
+    size_t head = sizeof EHLO_C MAIL_MIN_C RCPT_C(0) - 1;
+    assert_memory_equal(f->out.p + head, "BDAT 65534\r\n", 12);
+    size_t first = head + 12 + 65534;
+    assert_int_equal(f->out.len, first + sizeof RSET_C QUIT_C - 1);
+    assert_memory_equal(f->out.p + first, RSET_C QUIT_C, sizeof RSET_C QUIT_C - 1);
+    assert_string_equal(text_str(&f->events), READY_CHUNKING_ONLY "rcpt 0: 250 2.1.5\n"
+                                              "message: 552 5.3.4 n=1\nclosed: 221 2.0.0\n");
+    fake_close(f);
+    free(body);
+}
+
+/* The data timeout applies once the LAST chunk is out, until its reply. */
+static void test_bdat_awaiting_data_end(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(1);
+    struct setup su = setup_with(&m);
+    struct fake *f = play(&su, GREET EHLO_CHUNKING_ONLY MAIL_OK, SPLIT_WHOLE, 1, 0);
+    assert_false(smtp_client_awaiting_data_end(f->c));
+    smtp_client_feed(f->c, RCPT_OK, sizeof RCPT_OK - 1);
+    assert_false(smtp_client_awaiting_data_end(f->c)); /* the chunk is not out yet */
+    drain(f);
+    assert_true(smtp_client_awaiting_data_end(f->c));
+    smtp_client_feed(f->c, CHUNK_OK, sizeof CHUNK_OK - 1);
+    assert_false(smtp_client_awaiting_data_end(f->c));
+    fake_close(f);
+}
+
+/* Two messages on one connection in chunks; LMTP keeps DATA even when CHUNKING is offered. */
+static void test_bdat_two_messages_and_lmtp(void **state)
+{
+    (void)state;
+    struct smtp_client_message m = message(2);
+    struct setup su = setup_with(&m);
+    su.opts.max_rcpts = 1;
+    run(&su, GREET EHLO_CHUNKING MAIL_OK RCPT_OK CHUNK_OK MAIL_OK RCPT_OK CHUNK_OK BYE,
+        EHLO_C MAIL_MIN_C RCPT_C(0) "BDAT 4 LAST\r\nhi\r\n" MAIL_MIN_C RCPT_C(1)
+            "BDAT 4 LAST\r\nhi\r\n" QUIT_C,
+        READY_CHUNKING "rcpt 0: 250 2.1.5\nmessage: 250 2.0.0 n=1\n"
+                       "rcpt 1: 250 2.1.5\nmessage: 250 2.0.0 n=2\nclosed: 221 2.0.0\n");
+    su.opts.max_rcpts = 0;
+    su.opts.lmtp = true;
+    m.n_rcpts = 1;
+    run(&su, GREET EHLO_CHUNKING MAIL_OK RCPT_OK DATA_GO QUEUED BYE,
+        "LHLO " HELO_NAME "\r\n" MAIL_MIN_C RCPT_C(0) DATA_C BODY_C QUIT_C,
+        READY_CHUNKING "rcpt 0: 250 2.1.5\ndata rcpt 0: 250 2.0.0\nmessage: 250 2.0.0 n=1\n"
+                       "closed: 221 2.0.0\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2266,6 +2556,16 @@ int main(void)
         T(test_lmtp_cut_short),
         T(test_lmtp_lhlo_refused_and_two),
         T(test_strerror),
+        T(test_bdat_one_chunk),
+        T(test_bdat_one_by_one),
+        T(test_bdat_line_ends),
+        T(test_bdat_replies),
+        T(test_bdat_no_recipient),
+        T(test_bdat_many_chunks),
+        T(test_bdat_bodies),
+        T(test_bdat_refused_chunk_stops),
+        T(test_bdat_awaiting_data_end),
+        T(test_bdat_two_messages_and_lmtp),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

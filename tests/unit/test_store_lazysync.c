@@ -1,5 +1,6 @@
 /* tests/unit/test_store_lazysync.c — the sync nobody waits for: a request leads to a syncfs soon,
- * requests made meanwhile share one, free runs the one still asked for, a failure is logged. */
+ * requests made meanwhile share one, free runs the one still asked for, a failure is logged;
+ * descriptors handed over are closed by the thread, and by free at the latest. */
 #include "unit.h"
 
 #include <fcntl.h>
@@ -54,6 +55,38 @@ static void test_requests_share_syncs(void **state)
     close(fd);
 }
 
+/* fcntl(F_GETFD) on a closed descriptor fails with EBADF. */
+static bool is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0;
+}
+
+static void test_handed_descriptors_are_closed(void **state)
+{
+    (void)state;
+    int fd = open_tmp();
+    struct store_lazysync *s;
+    assert_int_equal(store_lazysync_new(fd, NULL, NULL, &s), STORE_OK);
+    int fds[100];
+    for (int i = 0; i < 100; i++) { /* more than one batch of the thread */
+        fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(fds[i] >= 0);
+    }
+    for (int i = 0; i < 100; i++)
+        store_lazysync_close(s, fds[i]);
+    for (int i = 0; i < 500 && (is_open(fds[0]) || is_open(fds[99])); i++)
+        usleep(10000);
+    assert_false(is_open(fds[0]));
+    assert_false(is_open(fds[99]));
+    assert_int_equal(store_lazysync_count(s), 0); /* closing is not syncing */
+    int last = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(last >= 0);
+    store_lazysync_close(s, last);
+    store_lazysync_free(s); /* at once: the one handed over last is closed too */
+    assert_false(is_open(last));
+    close(fd);
+}
+
 static char logged[256];
 
 static void log_line(void *ctx, const char *line)
@@ -81,6 +114,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_leads_to_a_sync),
         cmocka_unit_test(test_requests_share_syncs),
+        cmocka_unit_test(test_handed_descriptors_are_closed),
         cmocka_unit_test(test_free_runs_the_sync_asked_for_and_logs_its_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

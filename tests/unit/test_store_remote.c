@@ -168,12 +168,17 @@ static void test_record_in_place_then_remove(void **state)
 static void test_record_nothing_removes_a_finished_file(void **state)
 {
     struct fx *f = *state;
-    put(f, ID1, MIXED + 1, 1);
+    put(f, ID1, MIXED, 2); /* bob local, carol remote */
     struct store_remote_msg m;
     bool gone, removed = true;
     assert_int_equal(store_remote_load(f->dir_fd, ID1, &m, &gone), STORE_OK);
+    size_t carol[] = {1};
+    enum store_rcpt_state sent[] = {STORE_RCPT_SENT};
+    assert_int_equal(store_remote_record(f->dir_fd, &m, carol, sent, 1, &removed), STORE_OK);
+    assert_false(removed); /* bob is pending */
     assert_int_equal(store_remote_record(f->dir_fd, &m, NULL, NULL, 0, &removed), STORE_OK);
     assert_false(removed);
+    /* the local runner delivers bob behind our back */
     int fd = openat(f->dir_fd, ID1, O_RDWR);
     assert_int_equal(store_qf_set_state(fd, m.qf.state_off[0], STORE_RCPT_SENT), STORE_OK);
     close(fd);
@@ -181,6 +186,34 @@ static void test_record_nothing_removes_a_finished_file(void **state)
     assert_true(removed);
     store_remote_close(&m);
     store_remote_close(&m); /* twice is fine */
+}
+
+/* No local recipient: the last outcome removes the file without writing its state, and the
+ * descriptor goes to the sync thread to be closed there. */
+static void test_remote_only_removed_and_closed_by_the_sync_thread(void **state)
+{
+    struct fx *f = *state;
+    put(f, ID1, MIXED + 1, 2); /* carol and dave, both remote */
+    struct store_remote_msg m;
+    bool gone, removed = true;
+    assert_int_equal(store_remote_load(f->dir_fd, ID1, &m, &gone), STORE_OK);
+    size_t carol[] = {0}, dave[] = {1};
+    enum store_rcpt_state sent[] = {STORE_RCPT_SENT}, bounced[] = {STORE_RCPT_BOUNCED};
+    assert_int_equal(store_remote_record(f->dir_fd, &m, carol, sent, 1, &removed), STORE_OK);
+    assert_false(removed);
+    assert_false(m.removed);
+    assert_int_equal(store_remote_record(f->dir_fd, &m, dave, bounced, 1, &removed), STORE_OK);
+    assert_true(removed);
+    assert_true(m.removed);
+    assert_false(exists(f, ID1));
+    assert_int_equal(m.qf.state[1], STORE_RCPT_BOUNCED);
+    struct store_lazysync *s;
+    assert_int_equal(store_lazysync_new(f->dir_fd, NULL, NULL, &s), STORE_OK);
+    int fd = m.fd;
+    store_remote_close_deferred(&m, s);
+    assert_int_equal(m.fd, -1);
+    store_lazysync_free(s); /* closes what it was handed */
+    assert_true(fcntl(fd, F_GETFD) < 0);
 }
 
 static void test_record_rejects_bad_index(void **state)
@@ -261,6 +294,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_in_place_then_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_nothing_removes_a_finished_file, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_remote_only_removed_and_closed_by_the_sync_thread,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_rejects_bad_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_oldest_first_and_peek, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_of_an_empty_queue, setup, teardown),
