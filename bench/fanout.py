@@ -96,8 +96,9 @@ class SlowSink:
                     return
                 else:
                     await reply(b"250 ok\r\n")
-        except (OSError, asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError):
-            pass
+        except (OSError, asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError,
+                asyncio.CancelledError):
+            pass  # cancelled: stop() with the session open
         finally:
             writer.close()
 
