@@ -55,6 +55,14 @@ void deliver_agent_set_config(struct deliver_agent *a, const struct policy_confi
 void deliver_agent_set_max_connections(struct deliver_agent *a, unsigned n);
 unsigned deliver_agent_max_connections(const struct deliver_agent *a);
 
+/* The outbound connections open now (connecting, delivering or idle), the cap, and the
+ * deliveries waiting in memory for a connection: for `clearmta queue status`. */
+struct deliver_agent_outbound {
+    unsigned open, max;
+    size_t waiting;
+};
+void deliver_agent_outbound_use(const struct deliver_agent *a, struct deliver_agent_outbound *o);
+
 /* Connections in flight are dropped; their recipients stay pending on disk. NULL is fine. */
 void deliver_agent_free(struct deliver_agent *a);
 

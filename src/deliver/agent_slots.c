@@ -20,6 +20,12 @@ unsigned deliver_agent_max_connections(const struct deliver_agent *a)
     return a->out_max;
 }
 
+void deliver_agent_outbound_use(const struct deliver_agent *a, struct deliver_agent_outbound *o)
+{
+    *o = (struct deliver_agent_outbound){
+        .open = a->out_open, .max = a->out_max, .waiting = a->n_waiters};
+}
+
 static unsigned global_room(const struct deliver_agent *a)
 {
     unsigned busy = a->out_open + a->out_woken;

@@ -3,7 +3,7 @@
 connections, and a full queue released at once, the test SMTP servers (one per destination,
 counting the connections open across all of them) never see more than the cap at once, and
 every message arrives exactly once. check-config and the start-up log show the cap, set or
-derived from the descriptor limit."""
+derived from the descriptor limit, and `queue status` what is open of it."""
 import os
 import re
 import unittest
@@ -67,6 +67,13 @@ class OutboundCap(DeliverCase, QueueAdminCase):
         self.assertLessEqual(gauge.peak, CAP, "more outbound connections than the cap")
         self.assertGreaterEqual(gauge.peak, 2, "the connections never overlapped: no test")
         self.assertRegex(srv.log(), r"capacity: .*max_outbound_connections %d\b" % CAP)
+        status = self.queue_json(srv, "status")["outbound"]
+        self.assertEqual(status["max"], CAP)
+        self.assertLessEqual(status["open"], CAP)
+        self.assertEqual(status["waiting"], 0)
+        rc, out, err = self.cli(srv, "queue", "status")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"outbound: \d connections? open of %d \(max_outbound" % CAP)
         self.assertNotIn("BUG:", srv.log())
 
     def test_check_config_shows_the_cap_set_or_derived(self):
