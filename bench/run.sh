@@ -80,6 +80,12 @@ timeout -k 10 "${BENCH_LIMITS_TIMEOUT:-600}" python3 "$here/limits.py" \
     --append "$here/results/latest.md" ||
     echo "bench: the limits figures failed (see above); latest.md has none" >&2
 
+# Many destinations, one slow (issue 16): the other nine's rate beside a destination answering
+# in 1 s, against their rate alone (bench/fanout.py).
+timeout -k 10 "${BENCH_FANOUT_TIMEOUT:-900}" python3 "$here/fanout.py" \
+    --append "$here/results/latest.md" ||
+    echo "bench: the fan-out figures failed (see above); latest.md has none" >&2
+
 # Mail authentication (issue 20): µs per message of DKIM signing and verification, and what
 # the checks on receipt add per message (bench/auth_cost.py).
 timeout -k 10 "${BENCH_AUTH_TIMEOUT:-600}" python3 "$here/auth_cost.py" \

@@ -7,7 +7,8 @@ per command and per recipient; every transaction received is recorded as one JSO
                                     [--auth USER:PASSWORD]
 
 or, from a test:  srv = SMTPTestServer(script, record_path); srv.start(); ...; srv.stop()
-(unix_path=PATH listens on that Unix socket instead of host:port.)
+(unix_path=PATH listens on that Unix socket instead of host:port; gauge=ConnectionGauge(),
+shared by several servers, counts the connections open at once across them.)
 
 The script (JSON) holds defaults and optional per-connection overrides:
   {"starttls": false,                     offer STARTTLS (self-signed cert, openssl CLI)
@@ -102,9 +103,30 @@ class Hangup(Exception):
     pass
 
 
+class ConnectionGauge:
+    """Connections open now and the most open at once, counted by every SMTPTestServer given
+    it (each on its own thread): what a client's global cap on connections must stay under."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.open = 0
+        self.peak = 0
+
+    def opened(self):
+        with self._lock:
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+
+    def closed(self):
+        with self._lock:
+            self.open -= 1
+
+
 class SMTPTestServer:
-    def __init__(self, script=None, record_path=None, port=0, host="127.0.0.1", unix_path=None):
+    def __init__(self, script=None, record_path=None, port=0, host="127.0.0.1", unix_path=None,
+                 gauge=None):
         self.unix_path = unix_path
+        self.gauge = gauge  # a ConnectionGauge, possibly shared by several servers, or None
         self.script = dict(DEFAULTS)
         self.script.update(script or {})
         self.record_path = record_path
@@ -269,6 +291,15 @@ class SMTPTestServer:
         return self.session(r, w)
 
     async def session(self, r, w):
+        if self.gauge:
+            self.gauge.opened()
+        try:
+            await self._session(r, w)
+        finally:
+            if self.gauge:
+                self.gauge.closed()
+
+    async def _session(self, r, w):
         n = self.sessions
         self.sessions += 1
         s = self.settings(n)

@@ -3,10 +3,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli/cli.h"
 #include "policy/config.h"
 #include "policy/users.h"
+#include "server/server.h"
 
 static void usage(FILE *out)
 {
@@ -126,6 +128,22 @@ static void print_nexthop(const char *label, const char *domain, const struct po
 }
 
 /* Routing and retries; the smart-host password is never shown. */
+/* The agent's cap on outbound connections: as set, or what `serve` derives from the hard
+ * descriptor limit (the soft one is raised to it at start). */
+static void print_outbound_cap(const struct policy_config *c)
+{
+    if (c->max_outbound_connections > 0) {
+        printf("%-24s %u\n", "max_outbound_connections", c->max_outbound_connections);
+        return;
+    }
+    struct rlimit rl;
+    unsigned long long nofile = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        nofile = rl.rlim_max == RLIM_INFINITY ? 1ull << 20 : (unsigned long long)rl.rlim_max;
+    printf("%-24s %u (from the descriptor limit %llu)\n", "max_outbound_connections",
+           server_capacity_outbound(nofile, 0), nofile);
+}
+
 static void print_delivery(const struct policy_config *c)
 {
     for (size_t i = 0; i < c->n_routes; i++) {
@@ -151,6 +169,7 @@ static void print_delivery(const struct policy_config *c)
     printf("%-24s %u\n", "queue_lifetime", c->queue_lifetime);
     printf("%-24s %u%s\n", "delay_warning", c->delay_warning,
            c->delay_warning == 0 ? " (no warnings)" : "");
+    print_outbound_cap(c);
 }
 
 /* A window as written in the config: second, minute, hour, day, or Ns. */

@@ -62,6 +62,7 @@ void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct p
                          : deliver_destination_defaults;
     o->destination.messages_per_connection = cfg->max_messages_per_connection;
     o->idle_timeout_s = cfg->connection_idle_timeout;
+    o->max_connections = cfg->max_outbound_connections;
 }
 
 void deliver_agent_set_config(struct deliver_agent *a, const struct policy_config *cfg)
@@ -282,52 +283,10 @@ void deliver_agent_job_abort(struct job *j)
     j->at = NULL;
 }
 
-/* ---- blocked jobs: postponed until the waiters have room ---- */
-
-static void unblock(struct job *j)
-{
-    struct deliver_agent *a = j->a;
-    if (!j->blocked)
-        return;
-    if (j->bprev)
-        j->bprev->bnext = j->bnext;
-    else
-        a->blocked = j->bnext;
-    if (j->bnext)
-        j->bnext->bprev = j->bprev;
-    else
-        a->blocked_tail = j->bprev;
-    j->bprev = j->bnext = NULL;
-    j->blocked = false;
-}
-
-static void block(struct job *j)
-{
-    struct deliver_agent *a = j->a;
-    if (j->blocked)
-        return;
-    j->bprev = a->blocked_tail;
-    if (a->blocked_tail)
-        a->blocked_tail->bnext = j;
-    else
-        a->blocked = j;
-    a->blocked_tail = j;
-    j->blocked = true;
-}
-
-void deliver_agent_unblock(struct deliver_agent *a, size_t n)
-{
-    for (; n > 0 && a->blocked != NULL; n--) {
-        struct job *j = a->blocked;
-        unblock(j);
-        deliver_agent_job_schedule(j, 0);
-    }
-}
-
 void deliver_agent_job_free(struct job *j)
 {
     struct deliver_agent *a = j->a;
-    unblock(j);
+    deliver_agent_unblock_job(j);
     deliver_agent_job_abort(j);
     if (j->prev)
         j->prev->next = j->next;
@@ -387,11 +346,15 @@ static void check_waiters(struct deliver_agent *a)
         checked = w->dest;
         const struct deliver_destination *dst = deliver_destination_table_find(a->dests, w->dest);
         unsigned woken, held = connections_held(a, w->dest, &woken);
-        if (dst != NULL && held + woken > 0 && held == dst->in_use)
+        /* a waiter for a global place is woken by any connection given back */
+        bool global = w->waiting_global && a->out_open + a->out_woken > 0;
+        if (dst != NULL && (held + woken > 0 || global) && held == dst->in_use)
             continue;
         deliver_agent_logf(a, "%s: BUG: waits for a connection to %s that nothing will give "
-                              "back (%u counted open, %u held)", w->at->m.qf.id, w->dest,
-                           dst ? dst->in_use : 0, held);
+                              "back (%u counted open, %u held; %s, %u open in all, %u woken)",
+                           w->at->m.qf.id, w->dest, dst ? dst->in_use : 0, held,
+                           w->waiting_global ? "for a global place" : "for its destination",
+                           a->out_open, a->out_woken);
         abort();
     }
 }
@@ -489,6 +452,7 @@ static void attempt_end(struct attempt *at)
     int64_t not_before = at->not_before;
     bool postponed = at->postponed, recorded = at->recorded_any;
     bool record_failed = at->record_failed, removed = at->m.removed;
+    memcpy(j->blocked_on, at->postponed_on, sizeof j->blocked_on);
     attempt_free(at);
     j->at = NULL;
     if (removed) { /* every recipient settled and the file gone: no sweep to run */
@@ -507,7 +471,7 @@ static void attempt_end(struct attempt *at)
     } else if (postponed && deferred) {
         /* Tried again when a waiter's room is free, and by the retry schedule at the latest,
          * should that never come. */
-        block(j);
+        deliver_agent_block(j);
         deliver_agent_job_schedule(j, wait);
     } else if (deferred) {
         if (not_before > now && (uint64_t)(not_before - now) > wait)
@@ -786,7 +750,7 @@ static void job_fire(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     j->next_try = 0;
-    unblock(j); /* fired by a flush or a submit meanwhile */
+    deliver_agent_unblock_job(j); /* fired by a flush or a submit meanwhile */
     if (j->at != NULL || j->held)
         return; /* a held message waits for `queue release` */
     struct attempt *at = calloc(1, sizeof *at);
@@ -860,6 +824,8 @@ struct deliver_agent *deliver_agent_new(const struct deliver_agent_opts *o, char
     }
     a->o = *o;
     a->flags_fd = -1;
+    deliver_agent_set_max_connections(a, o->max_connections ? o->max_connections
+                                                            : DELIVER_AGENT_CONNECTIONS_DEFAULT);
     a->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ull;
     enum store_err e = store_remote_open_dir(o->cfg->queue_dir, &a->dir_fd);
     if (e != STORE_OK) {

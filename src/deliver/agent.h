@@ -25,6 +25,7 @@ struct deliver_agent_opts {
     struct deliver_destination_config destination;
     unsigned connect_timeout_s, command_timeout_s, data_timeout_s; /* 0: 30, 300, 600 */
     unsigned idle_timeout_s; /* an idle connection waits this long for a message; 0: QUIT */
+    unsigned max_connections; /* outbound connections open at once; 0: the default below */
     void (*log)(void *ctx, const char *line); /* one line, no newline; NULL: none */
     void *log_ctx;
     const struct auth_dkim_signers *dkim; /* signs reports from a signing domain; NULL: none */
@@ -35,6 +36,10 @@ struct deliver_agent_opts {
  * connection_idle_timeout); the caller adds loop, queue and logger. */
 void deliver_agent_opts_from_config(struct deliver_agent_opts *o, const struct policy_config *cfg);
 
+/* Outbound connections at once when nothing sets the cap (the server derives it from its
+ * descriptor budget: server/capacity.c). */
+#define DELIVER_AGENT_CONNECTIONS_DEFAULT 1000
+
 /* Creates the agent and schedules every queued message with pending remote recipients
  * (recovery after a restart). NULL with one line in err on failure. */
 struct deliver_agent *deliver_agent_new(const struct deliver_agent_opts *o, char *err,
@@ -43,6 +48,20 @@ struct deliver_agent *deliver_agent_new(const struct deliver_agent_opts *o, char
 /* A reloaded configuration: later attempts route, name themselves and pace by cfg (which
  * must outlive the agent, as must the one it replaces: attempts in flight still read it). */
 void deliver_agent_set_config(struct deliver_agent *a, const struct policy_config *cfg);
+
+/* The most outbound connections open at once (connecting, delivering or idle), whatever the
+ * number of destinations; n 0 counts as 1. Lowering it closes nothing: connections above it
+ * end with their messages. */
+void deliver_agent_set_max_connections(struct deliver_agent *a, unsigned n);
+unsigned deliver_agent_max_connections(const struct deliver_agent *a);
+
+/* The outbound connections open now (connecting, delivering or idle), the cap, and the
+ * deliveries waiting in memory for a connection: for `clearmta queue status`. */
+struct deliver_agent_outbound {
+    unsigned open, max;
+    size_t waiting;
+};
+void deliver_agent_outbound_use(const struct deliver_agent *a, struct deliver_agent_outbound *o);
 
 /* Connections in flight are dropped; their recipients stay pending on disk. NULL is fine. */
 void deliver_agent_free(struct deliver_agent *a);

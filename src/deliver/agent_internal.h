@@ -32,6 +32,18 @@
 /* Blocked jobs tried again per connection given back: enough to refill the waiters as they
  * go, few enough that one release does not load many messages. */
 #define AGENT_UNBLOCK_PER_RELEASE 8
+/* A destination's share of the waiters: twice its connection limit (each connection takes the
+ * next waiter when its message is done, and the blocked jobs refill them meanwhile), at least
+ * this many. A slow destination never holds more, so the others always find room to wait. */
+#define AGENT_WAITERS_PER_DEST_MIN 8
+/* Blocked jobs passed over per unblocking because their destination still has no room to
+ * wait: they go to the back, without their files being read, so a slow destination's jobs at
+ * the front do not hold back those behind them. */
+#define AGENT_UNBLOCK_SCAN 64
+/* Buckets of the blocked jobs' table by destination. */
+#define AGENT_BLOCKED_BUCKETS 256
+
+struct blocked_queue;
 
 struct rcpt_out {
     size_t idx;                  /* index in the queue file */
@@ -94,6 +106,8 @@ struct delivery {
     struct event *wait;                  /* rate pacing: the wait before asking again */
     struct delivery *wprev, *wnext;      /* in the agent's waiters while waiting */
     bool waiting;                        /* for a free connection to dest */
+    bool waiting_global;                 /* ... because every outbound connection is taken */
+    bool reserved;                       /* woken, holding one of the free places */
     struct event *wake;                  /* a connection is free: try again */
     unsigned mailmax;                    /* the peer's LIMITS MAILMAX, 0: none */
     struct smtp_client_opts copts;
@@ -134,6 +148,7 @@ struct attempt {
     enum store_rcpt_state *st;
     int64_t not_before; /* a destination backs off until then */
     bool postponed;     /* a delivery found no room to wait for a connection */
+    char postponed_on[DELIVER_DESTINATION_NAME_MAX + 1]; /* the first such delivery's */
     bool recorded_any;  /* some recipient got an outcome */
     bool record_failed; /* an outcome could not be written: the file still says pending */
 };
@@ -145,6 +160,14 @@ struct rcpt_info {
     struct reply_status last_status;
 };
 
+/* A doubly linked list of jobs through one of their struct job_link members. */
+struct job_link {
+    struct job *prev, *next;
+};
+struct job_list {
+    struct job *head, *tail;
+};
+
 struct job {
     struct deliver_agent *a;
     struct job *prev, *next;
@@ -154,7 +177,10 @@ struct job {
     bool held;      /* cached flag (store/flags.h) */
     bool warned;    /* cached flag: the delay warning went out */
     bool blocked;   /* in the agent's blocked jobs, waiting for room among the waiters */
-    struct job *bprev, *bnext;
+    struct job_link in_all;  /* in the agent's blocked jobs */
+    struct job_link in_dest; /* in queue's */
+    char blocked_on[DELIVER_DESTINATION_NAME_MAX + 1]; /* the destination without room */
+    struct blocked_queue *queue; /* blocked_on's jobs (agent_blocked.c), NULL: none */
     int64_t next_try; /* Unix time the timer fires, 0 when not scheduled */
     struct event *timer;
     struct attempt *at;
@@ -173,7 +199,13 @@ struct deliver_agent {
     struct job *jobs;
     struct delivery *waiters, *waiters_tail; /* FIFO of deliveries waiting for a connection */
     size_t n_waiters;
-    struct job *blocked, *blocked_tail; /* FIFO of jobs postponed for want of waiter room */
+    /* Outbound connections open now (delivering, connecting or idle) and the most allowed at
+     * once, whatever the destinations (max_outbound_connections; agent_slots.c). */
+    unsigned out_open, out_max;
+    unsigned out_woken;       /* waiters woken to take a free place, not yet run */
+    size_t n_waiting_global; /* waiters for a global place (their destination has room) */
+    struct job_list blocked; /* FIFO of jobs postponed for want of waiter room */
+    struct blocked_queue *blocked_by_dest[AGENT_BLOCKED_BUCKETS]; /* the same by destination */
     struct idle_conn *idle;             /* connections waiting for a message */
     struct policy_counters *counters, *own_counters;
     /* The relay rate's last logged state: a "reached" or "unavailable" line goes out once per
@@ -204,8 +236,16 @@ void deliver_agent_delivery_finished(void *ctx);
 void deliver_agent_delivery_done(struct delivery *d);
 /* Ends one running unit of the attempt (a delivery that stopped); the last ends the attempt. */
 void deliver_agent_attempt_release(struct attempt *at);
-/* Schedules up to n blocked jobs now. */
+
+/* agent_blocked.c: jobs postponed for want of room among the waiters. block puts j at the back
+ * (of all and of j->blocked_on's); unblock_job takes it off (nothing if it is not blocked). */
+void deliver_agent_block(struct job *j);
+void deliver_agent_unblock_job(struct job *j);
+/* Schedules up to n blocked jobs now, oldest first, passing over those whose destination
+ * still has no room. */
 void deliver_agent_unblock(struct deliver_agent *a, size_t n);
+/* Schedules up to n of the jobs blocked on dest while dest has room; returns how many. */
+size_t deliver_agent_unblock_dest(struct deliver_agent *a, const char *dest, size_t n);
 /* Testing builds: aborts unless every job is held, in an attempt or has its next try
  * scheduled (a deferred recipient without a next try would wait for a restart), and unless
  * every delivery waiting for a connection has one to wait for: a connection open to its
@@ -221,6 +261,25 @@ void deliver_agent_delivery_start(struct delivery *d);
  * and one is left (true), else false. */
 bool deliver_agent_delivery_next(struct delivery *d);
 void deliver_agent_delivery_free(struct delivery *d);
+
+/* agent_slots.c: who gets a connection — each destination's concurrency, the global cap on
+ * outbound connections shared fairly among destinations, and the waiters. */
+enum deliver_agent_slot {
+    AGENT_SLOT_TAKEN,       /* counted open, for dst and globally */
+    AGENT_SLOT_DEST_FULL,   /* dst backs off or has its limit open */
+    AGENT_SLOT_GLOBAL_FULL  /* every outbound connection is taken */
+};
+enum deliver_agent_slot deliver_agent_slot_take(struct deliver_agent *a,
+                                                struct deliver_destination *dst, int64_t now);
+/* Room for one more delivery of dst among the waiters: under the global bound and under dst's
+ * share of it. */
+bool deliver_agent_may_wait(const struct deliver_agent *a, const struct deliver_destination *dst);
+/* Queues d until a connection is free (global: every outbound connection is taken, and an idle
+ * one, if any, is closed to make room); false when out of memory. */
+bool deliver_agent_wait_for_connection(struct delivery *d, struct deliver_destination *dst,
+                                       bool global);
+/* Takes d off the waiters, if it is there. */
+void deliver_agent_unwait(struct deliver_agent *a, struct delivery *d);
 /* Gives back d's destination connection (if it holds one) and lets waiters of that
  * destination try again. */
 void deliver_agent_dest_release(struct delivery *d);
@@ -232,6 +291,13 @@ void deliver_agent_slot_release(struct deliver_agent *a, const char *dest);
 void deliver_agent_wake_waiters(struct deliver_agent *a, const struct deliver_destination *dst);
 /* The first delivery waiting for a connection to dest, taken off the list, or NULL. */
 struct delivery *deliver_agent_take_waiter(struct deliver_agent *a, const char *dest);
+/* May dst's connection carry its next message? False when every outbound connection is taken
+ * and a destination holding fewer waits for one: the connection closes and its place goes
+ * there. */
+bool deliver_agent_fair_to_keep(struct deliver_agent *a, const struct deliver_destination *dst);
+/* agent_reuse.c: says QUIT on one idle connection (its place is given back when it closes);
+ * false when there is none to close. */
+bool deliver_agent_idle_close_one(struct deliver_agent *a);
 /* Sets the message d sends and its recipients' relay. */
 void deliver_agent_delivery_prepare(struct delivery *d);
 /* Connects again to the current candidate (a reused connection died before any answer). */

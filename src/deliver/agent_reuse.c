@@ -91,16 +91,31 @@ static void idle_closed(void *ctx, const struct smtp_client_result *why)
 
 static const struct smtp_client_callbacks idle_cb = {.closed = idle_closed};
 
+static void idle_quit(struct idle_conn *ic)
+{
+    ic->closing = true;
+    smtp_client_quit(deliver_outbound_session(ic->c.out));
+    deliver_outbound_wake(ic->c.out);
+}
+
 static void idle_expired(evutil_socket_t fd, short what, void *arg)
 {
     struct idle_conn *ic = arg;
     (void)fd;
     (void)what;
-    if (ic->closing)
-        return;
-    ic->closing = true;
-    smtp_client_quit(deliver_outbound_session(ic->c.out));
-    deliver_outbound_wake(ic->c.out);
+    if (!ic->closing)
+        idle_quit(ic);
+}
+
+bool deliver_agent_idle_close_one(struct deliver_agent *a)
+{
+    for (struct idle_conn *ic = a->idle; ic != NULL; ic = ic->next) {
+        if (!ic->closing) {
+            idle_quit(ic);
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Keeps d's connection for the next message to its destination; false when idling is off or
@@ -108,7 +123,7 @@ static void idle_expired(evutil_socket_t fd, short what, void *arg)
 static bool park(struct delivery *d)
 {
     struct deliver_agent *a = d->at->job->a;
-    if (a->o.idle_timeout_s == 0)
+    if (a->o.idle_timeout_s == 0 || a->n_waiting_global > 0) /* its place is wanted now */
         return false;
     struct idle_conn *ic = calloc(1, sizeof *ic);
     if (ic == NULL || (ic->timer = evtimer_new(a->o.base, idle_expired, ic)) == NULL) {
@@ -125,6 +140,8 @@ static bool park(struct delivery *d)
     if (a->idle)
         a->idle->prev = ic;
     a->idle = ic;
+    /* Its jobs blocked for want of waiter room may have it now. */
+    deliver_agent_unblock_dest(a, ic->dest, AGENT_UNBLOCK_PER_RELEASE);
     return true;
 }
 
@@ -151,19 +168,23 @@ void deliver_agent_idle_free_all(struct deliver_agent *a)
         struct deliver_destination *dst = deliver_destination_table_find(a->dests, ic->dest);
         if (dst != NULL)
             deliver_destination_release(dst);
+        if (a->out_open > 0)
+            a->out_open--;
         idle_free(ic);
     }
 }
 
 /* ---- after a message ---- */
 
-/* May d's connection carry another message now? */
+/* May d's connection carry another message now? Not when a destination holding fewer
+ * connections waits for a place (agent_slots.c). */
 static bool reusable(struct delivery *d, const struct deliver_destination *dst)
 {
     return d->acquired && dst != NULL && !smtp_client_done(deliver_outbound_session(d->out)) &&
            dst->backoff_until <= deliver_agent_now() &&
            deliver_destination_may_send(dst, d->conn_messages) &&
-           (d->mailmax == 0 || d->conn_messages < d->mailmax);
+           (d->mailmax == 0 || d->conn_messages < d->mailmax) &&
+           deliver_agent_fair_to_keep(d->at->job->a, dst);
 }
 
 bool deliver_agent_hand_over(struct delivery *d)

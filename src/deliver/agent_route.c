@@ -156,98 +156,9 @@ bool deliver_agent_group(struct attempt *at)
     return true;
 }
 
-/* ---- waiting for a free connection ---- */
-
-static void unwait(struct deliver_agent *a, struct delivery *d)
-{
-    if (!d->waiting)
-        return;
-    if (d->wprev)
-        d->wprev->wnext = d->wnext;
-    else
-        a->waiters = d->wnext;
-    if (d->wnext)
-        d->wnext->wprev = d->wprev;
-    else
-        a->waiters_tail = d->wprev;
-    d->wprev = d->wnext = NULL;
-    d->waiting = false;
-    a->n_waiters--;
-    deliver_agent_unblock(a, 1); /* its room goes to the next blocked job */
-}
-
-static void woken(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    deliver_agent_delivery_go(arg);
-}
-
-/* Queues d until a connection to its destination is free; false when out of memory. */
-static bool wait_for_connection(struct delivery *d)
-{
-    struct deliver_agent *a = d->at->job->a;
-    if (d->wake == NULL && (d->wake = evtimer_new(a->o.base, woken, d)) == NULL)
-        return false;
-    d->wprev = a->waiters_tail;
-    d->wnext = NULL;
-    if (a->waiters_tail)
-        a->waiters_tail->wnext = d;
-    else
-        a->waiters = d;
-    a->waiters_tail = d;
-    d->waiting = true;
-    a->n_waiters++;
-    return true;
-}
-
-struct delivery *deliver_agent_take_waiter(struct deliver_agent *a, const char *dest)
-{
-    for (struct delivery *w = a->waiters; w != NULL; w = w->wnext) {
-        if (strcmp(w->dest, dest) == 0) {
-            unwait(a, w);
-            return w;
-        }
-    }
-    return NULL;
-}
-
-void deliver_agent_wake_waiters(struct deliver_agent *a, const struct deliver_destination *dst)
-{
-    int64_t now = deliver_agent_now();
-    bool backing_off = dst->backoff_until > now;
-    unsigned room = dst->in_use < dst->limit ? dst->limit - dst->in_use : 0;
-    while (backing_off || room > 0) {
-        struct delivery *w = deliver_agent_take_waiter(a, dst->name);
-        if (w == NULL)
-            return;
-        event_active(w->wake, EV_TIMEOUT, 0);
-        room -= room > 0;
-    }
-}
-
-void deliver_agent_slot_release(struct deliver_agent *a, const char *dest)
-{
-    struct deliver_destination *dst = deliver_destination_table_find(a->dests, dest);
-    if (dst == NULL)
-        return;
-    deliver_destination_release(dst);
-    deliver_agent_wake_waiters(a, dst);
-    size_t room = AGENT_WAITERS_MAX - a->n_waiters;
-    deliver_agent_unblock(a, room < AGENT_UNBLOCK_PER_RELEASE ? room : AGENT_UNBLOCK_PER_RELEASE);
-}
-
-void deliver_agent_dest_release(struct delivery *d)
-{
-    if (!d->acquired)
-        return;
-    d->acquired = false;
-    deliver_agent_slot_release(d->at->job->a, d->dest);
-}
-
 void deliver_agent_delivery_free(struct delivery *d)
 {
-    unwait(d->at->job->a, d);
+    deliver_agent_unwait(d->at->job->a, d);
     deliver_agent_dest_release(d); /* an attempt dropped mid-way (delete, shutdown) */
     if (d->wake)
         event_free(d->wake);
@@ -348,8 +259,9 @@ static bool resolve(struct delivery *d)
 enum acquired { ACQUIRED, REUSED, WAITING, REFUSED };
 
 /* Takes one of the destination's connections: an idle one (REUSED: d's message is on its way
- * already), else a new one within its concurrency. While it backs off the recipients defer;
- * when only its connection limit stops us, d waits for a connection to be free. */
+ * already), else a new one within its concurrency and the global cap (agent_slots.c). While
+ * it backs off the recipients defer; when only a limit stops us, d waits for a connection to
+ * be free, if the destination's share of the waiters has room (else the job is postponed). */
 static enum acquired acquire(struct delivery *d)
 {
     struct attempt *at = d->at;
@@ -362,7 +274,8 @@ static enum acquired acquire(struct delivery *d)
     }
     if (deliver_agent_take_idle(d))
         return REUSED;
-    d->acquired = deliver_destination_acquire(dst, now);
+    enum deliver_agent_slot slot = deliver_agent_slot_take(a, dst, now);
+    d->acquired = slot == AGENT_SLOT_TAKEN;
     if (d->acquired)
         return ACQUIRED;
     char why[AGENT_DIAG_MAX];
@@ -371,10 +284,12 @@ static enum acquired acquire(struct delivery *d)
                  dst->why[0] ? ": " : "", dst->why);
         if (dst->backoff_until > at->not_before)
             at->not_before = dst->backoff_until;
-    } else if (a->n_waiters >= AGENT_WAITERS_MAX) {
-        at->postponed = true; /* no outcome: the job waits for room (agent.c) */
+    } else if (!deliver_agent_may_wait(a, dst)) {
+        if (!at->postponed) /* no outcome: the job waits for room (agent.c) */
+            snprintf(at->postponed_on, sizeof at->postponed_on, "%s", d->dest);
+        at->postponed = true;
         return REFUSED;
-    } else if (wait_for_connection(d)) {
+    } else if (deliver_agent_wait_for_connection(d, dst, slot == AGENT_SLOT_GLOBAL_FULL)) {
         return WAITING;
     } else {
         snprintf(why, sizeof why, "destination %s busy and out of memory", d->dest);

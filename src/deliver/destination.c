@@ -356,7 +356,7 @@ static void unlink_slot(struct deliver_destination_table *t, uint32_t victim)
     t->count--;
 }
 
-/* A free slot, or the least recently used idle one (no connection, no backoff running). */
+/* A free slot, or the least recently used idle one (no connection, no waiter, no backoff). */
 static bool free_slot(struct deliver_destination_table *t, int64_t now, uint32_t *out)
 {
     if (t->free_head != NO_SLOT) {
@@ -367,7 +367,7 @@ static bool free_slot(struct deliver_destination_table *t, int64_t now, uint32_t
     uint32_t victim = NO_SLOT;
     for (uint32_t i = 0; i < t->max; i++) {
         const struct slot *s = &t->slots[i];
-        bool idle = s->d.in_use == 0 && s->d.backoff_until <= now;
+        bool idle = s->d.in_use == 0 && s->d.waiting == 0 && s->d.backoff_until <= now;
         if (idle && (victim == NO_SLOT || s->d.last_used < t->slots[victim].d.last_used))
             victim = i;
     }

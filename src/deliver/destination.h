@@ -56,6 +56,7 @@ struct deliver_destination {
     struct deliver_destination_config cfg;
     unsigned limit;        /* connections allowed now, 1..cfg.concurrency_max */
     unsigned in_use;       /* connections open (acquired, not yet released) */
+    unsigned waiting;      /* deliveries waiting for a connection (the caller's count) */
     unsigned successes;    /* delivered messages since the limit last changed */
     unsigned failures;     /* connect failures and throttling replies since the last success */
     unsigned per_conn;     /* messages per connection now, 0 = unlimited */
@@ -138,8 +139,8 @@ deliver_destination_table_new(const struct deliver_destination_config *cfg, size
 void deliver_destination_table_free(struct deliver_destination_table *t);
 
 /* The destination called name, created in its starting state if absent. When the table is
- * full, the least recently used destination with no open connection and no running backoff
- * makes room (what it learned is forgotten). The pointer stays valid until that destination is
+ * full, the least recently used destination with no open connection, no delivery waiting and
+ * no running backoff makes room (what it learned is forgotten). The pointer stays valid until that destination is
  * evicted or the table freed: do not keep it across table_get calls for other names while its
  * in_use is 0. Errors: NAME, FULL (nothing can be evicted). */
 enum deliver_destination_err deliver_destination_table_get(struct deliver_destination_table *t,

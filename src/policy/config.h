@@ -368,6 +368,9 @@ struct policy_config {
     /* Connection reuse: messages per outbound connection (0: unlimited), and seconds an idle
      * connection waits for the next message to its destination (0: QUIT at once). */
     unsigned max_messages_per_connection, connection_idle_timeout;
+    /* The delivery agent's outbound connections open at once, whatever the destinations;
+     * 0 (the default): an eighth of the descriptor limit (server/capacity.c). */
+    unsigned max_outbound_connections;
     /* Limits. */
     struct policy_plan *plans;                 /* owned; n_plans entries, names unique */
     size_t n_plans;

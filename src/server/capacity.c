@@ -22,9 +22,12 @@
  * connection, control clients, the log reopening. */
 #define SPARE_DESCRIPTORS 64
 /* The delivery agent's own share of the descriptors (outbound SMTP connections): an eighth of
- * the limit, at least this many, so that inbound clients can never starve it. */
+ * the limit, at least this many, so that inbound clients can never starve it; more when
+ * max_outbound_connections asks for more. Each outbound connection may hold a queue file open
+ * beside its socket: two descriptors. */
 #define DELIVERY_DESCRIPTORS_MIN 16
 #define DELIVERY_DESCRIPTORS_SHARE 8
+#define DESCRIPTORS_PER_OUTBOUND 2
 /* Of the descriptors left for clients, this fraction goes to connections; the rest holds the
  * queue files of the messages they are sending (one each while DATA lasts). */
 #define CONNECTIONS_SHARE_NUM 3
@@ -67,12 +70,33 @@ static unsigned open_descriptors(unsigned fallback)
     return n > 0 ? n - 1 : 0; /* the directory's own descriptor */
 }
 
-/* The connections the descriptors allow, from the limit and what is open already. */
-static unsigned descriptor_connections(rlim_t nofile, unsigned in_use, unsigned *delivery)
+/* The descriptors kept for delivery: the default share, or what max_outbound_connections
+ * needs when that is more. */
+static unsigned delivery_descriptors(unsigned long long nofile, unsigned configured)
 {
     uint64_t limit = nofile > UINT32_MAX ? UINT32_MAX : (uint64_t)nofile;
     uint64_t share = limit / DELIVERY_DESCRIPTORS_SHARE;
-    *delivery = (unsigned)(share < DELIVERY_DESCRIPTORS_MIN ? DELIVERY_DESCRIPTORS_MIN : share);
+    uint64_t wanted = (uint64_t)configured * DESCRIPTORS_PER_OUTBOUND;
+    if (share < DELIVERY_DESCRIPTORS_MIN)
+        share = DELIVERY_DESCRIPTORS_MIN;
+    if (wanted > share)
+        share = wanted;
+    return share > UINT32_MAX ? UINT32_MAX : (unsigned)share;
+}
+
+unsigned server_capacity_outbound(unsigned long long nofile, unsigned configured)
+{
+    if (configured > 0)
+        return configured;
+    return delivery_descriptors(nofile, 0) / DESCRIPTORS_PER_OUTBOUND;
+}
+
+/* The connections the descriptors allow, from the limit and what is open already. */
+static unsigned descriptor_connections(rlim_t nofile, unsigned in_use, unsigned configured,
+                                       unsigned *delivery)
+{
+    uint64_t limit = nofile > UINT32_MAX ? UINT32_MAX : (uint64_t)nofile;
+    *delivery = delivery_descriptors(nofile, configured);
     uint64_t kept = (uint64_t)in_use + *delivery + SPARE_DESCRIPTORS + 1; /* + the spare one */
     if (limit <= kept)
         return 0;
@@ -102,7 +126,9 @@ bool server_capacity_open(struct server *srv)
     struct server_capacity *cap = &srv->cap;
     const struct policy_config *cfg = srv->cfg;
     unsigned in_use = open_descriptors(64), delivery;
-    cap->fit = descriptor_connections(cap->nofile, in_use, &delivery);
+    cap->fit = descriptor_connections(cap->nofile, in_use, cfg->max_outbound_connections,
+                                      &delivery);
+    cap->outbound_reserve = delivery / DESCRIPTORS_PER_OUTBOUND;
 #ifdef CLEARMTA_TESTING
     /* Tests of the exhaustion path itself: accept until accept(2) fails. */
     const char *budget = getenv("CLEARMTA_TEST_DESCRIPTOR_BUDGET");
@@ -115,9 +141,10 @@ bool server_capacity_open(struct server *srv)
                 (unsigned long long)cap->nofile, in_use, delivery, SPARE_DESCRIPTORS);
     server_capacity_configure(srv);
     net_log("capacity: %llu descriptors (%u open, %u for delivery, %u for the store): "
-            "max_connections %u%s", (unsigned long long)cap->nofile, in_use, delivery,
-            SPARE_DESCRIPTORS, cap->max_conns,
-            cap->max_conns < cfg->max_connections ? " (lowered to fit the descriptors)" : "");
+            "max_connections %u%s, max_outbound_connections %u",
+            (unsigned long long)cap->nofile, in_use, delivery, SPARE_DESCRIPTORS, cap->max_conns,
+            cap->max_conns < cfg->max_connections ? " (lowered to fit the descriptors)" : "",
+            deliver_agent_max_connections(srv->agent));
     cap->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return cap->stress_timeout && cap->handshake_timeout &&
            (cap->tls_rate || cfg->tls_handshakes_per_second == 0) && cap->spare_fd >= 0;
@@ -170,6 +197,16 @@ void server_capacity_configure(struct server *srv)
     stress_marks(srv);
     configure_timeouts(srv);
     configure_tls_rate(srv);
+    /* The agent's cap, within the share kept for it at start (a reload cannot widen that). */
+    unsigned outbound = server_capacity_outbound(cap->nofile, srv->cfg->max_outbound_connections);
+    if (outbound > cap->outbound_reserve) {
+        net_log("warning: capacity: max_outbound_connections %u is above the %u the descriptors "
+                "kept at start allow: %u until a restart", outbound, cap->outbound_reserve,
+                cap->outbound_reserve);
+        outbound = cap->outbound_reserve;
+    }
+    if (srv->agent != NULL)
+        deliver_agent_set_max_connections(srv->agent, outbound);
 }
 
 void server_capacity_close(struct server *srv)

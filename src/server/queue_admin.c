@@ -427,19 +427,25 @@ static void cmd_status(struct deliver_agent *a, struct net_control_request *req,
     size_t count = 0;
     if (admin_failed(req, deliver_agent_list(a, NULL, on_message, &l, &count), NULL))
         return;
+    struct deliver_agent_outbound out;
+    deliver_agent_outbound_use(a, &out);
     if (json) {
         net_control_printf(req, "{\"command\":\"status\",\"now\":%" PRId64 ",\"queue\":{"
                                 "\"messages\":%zu,\"held\":%zu,\"recipients\":{",
                            l.now, l.messages, l.held);
         for (size_t s = 0; s < N_STATES; s++)
             net_control_printf(req, "%s\"%s\":%zu", s ? "," : "", states[s], l.by_state[s]);
-        net_control_write(req, "}},\"destinations\":[", 19);
+        net_control_printf(req, "}},\"outbound\":{\"open\":%u,\"max\":%u,\"waiting\":%zu},"
+                                "\"destinations\":[", out.open, out.max, out.waiting);
     } else {
         net_control_printf(req, "queue: %zu message%s (%zu held); recipients:", l.messages,
                            l.messages == 1 ? "" : "s", l.held);
         for (size_t s = 0; s < N_STATES; s++)
             net_control_printf(req, "%s %zu %s", s ? "," : "", l.by_state[s], states[s]);
-        net_control_write(req, "\ndestinations:\n", 15);
+        net_control_printf(req, "\noutbound: %u connection%s open of %u "
+                                "(max_outbound_connections), %zu waiting for one\n"
+                                "destinations:\n",
+                           out.open, out.open == 1 ? "" : "s", out.max, out.waiting);
     }
     struct dest_listing d = {.req = req, .json = json, .now = l.now};
     deliver_agent_destinations(a, on_destination, &d);

@@ -41,6 +41,7 @@ struct server_capacity {
     unsigned long long nofile; /* the descriptor limit in force (soft raised to hard) */
     unsigned fit;              /* connections the descriptors allow */
     unsigned max_conns;        /* min(max_connections, fit): more get 421 4.3.2 */
+    unsigned outbound_reserve; /* outbound connections the descriptors kept for delivery */
     unsigned stress_high, stress_low; /* the water marks, in connections */
     bool stress;                      /* stress mode is on */
     const struct timeval *stress_timeout; /* libevent common timeout of stress.timeout */
@@ -198,6 +199,10 @@ void server_capacity_prepare(struct server *srv);
 bool server_capacity_open(struct server *srv);
 void server_capacity_configure(struct server *srv);
 void server_capacity_close(struct server *srv);
+/* The delivery agent's cap on outbound connections: max_outbound_connections when set
+ * (configured > 0), else its share of a descriptor limit of nofile (an eighth, two descriptors
+ * per connection). */
+unsigned server_capacity_outbound(unsigned long long nofile, unsigned configured);
 /* At accept: REPLY_OK (the address is counted in srv->per_ip) or the 421 refusing the client.
  * In stress at the limit an idle client before EHLO may be closed to make room. */
 enum reply_id server_capacity_admit(struct server *srv, const char *addr);

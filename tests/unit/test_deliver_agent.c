@@ -4,7 +4,8 @@
  * administration API (list, flush, hold/release across a restart, delete with a bounce), the
  * one delay warning (durable), "relayed" success reports (peer without DSN) or NOTIFY passed
  * on (peer with DSN), "delivered" reports from the local runner's hook, relay host rate
- * pacing, DNS failures of a next hop. */
+ * pacing, DNS failures of a next hop; a destination that never answers holding nobody else's
+ * messages. */
 #include "unit.h"
 #include "tmpdir.h"
 
@@ -846,6 +847,60 @@ static void test_more_messages_than_waiters_all_go(void **state)
     assert_null(strstr(f->log, "status=deferred"));
 }
 
+/* A port that takes connections (the kernel's backlog) and never says a word: a destination
+ * as slow as can be. */
+static int silent_listener(unsigned short *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* A destination that never answers has more messages than may wait in memory; another's
+ * arrive after them. Those go as fast as their one connection takes them: neither behind the
+ * silent one's waiters nor behind its postponed jobs (no retry timer helps here: 300 s). */
+static void test_a_silent_destination_does_not_hold_the_others(void **state)
+{
+    struct fx *f = *state;
+    unsigned short port;
+    int silent = silent_listener(&port);
+    char route[128];
+    snprintf(route, sizeof route, "route slow.example smtp:[127.0.0.1]:%u tls=none\n", port);
+    configure(f, route);
+    char id[STORE_ID_LEN + 1];
+    const char *slow[] = {"x@slow.example"}, *fast[] = {"carol@remote.example"};
+    enum { N_SLOW = 300, N_FAST = 20 };
+    for (int i = 0; i < N_SLOW; i++)
+        queue_message(f, "alice@example.test", slow, 1, id);
+    struct deliver_agent_opts o = {.base = f->base, .queue = f->q, .log = log_line,
+                                   .log_ctx = f};
+    deliver_agent_opts_from_config(&o, &f->cfg);
+    o.destination.concurrency_start = o.destination.concurrency_max = 1;
+    o.retry.first_s = o.retry.max_interval_s = 300;
+    char err[256];
+    f->a = deliver_agent_new(&o, err, sizeof err);
+    assert_non_null(f->a);
+    run_for(f, 300); /* every silent one loaded once: waiting or postponed */
+    for (int i = 0; i < N_FAST; i++) {
+        queue_message(f, "alice@example.test", fast, 1, id);
+        assert_true(deliver_agent_submit(f->a, id));
+    }
+    for (int i = 0; i < 500 && count_in_log(f, "status=sent") < N_FAST; i++)
+        run_for(f, 10);
+    assert_int_equal(count_in_log(f, "to=<carol@remote.example>, relay=127.0.0.1"), N_FAST);
+    assert_int_equal(count_in_log(f, "status=sent"), N_FAST);
+    assert_null(strstr(f->log, "status=deferred"));
+    deliver_agent_free(f->a); /* before the silent port goes */
+    f->a = NULL;
+    close(silent);
+}
+
 static void test_messages_per_connection_cap_opens_a_new_one(void **state)
 {
     struct fx *f = *state;
@@ -1357,6 +1412,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_messages_per_connection_cap_opens_a_new_one, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_more_messages_than_waiters_all_go, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_silent_destination_does_not_hold_the_others,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -337,6 +337,14 @@ static void test_table(void **state)
     assert_string_equal(x->name, "e.example");
     assert_int_equal(x->limit, 5); /* a new destination starts afresh */
     assert_int_equal(deliver_destination_table_count(t), 3);
+    /* a destination with deliveries waiting for it stays, though it holds no connection */
+    x->waiting = 1;
+    assert_int_equal(deliver_destination_table_get(t, "f.example", T0 + 66, &x),
+                     DELIVER_DESTINATION_OK);
+    assert_int_equal(deliver_destination_table_get(t, "g.example", T0 + 67, &x),
+                     DELIVER_DESTINATION_OK);
+    assert_non_null(deliver_destination_table_find(t, "e.example"));
+    assert_null(deliver_destination_table_find(t, "f.example"));
     deliver_destination_table_free(t);
     deliver_destination_table_free(NULL);
 }
