@@ -113,13 +113,20 @@ class ConnectionGauge:
         self.peak = 0
 
     def opened(self):
+        """Counts a new connection; returns the token its closed() takes."""
         with self._lock:
             self.open += 1
             self.peak = max(self.peak, self.open)
+        return [True]
 
-    def closed(self):
+    def closed(self, token):
+        """Counts the connection of token closed, once however often it is called: at QUIT,
+        before the 221 (the client may connect again the moment it reads it, and this
+        server's thread may see its close only later), and when the session ends."""
         with self._lock:
-            self.open -= 1
+            if token[0]:
+                token[0] = False
+                self.open -= 1
 
 
 class SMTPTestServer:
@@ -291,15 +298,14 @@ class SMTPTestServer:
         return self.session(r, w)
 
     async def session(self, r, w):
-        if self.gauge:
-            self.gauge.opened()
+        gauged = self.gauge.opened() if self.gauge else None
         try:
-            await self._session(r, w)
+            await self._session(r, w, gauged)
         finally:
-            if self.gauge:
-                self.gauge.closed()
+            if gauged:
+                self.gauge.closed(gauged)
 
-    async def _session(self, r, w):
+    async def _session(self, r, w, gauged=None):
         n = self.sessions
         self.sessions += 1
         s = self.settings(n)
@@ -405,6 +411,8 @@ class SMTPTestServer:
                 elif verb == "NOOP":
                     await self.reply(w, "250 2.0.0 Ok")
                 elif verb == "QUIT":
+                    if gauged:
+                        self.gauge.closed(gauged)
                     await self.reply(w, "221 2.0.0 Bye")
                     break
                 else:
