@@ -31,6 +31,8 @@
 #include "store/syncer.h"
 
 #define WRITE_BUF (64 * 1024)
+/* Message data pieces this large are written without a copy into the buffer. */
+#define DIRECT_WRITE_MIN (16 * 1024)
 /* Empty files kept ready in pool/: creating one can block on inode allocation (measured ~0.5-5
  * ms under load), which neither the loop thread nor the sync thread should wait for. Refilled
  * by a thread of its own. */
@@ -476,23 +478,22 @@ static void msg_flush(struct store_msg *m)
     m->len = 0;
 }
 
+/* Gathers small pieces in the buffer; a large one goes out at once, uncopied, behind what the
+ * buffer holds (one writev). */
 static void msg_append(struct store_msg *m, const char *p, size_t n)
 {
-    if (n > WRITE_BUF - m->len) {
-        msg_flush(m);
-        if (m->err == STORE_OK && n >= WRITE_BUF) {
-            /* Large writes skip the copy. */
-            int e = store_io_write_all(STORE_FAULT_WRITE, m->fd, p, n);
-            if (e != 0)
-                m->err = store_err_from_errno(e);
-            m->flushed += n;
-            return;
-        }
-    }
     if (m->err != STORE_OK)
         return;
-    memcpy(m->buf + m->len, p, n);
-    m->len += n;
+    if (n < DIRECT_WRITE_MIN && n <= WRITE_BUF - m->len) {
+        memcpy(m->buf + m->len, p, n);
+        m->len += n;
+        return;
+    }
+    int e = store_io_write2_all(STORE_FAULT_WRITE, m->fd, m->buf, m->len, p, n);
+    if (e != 0)
+        m->err = store_err_from_errno(e);
+    m->flushed += m->len + n;
+    m->len = 0;
 }
 
 /* A WRITE_BUF buffer: a spare one, else a new one (NULL when out of memory). */
