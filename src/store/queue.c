@@ -289,7 +289,7 @@ static void publish_direct(struct store_queue *q, struct base_fifo *batch)
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
         if (m->err != STORE_OK || m->direct == NULL)
             continue;
-        int e = store_direct_publish(m->direct, m->flushed);
+        int e = store_direct_publish(m->direct, &q->md, m->flushed);
         if (e != 0)
             msg_fail(m, e);
         published = published || e == 0;
