@@ -232,6 +232,15 @@ static bool rename_batch(struct store_queue *q, struct base_fifo *batch)
     return renamed;
 }
 
+/* Every message of the batch still alive fails with e. */
+static void fail_alive(struct base_fifo *batch, int e)
+{
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
+        if (m->err == STORE_OK)
+            msg_fail(m, e);
+    }
+}
+
 /* One sync for the whole batch; on failure every message still alive fails. */
 static void sync_one(struct store_queue *q, struct base_fifo *batch, bool syncfs)
 {
@@ -240,12 +249,8 @@ static void sync_one(struct store_queue *q, struct base_fifo *batch, bool syncfs
                    : store_io_fsync(STORE_FAULT_SYNC, q->queue_fd);
     if (ran)
         atomic_fetch_add(&q->syncs, 1);
-    if (e == 0)
-        return;
-    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
-        if (m->err == STORE_OK)
-            msg_fail(m, e);
-    }
+    if (e != 0)
+        fail_alive(batch, e);
 }
 
 /* ---- write once: the batch's messages that go straight into Maildirs ---- */
@@ -281,9 +286,8 @@ static int sync_maildirs(struct store_queue *q)
     return store_io_syncfs(STORE_FAULT_SYNC, q->md.root_fd);
 }
 
-/* After the data sync: every message written once goes into new/, and the new/ entries are made
- * durable (one more syncfs for the batch, or each new/ directory in fdatasync mode). */
-static void publish_direct(struct store_queue *q, struct base_fifo *batch)
+/* After the data sync: every message written once goes into new/. True when one did. */
+static bool publish_renames(struct store_queue *q, struct base_fifo *batch)
 {
     bool published = false;
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
@@ -294,25 +298,68 @@ static void publish_direct(struct store_queue *q, struct base_fifo *batch)
             msg_fail(m, e);
         published = published || e == 0;
     }
-    if (!published)
-        return;
-    if (q->sync_mode == STORE_SYNC_SYNCFS) {
-        bool ran = true;
-        int e = q->md_same_fs ? store_syncer_sync(q->syncer, STORE_FAULT_SYNC, &ran)
-                              : sync_maildirs(q);
-        if (ran && q->md_same_fs)
-            atomic_fetch_add(&q->syncs, 1);
-        if (e != 0)
-            fail_direct(batch, e);
-    }
+    return published;
+}
+
+/* The new/ directories a sync of the root does not cover (all of them in fdatasync mode). */
+static void sync_new_dirs(struct store_queue *q, struct base_fifo *batch)
+{
+    bool all = q->sync_mode != STORE_SYNC_SYNCFS;
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
         if (m->err != STORE_OK || m->direct == NULL)
             continue;
-        int e = store_direct_sync_new(m->direct, q->sync_mode != STORE_SYNC_SYNCFS);
-        atomic_fetch_add(&q->syncs, q->sync_mode != STORE_SYNC_SYNCFS);
+        int e = store_direct_sync_new(m->direct, all);
+        atomic_fetch_add(&q->syncs, all);
         if (e != 0)
             msg_fail(m, e);
     }
+}
+
+/* After the data sync: every message written once goes into new/, and the new/ entries are made
+ * durable (the Maildirs' own syncfs, or each new/ directory in fdatasync mode). */
+static void publish_direct(struct store_queue *q, struct base_fifo *batch)
+{
+    if (!publish_renames(q, batch))
+        return;
+    if (q->sync_mode == STORE_SYNC_SYNCFS) {
+        int e = sync_maildirs(q);
+        if (e != 0)
+            fail_direct(batch, e);
+    }
+    sync_new_dirs(q, batch);
+}
+
+/* A batch's renames into new/, run by the syncer between the data sync and the next one. */
+struct publish_step {
+    struct store_queue *q;
+    struct base_fifo *batch;
+    bool published;
+};
+
+static void publish_step_run(void *ctx, int data_err)
+{
+    struct publish_step *p = ctx;
+    if (data_err != 0)
+        fail_alive(p->batch, data_err);
+    else
+        p->published = publish_renames(p->q, p->batch);
+}
+
+/* syncfs mode, Maildirs on the queue's filesystem: the data sync, the renames into new/ and the
+ * sync of those entries, through the shared syncer, which starts the second sync with the next
+ * batch's data in it. */
+static void sync_and_publish(struct store_queue *q, struct base_fifo *batch)
+{
+    struct publish_step p = {q, batch, false};
+    struct store_syncer_step step = {.run = publish_step_run, .ctx = &p};
+    unsigned syncs;
+    int e = store_syncer_sync_twice(q->syncer, STORE_FAULT_SYNC, &step, &syncs);
+    atomic_fetch_add(&q->syncs, syncs);
+    if (!p.published)
+        return;
+    if (e != 0)
+        fail_direct(batch, e);
+    sync_new_dirs(q, batch);
 }
 
 /* syncfs mode: rename first, then ONE syncfs, which writes the data, the inodes and the
@@ -321,21 +368,26 @@ static void publish_direct(struct store_queue *q, struct base_fifo *batch)
  * it; nobody was told 250 for it. fdatasync mode: fdatasync does not cover the directory entry,
  * so each file is synced, renamed, then the queue directory is synced (as before).
  * Messages written once have no commit marker: their data is synced (by the same sync) before
- * they are renamed into new/, and the new/ entries get a sync of their own (publish_direct). */
+ * they are renamed into new/, and the new/ entries get a sync of their own: on the queue's
+ * filesystem the next shared one, which the syncer starts right after the renames and which
+ * also carries the next batch's data (sync_and_publish); else publish_direct's. */
 static void make_durable(struct store_queue *q, struct base_fifo *batch)
 {
     bool direct = link_direct(q, batch);
     if (q->sync_mode == STORE_SYNC_SYNCFS) {
         bool renamed = rename_batch(q, batch);
-        if (renamed || (direct && q->md_same_fs))
+        if (direct && q->md_same_fs) {
+            sync_and_publish(q, batch);
+            return;
+        }
+        if (renamed)
             sync_one(q, batch, true);
-        if (direct && !q->md_same_fs) {
+        if (direct) {
             int e = sync_maildirs(q);
             if (e != 0)
                 fail_direct(batch, e);
-        }
-        if (direct)
             publish_direct(q, batch);
+        }
         return;
     }
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
