@@ -8,7 +8,10 @@
  * the last octet was a CR. Long lines therefore cost nothing and cannot overflow anything, and a
  * line's length is no business of the reader. Output goes out as zero-copy runs of the input,
  * broken only where the output differs from the input (a removed dot, an inserted CR or LF, the
- * terminator) and at the end of each fed buffer.
+ * terminator) and at the end of each fed buffer. The state machine only sees the octets that
+ * matter: memchr finds the next CR and LF (each search starts past the last one found, so a
+ * buffer is searched at most once per character whatever its line ends look like), a real CRLF
+ * inside a line is taken whole, and NUL is one memchr over what each call consumed.
  *
  * Only a real CRLF (CR immediately followed by LF) ends a line. A bare LF or bare CR ends
  * nothing: a dot after it is neither unstuffed nor a terminator. Treating "\n.\n", "\r.\r\n" and
@@ -30,14 +33,40 @@ enum data_state {
     IN_LINE        /* anywhere else; with pending_cr, the CR has already been emitted */
 };
 
-/* One call's view of its input: the run [run, i) of input octets not yet emitted. */
+/* One call's view of its input: the run [run, i) of input octets not yet emitted, and where
+ * the next CR and the next LF are (n when there is none; valid while not behind i). */
 struct scan {
     struct smtp_data_reader *r;
     const char *p;
+    size_t n;
     size_t run;
+    size_t next_cr, next_lf;
     smtp_data_emit_fn emit;
     void *ctx;
 };
+
+/* Index of the first c in p[from..n), or n. */
+static size_t find(const struct scan *s, size_t from, char c)
+{
+    const char *hit = from < s->n ? memchr(s->p + from, c, s->n - from) : NULL;
+    return hit != NULL ? (size_t)(hit - s->p) : s->n;
+}
+
+static struct scan scan_begin(struct smtp_data_reader *r, const char *p, size_t n,
+                              smtp_data_emit_fn emit, void *ctx)
+{
+    struct scan s = { r, p, n, 0, 0, 0, emit, ctx };
+    s.next_cr = find(&s, 0, '\r');
+    s.next_lf = find(&s, 0, '\n');
+    return s;
+}
+
+/* The call consumed p[0..used): a NUL among those octets is recorded (it changes no state). */
+static void note_nul(struct smtp_data_reader *r, const char *p, size_t used)
+{
+    if (!r->nul && used > 0 && memchr(p, '\0', used) != NULL)
+        r->nul = true;
+}
 
 void smtp_data_init(struct smtp_data_reader *r, uint64_t limit, unsigned flags)
 {
@@ -102,13 +131,27 @@ static void bare_lf(struct scan *s, size_t i)
     output(s, "\r", 1);
 }
 
-/* Index of the first CR, LF or NUL in p[i..n), or n. The octets before it are plain text that
+/* Index of the first CR or LF in p[i..n), or n. The octets before it are plain text that
  * changes no state, so the common case skips the per-octet state machine. */
-static size_t plain_end(const char *p, size_t i, size_t n)
+static size_t plain_end(struct scan *s, size_t i)
 {
-    while (i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0')
-        i++;
-    return i;
+    if (s->next_cr < i)
+        s->next_cr = find(s, i, '\r');
+    if (s->next_lf < i)
+        s->next_lf = find(s, i, '\n');
+    return s->next_cr < s->next_lf ? s->next_cr : s->next_lf;
+}
+
+/* Input octet i is a CR and the next one its LF: a real line end, wholly in this input. */
+static bool crlf_at(const struct scan *s, size_t i)
+{
+    return s->p[i] == '\r' && i + 1 < s->n && s->p[i + 1] == '\n';
+}
+
+/* Input octet i exists and is plain text even at a line start (no dot, CR or LF). */
+static bool plain_at(const struct scan *s, size_t i)
+{
+    return i < s->n && s->p[i] != '.' && s->p[i] != '\r' && s->p[i] != '\n';
 }
 
 /* One octet inside a line (emitted as part of the run). A real CRLF starts a new line; BDAT
@@ -130,8 +173,6 @@ static void line_octet(struct scan *s, size_t i)
         r->pending_cr = true;
     else if (c == '\n')
         bare_lf(s, i);
-    else if (c == '\0')
-        r->nul = true;
 }
 
 /* ".\r" at a line start was followed by input octet i, which is not LF: it was no terminator.
@@ -152,15 +193,23 @@ static void release_dot_cr(struct scan *s, size_t i)
 size_t smtp_data_feed(struct smtp_data_reader *r, const char *p, size_t n,
                       smtp_data_emit_fn emit, void *ctx)
 {
-    struct scan s = { r, p, 0, emit, ctx };
-
     if (r->done)
         return 0;
+    struct scan s = scan_begin(r, p, n, emit, ctx);
     for (size_t i = 0; i < n; i++) {
         if (r->state == IN_LINE && !r->pending_cr) {
-            i = plain_end(p, i, n);
+            i = plain_end(&s, i);
             if (i == n)
                 break;
+            if (crlf_at(&s, i)) {
+                i++; /* the LF */
+                if (plain_at(&s, i + 1)) {
+                    i++; /* the next line starts with plain text: still IN_LINE */
+                    continue;
+                }
+                r->state = AT_LINE_START;
+                continue;
+            }
         }
         if (r->state == AT_LINE_START) {
             r->state = IN_LINE;
@@ -181,6 +230,7 @@ size_t smtp_data_feed(struct smtp_data_reader *r, const char *p, size_t n,
                 if (p[i] == '\n') {
                     flush(&s, i);
                     r->done = true;
+                    note_nul(r, p, i + 1);
                     return i + 1;
                 }
                 release_dot_cr(&s, i);
@@ -189,25 +239,30 @@ size_t smtp_data_feed(struct smtp_data_reader *r, const char *p, size_t n,
         line_octet(&s, i);
     }
     flush(&s, n);
+    note_nul(r, p, n);
     return n;
 }
 
 void smtp_data_feed_chunk(struct smtp_data_reader *r, const char *p, size_t n, bool last,
                           smtp_data_emit_fn emit, void *ctx)
 {
-    struct scan s = { r, p, 0, emit, ctx };
-
     if (r->done)
         return;
+    struct scan s = scan_begin(r, p, n, emit, ctx);
     for (size_t i = 0; i < n; i++) {
         if (!r->pending_cr) {
-            i = plain_end(p, i, n);
+            i = plain_end(&s, i);
             if (i == n)
                 break;
+            if (crlf_at(&s, i)) {
+                i++; /* the LF */
+                continue;
+            }
         }
         line_octet(&s, i);
     }
     flush(&s, n);
+    note_nul(r, p, n);
     if (last) {
         if (r->pending_cr) {
             r->pending_cr = false;

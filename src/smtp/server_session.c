@@ -933,7 +933,8 @@ static size_t consume_line(struct smtp_server *s, const char *buf, size_t n)
     return used;
 }
 
-static void process(struct smtp_server *s)
+/* Consumes what it can of buf[0..n) (command lines, message data); returns the octets used. */
+static size_t consume(struct smtp_server *s, const char *buf, size_t n)
 {
     size_t pos = 0;
     s->command_limited = false;
@@ -942,22 +943,28 @@ static void process(struct smtp_server *s)
             finish_bdat_chunk(s);
             continue;
         }
-        if (pos >= s->in_len)
+        if (pos >= n)
             break;
         if (s->state != ST_DATA && s->state != ST_BDAT && s->commands >= s->command_limit) {
             s->command_limited = true;
             break;
         }
-        const char *buf = s->in + pos;
-        size_t n = s->in_len - pos;
-        size_t used = (s->state == ST_DATA || s->state == ST_BDAT) ? consume_message(s, buf, n)
-                                                                   : consume_line(s, buf, n);
+        size_t used = (s->state == ST_DATA || s->state == ST_BDAT)
+                          ? consume_message(s, buf + pos, n - pos)
+                          : consume_line(s, buf + pos, n - pos);
         if (used == 0)
             break;
         pos += used;
     }
     if (s->closing || s->state == ST_TLS)
-        pos = s->in_len; /* nothing after the last word, or plaintext after STARTTLS, is read */
+        pos = n; /* nothing after the last word, or plaintext after STARTTLS, is read */
+    return pos;
+}
+
+/* Consumes the held input and keeps what is left of it. */
+static void process(struct smtp_server *s)
+{
+    size_t pos = consume(s, s->in, s->in_len);
     if (pos > 0 && pos < s->in_len)
         memmove(s->in, s->in + pos, s->in_len - pos);
     s->in_len -= pos;
@@ -1026,10 +1033,10 @@ size_t smtp_server_input_room(const struct smtp_server *s)
     return LIMIT_PIPELINE_INPUT - s->in_len;
 }
 
-void smtp_server_feed(struct smtp_server *s, const char *data, size_t len)
+/* Holds data after the held input, growing the buffer up to INPUT_CAP; false when out of
+ * memory (the session then ends). */
+static bool hold_input(struct smtp_server *s, const char *data, size_t len)
 {
-    if (s->closing || len == 0)
-        return;
     if (s->in_cap - s->in_len < len) {
         size_t cap = s->in_cap ? s->in_cap : IDLE_BUFFER_KEEP;
         while (cap < s->in_len + len)
@@ -1044,14 +1051,30 @@ void smtp_server_feed(struct smtp_server *s, const char *data, size_t len)
         if (!p) {
             send_reply(s, REPLY_INTERNAL_ERROR, NULL);
             s->closing = true;
-            return;
+            return false;
         }
         s->in = p;
         s->in_cap = cap;
     }
     memcpy(s->in + s->in_len, data, len);
     s->in_len += len;
-    process(s);
+    return true;
+}
+
+void smtp_server_feed(struct smtp_server *s, const char *data, size_t len)
+{
+    if (s->closing || len == 0)
+        return;
+    if (s->in_len == 0) {
+        /* Nothing held: read the caller's buffer in place (a message body is never copied
+         * here) and hold only what is left, a partial line or what waits for a decision. */
+        size_t used = consume(s, data, len);
+        if (used < len && !s->closing)
+            (void)hold_input(s, data + used, len - used);
+        return;
+    }
+    if (hold_input(s, data, len))
+        process(s);
 }
 
 void smtp_server_resume(struct smtp_server *s, const struct smtp_decision *d)

@@ -1,6 +1,6 @@
-/* store/direct.c — write once for local mail (see direct.h): the message's file in the first
- * recipient's Maildir tmp/, hard links (or copies) for the others, publication into new/ after
- * the group commit's sync. One allocation per message holds the recipients and their strings. */
+/* store/direct.c — write once for local mail (see direct.h): the message's file in the queue's
+ * pool/ (or the first recipient's Maildir tmp/), hard links (or copies) for the others in their
+ * tmp/, publication into new/ after the group commit's sync. One allocation per message holds the recipients and their strings. */
 #include "store/direct.h"
 
 #include <errno.h>
@@ -130,20 +130,6 @@ void store_direct_adopt(struct store_direct *d, int dir_fd, const char *name)
     d->r[0].where = IN_POOL;
 }
 
-/* An adopted file into the first recipient's tmp/. */
-static int move_into_tmp(struct store_direct *d, struct store_maildir *md)
-{
-    char to[PATH_CAP];
-    if (!store_maildir_tmp_path(to, sizeof to, d->r[0].dir, d->name))
-        return ENAMETOOLONG;
-    int e = store_io_renameat(STORE_FAULT_RENAME, d->pool_fd, d->pool_name, d->root_fd, to);
-    if (e == ENOENT && (e = store_maildir_ensure(md, d->r[0].dir)) == 0)
-        e = store_io_renameat(STORE_FAULT_RENAME, d->pool_fd, d->pool_name, d->root_fd, to);
-    if (e == 0)
-        d->r[0].where = IN_TMP;
-    return e;
-}
-
 /* A copy of src_fd's bytes into the new file at path, synced; for a Maildir on another
  * filesystem, where a hard link cannot go. */
 static int copy_synced(int root_fd, const char *path, int src_fd)
@@ -175,19 +161,23 @@ static int copy_synced(int root_fd, const char *path, int src_fd)
 
 int store_direct_link(struct store_direct *d, struct store_maildir *md, int fd)
 {
-    char from[PATH_CAP], to[PATH_CAP];
-    int e = d->r[0].where == IN_POOL ? move_into_tmp(d, md) : 0;
-    if (e != 0)
-        return e;
-    if (!store_maildir_tmp_path(from, sizeof from, d->r[0].dir, d->name))
-        return ENAMETOOLONG;
+    char tmp[PATH_CAP], to[PATH_CAP];
+    /* The links are made from the file where it is: the pool, or the first recipient's tmp/. */
+    int from_fd = d->pool_fd;
+    const char *from = d->pool_name;
+    if (d->r[0].where != IN_POOL) {
+        if (!store_maildir_tmp_path(tmp, sizeof tmp, d->r[0].dir, d->name))
+            return ENAMETOOLONG;
+        from_fd = d->root_fd;
+        from = tmp;
+    }
     for (size_t i = 1; i < d->n; i++) {
         struct direct_rcpt *r = &d->r[i];
         if (!store_maildir_tmp_path(to, sizeof to, r->dir, d->name))
             return ENAMETOOLONG;
-        e = store_io_linkat(STORE_FAULT_LINK, d->root_fd, from, d->root_fd, to);
+        int e = store_io_linkat(STORE_FAULT_LINK, from_fd, from, d->root_fd, to);
         if (e == ENOENT && (e = store_maildir_ensure(md, r->dir)) == 0)
-            e = store_io_linkat(STORE_FAULT_LINK, d->root_fd, from, d->root_fd, to);
+            e = store_io_linkat(STORE_FAULT_LINK, from_fd, from, d->root_fd, to);
         if (e == EXDEV) {
             e = copy_synced(d->root_fd, to, fd);
             r->other_fs = true;
@@ -206,16 +196,27 @@ static bool new_path(char *out, size_t cap, const char *dir, const char *name, u
     return n > 0 && (size_t)n < cap;
 }
 
-int store_direct_publish(struct store_direct *d, uint64_t size)
+int store_direct_publish(struct store_direct *d, struct store_maildir *md, uint64_t size)
 {
     char from[PATH_CAP], to[PATH_CAP];
     d->size = size;
     for (size_t i = 0; i < d->n; i++) {
         struct direct_rcpt *r = &d->r[i];
-        if (!store_maildir_tmp_path(from, sizeof from, r->dir, d->name) ||
-            !new_path(to, sizeof to, r->dir, d->name, size))
+        if (!new_path(to, sizeof to, r->dir, d->name, size))
             return ENAMETOOLONG;
-        int e = store_io_renameat(STORE_FAULT_MAILDIR_RENAME, d->root_fd, from, d->root_fd, to);
+        int e;
+        if (r->where == IN_POOL) {
+            /* Straight from the pool, where it was written (no stop in tmp/): the file's
+             * move out of the pool, as into queue/ on the queue path. */
+            e = store_io_renameat(STORE_FAULT_RENAME, d->pool_fd, d->pool_name, d->root_fd, to);
+            if (e == ENOENT && (e = store_maildir_ensure(md, r->dir)) == 0)
+                e = store_io_renameat(STORE_FAULT_RENAME, d->pool_fd, d->pool_name, d->root_fd,
+                                      to);
+        } else {
+            if (!store_maildir_tmp_path(from, sizeof from, r->dir, d->name))
+                return ENAMETOOLONG;
+            e = store_io_renameat(STORE_FAULT_MAILDIR_RENAME, d->root_fd, from, d->root_fd, to);
+        }
         if (e != 0)
             return e;
         r->where = IN_NEW;

@@ -1,12 +1,12 @@
 /* store/direct.h — write once for local mail: a message whose recipients are all local
- * mailboxes is written into one file that goes into the first mailbox's Maildir tmp/ instead of
- * a queue file: created there, or (when the Maildirs are on the queue's filesystem) an empty
- * file pre-created in the queue's pool/, moved into tmp/ at the commit, so that the event loop
- * never waits for an inode. At the group commit (store/queue.c) the other recipients get hard
- * links (a synced copy when their Maildir is on another filesystem), the batch's sync makes the
- * data durable, each file is renamed into new/ and the new/ entries are synced: all before the
- * 250. A crash before leaves only pool/ files (removed at open) and tmp/ files of ours, which
- * startup removes too (store_maildir_clean_tmp). */
+ * mailboxes is written into one file instead of a queue file: an empty file pre-created in the
+ * queue's pool/ when the Maildirs are on the queue's filesystem (so that the event loop never
+ * waits for an inode), else a file created in the first mailbox's Maildir tmp/. At the group
+ * commit (store/queue.c) the other recipients get hard links in their tmp/ (a synced copy when
+ * their Maildir is on another filesystem), the batch's sync makes the data durable, each file is
+ * renamed into new/ (the pool's straight from pool/: like tmp/, no reader looks there) and the
+ * new/ entries are synced: all before the 250. A crash before leaves only pool/ files (removed
+ * at open) and tmp/ files of ours, which startup removes too (store_maildir_clean_tmp). */
 #ifndef CLEARMTA_STORE_DIRECT_H
 #define CLEARMTA_STORE_DIRECT_H
 
@@ -37,15 +37,16 @@ int store_direct_create(struct store_direct *d, int *fd);
  * filesystem; both borrowed until the message is published or discarded). */
 void store_direct_adopt(struct store_direct *d, int dir_fd, const char *name);
 
-/* On the sync thread, before the batch's data sync: an adopted file into the first recipient's
- * tmp/ (creating the Maildir when missing), then the file (fd) into the tmp/ of every further
- * recipient, by hard link, or by a copy synced at once on another filesystem. Returns 0 or the
- * errno of the first failure (then call store_direct_discard). */
+/* On the sync thread, before the batch's data sync: the file (fd) into the tmp/ of every
+ * recipient after the first (creating a Maildir when missing), by hard link, or by a copy synced
+ * at once on another filesystem. Returns 0 or the errno of the first failure (then call
+ * store_direct_discard). */
 int store_direct_link(struct store_direct *d, struct store_maildir *md, int fd);
 
-/* After the data sync: renames every recipient's tmp/ file into new/ under its final name,
- * "<unique>,S=<size>". Returns 0 or an errno value. */
-int store_direct_publish(struct store_direct *d, uint64_t size);
+/* After the data sync: renames every recipient's file (the first one's from the pool when
+ * adopted, creating its Maildir when missing; the others' from tmp/) into new/ under its final
+ * name, "<unique>,S=<size>". Returns 0 or an errno value. */
+int store_direct_publish(struct store_direct *d, struct store_maildir *md, uint64_t size);
 
 /* fsync of the new/ directories after publishing: of every recipient (all), or only of those
  * outside the root's filesystem (which a syncfs of the root does not cover). 0 or an errno. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifdef CLEARMTA_TESTING
@@ -153,6 +154,38 @@ static int write_fully(enum store_fault_op op, int fd, const void *p, size_t n, 
         n -= (size_t)w;
         if (off >= 0)
             off += w;
+    }
+    return 0;
+}
+
+int store_io_write2_all(enum store_fault_op op, int fd, const void *a, size_t an,
+                        const void *b, size_t bn)
+{
+    int fault = store_fault_hit(op);
+    if (fault != 0)
+        return fault;
+    struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
+    struct iovec *v = iov;
+    int count = 2;
+    while (count > 0 && v->iov_len == 0)
+        v++, count--;
+    while (count > 0) {
+        ssize_t w = writev(fd, v, count);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno;
+        if (w == 0)
+            return EIO; /* no progress: never spin */
+        size_t done = (size_t)w;
+        while (count > 0 && done >= v->iov_len) {
+            done -= v->iov_len;
+            v++, count--;
+        }
+        if (count > 0) {
+            v->iov_base = (char *)v->iov_base + done;
+            v->iov_len -= done;
+        }
     }
     return 0;
 }

@@ -41,6 +41,9 @@ static inline int store_fault_hit(enum store_fault_op op) { (void)op; return 0; 
 
 /* Each returns 0 or an errno value (never sets errno for the caller to read). */
 int store_io_write_all(enum store_fault_op op, int fd, const void *p, size_t n);
+/* a[0..an) then b[0..bn) at the file position, in one writev when the kernel takes it all. */
+int store_io_write2_all(enum store_fault_op op, int fd, const void *a, size_t an,
+                        const void *b, size_t bn);
 int store_io_pwrite_all(enum store_fault_op op, int fd, const void *p, size_t n, uint64_t off);
 int store_io_fdatasync(enum store_fault_op op, int fd);
 int store_io_fsync(enum store_fault_op op, int fd);

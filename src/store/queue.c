@@ -31,6 +31,8 @@
 #include "store/syncer.h"
 
 #define WRITE_BUF (64 * 1024)
+/* Message data pieces this large are written without a copy into the buffer. */
+#define DIRECT_WRITE_MIN (16 * 1024)
 /* Empty files kept ready in pool/: creating one can block on inode allocation (measured ~0.5-5
  * ms under load), which neither the loop thread nor the sync thread should wait for. Refilled
  * by a thread of its own. */
@@ -230,6 +232,15 @@ static bool rename_batch(struct store_queue *q, struct base_fifo *batch)
     return renamed;
 }
 
+/* Every message of the batch still alive fails with e. */
+static void fail_alive(struct base_fifo *batch, int e)
+{
+    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
+        if (m->err == STORE_OK)
+            msg_fail(m, e);
+    }
+}
+
 /* One sync for the whole batch; on failure every message still alive fails. */
 static void sync_one(struct store_queue *q, struct base_fifo *batch, bool syncfs)
 {
@@ -238,12 +249,8 @@ static void sync_one(struct store_queue *q, struct base_fifo *batch, bool syncfs
                    : store_io_fsync(STORE_FAULT_SYNC, q->queue_fd);
     if (ran)
         atomic_fetch_add(&q->syncs, 1);
-    if (e == 0)
-        return;
-    for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
-        if (m->err == STORE_OK)
-            msg_fail(m, e);
-    }
+    if (e != 0)
+        fail_alive(batch, e);
 }
 
 /* ---- write once: the batch's messages that go straight into Maildirs ---- */
@@ -279,38 +286,80 @@ static int sync_maildirs(struct store_queue *q)
     return store_io_syncfs(STORE_FAULT_SYNC, q->md.root_fd);
 }
 
-/* After the data sync: every message written once goes into new/, and the new/ entries are made
- * durable (one more syncfs for the batch, or each new/ directory in fdatasync mode). */
-static void publish_direct(struct store_queue *q, struct base_fifo *batch)
+/* After the data sync: every message written once goes into new/. True when one did. */
+static bool publish_renames(struct store_queue *q, struct base_fifo *batch)
 {
     bool published = false;
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
         if (m->err != STORE_OK || m->direct == NULL)
             continue;
-        int e = store_direct_publish(m->direct, m->flushed);
+        int e = store_direct_publish(m->direct, &q->md, m->flushed);
         if (e != 0)
             msg_fail(m, e);
         published = published || e == 0;
     }
-    if (!published)
-        return;
-    if (q->sync_mode == STORE_SYNC_SYNCFS) {
-        bool ran = true;
-        int e = q->md_same_fs ? store_syncer_sync(q->syncer, STORE_FAULT_SYNC, &ran)
-                              : sync_maildirs(q);
-        if (ran && q->md_same_fs)
-            atomic_fetch_add(&q->syncs, 1);
-        if (e != 0)
-            fail_direct(batch, e);
-    }
+    return published;
+}
+
+/* The new/ directories a sync of the root does not cover (all of them in fdatasync mode). */
+static void sync_new_dirs(struct store_queue *q, struct base_fifo *batch)
+{
+    bool all = q->sync_mode != STORE_SYNC_SYNCFS;
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
         if (m->err != STORE_OK || m->direct == NULL)
             continue;
-        int e = store_direct_sync_new(m->direct, q->sync_mode != STORE_SYNC_SYNCFS);
-        atomic_fetch_add(&q->syncs, q->sync_mode != STORE_SYNC_SYNCFS);
+        int e = store_direct_sync_new(m->direct, all);
+        atomic_fetch_add(&q->syncs, all);
         if (e != 0)
             msg_fail(m, e);
     }
+}
+
+/* After the data sync: every message written once goes into new/, and the new/ entries are made
+ * durable (the Maildirs' own syncfs, or each new/ directory in fdatasync mode). */
+static void publish_direct(struct store_queue *q, struct base_fifo *batch)
+{
+    if (!publish_renames(q, batch))
+        return;
+    if (q->sync_mode == STORE_SYNC_SYNCFS) {
+        int e = sync_maildirs(q);
+        if (e != 0)
+            fail_direct(batch, e);
+    }
+    sync_new_dirs(q, batch);
+}
+
+/* A batch's renames into new/, run by the syncer between the data sync and the next one. */
+struct publish_step {
+    struct store_queue *q;
+    struct base_fifo *batch;
+    bool published;
+};
+
+static void publish_step_run(void *ctx, int data_err)
+{
+    struct publish_step *p = ctx;
+    if (data_err != 0)
+        fail_alive(p->batch, data_err);
+    else
+        p->published = publish_renames(p->q, p->batch);
+}
+
+/* syncfs mode, Maildirs on the queue's filesystem: the data sync, the renames into new/ and the
+ * sync of those entries, through the shared syncer, which starts the second sync with the next
+ * batch's data in it. */
+static void sync_and_publish(struct store_queue *q, struct base_fifo *batch)
+{
+    struct publish_step p = {q, batch, false};
+    struct store_syncer_step step = {.run = publish_step_run, .ctx = &p};
+    unsigned syncs;
+    int e = store_syncer_sync_twice(q->syncer, STORE_FAULT_SYNC, &step, &syncs);
+    atomic_fetch_add(&q->syncs, syncs);
+    if (!p.published)
+        return;
+    if (e != 0)
+        fail_direct(batch, e);
+    sync_new_dirs(q, batch);
 }
 
 /* syncfs mode: rename first, then ONE syncfs, which writes the data, the inodes and the
@@ -319,21 +368,26 @@ static void publish_direct(struct store_queue *q, struct base_fifo *batch)
  * it; nobody was told 250 for it. fdatasync mode: fdatasync does not cover the directory entry,
  * so each file is synced, renamed, then the queue directory is synced (as before).
  * Messages written once have no commit marker: their data is synced (by the same sync) before
- * they are renamed into new/, and the new/ entries get a sync of their own (publish_direct). */
+ * they are renamed into new/, and the new/ entries get a sync of their own: on the queue's
+ * filesystem the next shared one, which the syncer starts right after the renames and which
+ * also carries the next batch's data (sync_and_publish); else publish_direct's. */
 static void make_durable(struct store_queue *q, struct base_fifo *batch)
 {
     bool direct = link_direct(q, batch);
     if (q->sync_mode == STORE_SYNC_SYNCFS) {
         bool renamed = rename_batch(q, batch);
-        if (renamed || (direct && q->md_same_fs))
+        if (direct && q->md_same_fs) {
+            sync_and_publish(q, batch);
+            return;
+        }
+        if (renamed)
             sync_one(q, batch, true);
-        if (direct && !q->md_same_fs) {
+        if (direct) {
             int e = sync_maildirs(q);
             if (e != 0)
                 fail_direct(batch, e);
-        }
-        if (direct)
             publish_direct(q, batch);
+        }
         return;
     }
     for (struct store_msg *m = first_msg(batch); m != NULL; m = next_msg(m)) {
@@ -476,23 +530,22 @@ static void msg_flush(struct store_msg *m)
     m->len = 0;
 }
 
+/* Gathers small pieces in the buffer; a large one goes out at once, uncopied, behind what the
+ * buffer holds (one writev). */
 static void msg_append(struct store_msg *m, const char *p, size_t n)
 {
-    if (n > WRITE_BUF - m->len) {
-        msg_flush(m);
-        if (m->err == STORE_OK && n >= WRITE_BUF) {
-            /* Large writes skip the copy. */
-            int e = store_io_write_all(STORE_FAULT_WRITE, m->fd, p, n);
-            if (e != 0)
-                m->err = store_err_from_errno(e);
-            m->flushed += n;
-            return;
-        }
-    }
     if (m->err != STORE_OK)
         return;
-    memcpy(m->buf + m->len, p, n);
-    m->len += n;
+    if (n < DIRECT_WRITE_MIN && n <= WRITE_BUF - m->len) {
+        memcpy(m->buf + m->len, p, n);
+        m->len += n;
+        return;
+    }
+    int e = store_io_write2_all(STORE_FAULT_WRITE, m->fd, m->buf, m->len, p, n);
+    if (e != 0)
+        m->err = store_err_from_errno(e);
+    m->flushed += m->len + n;
+    m->len = 0;
 }
 
 /* A WRITE_BUF buffer: a spare one, else a new one (NULL when out of memory). */

@@ -124,11 +124,11 @@ class WriteOnce(ServerTestCase):
         self.check_failure("link=EIO")
 
     def test_rename_into_new_failure(self):
-        # The second rename: alice's file is in new/ already, and must go again.
-        self.check_failure("maildir_rename=EIO@2")
+        # Bob's rename from tmp/ into new/: alice's file is in new/ already, and must go again.
+        self.check_failure("maildir_rename=EIO@1")
 
     def test_move_into_the_maildir_failure(self):
-        # The pool file the message was written into cannot go into alice's tmp/.
+        # The pool file the message was written into cannot go into alice's new/.
         self.check_failure("rename=EIO")
 
     def test_sync_failure(self):

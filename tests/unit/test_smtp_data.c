@@ -306,6 +306,14 @@ static const struct transcript data_bare[] = {
       "consumed=7 size=3 done nul" },
     { "clean CRLF text", 0, BIG, B("a\r\nb\r\n\r\n.\r\n"), B("a\r\nb\r\n\r\n"),
       "consumed=11 size=8 done" },
+    { "NUL in a later line", 0, BIG, B("ab\r\ncd\0e\r\n.\r\n"), B("ab\r\ncd\0e\r\n"),
+      "consumed=13 size=10 done nul" },
+    { "NUL at a line start", 0, BIG, B("ab\r\n\0\r\n.\r\n"), B("ab\r\n\0\r\n"),
+      "consumed=10 size=7 done nul" },
+    { "NUL past the end is the next command's", 0, BIG, B("ab\r\n.\r\nX\0\r\n"),
+      B("ab\r\n"), "consumed=7 size=4 done" },
+    { "lines after a stuffed one", 0, BIG, B("ab\r\n..\r\ncd\r\nef\r\n.\r\n"),
+      B("ab\r\n.\r\ncd\r\nef\r\n"), "consumed=19 size=15 done" },
 };
 
 static void test_data_bare(void **state)

@@ -315,6 +315,7 @@ static void check_failure_leaves_nothing(struct fx *f, const char *spec)
     assert_false(pool_holds_data(f));
 }
 
+/* The first recipient's file goes from the pool straight into new/: that move fails. */
 static void test_move_failure(void **state) { check_failure_leaves_nothing(*state, "rename=EIO"); }
 
 static void test_link_failure(void **state) { check_failure_leaves_nothing(*state, "link=EIO"); }
@@ -322,9 +323,10 @@ static void test_data_sync_failure(void **state)
 {
     check_failure_leaves_nothing(*state, "sync=EIO@1");
 }
+/* The second recipient's rename from tmp/ into new/, with the first one's file in new/. */
 static void test_rename_failure(void **state)
 {
-    check_failure_leaves_nothing(*state, "maildir_rename=EIO@2");
+    check_failure_leaves_nothing(*state, "maildir_rename=EIO@1");
 }
 static void test_new_sync_failure(void **state)
 {
