@@ -14,6 +14,8 @@
 # CONTRACT_DKIM=SELECTOR:KEYFILE signs mail from example.test submitted after AUTH (and the
 # server's own reports) with d=example.test, that selector and that PEM key (dkim_sign).
 # CONTRACT_HTTP=PORT opens the web console and /metrics on 127.0.0.1:PORT (listen http).
+# CONTRACT_MAX_CONNECTIONS=N sets max_connections (the server still lowers it to fit its
+# descriptors; stress mode begins at 80 % of what is in force).
 set -eu
 if [ $# -ne 3 ]; then
     echo "usage: $0 MX_PORT SUB_PORT DATA_DIR" >&2
@@ -83,5 +85,11 @@ if [ -n "${CONTRACT_HTTP:-}" ]; then
     '' | *[!0-9]*) echo "$0: CONTRACT_HTTP must be a port number" >&2; exit 2 ;;
     esac
     printf 'listen http 127.0.0.1:%s\n' "$CONTRACT_HTTP" >>"$conf"
+fi
+if [ -n "${CONTRACT_MAX_CONNECTIONS:-}" ]; then
+    case $CONTRACT_MAX_CONNECTIONS in
+    '' | *[!0-9]*) echo "$0: CONTRACT_MAX_CONNECTIONS must be a number" >&2; exit 2 ;;
+    esac
+    printf 'max_connections %s\n' "$CONTRACT_MAX_CONNECTIONS" >>"$conf"
 fi
 exec "$bin" serve -c "$conf"
