@@ -68,10 +68,11 @@ class ConsoleCase(ServerTestCase):
     """A contract server with the console on self.http_port."""
 
     def start_console(self, env=None):
-        self.http_port = free_ports(1)[0]
+        # One call for all three: ports picked apart may repeat (each pick frees its socket).
+        mx_port, sub_port, self.http_port = free_ports(3)
         e = {"CONTRACT_HTTP": str(self.http_port)}
         e.update(env or {})
-        srv = self.start_server(env=e)
+        srv = self.start_server(env=e, ports=(mx_port, sub_port))
         return srv
 
     def start_relayed_console(self, relay_reply=None):
