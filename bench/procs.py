@@ -56,6 +56,11 @@ def _status_kb(pid, field):
     return 0
 
 
+def rss_kb(pid):
+    """Resident memory of one process in KiB (0 when it is gone)."""
+    return _status_kb(pid, "VmRSS:")
+
+
 def _pss_kb(pid):
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:

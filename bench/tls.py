@@ -12,6 +12,8 @@ import tempfile
 import threading
 import time
 
+import procs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -26,14 +28,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def wait_port(port, deadline=10.0):
@@ -119,10 +113,10 @@ def main():
         wait_port(mx)
         ctx = client_context()
         time.sleep(0.5)
-        before = rss_kb(srv.pid)
+        before = procs.rss_kb(srv.pid)
         conns = idle_starttls(ctx, mx, n)
         time.sleep(0.5)
-        after = rss_kb(srv.pid)
+        after = procs.rss_kb(srv.pid)
         print("idle TLS connections (STARTTLS + EHLO): %d, resident memory per connection: %.1f KiB"
               % (n, (after - before) / n))
         for t, _ in conns:

@@ -22,6 +22,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402  (the integration harness: server start, messages, Maildir)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
+import procs  # noqa: E402  (memory of a process, as the benchmarks read it)
 
 
 def percentile(values, p):
@@ -109,14 +111,6 @@ def real_mail(port, srv, stop, rate, results):
         stop.wait(max(0.0, 1.0 / rate - (time.monotonic() - t0)))
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--connections", type=int, default=20000)
@@ -141,7 +135,7 @@ def main():
 
     def sample():
         while not stop.is_set():
-            peak[0] = max(peak[0], rss_kb(srv.proc.pid))
+            peak[0] = max(peak[0], procs.rss_kb(srv.proc.pid))
             stop.wait(0.5)
     sampler = threading.Thread(target=sample)
     flood = Flood(srv.mx_port, a.connections, a.held)
