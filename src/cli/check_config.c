@@ -1,5 +1,6 @@
 /* cli/check_config.c — `clearmta check-config [-c FILE]`: lists every problem in a config file
  * as FILE:LINE: message, or summarises the effective configuration. */
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,14 +68,20 @@ static void print_listener(const struct policy_config *c, const struct policy_li
     printf("\n");
 }
 
-/* The console: who may use it besides loopback clients. */
+/* The console: who may use it without the token (local users on loopback) and with it. */
 static void print_http(const struct policy_config *c)
 {
     if (c->http.port == 0)
         return;
     print_address("http", c->http.host, c->http.port,
                   c->http.password_file[0] ? "(console; others with the token)"
-                                           : "(console; loopback clients only)");
+                                           : "(console; trusted local users only)");
+    printf("\n");
+    printf("%-24s root, the server's user", "http local users");
+    for (size_t i = 0; i < c->http.n_local_uids; i++) {
+        const struct passwd *pw = getpwuid(c->http.local_uids[i]);
+        printf(", %s (uid %lu)", pw ? pw->pw_name : "?", (unsigned long)c->http.local_uids[i]);
+    }
     printf("\n");
     if (c->http.name[0])
         printf("%-24s %s\n", "http_name", c->http.name);

@@ -303,23 +303,28 @@ static void apply_hostname(struct loader *ld, const struct directive *d, struct 
     memcpy(ld->c->hostname, v, strlen(v) + 1);
 }
 
+bool policy_conf_user_name_valid(const char *v)
+{
+    size_t n = strlen(v);
+    bool ok = n > 0 && n < POLICY_RUN_USER_CAP && v[0] != '-';
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+             (v[i] >= '0' && v[i] <= '9') || v[i] == '_' || v[i] == '-' || v[i] == '.';
+    return ok;
+}
+
 /* user NAME: checked here so that a typo is a config problem, not a failed getpwnam. */
 static void apply_user(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
     char *v = policy_conf_one_value(ld, d, cur);
     if (v == NULL)
         return;
-    size_t n = strlen(v);
-    bool ok = n > 0 && n < POLICY_RUN_USER_CAP && v[0] != '-';
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
-             (v[i] >= '0' && v[i] <= '9') || v[i] == '_' || v[i] == '-' || v[i] == '.';
-    if (!ok) {
+    if (!policy_conf_user_name_valid(v)) {
         policy_conf_problem(ld, "user '%s' is not a user name (at most %u letters, digits, "
                             "'_', '-', '.')", policy_conf_show(v).s, POLICY_RUN_USER_CAP - 1);
         return;
     }
-    memcpy(ld->c->run_user, v, n + 1);
+    memcpy(ld->c->run_user, v, strlen(v) + 1);
 }
 
 /* ---- files ---- */
@@ -403,6 +408,7 @@ static const struct directive directives[] = {
     {.keyword = "http_password_file", .apply = policy_conf_apply_file,
      .offset = FIELD(http.password_file)},
     {.keyword = "http_name", .apply = policy_listen_http_name},
+    {.keyword = "http_local_users", .apply = policy_listen_http_local_users},
     {.keyword = "user", .apply = apply_user},
     {.keyword = "data_dir", .apply = apply_path, .offset = FIELD(data_dir)},
     {.keyword = "queue_dir", .apply = apply_path, .offset = FIELD(queue_dir)},

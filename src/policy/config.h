@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "limits_mta.h"
 
@@ -28,6 +29,8 @@
 /* Listening sockets; a handful is normal. */
 #define POLICY_LISTENERS_MAX 16u
 #define POLICY_HTTP_PORT_DEFAULT 8025u /* the console of the embedded default (make run) */
+/* http_local_users: the administrators of a host, a handful. */
+#define POLICY_HTTP_LOCAL_USERS_MAX 16u
 /* Problems kept for display; more are counted in policy_problems.dropped. */
 #define POLICY_PROBLEMS_MAX 64u
 /* Size of a buffer that holds any mailbox name, with its NUL. */
@@ -323,13 +326,17 @@ struct policy_config {
     struct policy_listener listeners[POLICY_LISTENERS_MAX];
     size_t n_listeners;
     /* listen http ADDR:PORT: the web console and /metrics (server/http.c); port 0 when none.
-     * Clients not on loopback must show the token of http_password_file ("": they are
-     * refused); http_name is a host name accepted in Host: besides the address ("": none). */
+     * Clients must show the token of http_password_file ("": they are refused) unless they
+     * are on loopback and their socket belongs to root, the server's user or one of
+     * local_uids (http_local_users, resolved when the file is read); http_name is a host name
+     * accepted in Host: besides the address ("": none). */
     struct policy_http {
         char host[64];
         unsigned short port;
         char password_file[POLICY_PATH_CAP];
         char name[256];
+        uid_t local_uids[POLICY_HTTP_LOCAL_USERS_MAX];
+        size_t n_local_uids;
     } http;
     char data_dir[POLICY_PATH_CAP], queue_dir[POLICY_PATH_CAP], maildir_root[POLICY_PATH_CAP];
     struct policy_domain *domains; /* sorted by name, unique; owned */

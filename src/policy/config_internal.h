@@ -90,6 +90,10 @@ struct cursor {
  * line or at a token starting with '#', which begins a comment. */
 char *policy_conf_token(struct cursor *cur);
 
+/* A user name as useradd(8) accepts it: 1 to POLICY_RUN_USER_CAP - 1 letters, digits, '_', '-'
+ * and '.', not starting with '-'. */
+bool policy_conf_user_name_valid(const char *s);
+
 /* RFC 1123 §2.1 host name: LDH labels of 1..63 octets, not starting or ending with '-'. */
 bool policy_conf_hostname_valid(const char *s);
 
@@ -126,6 +130,10 @@ void policy_conf_apply_file(struct loader *ld, const struct directive *d, struct
 /* The listen directive (config_listen.c). */
 /* http_name NAME: a host name the console accepts in Host: (config_listen.c). */
 void policy_listen_http_name(struct loader *ld, const struct directive *d, struct cursor *cur);
+/* http_local_users NAME...: users of this host whose loopback clients need no token, resolved
+ * to uids now (an unknown name is a problem) (config_listen.c). */
+void policy_listen_http_local_users(struct loader *ld, const struct directive *d,
+                                    struct cursor *cur);
 void policy_listen_apply(struct loader *ld, const struct directive *d, struct cursor *cur);
 
 /* What a listener of l->kind offers before any option (also for the embedded listeners). */

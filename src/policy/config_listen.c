@@ -1,11 +1,15 @@
 /* policy/config_listen.c — the listen directive of clearmta.conf(5): kind, ADDRESS:PORT and the
- * AUTH/STARTTLS options of each listener; and the check that tls_cert and tls_key come together.
- * RFC 6409 (submission), RFC 8314 (submissions). */
+ * AUTH/STARTTLS options of each listener; the console's http_name and http_local_users; and the
+ * check that tls_cert and tls_key come together. RFC 6409 (submission), RFC 8314 (submissions). */
 #include "policy/config_internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* "ADDR:PORT" with ADDR an IPv4 address, "[IPv6]" or "*"; host gets the inet_ntop form. */
 static bool parse_listen_addr(const char *text, struct policy_listener *l)
@@ -136,6 +140,55 @@ void policy_listen_http_name(struct loader *ld, const struct directive *d, struc
         return;
     }
     memcpy(ld->c->http.name, v, strlen(v) + 1);
+}
+
+/* The uid of user name from the system's user database; false (reported) when there is none. */
+static bool local_user_uid(struct loader *ld, const char *name, uid_t *uid)
+{
+    long want = sysconf(_SC_GETPW_R_SIZE_MAX);
+    size_t cap = want > 0 && want < 65536 ? (size_t)want : 16384;
+    char *buf = malloc(cap);
+    struct passwd pw, *found = NULL;
+    int err = buf ? getpwnam_r(name, &pw, buf, cap, &found) : ENOMEM;
+    free(buf);
+    if (found) {
+        *uid = pw.pw_uid;
+        return true;
+    }
+    if (err == 0)
+        policy_conf_problem(ld, "http_local_users: no user '%s' on this system",
+                policy_conf_show(name).s);
+    else
+        policy_conf_problem(ld, "http_local_users: cannot look up user '%s': %s",
+                policy_conf_show(name).s, strerror(err));
+    return false;
+}
+
+void policy_listen_http_local_users(struct loader *ld, const struct directive *d,
+                                    struct cursor *cur)
+{
+    (void)d;
+    struct policy_http *h = &ld->c->http;
+    h->n_local_uids = 0;
+    char *name = policy_conf_token(cur);
+    if (name == NULL) {
+        policy_conf_problem(ld, "http_local_users takes one or more user names");
+        return;
+    }
+    for (; name != NULL; name = policy_conf_token(cur)) {
+        uid_t uid;
+        if (!policy_conf_user_name_valid(name)) {
+            policy_conf_problem(ld, "http_local_users: '%s' is not a user name (at most %u "
+                    "letters, digits, '_', '-', '.')", policy_conf_show(name).s,
+                    POLICY_RUN_USER_CAP - 1);
+        } else if (h->n_local_uids == POLICY_HTTP_LOCAL_USERS_MAX) {
+            policy_conf_problem(ld, "http_local_users: more than %u users "
+                    "(POLICY_HTTP_LOCAL_USERS_MAX)", POLICY_HTTP_LOCAL_USERS_MAX);
+            return;
+        } else if (local_user_uid(ld, name, &uid)) {
+            h->local_uids[h->n_local_uids++] = uid;
+        }
+    }
 }
 
 void policy_listen_apply(struct loader *ld, const struct directive *d, struct cursor *cur)

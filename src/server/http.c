@@ -1,7 +1,8 @@
 /* server/http.c — the HTTP listener (listen http ADDR:PORT) on the server's event loop: bounded
  * requests (headers 8 KiB: 400, body 1 MiB: 413, 10 s timeout), TLS when it listens off
- * loopback (and then at most HTTP_CONNECTIONS_MAX connections at once), the Host guard against DNS rebinding (403), the token that clients not on loopback
- * must show (401: bearer, or HTTP Basic's password), then the routes:
+ * loopback (and then at most HTTP_CONNECTIONS_MAX connections at once), the Host guard against DNS rebinding (403), the token that clients must show
+ * (401: bearer, or HTTP Basic's password) unless they are local users trusted on loopback
+ * (root, the server's own, http_local_users), then the routes:
  * the console's embedded files, /metrics (Prometheus text format 0.0.4) and /api/ (http_api.c).
  * RFC 9110 (HTTP semantics), RFC 6750 (bearer tokens), RFC 7617 (Basic), RFC 6265 (cookies). */
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 
 #include "net/listener.h"
 #include "net/log.h"
+#include "net/peer_uid.h"
 #include "reply/json.h"
 #include "smtp/sasl.h"
 #include "server/console_assets.h"
@@ -173,17 +175,36 @@ static bool token_equal(const struct server_http *h, const char *given, size_t n
     return diff == 0;
 }
 
-/* Loopback clients are trusted like the control socket's; others show the token, as a bearer
- * token (tools) or as the password of HTTP Basic (browsers), over TLS (listen_http). */
+/* A client on loopback whose socket belongs to root, to the server's own user (after any
+ * privilege drop) or to a user of http_local_users: trusted as the control socket trusts
+ * local root. Asked of the kernel at each request (net/peer_uid.c), never remembered: ports
+ * are reused. An owner that cannot be found is nobody's: the token decides. */
+static bool local_user_trusted(const struct server_http *h, struct evhttp_connection *conn)
+{
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(conn, &addr, &port);
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+    struct net_peer_socket peer;
+    if (!addr || !is_loopback(addr) || !bev || !net_peer_socket(bufferevent_getfd(bev), &peer))
+        return false;
+    if (peer.uid == 0 || peer.uid == geteuid())
+        return true;
+    const struct policy_http *conf = &h->srv->cfg->http;
+    for (size_t i = 0; i < conf->n_local_uids; i++)
+        if (conf->local_uids[i] == peer.uid)
+            return true;
+    return false;
+}
+
+/* Trusted local users need no token; everyone else shows it, as a bearer token (tools) or as
+ * the password of HTTP Basic (browsers), over TLS when not on loopback (listen_http). */
 static bool client_allowed(struct server_http *h, struct evhttp_request *req)
 {
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    char *addr = NULL;
-    ev_uint16_t port = 0;
     if (!conn)
         return false;
-    evhttp_connection_get_peer(conn, &addr, &port);
-    if (addr && is_loopback(addr))
+    if (local_user_trusted(h, conn))
         return true;
     const char *auth =
         evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -267,7 +288,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (!client_allowed(h, req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Basic realm=\"clearmta\", charset=\"UTF-8\"");
-        http_send_error(req, 401, "clients not on loopback need the http_password_file token");
+        http_send_error(req, 401, "this client needs the http_password_file token (without "
+                        "it: local users root, the server's own and http_local_users)");
         return;
     }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);

@@ -23,7 +23,7 @@ struct server;
 #define HTTP_TOKEN_MAX 256 /* bytes of the http_password_file token */
 /* Connections of a listener off loopback held at once: at this many it stops accepting (the
  * kernel's backlog keeps the rest waiting), so that clients of the network cannot take the
- * descriptors that SMTP needs. Loopback clients are trusted like the control socket's. */
+ * descriptors that SMTP needs. */
 #define HTTP_CONNECTIONS_MAX 64
 
 /* A minute of traffic: replies by class (2xx, 4xx, 5xx) sent and received, and the remote
@@ -53,7 +53,7 @@ struct server_http {
     bool accept_paused;          /* at HTTP_CONNECTIONS_MAX */
     char host_port[80];  /* "127.0.0.1:8025" or "[::1]:8025": what Host: must say */
     char token[HTTP_TOKEN_MAX + 1];
-    size_t token_len;    /* 0: clients not on loopback are refused */
+    size_t token_len;    /* 0: every client but trusted local users is refused */
     char csrf[HTTP_CSRF_SESSIONS][HTTP_CSRF_HEX + 1];
     size_t csrf_next;
     struct http_traffic traffic;

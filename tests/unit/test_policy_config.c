@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -646,6 +647,54 @@ static void test_listen_http(void **state)
     expect_contains(load_one_problem("listen http 127.0.0.1:0\n", 1), "ADDRESS:PORT");
     expect_contains(load_one_problem("listen http 127.0.0.1:80 no-auth\n", 1), "no options");
     expect_contains(load_one_problem("http_name bad_name!\n", 1), "http_name");
+}
+
+/* http_local_users: names resolved to uids when the file is read; an unknown or malformed
+ * name, no name, or more than POLICY_HTTP_LOCAL_USERS_MAX names are problems. */
+static void test_http_local_users(void **state)
+{
+    (void)state;
+    const struct passwd *nobody = getpwnam("nobody");
+    assert_non_null(nobody);
+    uid_t nobody_uid = nobody->pw_uid;
+    struct policy_config c;
+    load_ok("listen http 127.0.0.1:8025\n", &c);
+    assert_int_equal(c.http.n_local_uids, 0);
+    policy_config_free(&c);
+    load_ok("http_local_users root nobody\n", &c);
+    assert_int_equal(c.http.n_local_uids, 2);
+    assert_int_equal(c.http.local_uids[0], 0);
+    assert_int_equal(c.http.local_uids[1], nobody_uid);
+    policy_config_free(&c);
+    static const struct {
+        const char *text;
+        unsigned line;
+        const char *says;
+    } cases[] = {
+        {"http_local_users root no-such-user-clearmta\n", 1,
+         "no user 'no-such-user-clearmta' on this system"},
+        {"http_local_users -root\n", 1, "not a user name"},
+        {"http_local_users\n", 1, "one or more user names"},
+        {"http_local_users root\nhttp_local_users nobody\n", 2, "http_local_users"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_contains(load_one_problem(cases[i].text, cases[i].line), cases[i].says);
+    /* limit - 1, limit, limit + 1 names */
+    for (unsigned n = POLICY_HTTP_LOCAL_USERS_MAX - 1; n <= POLICY_HTTP_LOCAL_USERS_MAX + 1; n++) {
+        char text[1024];
+        size_t len = (size_t)snprintf(text, sizeof text, "http_local_users");
+        for (unsigned i = 0; i < n; i++)
+            len += (size_t)snprintf(text + len, sizeof text - len, " nobody");
+        snprintf(text + len, sizeof text - len, "\n");
+        if (n > POLICY_HTTP_LOCAL_USERS_MAX) {
+            expect_contains(load_one_problem(text, 1), "POLICY_HTTP_LOCAL_USERS_MAX");
+            continue;
+        }
+        load_ok(text, &c);
+        assert_int_equal(c.http.n_local_uids, n);
+        assert_int_equal(c.http.local_uids[n - 1], nobody_uid);
+        policy_config_free(&c);
+    }
 }
 
 static void test_listen_options(void **state)
@@ -1944,6 +1993,7 @@ int main(void)
         cmocka_unit_test(test_listen_max),
         cmocka_unit_test(test_listen_options),
         cmocka_unit_test(test_listen_http),
+        cmocka_unit_test(test_http_local_users),
         cmocka_unit_test(test_tls_paths),
         cmocka_unit_test(test_domain_users),
         cmocka_unit_test(test_domain_replaces_default_localhost),
