@@ -101,7 +101,9 @@ static void octet(struct mailbox *m, char c)
     if (m->ats == 0)
         return; /* the local part (or a display name) */
     if (!is_domain_char(c) || m->gap || m->dlen == DOMAIN_TEXT_MAX) {
-        m->bad = true; /* a domain literal, a space inside the domain, or too long */
+        m->bad = true; /* a domain literal, a space inside the domain, too long, or UTF-8
+                        * (RFC 6532): not converted to A-labels, and an invisible character
+                        * after a real domain must not make it another, unchecked one */
         return;
     }
     m->domain[m->dlen++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;

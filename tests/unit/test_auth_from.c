@@ -100,6 +100,8 @@ static void test_unreadable(void **state)
         " Group: <a@example.test>",
         " a@\"example\".test",
         " a@example.test)",
+        " a@bank.example\xc2\xa0",
+        " a@b\xc3\xbc" "cher.example",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         print_message("%s\n", bad[i]);
