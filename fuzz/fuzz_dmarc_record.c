@@ -28,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(strlen(r.rua) < sizeof r.rua && strlen(r.ruf) < sizeof r.ruf);
     }
     struct auth_dmarc_dkim dk = {"example.com", data[0] & 1};
-    struct auth_dmarc *d = auth_dmarc_new("mail.example.com", "example.com", data[0] & 2, &dk, 1);
+    const char *from = "mail.example.com";
+    struct auth_dmarc *d = auth_dmarc_new(&from, 1, "example.com", data[0] & 2, &dk, 1);
     const char *name;
     unsigned asked = 0;
     while (auth_dmarc_run(d, &name) == AUTH_DMARC_NEED) {

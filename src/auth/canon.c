@@ -122,40 +122,53 @@ void auth_canon_body_finish(struct auth_canon_body *b)
     b->blank_lines = 0;
 }
 
+/* The line at i: its end (after the LF, or len) and its length without CRLF or LF. */
+static size_t line_at(const char *msg, size_t len, size_t i, size_t *content)
+{
+    const char *nl = memchr(msg + i, '\n', len - i);
+    size_t end = nl ? (size_t)(nl - msg) + 1 : len;
+    size_t c = end - i;
+    if (c > 0 && msg[end - 1] == '\n')
+        c--;
+    if (c > 0 && msg[i + c - 1] == '\r')
+        c--;
+    *content = c;
+    return end;
+}
+
+bool auth_field_next(const char *msg, size_t len, size_t *pos, struct auth_field *f)
+{
+    size_t i = *pos, content = 0;
+    if (i >= len)
+        return false;
+    size_t end = line_at(msg, len, i, &content);
+    if (content == 0) { /* the empty line: the body follows */
+        *pos = end;
+        return false;
+    }
+    const char *colon = memchr(msg + i, ':', content);
+    size_t name_len = colon ? (size_t)(colon - (msg + i)) : 0;
+    while (name_len > 0 && is_wsp(msg[i + name_len - 1]))
+        name_len--;
+    while (end < len && is_wsp(msg[end])) /* continuation lines (never empty: they hold WSP) */
+        end = line_at(msg, len, end, &content);
+    *f = (struct auth_field){.p = msg + i, .len = end - i, .name_len = name_len};
+    *pos = end;
+    return true;
+}
+
 void auth_fields_split(const char *msg, size_t len, struct auth_field *fields, size_t cap,
                        size_t *n, size_t *body)
 {
-    size_t i = 0, count = 0;
-    *body = len;
-    while (i < len) {
-        const char *nl = memchr(msg + i, '\n', len - i);
-        size_t line_end = nl ? (size_t)(nl - msg) + 1 : len;
-        size_t content = line_end - i;
-        if (content > 0 && msg[line_end - 1] == '\n')
-            content--;
-        if (content > 0 && msg[i + content - 1] == '\r')
-            content--;
-        if (content == 0) { /* the empty line: the body follows */
-            *body = line_end;
-            break;
-        }
-        if (is_wsp(msg[i]) && count > 0) {
-            if (count <= cap)
-                fields[count - 1].len = line_end - (size_t)(fields[count - 1].p - msg);
-        } else {
-            if (count < cap) {
-                const char *colon = memchr(msg + i, ':', content);
-                size_t nl_len = colon ? (size_t)(colon - (msg + i)) : 0;
-                while (nl_len > 0 && is_wsp(msg[i + nl_len - 1]))
-                    nl_len--;
-                fields[count] = (struct auth_field){.p = msg + i, .len = line_end - i,
-                                                    .name_len = nl_len};
-            }
-            count++;
-        }
-        i = line_end;
+    size_t pos = 0, count = 0;
+    struct auth_field f;
+    while (auth_field_next(msg, len, &pos, &f)) {
+        if (count < cap)
+            fields[count] = f;
+        count++;
     }
     *n = count;
+    *body = pos;
 }
 
 bool auth_field_is(const struct auth_field *f, const char *name)

@@ -49,6 +49,11 @@ struct auth_field {
 void auth_fields_split(const char *msg, size_t len, struct auth_field *fields, size_t cap,
                        size_t *n, size_t *body);
 
+/* The header field at *pos (0 for the first) into f, and *pos past it; false at the end of
+ * the header, *pos then the offset of the body (as auth_fields_split). Reads msg in place: no
+ * limit on how many fields there are or how long one is. */
+bool auth_field_next(const char *msg, size_t len, size_t *pos, struct auth_field *f);
+
 /* True when field's name is name (any case). */
 bool auth_field_is(const struct auth_field *f, const char *name);
 

@@ -1,6 +1,6 @@
 /* auth/dkim_sign.c — DKIM signing: body hash, the signed header fields (From oversigned), the
- * DKIM-Signature field itself, rsa-sha256 or ed25519-sha256; the signing domains by From:.
- * RFC 6376 §3.5, §3.7, §5; RFC 8463 §3; RFC 5322 §3.4 (the From: address). */
+ * DKIM-Signature field itself, rsa-sha256 or ed25519-sha256; the signing domains by the
+ * From: domain (auth/from.c). RFC 6376 §3.5, §3.7, §5; RFC 8463 §3. */
 #include "auth/dkim_sign.h"
 
 #include <openssl/evp.h>
@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "auth/canon.h"
+#include "auth/from.h"
 
 /* A growing output buffer; a failed growth is sticky and reported once at the end. */
 struct buf {
@@ -136,11 +137,15 @@ static void signed_names(const char *headers, const struct auth_field *f, size_t
 }
 
 /* The header hash input of §3.7: for each name of h=, the last field of that name not yet
- * used (bottom up); a name with none left adds nothing (how oversigning works). */
+ * used (bottom up); a name with none left adds nothing (how oversigning works). signed_names
+ * lists a name's occurrences one after another, so the search for the next of the same name
+ * goes on upwards from the last one found: each name costs one pass over the fields, however
+ * many fields the message has. */
 static bool hash_signed_fields(EVP_MD_CTX *md, const char *hlist, const struct auth_field *f,
                                size_t n, bool *used)
 {
-    const char *p = hlist;
+    const char *p = hlist, *prev = NULL;
+    size_t prev_len = 0, below = n; /* fields [0, below) are left to search for prev's name */
     while (*p) {
         const char *e = strchr(p, ':');
         size_t nl = e ? (size_t)(e - p) : strlen(p);
@@ -148,14 +153,19 @@ static bool hash_signed_fields(EVP_MD_CTX *md, const char *hlist, const struct a
         if (nl < sizeof name) {
             memcpy(name, p, nl);
             name[nl] = '\0';
-            for (size_t i = n; i-- > 0;) {
-                if (!used[i] && auth_field_is(&f[i], name)) {
-                    used[i] = true;
-                    if (!hash_field(md, f[i].p, f[i].len, true))
-                        return false;
-                    break;
-                }
+            if (prev == NULL || nl != prev_len || memcmp(prev, p, nl) != 0)
+                below = n;
+            size_t i = below;
+            while (i > 0 && (used[i - 1] || !auth_field_is(&f[i - 1], name)))
+                i--;
+            below = i > 0 ? i - 1 : 0;
+            if (i > 0) {
+                used[i - 1] = true;
+                if (!hash_field(md, f[i - 1].p, f[i - 1].len, true))
+                    return false;
             }
+            prev = p;
+            prev_len = nl;
         }
         p += nl + (e != NULL);
     }
@@ -202,9 +212,7 @@ enum auth_err auth_dkim_sign(const struct auth_dkim_signer *s, const char *msg, 
     *out = NULL;
     *out_len = 0;
     size_t n = 0, body = 0;
-    auth_fields_split(msg, len, NULL, 0, &n, &body);
-    if (n > AUTH_DKIM_FIELDS_MAX)
-        return AUTH_ERR_TOO_BIG;
+    auth_fields_split(msg, len, NULL, 0, &n, &body); /* no cap: DATA bounds the header */
     struct auth_field *f = calloc(n ? n : 1, sizeof *f);
     bool *used = calloc(n ? n : 1, sizeof *used);
     struct buf hl = {0}, sig = {0};
@@ -283,100 +291,6 @@ done:
     return err;
 }
 
-/* ---- the From: domain ---------------------------------------------------------------- */
-
-/* Removes comments and quoted strings from an unfolded address list, so that an '@' or ','
- * inside a display name cannot be taken for the address. False on unbalanced syntax. */
-static bool strip_comments(const char *in, size_t n, char *out, size_t *on)
-{
-    size_t o = 0;
-    int depth = 0;
-    bool quoted = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = in[i];
-        if ((quoted || depth > 0) && c == '\\') {
-            i++;
-            continue;
-        }
-        if (quoted) {
-            quoted = c != '"';
-            continue;
-        }
-        if (c == '(') {
-            depth++;
-            continue;
-        }
-        if (depth > 0) {
-            depth -= c == ')';
-            continue;
-        }
-        if (c == '"') {
-            quoted = true;
-            continue;
-        }
-        out[o++] = c;
-    }
-    *on = o;
-    return depth == 0 && !quoted;
-}
-
-enum auth_err auth_dkim_from_domain(const char *msg, size_t len, char *out, size_t cap)
-{
-    struct auth_field fields[64], *from = NULL;
-    size_t n = 0, body = 0;
-    auth_fields_split(msg, len, fields, 64, &n, &body);
-    if (n > 64)
-        return AUTH_ERR_NO_FROM; /* From is near the top of any real message */
-    for (size_t i = 0; i < n; i++) {
-        if (auth_field_is(&fields[i], "from")) {
-            if (from != NULL)
-                return AUTH_ERR_NO_FROM; /* RFC 5322 §3.6: exactly one */
-            from = &fields[i];
-        }
-    }
-    if (from == NULL || from->len > 4096)
-        return AUTH_ERR_NO_FROM;
-    const char *v = memchr(from->p, ':', from->len) + 1;
-    size_t vl = from->len - (size_t)(v - from->p);
-    char plain[4096];
-    size_t pl = 0;
-    if (!strip_comments(v, vl, plain, &pl))
-        return AUTH_ERR_NO_FROM;
-    const char *a = plain, *end = plain + pl;
-    const char *lt = memchr(plain, '<', pl);
-    if (lt != NULL) {
-        const char *gt = memchr(lt, '>', (size_t)(end - lt));
-        if (gt == NULL || memchr(gt, ',', (size_t)(end - gt)) || memchr(gt + 1, '<', (size_t)(end - gt - 1)))
-            return AUTH_ERR_NO_FROM;
-        a = lt + 1;
-        end = gt;
-    } else if (memchr(plain, ',', pl)) {
-        return AUTH_ERR_NO_FROM;
-    }
-    const char *at = NULL;
-    for (const char *p = a; p < end; p++)
-        if (*p == '@')
-            at = p;
-    if (at == NULL)
-        return AUTH_ERR_NO_FROM;
-    const char *d = at + 1;
-    while (end > d && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
-        end--;
-    size_t dl = (size_t)(end - d);
-    if (dl == 0 || dl >= cap || dl > 253)
-        return AUTH_ERR_NO_FROM;
-    for (size_t i = 0; i < dl; i++) {
-        char c = d[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '.';
-        if (!ok)
-            return AUTH_ERR_NO_FROM;
-        out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-    }
-    out[dl] = '\0';
-    return AUTH_OK;
-}
-
 /* ---- the signing domains --------------------------------------------------------------- */
 
 struct entry {
@@ -442,16 +356,18 @@ enum auth_err auth_dkim_signers_sign(const struct auth_dkim_signers *set, const 
 {
     *out = NULL;
     *out_len = 0;
-    char domain[256];
-    enum auth_err err = auth_dkim_from_domain(msg, len, domain, sizeof domain);
-    if (err != AUTH_OK)
-        return err;
-    for (size_t i = 0; set && i < set->n; i++) {
-        if (strcmp(set->e[i].domain, domain) == 0) {
-            struct auth_dkim_signer s = {.domain = set->e[i].domain,
-                                         .selector = set->e[i].selector,
-                                         .headers = set->e[i].headers, .key = set->e[i].key};
-            return auth_dkim_sign(&s, msg, len, now, out, out_len);
+    struct auth_from from;
+    auth_from_authors(msg, len, &from);
+    if (from.status != AUTH_FROM_OK)
+        return AUTH_ERR_NO_FROM;
+    for (size_t d = 0; d < from.n; d++) {
+        for (size_t i = 0; set && i < set->n; i++) {
+            if (strcmp(set->e[i].domain, from.domains[d]) == 0) {
+                struct auth_dkim_signer s = {.domain = set->e[i].domain,
+                                             .selector = set->e[i].selector,
+                                             .headers = set->e[i].headers, .key = set->e[i].key};
+                return auth_dkim_sign(&s, msg, len, now, out, out_len);
+            }
         }
     }
     return AUTH_ERR_NO_SIGNER;

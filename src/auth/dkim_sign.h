@@ -16,7 +16,10 @@
     "from:to:cc:subject:date:message-id:reply-to:in-reply-to:references:mime-version:"    \
     "content-type:content-transfer-encoding:sender:list-id:list-unsubscribe"
 
-/* At most this many header fields are looked at in a message; a longer header is not signed. */
+/* At most this many header fields are looked at by the verifier (auth/dkim_verify.c): the
+ * h= of a signature is matched against every field, so its cost grows with both. A longer
+ * header is not verified (and its DMARC evaluated without DKIM). The signer has no such cap:
+ * it matches each configured name once over the fields, and DATA bounds the header. */
 #define AUTH_DKIM_FIELDS_MAX 1000u
 
 struct auth_dkim_signer {
@@ -29,13 +32,9 @@ struct auth_dkim_signer {
 
 /* Signs msg (header and body, CRLF line ends) at time now (t=): *out gets a malloc'd
  * "DKIM-Signature: …\r\n" field to put in front of the message, *out_len its length.
- * Errors: NOMEM, CRYPTO, TOO_BIG (more than AUTH_DKIM_FIELDS_MAX header fields). */
+ * However many header fields msg has. Errors: NOMEM, CRYPTO. */
 enum auth_err auth_dkim_sign(const struct auth_dkim_signer *s, const char *msg, size_t len,
                              int64_t now, char **out, size_t *out_len);
-
-/* The domain of the message's single From: address, lower-cased, into out (NUL-terminated).
- * Errors: NO_FROM (none, several From fields or addresses, no domain, not a plain domain). */
-enum auth_err auth_dkim_from_domain(const char *msg, size_t len, char *out, size_t cap);
 
 /* The signing domains of a server: a signer per domain, looked up by the From: domain. */
 struct auth_dkim_signers;
@@ -48,8 +47,10 @@ enum auth_err auth_dkim_signers_add(struct auth_dkim_signers *set, const char *d
 size_t auth_dkim_signers_count(const struct auth_dkim_signers *set); /* NULL: 0 */
 void auth_dkim_signers_free(struct auth_dkim_signers *set);
 
-/* Signs msg with the key of its From: domain (exactly that domain). Errors: NO_FROM,
- * NO_SIGNER (nothing to sign with: not a failure of the message), and auth_dkim_sign's. */
+/* Signs msg with the key of its From: domain (exactly that domain; of a From: with several
+ * addresses, the first domain that has a key). Errors: NO_FROM (auth_from_authors finds no
+ * author: no, several or an unreadable From: field), NO_SIGNER (nothing to sign with: not a
+ * failure of the message), and auth_dkim_sign's. */
 enum auth_err auth_dkim_signers_sign(const struct auth_dkim_signers *set, const char *msg,
                                      size_t len, int64_t now, char **out, size_t *out_len);
 

@@ -364,7 +364,7 @@ void auth_dkim_verify_free(struct auth_dkim_verify *v)
 
 size_t auth_dkim_verify_count(const struct auth_dkim_verify *v)
 {
-    return v->n;
+    return v ? v->n : 0;
 }
 
 const char *auth_dkim_verify_key_query(const struct auth_dkim_verify *v, size_t i)

@@ -47,7 +47,7 @@ struct auth_dkim_verify;
 enum auth_err auth_dkim_verify_new(const char *msg, size_t len, int64_t now,
                                    struct auth_dkim_verify **out);
 void auth_dkim_verify_free(struct auth_dkim_verify *v);
-size_t auth_dkim_verify_count(const struct auth_dkim_verify *v);
+size_t auth_dkim_verify_count(const struct auth_dkim_verify *v); /* NULL: 0 */
 
 /* The TXT name signature i needs ("selector._domainkey.domain"), or NULL when its result is
  * known without it (a malformed signature, rsa-sha1, or its answer was given). */

@@ -1,6 +1,7 @@
-/* auth/dmarc.c — DMARC evaluation: the policy record at _dmarc.<From domain>, else at the
- * organizational domain's (libpsl), relaxed or strict alignment of SPF and DKIM, the policy
- * that applies (sp= for subdomains). RFC 7489 §3.1-3.2, §6.3-6.6. */
+/* auth/dmarc.c — DMARC evaluation: for each author domain, the policy record at
+ * _dmarc.<domain>, else at the organizational domain's (libpsl), relaxed or strict alignment
+ * of SPF and DKIM, the policy that applies (sp= for subdomains); of several author domains,
+ * the strictest failing policy. RFC 7489 §3.1-3.2, §6.3-6.6. */
 #include "auth/dmarc.h"
 
 #include <libpsl.h>
@@ -136,26 +137,37 @@ struct lookup {
     struct auth_dmarc_record rec;
 };
 
-struct auth_dmarc {
-    char from[256], from_org[256], spf_domain[256];
-    bool spf_pass;
-    struct auth_dmarc_dkim *dkim;
-    char (*dkim_domains)[256];
-    size_t n_dkim;
+/* The evaluation of one author domain. */
+struct author {
+    char from[256], from_org[256];
     struct lookup at_from, at_org;
     enum auth_dmarc_result result;
     enum auth_dmarc_policy policy;
 };
 
-struct auth_dmarc *auth_dmarc_new(const char *from_domain, const char *spf_domain, bool spf_pass,
+struct auth_dmarc {
+    struct author *authors;
+    size_t n_authors;
+    char spf_domain[256];
+    bool spf_pass;
+    struct auth_dmarc_dkim *dkim;
+    char (*dkim_domains)[256];
+    size_t n_dkim;
+    const struct author *decisive; /* whose result and policy apply; NULL: no author */
+    enum auth_dmarc_result result;
+};
+
+struct auth_dmarc *auth_dmarc_new(const char *const *from_domains, size_t n_from,
+                                  const char *spf_domain, bool spf_pass,
                                   const struct auth_dmarc_dkim *dkim, size_t n_dkim)
 {
     struct auth_dmarc *d = calloc(1, sizeof *d);
     if (d == NULL)
         return NULL;
+    d->authors = calloc(n_from ? n_from : 1, sizeof *d->authors);
     d->dkim = calloc(n_dkim ? n_dkim : 1, sizeof *d->dkim);
     d->dkim_domains = calloc(n_dkim ? n_dkim : 1, sizeof *d->dkim_domains);
-    if (d->dkim == NULL || d->dkim_domains == NULL) {
+    if (d->authors == NULL || d->dkim == NULL || d->dkim_domains == NULL) {
         auth_dmarc_free(d);
         return NULL;
     }
@@ -164,14 +176,18 @@ struct auth_dmarc *auth_dmarc_new(const char *from_domain, const char *spf_domai
         d->dkim[i] = (struct auth_dmarc_dkim){d->dkim_domains[i], dkim[i].pass};
     }
     d->n_dkim = n_dkim;
-    snprintf(d->from, sizeof d->from, "%s", from_domain ? from_domain : "");
-    for (char *p = d->from; *p; p++)
-        *p = (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p;
+    for (size_t i = 0; i < n_from; i++) {
+        struct author *a = &d->authors[i];
+        snprintf(a->from, sizeof a->from, "%s", from_domains[i] ? from_domains[i] : "");
+        for (char *p = a->from; *p; p++)
+            *p = (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p;
+        auth_dmarc_org_domain(a->from, a->from_org, sizeof a->from_org);
+        snprintf(a->at_from.name, sizeof a->at_from.name, "_dmarc.%s", a->from);
+        snprintf(a->at_org.name, sizeof a->at_org.name, "_dmarc.%s", a->from_org);
+    }
+    d->n_authors = n_from;
     snprintf(d->spf_domain, sizeof d->spf_domain, "%s", spf_domain ? spf_domain : "");
     d->spf_pass = spf_pass;
-    auth_dmarc_org_domain(d->from, d->from_org, sizeof d->from_org);
-    snprintf(d->at_from.name, sizeof d->at_from.name, "_dmarc.%s", d->from);
-    snprintf(d->at_org.name, sizeof d->at_org.name, "_dmarc.%s", d->from_org);
     return d;
 }
 
@@ -179,26 +195,36 @@ void auth_dmarc_free(struct auth_dmarc *d)
 {
     if (d == NULL)
         return;
+    free(d->authors);
     free(d->dkim);
     free(d->dkim_domains);
     free(d);
 }
 
-void auth_dmarc_answer(struct auth_dmarc *d, const char *name, enum auth_dns_status st,
-                       const char *const *records, const size_t *lens, size_t n)
+static void answer_lookup(struct lookup *l, enum auth_dns_status st, const char *const *records,
+                          const size_t *lens, size_t n)
 {
-    struct lookup *l = strcasecmp(name, d->at_from.name) == 0 ? &d->at_from
-                       : strcasecmp(name, d->at_org.name) == 0 ? &d->at_org : NULL;
-    if (l == NULL)
-        return;
     l->answered = true;
     l->st = st;
+    l->found = false;
     size_t dmarc = 0;
     for (size_t i = 0; st == AUTH_DNS_OK && i < n; i++)
         if (is_record(records[i], lens[i]) && dmarc++ == 0)
             l->found = auth_dmarc_record_parse(records[i], lens[i], &l->rec) == AUTH_OK;
     if (dmarc > 1)
         l->found = false; /* §6.6.3: more than one record: none applies */
+}
+
+void auth_dmarc_answer(struct auth_dmarc *d, const char *name, enum auth_dns_status st,
+                       const char *const *records, const size_t *lens, size_t n)
+{
+    for (size_t i = 0; i < d->n_authors; i++) { /* authors may share a record to look up */
+        struct author *a = &d->authors[i];
+        if (strcasecmp(name, a->at_from.name) == 0)
+            answer_lookup(&a->at_from, st, records, lens, n);
+        if (strcasecmp(name, a->at_org.name) == 0)
+            answer_lookup(&a->at_org, st, records, lens, n);
+    }
 }
 
 static bool aligned(const char *a, const char *from, const char *from_org, bool strict)
@@ -212,46 +238,78 @@ static bool aligned(const char *a, const char *from, const char *from_org, bool 
     return strcasecmp(org, from_org) == 0;
 }
 
-enum auth_dmarc_step auth_dmarc_run(struct auth_dmarc *d, const char **txt_name)
+/* Evaluates one author domain on the answers it has: NEED names its next look-up. */
+static enum auth_dmarc_step run_author(const struct auth_dmarc *d, struct author *a,
+                                       const char **txt_name)
 {
-    d->policy = AUTH_DMARC_P_UNSET;
-    if (d->from[0] == '\0' || strchr(d->from, '.') == NULL) {
-        d->result = AUTH_DMARC_PERMERROR; /* no usable From: domain */
+    a->policy = AUTH_DMARC_P_UNSET;
+    if (a->from[0] == '\0' || strchr(a->from, '.') == NULL) {
+        a->result = AUTH_DMARC_PERMERROR; /* no usable From: domain */
         return AUTH_DMARC_DONE;
     }
-    const struct lookup *l = &d->at_from;
+    const struct lookup *l = &a->at_from;
     if (!l->answered) {
         *txt_name = l->name;
         return AUTH_DMARC_NEED;
     }
-    bool subdomain = strcmp(d->from, d->from_org) != 0;
+    bool subdomain = strcmp(a->from, a->from_org) != 0;
     if (l->st == AUTH_DNS_TEMPFAIL) {
-        d->result = AUTH_DMARC_TEMPERROR;
+        a->result = AUTH_DMARC_TEMPERROR;
         return AUTH_DMARC_DONE;
     }
     if (!l->found && subdomain) {
-        l = &d->at_org;
+        l = &a->at_org;
         if (!l->answered) {
             *txt_name = l->name;
             return AUTH_DMARC_NEED;
         }
         if (l->st == AUTH_DNS_TEMPFAIL) {
-            d->result = AUTH_DMARC_TEMPERROR;
+            a->result = AUTH_DMARC_TEMPERROR;
             return AUTH_DMARC_DONE;
         }
     }
     if (!l->found) {
-        d->result = AUTH_DMARC_NONE;
+        a->result = AUTH_DMARC_NONE;
         return AUTH_DMARC_DONE;
     }
     const struct auth_dmarc_record *r = &l->rec;
-    bool pass = d->spf_pass && aligned(d->spf_domain, d->from, d->from_org, r->strict_spf);
+    bool pass = d->spf_pass && aligned(d->spf_domain, a->from, a->from_org, r->strict_spf);
     for (size_t i = 0; !pass && i < d->n_dkim; i++)
-        pass = d->dkim[i].pass && aligned(d->dkim[i].domain, d->from, d->from_org,
+        pass = d->dkim[i].pass && aligned(d->dkim[i].domain, a->from, a->from_org,
                                           r->strict_dkim);
-    d->result = pass ? AUTH_DMARC_PASS : AUTH_DMARC_FAIL;
+    a->result = pass ? AUTH_DMARC_PASS : AUTH_DMARC_FAIL;
     /* §6.3 sp=: the organizational domain's record speaks for its subdomains. */
-    d->policy = l == &d->at_org && r->sp != AUTH_DMARC_P_UNSET ? r->sp : r->p;
+    a->policy = l == &a->at_org && r->sp != AUTH_DMARC_P_UNSET ? r->sp : r->p;
+    return AUTH_DMARC_DONE;
+}
+
+/* How much an author's outcome weighs when several authors are evaluated (§6.6.1: the
+ * strictest policy among those that fail applies): a failure, the stricter its policy the
+ * heavier; then a temporary error (a retry may fail), a permanent error, a pass, none. */
+static unsigned weight(const struct author *a)
+{
+    switch (a->result) {
+    case AUTH_DMARC_FAIL: return 10u + (unsigned)a->policy;
+    case AUTH_DMARC_TEMPERROR: return 4;
+    case AUTH_DMARC_PERMERROR: return 3;
+    case AUTH_DMARC_PASS: return 2;
+    case AUTH_DMARC_NONE: break;
+    }
+    return 1;
+}
+
+enum auth_dmarc_step auth_dmarc_run(struct auth_dmarc *d, const char **txt_name)
+{
+    d->decisive = NULL;
+    d->result = AUTH_DMARC_PERMERROR; /* no author domain at all */
+    for (size_t i = 0; i < d->n_authors; i++)
+        if (run_author(d, &d->authors[i], txt_name) == AUTH_DMARC_NEED)
+            return AUTH_DMARC_NEED;
+    for (size_t i = 0; i < d->n_authors; i++)
+        if (d->decisive == NULL || weight(&d->authors[i]) > weight(d->decisive))
+            d->decisive = &d->authors[i];
+    if (d->decisive != NULL)
+        d->result = d->decisive->result;
     return AUTH_DMARC_DONE;
 }
 
@@ -262,10 +320,10 @@ enum auth_dmarc_result auth_dmarc_result(const struct auth_dmarc *d)
 
 enum auth_dmarc_policy auth_dmarc_policy(const struct auth_dmarc *d)
 {
-    return d->policy;
+    return d->decisive ? d->decisive->policy : AUTH_DMARC_P_UNSET;
 }
 
 const char *auth_dmarc_from_domain(const struct auth_dmarc *d)
 {
-    return d->from;
+    return d->decisive ? d->decisive->from : "";
 }

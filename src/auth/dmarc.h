@@ -19,6 +19,7 @@ enum auth_dmarc_result {
 };
 const char *auth_dmarc_result_name(enum auth_dmarc_result r); /* never NULL */
 
+/* In order of strictness (several failing authors: the strictest applies). */
 enum auth_dmarc_policy { AUTH_DMARC_P_UNSET, AUTH_DMARC_P_NONE, AUTH_DMARC_P_QUARANTINE,
                          AUTH_DMARC_P_REJECT };
 const char *auth_dmarc_policy_name(enum auth_dmarc_policy p); /* "" for UNSET */
@@ -50,9 +51,13 @@ struct auth_dmarc_dkim {
 
 struct auth_dmarc;
 
-/* An evaluation for the From: domain and the SPF (mail-from domain, pass or not) and DKIM
- * results. NULL when out of memory. */
-struct auth_dmarc *auth_dmarc_new(const char *from_domain, const char *spf_domain, bool spf_pass,
+/* An evaluation for the author domains (the domains of the From: addresses, auth/from.h) and
+ * the SPF (mail-from domain, pass or not) and DKIM results. Each author domain is evaluated;
+ * the outcome is the strictest failing policy's (§6.6.1), else a temporary error, a permanent
+ * error, a pass, none. No author domain (n_from 0, or one without a dot): permerror. NULL when
+ * out of memory. */
+struct auth_dmarc *auth_dmarc_new(const char *const *from_domains, size_t n_from,
+                                  const char *spf_domain, bool spf_pass,
                                   const struct auth_dmarc_dkim *dkim, size_t n_dkim);
 void auth_dmarc_free(struct auth_dmarc *d);
 
@@ -65,6 +70,7 @@ void auth_dmarc_answer(struct auth_dmarc *d, const char *name, enum auth_dns_sta
 enum auth_dmarc_result auth_dmarc_result(const struct auth_dmarc *d);
 /* The policy that applies (sp= for a subdomain when given, else p=); UNSET without record. */
 enum auth_dmarc_policy auth_dmarc_policy(const struct auth_dmarc *d);
+/* The author domain whose outcome is the result ("" when there is none). */
 const char *auth_dmarc_from_domain(const struct auth_dmarc *d);
 
 #endif

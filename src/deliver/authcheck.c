@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/dkim_sign.h"
+#include "auth/from.h"
 #include "deliver/dnscache.h"
 #include "limits_mta.h"
 #include "deliver/resolver.h"
@@ -62,7 +62,7 @@ struct deliver_authcheck_run {
     bool spf_helo;
     struct auth_dkim_verify *dkim;
     bool want_dmarc;
-    char from_domain[LIMIT_DOMAIN + 1];
+    struct auth_from from; /* the author domains of the message */
     struct auth_dmarc *dmarc;
     struct question q[AUTH_DKIM_SIGS_MAX]; /* SPF and DMARC use q[0] */
     struct key_answer keys[AUTH_DKIM_SIGS_MAX];
@@ -239,7 +239,8 @@ static void finish(struct deliver_authcheck_run *run)
     evtimer_add(run->done, &now);
 }
 
-/* DMARC once the keys are in: the From: domain against the SPF and DKIM outcomes. */
+/* DMARC once the keys are in: the author domains against the SPF and DKIM outcomes (no DKIM
+ * verifier when the header had too many fields to verify). */
 static bool begin_dmarc(struct deliver_authcheck_run *run)
 {
     size_t n = auth_dkim_verify_count(run->dkim);
@@ -250,7 +251,11 @@ static bool begin_dmarc(struct deliver_authcheck_run *run)
     }
     const char *spf_domain = run->spf ? auth_spf_domain(run->spf) : "";
     bool spf_pass = run->spf && auth_spf_result(run->spf) == AUTH_SPF_PASS;
-    run->dmarc = auth_dmarc_new(run->from_domain, spf_domain, spf_pass, dk,
+    const char *authors[AUTH_FROM_DOMAINS_MAX];
+    size_t n_authors = run->from.status == AUTH_FROM_OK ? run->from.n : 0;
+    for (size_t i = 0; i < n_authors; i++)
+        authors[i] = run->from.domains[i];
+    run->dmarc = auth_dmarc_new(authors, n_authors, spf_domain, spf_pass, dk,
                                 n < AUTH_DKIM_SIGS_MAX ? n : AUTH_DKIM_SIGS_MAX);
     if (run->dmarc == NULL)
         return false;
@@ -330,6 +335,7 @@ struct deliver_authcheck_run *deliver_authcheck_run_new(struct deliver_authcheck
         return NULL;
     }
     run->a = a;
+    run->from.status = AUTH_FROM_NONE;
     for (size_t i = 0; i < AUTH_DKIM_SIGS_MAX; i++)
         run->q[i] = (struct question){.run = run, .index = i};
     run->next = a->runs;
@@ -391,11 +397,9 @@ enum auth_err deliver_authcheck_message(struct deliver_authcheck_run *run, const
     auth_dmarc_free(run->dmarc);
     run->dmarc = NULL;
     enum auth_err err = auth_dkim_verify_new(msg, len, (int64_t)time(NULL), &run->dkim);
-    if (err != AUTH_OK)
-        return err;
-    run->from_domain[0] = '\0';
-    if (auth_dkim_from_domain(msg, len, run->from_domain, sizeof run->from_domain) != AUTH_OK)
-        run->from_domain[0] = '\0';
+    if (err != AUTH_OK && !(err == AUTH_ERR_TOO_BIG && dmarc))
+        return err; /* too many fields to verify: DMARC is still judged, without DKIM */
+    auth_from_authors(msg, len, &run->from);
     run->want_dmarc = dmarc;
     run->cb = cb;
     run->ctx = ctx;
@@ -423,6 +427,11 @@ const struct auth_dkim_verify *deliver_authcheck_run_dkim(const struct deliver_a
 const struct auth_dmarc *deliver_authcheck_run_dmarc(const struct deliver_authcheck_run *run)
 {
     return run->dmarc;
+}
+
+const struct auth_from *deliver_authcheck_run_from(const struct deliver_authcheck_run *run)
+{
+    return &run->from;
 }
 
 bool deliver_authcheck_run_spf_helo(const struct deliver_authcheck_run *run)

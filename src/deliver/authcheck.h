@@ -13,6 +13,7 @@
 #include "auth/dkim_verify.h"
 #include "auth/dmarc.h"
 #include "auth/err.h"
+#include "auth/from.h"
 #include "auth/spf.h"
 
 struct event_base;
@@ -52,8 +53,10 @@ enum auth_err deliver_authcheck_spf(struct deliver_authcheck_run *run, const cha
                                     const char *receiver, deliver_authcheck_cb *cb, void *ctx);
 
 /* Verifies every DKIM signature of msg (CRLF line ends; read during the call only) and, when
- * dmarc, evaluates DMARC for its From: domain with the SPF result of this run (none when SPF
- * was not checked). cb as above. Errors: NOMEM, TOO_BIG (see auth_dkim_verify_new). */
+ * dmarc, evaluates DMARC for its author domains (auth_from_authors) with the SPF result of
+ * this run (none when SPF was not checked). A header with more fields than the verifier takes
+ * (AUTH_DKIM_FIELDS_MAX) is not verified (no DKIM result) but DMARC is still evaluated. cb as
+ * above. Errors: NOMEM, TOO_BIG (see auth_dkim_verify_new; only when not dmarc). */
 enum auth_err deliver_authcheck_message(struct deliver_authcheck_run *run, const char *msg,
                                         size_t len, bool dmarc, deliver_authcheck_cb *cb,
                                         void *ctx);
@@ -62,6 +65,8 @@ enum auth_err deliver_authcheck_message(struct deliver_authcheck_run *run, const
 const struct auth_spf *deliver_authcheck_run_spf(const struct deliver_authcheck_run *run);
 const struct auth_dkim_verify *deliver_authcheck_run_dkim(const struct deliver_authcheck_run *run);
 const struct auth_dmarc *deliver_authcheck_run_dmarc(const struct deliver_authcheck_run *run);
+/* The author domains found by deliver_authcheck_message (status NONE before it). */
+const struct auth_from *deliver_authcheck_run_from(const struct deliver_authcheck_run *run);
 /* True when the SPF identity was the HELO name (no MAIL FROM). */
 bool deliver_authcheck_run_spf_helo(const struct deliver_authcheck_run *run);
 

@@ -2,10 +2,11 @@
  * sessions): SPF when MAIL FROM arrives, DKIM and DMARC at the end of the message, through
  * deliver/authcheck.c on the loop (the session waits with SMTP_PENDING). spf_check reject
  * refuses an SPF fail (550 5.7.23) or temperror (451 4.7.24); dmarc_check enforce refuses a
- * DMARC fail under p=reject (550 5.7.26) and files one under p=quarantine into the .Junk
- * folder. The message is held in memory (as signing.c holds it) and stored once checked:
- * Received, our Authentication-Results, then the message without forged Authentication-Results
- * of our own host name. RFC 7208 §8, RFC 7489 §6.6, RFC 7372, RFC 8601 §5. */
+ * DMARC fail under p=reject (550 5.7.26), a message without one readable From: field
+ * (550 5.7.1), and files a DMARC fail under p=quarantine into the .Junk folder. The
+ * message is held in memory (as signing.c holds it) and stored once checked: Received, our
+ * Authentication-Results, then the message without forged Authentication-Results of our own
+ * host name. RFC 7208 §8, RFC 7489 §6.6, RFC 7372, RFC 8601 §5. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,16 @@ static enum reply_id store_checked(struct server_conn *c, const char *folder)
                            : (err == STORE_ERR_NOSPACE ? REPLY_DISK_FULL : REPLY_STORE_FAILED);
 }
 
+/* Refuses the checked message with reply (detail in its text): nothing is stored. */
+static void refuse(struct server_conn *c, struct smtp_decision *d, enum reply_id reply,
+                   const char *detail)
+{
+    server_transaction_discard(c);
+    drop_envelope(c->receipt);
+    d->reply = reply;
+    smtp_decision_set_detail(d, detail);
+}
+
 static void on_message(void *ctx, struct deliver_authcheck_run *run)
 {
     struct server_conn *c = ctx;
@@ -219,15 +230,29 @@ static void on_message(void *ctx, struct deliver_authcheck_run *run)
     bool enforce = dmarc_mode(c) == POLICY_DMARC_ENFORCE && dm != NULL &&
                    auth_dmarc_result(dm) == AUTH_DMARC_FAIL;
     enum auth_dmarc_policy policy = dm ? auth_dmarc_policy(dm) : AUTH_DMARC_P_UNSET;
+    /* No author domain (no From: field, several, or one we cannot read): RFC 7489 §6.6.1 leaves
+     * such messages out of DMARC ("typically rejected": RFC 5322 §3.6 forbids them), so DMARC
+     * itself can only say permerror. Accepting them would let anyone past p=reject by adding
+     * a second From: or a From: we cannot read, since the reader's mail program still shows
+     * an address. Postfix with OpenDMARC refuses them only when told to (RequiredHeaders for
+     * the field counts and a From: without a domain, RejectMultiValueFrom for several
+     * addresses of different domains); enforce here always refuses a message with no single
+     * readable From: field, and evaluates every domain of a From: naming several addresses
+     * (§6.6.1: the strictest failing policy applies), which needs no refusal of its own. tag
+     * records dmarc=permerror and delivers. */
+    const struct auth_from *from = deliver_authcheck_run_from(run);
+    bool no_author = dmarc_mode(c) == POLICY_DMARC_ENFORCE && from->status != AUTH_FROM_OK;
     struct smtp_decision d;
     memset(&d, 0, sizeof d);
-    if (enforce && policy == AUTH_DMARC_P_REJECT) {
+    if (no_author) {
+        net_log("receipt: [%s] from=<%s> refused: %s, no author domain for DMARC: %s", c->addr,
+                c->msg_sender ? c->msg_sender : "", auth_from_status_text(from->status),
+                r->results);
+        refuse(c, &d, REPLY_DMARC_NO_AUTHOR, auth_from_status_text(from->status));
+    } else if (enforce && policy == AUTH_DMARC_P_REJECT) {
         net_log("receipt: [%s] from=<%s> refused by the DMARC policy of %s: %s", c->addr,
                 c->msg_sender ? c->msg_sender : "", auth_dmarc_from_domain(dm), r->results);
-        server_transaction_discard(c);
-        drop_envelope(r);
-        d.reply = REPLY_DMARC_REJECT;
-        smtp_decision_set_detail(&d, auth_dmarc_from_domain(dm));
+        refuse(c, &d, REPLY_DMARC_REJECT, auth_dmarc_from_domain(dm));
     } else {
         bool junk = enforce && policy == AUTH_DMARC_P_QUARANTINE;
         d.reply = store_checked(c, junk ? JUNK_FOLDER : NULL);

@@ -9,13 +9,11 @@ neither); `clearmta queue show` and the log line show the results."""
 import json
 import os
 import re
-import shutil
 import smtplib
 import subprocess
-import tempfile
 import unittest
 
-from authdns import TestDNS
+from authdns import DkimZone
 from harness import BIN, HOSTNAME, ServerTestCase, free_ports, wait_until
 
 ZONE = {
@@ -51,22 +49,10 @@ def results(msg):
     return re.findall(r"^Authentication-Results:.*(?:\r?\n[ \t].*)*", msg, re.M)
 
 
-class ReceiptDmarc(ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="clearmta-receipt-")
-        cls.key = os.path.join(cls.dir, "signed.pem")
-        out = subprocess.run([BIN, "dkim", "keygen", "--domain", "signed.example", "--selector",
-                              "s", "--type", "ed25519", "--out", cls.key], check=True,
-                             capture_output=True, timeout=60).stdout.decode()
-        zone = dict(ZONE)
-        zone["s._domainkey.signed.example"] = [{"TXT": out.split('"')[1]}]
-        cls.dns = TestDNS(zone)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.dns.stop()
-        shutil.rmtree(cls.dir, ignore_errors=True)
+class ReceiptDmarc(DkimZone, ServerTestCase):
+    ZONE = ZONE
+    DKIM_DOMAIN = "signed.example"
+    DKIM_SELECTOR = "s"
 
     def server(self, *lines):
         return self.start_server(extra_config=["resolver %s" % self.dns.resolver,
