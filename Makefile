@@ -6,7 +6,7 @@ CC      ?= gcc
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 INC     := -Isrc
-LIBS    := -levent_core -levent_extra -levent_openssl -levent_pthreads -lhiredis -lssl -lcrypto -lcrypt -lcares -lresolv -lpsl -lpthread -lm
+LIBS    := -levent_core -levent_extra -levent_openssl -levent_pthreads -lhiredis -lssl -lcrypto -lcrypt -lcares -lresolv -lpsl -lidn2 -lpthread -lm
 
 RELEASE_CFLAGS := $(CSTD) $(WARN) $(INC) -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
 ASAN_CFLAGS    := $(CSTD) $(WARN) $(INC) -O1 -g -fno-omit-frame-pointer \

@@ -3,7 +3,7 @@
 # Usage: deps.sh build|test|bench. Runs apt-get as root (sudo when not root).
 set -eu
 
-build_pkgs="gcc make python3 libc6-dev libevent-dev libssl-dev libcrypt-dev libc-ares-dev libhiredis-dev libpsl-dev publicsuffix openssl"
+build_pkgs="gcc make python3 libc6-dev libevent-dev libssl-dev libcrypt-dev libc-ares-dev libhiredis-dev libpsl-dev libidn2-dev publicsuffix openssl"
 test_pkgs="$build_pkgs libcmocka-dev python3 swaks libnet-ssleay-perl curl msmtp dnsmasq-base redis-server clang libclang-rt-14-dev man-db systemd python3-dkim python3-spf python3-yaml dovecot-core dovecot-lmtpd chromium chromium-driver python3-selenium prometheus"
 bench_pkgs="$build_pkgs postfix redis-server linux-perf strace sasl2-bin libsasl2-modules"
 

@@ -5,18 +5,27 @@
  * mailbox-list (RFC 5322 §3.4): quoted strings and comments are skipped, so an '@' or ','
  * inside a display name is never taken for an address; the address of a mailbox is its
  * angle-addr when it has one, else the whole mailbox (an addr-spec); its domain is what follows
- * the one '@' of that address. Anything this cannot read with certainty (group syntax, a route,
- * a domain literal, two '@' in an address, text after '>') makes the field unreadable: the
- * caller then knows no author, rather than a wrong one. */
+ * the one '@' of that address. A domain in UTF-8 (RFC 6532) is turned into its A-label form
+ * (IDNA2008 with the UTS #46 mapping, libidn2), the name DNS holds its DMARC record under. The
+ * mapping drops the characters a reader cannot see (a zero-width space, a no-break space at the
+ * end), so a domain padded with them is judged as the domain it imitates, whose policy then
+ * applies; one that does not convert (a joiner out of context, a disallowed character, not
+ * UTF-8) is unreadable. Anything this cannot read with
+ * certainty (group syntax, a route, a domain literal, two '@' in an address, text after '>')
+ * makes the field unreadable: the caller then knows no author, rather than a wrong one. */
 #include "auth/from.h"
 
+#include <idn2.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "auth/canon.h"
 
-/* A domain as DNS carries it in text: at most 253 characters. */
-#define DOMAIN_TEXT_MAX 253u
+/* A domain as DNS carries it in text is at most 253 characters; in UTF-8 before conversion, a
+ * character of it may take 4 octets. */
+#define DNS_TEXT_MAX 253u
+#define DOMAIN_TEXT_MAX (4u * DNS_TEXT_MAX)
 
 const char *auth_from_status_text(enum auth_from_status s)
 {
@@ -47,10 +56,11 @@ static bool is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* Letters, digits, '-', '.', and the octets of UTF-8 (checked when the domain is converted). */
 static bool is_domain_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.';
+           c == '-' || c == '.' || (unsigned char)c >= 0x80;
 }
 
 /* A new address part (at the start of the mailbox and at its '<'). */
@@ -101,9 +111,7 @@ static void octet(struct mailbox *m, char c)
     if (m->ats == 0)
         return; /* the local part (or a display name) */
     if (!is_domain_char(c) || m->gap || m->dlen == DOMAIN_TEXT_MAX) {
-        m->bad = true; /* a domain literal, a space inside the domain, too long, or UTF-8
-                        * (RFC 6532): not converted to A-labels, and an invisible character
-                        * after a real domain must not make it another, unchecked one */
+        m->bad = true; /* a domain literal, a space inside the domain, or too long */
         return;
     }
     m->domain[m->dlen++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
@@ -120,11 +128,38 @@ static bool plain_domain(const char *d, size_t n)
     return true;
 }
 
+/* The domain as DNS text, at most DNS_TEXT_MAX characters: one with UTF-8 octets is put in its
+ * A-label form, in place (false: too long, or it does not convert). The UTS #46 mapping
+ * lower-cases, normalises and drops ignorable characters; STD3 rules refuse what is no host
+ * name character, and IDNA2008 refuses joiners out of their context. */
+static bool to_a_labels(struct mailbox *m)
+{
+    bool ascii = true;
+    for (size_t i = 0; i < m->dlen && ascii; i++)
+        ascii = (unsigned char)m->domain[i] < 0x80;
+    if (ascii)
+        return m->dlen <= DNS_TEXT_MAX;
+    m->domain[m->dlen] = '\0';
+    uint8_t *alabels = NULL;
+    if (idn2_lookup_u8((const uint8_t *)m->domain, &alabels,
+                       IDN2_NONTRANSITIONAL | IDN2_USE_STD3_ASCII_RULES) != IDN2_OK)
+        return false;
+    size_t n = strlen((const char *)alabels);
+    bool fits = n <= DNS_TEXT_MAX;
+    if (fits) {
+        memcpy(m->domain, alabels, n);
+        m->dlen = n;
+    }
+    idn2_free(alabels);
+    return fits;
+}
+
 /* The end of a mailbox (at ',' or at the end of the field): its domain joins out's list. */
 static void end_mailbox(struct mailbox *m, struct auth_from *out)
 {
     bool empty = !m->any; /* "a@b.example, , c@d.example": an empty element (obs-mbox-list) */
-    bool ok = !m->bad && m->angle != 1 && m->ats == 1 && plain_domain(m->domain, m->dlen);
+    bool ok = !m->bad && m->angle != 1 && m->ats == 1 && to_a_labels(m) &&
+              plain_domain(m->domain, m->dlen);
     if (!empty && out->status == AUTH_FROM_OK) {
         bool known = false;
         for (size_t i = 0; ok && !known && i < out->n; i++)

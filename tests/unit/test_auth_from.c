@@ -100,13 +100,42 @@ static void test_unreadable(void **state)
         " Group: <a@example.test>",
         " a@\"example\".test",
         " a@example.test)",
-        " a@bank.example\xc2\xa0",
-        " a@b\xc3\xbc" "cher.example",
+        " a@bank.exam\xe2\x80\x8dple",         /* a zero-width joiner out of context */
+        " a@a\xe2\x81\x84" "b.example",          /* a fraction slash */
+        " a@bank.example\xef\xbc\x8e",         /* a full-width dot: "bank.example." */
+        " a@bank.example\xff",                 /* not UTF-8 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         print_message("%s\n", bad[i]);
         expect(bad[i], AUTH_FROM_UNREADABLE, NULL);
     }
+}
+
+/* A domain in UTF-8 is judged under its A-label form (IDNA2008, UTS #46 mapping). */
+static void test_utf8_domains(void **state)
+{
+    (void)state;
+    expect(" a@b\xc3\xbc" "cher.example", AUTH_FROM_OK, "xn--bcher-kva.example");
+    expect(" \"M\xc3\xbcller\" <a@B\xc3\x9c" "CHER.example>, b@xn--bcher-kva.example", AUTH_FROM_OK,
+           "xn--bcher-kva.example");
+    expect(" a@\xe4\xbe\x8b\xe3\x81\x88.example", AUTH_FROM_OK, "xn--r8jz45g.example");
+    /* characters the mapping drops make no other domain: the one imitated is judged */
+    expect(" a@bank.example\xc2\xa0", AUTH_FROM_OK, "bank.example");
+    expect(" a@bank\xe2\x80\x8b.example", AUTH_FROM_OK, "bank.example");
+}
+
+/* A domain longer than DNS carries (253 characters) is no author domain. */
+static void test_long_domain(void **state)
+{
+    (void)state;
+    char v[600] = " a@";
+    size_t n = strlen(v);
+    while (n < 400) {
+        memcpy(v + n, "abcdefgh.", 9);
+        n += 9;
+    }
+    memcpy(v + n, "example", sizeof "example");
+    expect(v, AUTH_FROM_UNREADABLE, NULL);
 }
 
 static void test_field_count(void **state)
@@ -224,6 +253,8 @@ int main(void)
         cmocka_unit_test(test_one_address),
         cmocka_unit_test(test_several_addresses),
         cmocka_unit_test(test_unreadable),
+        cmocka_unit_test(test_utf8_domains),
+        cmocka_unit_test(test_long_domain),
         cmocka_unit_test(test_field_count),
         cmocka_unit_test(test_many_fields),
         cmocka_unit_test(test_long_from),
