@@ -38,10 +38,15 @@ bool reply_safe_text(const char *s, size_t len, const char *newline, reply_safe_
         }
         if (i > plain && !put(ctx, s + plain, i - plain))
             return false;
-        if (n == 0)
-            n = 1; /* an ill-formed byte: escaped alone, the next one read afresh */
-        bool ok = cp == '\n' && n == 1 ? put(ctx, newline, strlen(newline))
-                                       : put_escaped(u + i, n, put, ctx);
+        bool crlf = n == 1 && cp == '\r' && i + 1 < len && s[i + 1] == '\n';
+        bool ok;
+        if ((n == 1 && cp == '\n') || crlf) {
+            ok = put(ctx, newline, strlen(newline));
+            n = crlf ? 2 : 1; /* CRLF is one line end */
+        } else {
+            n = n > 0 ? n : 1; /* an ill-formed byte: escaped alone, the next read afresh */
+            ok = put_escaped(u + i, n, put, ctx);
+        }
         if (!ok)
             return false;
         i += n;

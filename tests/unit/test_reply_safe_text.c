@@ -36,8 +36,9 @@ static void test_controls_escaped(void **state)
     assert_null(strchr(out, '\n'));
     /* A NUL inside the given length is a byte like the others. */
     assert_string_equal(shown("a\0b", 3, " "), "a\\x00b");
-    /* Indented lines for a terminal. */
+    /* Indented lines for a terminal; CRLF is one line end, a lone CR a control byte. */
     assert_string_equal(shown("554-a\n554 b", 11, "\n    "), "554-a\n    554 b");
+    assert_string_equal(shown("a\r\nb\rc\r", 7, " "), "a b\\x0Dc\\x0D");
 }
 
 static void test_c1_and_ill_formed_escaped(void **state)
