@@ -11,7 +11,6 @@
 #include "cli/cli.h"
 #include "cli/explain_json.h"
 #include "reply/bounce.h"
-#include "reply/safe_text.h"
 
 /* A bounce's reasons sit in its first kilobytes; what follows a message's first 4 MiB (a large
  * returned attachment) is skipped, so memory stays constant whatever the input. */
@@ -30,21 +29,10 @@ struct bounce_run {
 
 static struct cli_json record; /* the JSON line being built */
 
-#define FIELD_INDENT "                 " /* the width of "  Reason:        " */
-
-static bool stdout_put(void *ctx, const char *p, size_t n)
-{
-    (void)ctx;
-    return fwrite(p, 1, n, stdout) == n;
-}
-
-/* Prints label, then text taken from the bounce as the terminal may show it (each further
- * line indented under the first, control bytes as "\xHH": reply/safe_text.h), then after. */
+/* Text taken from the bounce, shown safely (cli_print_outside). */
 static void print_outside(const char *label, const char *s, const char *after)
 {
-    fputs(label, stdout);
-    reply_safe_text(s, strlen(s), "\n" FIELD_INDENT, stdout_put, NULL);
-    fputs(after, stdout);
+    cli_print_outside(label, s, strlen(s), after);
 }
 
 static void print_rcpt(const char *name, const struct reply_bounce *b,

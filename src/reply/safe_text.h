@@ -12,10 +12,10 @@
 typedef bool reply_safe_put(void *ctx, const char *p, size_t n);
 
 /* Writes the len bytes of s through put: printable ASCII, TAB and well-formed UTF-8 as they
- * are; each LF or CRLF as the string newline (" " keeps a log line one line, "\n      " indents the
- * next line of a multi-line reply); every other C0 control byte (a lone CR too), DEL, the bytes of a C1
- * control character (U+0080 to U+009F) and every byte of an ill-formed UTF-8 sequence as
- * "\xHH" (two upper-case hex digits). False as soon as put fails. */
+ * are; each LF or CRLF as the string newline (" " keeps a log line one line, "\n      "
+ * indents the next line of a multi-line reply); every other C0 control byte (a lone CR too),
+ * DEL, the bytes of a C1 control character (U+0080 to U+009F) and every byte of an ill-formed
+ * UTF-8 sequence as "\xHH" (two upper-case hex digits). False as soon as put fails. */
 bool reply_safe_text(const char *s, size_t len, const char *newline, reply_safe_put *put,
                      void *ctx);
 

@@ -54,6 +54,16 @@ class OutsideTextCase(ServerTestCase):
         for c in TERMINAL_CONTROLS:
             self.assertNotIn(c, out)
 
+    def explain(self, content, *args):
+        """`clearmta explain ARGS FILE` on a file holding content: its output, checked clean."""
+        path = os.path.join(self.mkdtemp(), "input")
+        with open(path, "wb") as f:
+            f.write(content)
+        rc, out, err = run([BIN, "explain"] + list(args) + [path])
+        self.assertEqual(rc, 0, err)
+        self.assertCleanText(out)
+        return out
+
 
 class RemoteReplyTest(OutsideTextCase, DeliverCase):
     def setUp(self):
@@ -130,23 +140,35 @@ BOUNCE = (b"From: MAILER-DAEMON@x.test\r\nTo: alice@example.test\r\nSubject: Und
           b"Subject: =?utf-8?b?G10wO293bmVkBw==?= hi \x1b[2J\r\n\r\n--B--\r\n")
 
 
-class ExplainBounceTest(OutsideTextCase):
-    def test_bounce_text_escaped(self):
-        path = os.path.join(self.mkdtemp(), "bounce.eml")
-        with open(path, "wb") as f:
-            f.write(BOUNCE)
-        rc, out, err = run([BIN, "explain", "--bounce", path])
-        self.assertEqual(rc, 0, err)
-        self.assertCleanText(out)
-        self.assertIn(b"  Reply:         550 5.1.1 \\x1B]0;owned\\x07 no such user", out)
-        self.assertIn(b"  Remote MTA:    mx\\x07.x.test\n", out)
-        self.assertIn(b"\\x1B[2J\"\n", out)  # the subject, quoted, ends the Message line
-        self.assertIn(b"\\x1B]0;owned\\x07 hi", out)  # its decoded encoded-word
-        rc, out, err = run([BIN, "explain", "--bounce", path, "--json"])
-        self.assertEqual(rc, 0, err)
-        self.assertCleanText(out)
+POSTFIX_LOG = (b"Dec  6 10:00:00 mail postfix/smtp[123]: 4ABCDEF: to=<bob@x\x1b[31m.test>, "
+               b"relay=mx.x.test[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, "
+               b"status=bounced (host mx.x.test[192.0.2.1] said: 550 5.1.1 \x1b]0;owned\x07 "
+               b"\xc2\x9b2J no such user (in reply to RCPT TO command))\n")
+
+# (input, explain's options, what its text output must hold)
+EXPLAIN_CASES = [
+    (BOUNCE, ["--bounce"], [b"  Reply:         550 5.1.1 \\x1B]0;owned\\x07 no such user",
+                            b"  Remote MTA:    mx\\x07.x.test\n",
+                            b"\\x1B[2J\"\n",  # the subject, quoted, ends the Message line
+                            b"\\x1B]0;owned\\x07 hi"]),  # its decoded encoded-word
+    (POSTFIX_LOG, ["--log"], [b" bob@x\\x1B[31m.test: bounced",
+                              b"\\x1B]0;owned\\x07 \\xC2\\x9B2J no such user"]),
+    (POSTFIX_LOG, ["--summary", "--log"], [b"1 message to x\\x1B[31m.test bounced"]),
+]
+
+
+class ExplainTest(OutsideTextCase):
+    def test_bounce_and_log_text_escaped(self):
+        for content, args, wants in EXPLAIN_CASES:
+            with self.subTest(args=args):
+                out = self.explain(content, *args)
+                for want in wants:
+                    self.assertIn(want, out)
+
+    def test_bounce_json_as_received(self):
+        out = self.explain(BOUNCE, "--json", "--bounce")
         (rec,) = [json.loads(l) for l in out.splitlines()]
-        self.assertIn("\x1b]0;owned\x07 no such user", rec["reply"])  # as received
+        self.assertIn("\x1b]0;owned\x07 no such user", rec["reply"])
         self.assertIn("\x1b]0;owned\x07 hi", rec["subject"])
 
 
@@ -180,6 +202,17 @@ class SendmailHeaderTest(ServerTestCase):
         self.assertNotIn(b"\nFrom a@example.org Sun", msg)
         self.assertIn(b"\r\nSubject: t118 mbox", head)
         self.assertEqual(body, b"hi\r\n")
+
+    def test_mailq_shows_envelope_safely(self):
+        """mailq with the server down prints the maildrop's envelope: a C1 character that a
+        local user put in -f is shown escaped."""
+        self.finish_server(self.srv)  # stopped, with the harness's checks
+        self.sendmail(["-f", b"x\xc2\x9b[2J@example.org", "alice"], b"Subject: t118 mailq\n\nhi\n")
+        rc, out, err = run([BIN, "mailq", "-C", self.srv.conf_path_in_use()])
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b"not running", out)
+        self.assertNotIn(b"\xc2\x9b", out)
+        self.assertIn(b"from <x\\xC2\\x9B[2J@example.org>", out)
 
     def test_space_before_colon(self):
         self.sendmail(["-t", "-f", "a@example.org"],

@@ -22,7 +22,8 @@ static void test_plain_text_as_it_is(void **state)
     assert_string_equal(shown("a\tb \\x41", 8, " "), "a\tb \\x41");
     assert_string_equal(shown("", 0, " "), "");
     /* UTF-8 text stays readable: é (C3 A9), — (E2 80 94, continuation bytes in 0x80..0x9F) */
-    assert_string_equal(shown("caf\xC3\xA9 \xE2\x80\x94 ok", 12, " "), "caf\xC3\xA9 \xE2\x80\x94 ok");
+    assert_string_equal(shown("caf\xC3\xA9 \xE2\x80\x94 ok", 12, " "),
+                        "caf\xC3\xA9 \xE2\x80\x94 ok");
 }
 
 static void test_controls_escaped(void **state)

@@ -133,7 +133,8 @@ static void test_header_end_added(void **state)
                    "Subject: a\r\n b\r\nTo: x@y.test\r\n\r\nbody\r\n");
     expect_headers(" indented first line\r\n", "", "\r\n indented first line\r\n");
     expect_headers(": no name\r\n", "", "\r\n: no name\r\n");
-    expect_headers("Na\x01me: control in the name\r\n", "", "\r\nNa\x01me: control in the name\r\n");
+    expect_headers("Na\x01me: control in the name\r\n", "",
+                   "\r\nNa\x01me: control in the name\r\n");
     /* Fields only, a blank line already there, nothing at all: nothing added. */
     expect_headers("Subject: x\r\n", "", "Subject: x\r\n");
     expect_headers("Subject: x\r\n\r\nbody\r\n", "", "Subject: x\r\n\r\nbody\r\n");
