@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *in = (const char *)data + 1;
     size_t len = size - 1;
     char *norm = malloc(2 * len + 2);
-    char *out = malloc(2 * len + 2);
+    char *out = malloc(2 * len + 4); /* a blank line may be added after the header */
     if (!norm || !out)
         goto done;
     bool nul;
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct bounds b = {norm, norm + n};
     struct smtp_submit_header_info info;
     size_t m = smtp_submit_headers(norm, n, on_rcpt, &b, out, &info);
-    if (m > n || info.header_len > m)
+    if (m > n + 2 || info.header_len > m)
         abort();
 done:
     free(norm);

@@ -30,6 +30,11 @@ int cli_check_domain(int argc, char **argv); /* check_domain.c */
  * unreadable, out of memory or over 256 MiB. */
 char *cli_read_message(const char *path, bool to_crlf, size_t *len);
 
+/* outside_text.c: prints label, the len bytes of s (text from outside: a bounce, a log, an
+ * envelope) with control bytes as "\xHH" and each further line indented under the first
+ * (reply/safe_text.h), then after, to standard output. */
+void cli_print_outside(const char *label, const char *s, size_t len, const char *after);
+
 /* sendmail.c: sendmail(8) and mailq(1) for local programs; exit codes from sysexits.h. */
 struct policy_config;
 int cli_sendmail(int argc, char **argv);

@@ -29,6 +29,12 @@ struct bounce_run {
 
 static struct cli_json record; /* the JSON line being built */
 
+/* Text taken from the bounce, shown safely (cli_print_outside). */
+static void print_outside(const char *label, const char *s, const char *after)
+{
+    cli_print_outside(label, s, strlen(s), after);
+}
+
 static void print_rcpt(const char *name, const struct reply_bounce *b,
                        const struct reply_bounce_rcpt *r, bool json)
 {
@@ -40,31 +46,35 @@ static void print_rcpt(const char *name, const struct reply_bounce *b,
         cli_json_flush(&record, stdout);
         return;
     }
-    printf("%s: %s\n", name, r->recipient[0] ? r->recipient : "(no address)");
+    print_outside("", name, ": ");
+    print_outside("", r->recipient[0] ? r->recipient : "(no address)", "\n");
     if (b->kind == REPLY_BOUNCE_VACATION) {
         printf("  Reason:        vacation: an auto-reply (out of office), not a failure\n");
         return;
     }
     if (b->kind == REPLY_BOUNCE_FEEDBACK) {
-        printf("  Reason:        feedback: a complaint report (%s) from the recipient's "
-               "provider; stop mailing this address\n",
-               b->feedback_type[0] ? b->feedback_type : "abuse");
+        print_outside("  Reason:        feedback: a complaint report (",
+                      b->feedback_type[0] ? b->feedback_type : "abuse",
+                      ") from the recipient's provider; stop mailing this address\n");
         return;
     }
-    printf("  Action:        %s\n  Status:        %s%s\n", r->action, r->status,
-           r->status_given ? "" : " (likeliest: the report gives none)");
+    print_outside("  Action:        ", r->action, "\n");
+    print_outside("  Status:        ", r->status,
+                  r->status_given ? "\n" : " (likeliest: the report gives none)\n");
     if (r->diag[0])
-        printf("  Reply:         %s\n", r->diag);
+        print_outside("  Reply:         ", r->diag, "\n");
     if (r->remote_mta[0])
-        printf("  Remote MTA:    %s\n", r->remote_mta);
+        print_outside("  Remote MTA:    ", r->remote_mta, "\n");
     printf("  Reason:        %s%s\n", r->reason, r->hard ? " (hard bounce)" : "");
     if (ex) {
         printf("  Meaning:       %s\n  Likely cause:  %s\n  What to do:    %s\n", ex->meaning,
                ex->cause, ex->action);
         printf("  Retry:         %s\n", r->status[0] == '4' ? ex->retry_when : "no");
     }
-    if (b->message_id[0] || b->subject[0])
-        printf("  Message:       %s \"%s\"\n", b->message_id, b->subject);
+    if (b->message_id[0] || b->subject[0]) {
+        print_outside("  Message:       ", b->message_id, " \"");
+        print_outside("", b->subject, "\"\n");
+    }
 }
 
 static void one_message(struct bounce_run *run, const char *name)

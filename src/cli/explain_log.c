@@ -71,11 +71,13 @@ static void print_entry(const struct reply_log_entry *e, bool json, unsigned lon
         cli_json_flush(j, stdout);
         return;
     }
-    printf("%.*s %.*s %.*s: %s %s (%s)\n", (int)e->stamp_len, e->stamp ? e->stamp : "",
-           (int)e->queue_id_len, e->queue_id ? e->queue_id : "", (int)e->recipient_len,
-           e->recipient, reply_log_outcome_name(e->outcome), status, e->reason);
+    /* the log's fields are text from outside: shown safely */
+    cli_print_outside("", e->stamp ? e->stamp : "", e->stamp_len, " ");
+    cli_print_outside("", e->queue_id ? e->queue_id : "", e->queue_id_len, " ");
+    cli_print_outside("", e->recipient, e->recipient_len, ": ");
+    printf("%s %s (%s)\n", reply_log_outcome_name(e->outcome), status, e->reason);
     if (e->reply_len)
-        printf("  Reply:         %.*s\n", (int)e->reply_len, e->reply);
+        cli_print_outside("  Reply:         ", e->reply, e->reply_len, "\n");
     if (ex && e->outcome != REPLY_LOG_DELIVERED)
         printf("  Meaning:       %s\n  What to do:    %s\n", ex->meaning, ex->action);
 }
@@ -156,8 +158,9 @@ static void print_summary(bool json)
         enum reply_reason rr;
         const struct reply_reason_info *info =
             reply_reason_from_name(r->reason, &rr) ? reply_reason_info(rr) : NULL;
-        printf("  %lu message%s to %s %s (%s): %s%s\n", r->count, r->count == 1 ? "" : "s",
-               r->domain, reply_log_outcome_name(r->outcome), r->reason,
+        printf("  %lu message%s to ", r->count, r->count == 1 ? "" : "s");
+        cli_print_outside("", r->domain, strlen(r->domain), " ");
+        printf("%s (%s): %s%s\n", reply_log_outcome_name(r->outcome), r->reason,
                r->cause ? r->cause : info ? info->summary : r->reason,
                r->outcome != REPLY_LOG_DEFERRED ? ""
                : r->cause                      ? " The queue retries them."
@@ -165,9 +168,10 @@ static void print_summary(bool json)
         shown++;
     }
     for (size_t i = 0; i < nrows; i++)
-        if (rows[i].outcome == REPLY_LOG_DELIVERED)
-            printf("  %lu message%s to %s delivered\n", rows[i].count,
-                   rows[i].count == 1 ? "" : "s", rows[i].domain);
+        if (rows[i].outcome == REPLY_LOG_DELIVERED) {
+            printf("  %lu message%s to ", rows[i].count, rows[i].count == 1 ? "" : "s");
+            cli_print_outside("", rows[i].domain, strlen(rows[i].domain), " delivered\n");
+        }
     if (others)
         printf("  %lu more results in other groups\n", others);
 }

@@ -395,9 +395,10 @@ static int print_queue(const struct policy_config *cfg)
         if (!store_maildrop_is_name(de->d_name) ||
             store_maildrop_read(dir, de->d_name, SIZE_MAX / 2, &m) != STORE_OK)
             continue;
-        printf("%s  %zu bytes  from <%s>\n", de->d_name, m.body_len, m.sender);
+        printf("%s  %zu bytes  from <", de->d_name, m.body_len);
+        cli_print_outside("", m.sender, strlen(m.sender), ">\n");
         for (size_t i = 0; i < m.n_rcpts; i++)
-            printf("    to <%s>\n", m.rcpts[i]);
+            cli_print_outside("    to <", m.rcpts[i], strlen(m.rcpts[i]), ">\n");
         count++;
         store_maildrop_msg_free(&m);
     }

@@ -15,6 +15,7 @@
 #include "deliver/metrics.h"
 #include "policy/counters.h"
 #include "reply/explain.h"
+#include "reply/safe_text.h"
 #include "store/flags.h"
 #include "base/clock.h"
 #include "store/lazysync.h"
@@ -168,15 +169,13 @@ static const char *state_word(enum store_rcpt_state st)
     return st == STORE_RCPT_SENT ? "sent" : st == STORE_RCPT_BOUNCED ? "bounced" : "deferred";
 }
 
-/* The log line of one recipient's attempt. Control bytes of the reply become spaces. */
+/* The log line of one recipient's attempt. The reply is explained as its log line shows it:
+ * one line, control bytes escaped. */
 static void log_outcome(struct attempt *at, const struct rcpt_out *rc)
 {
     struct deliver_agent *a = at->job->a;
-    char diag[AGENT_DIAG_MAX], input[AGENT_DIAG_MAX + 16];
-    size_t n = strlen(rc->diag);
-    for (size_t i = 0; i < n; i++)
-        diag[i] = (unsigned char)rc->diag[i] < 0x20 || rc->diag[i] == 0x7f ? ' ' : rc->diag[i];
-    diag[n] = '\0';
+    char diag[4 * AGENT_DIAG_MAX], input[sizeof diag + 16];
+    reply_safe_text_buf(rc->diag, strlen(rc->diag), " ", diag, sizeof diag);
     snprintf(input, sizeof input, "%d.%d.%d %s", rc->status.cls, rc->status.subject,
              rc->status.detail, rc->expired ? "" : diag);
     struct reply_explanation ex;

@@ -1,5 +1,6 @@
 /* net/log.c — event logging to stderr, a file (reopened for logrotate) or syslog: one write(2)
- * per line so concurrent threads never interleave. */
+ * per line so concurrent threads never interleave, and one line per event whatever outside
+ * text it holds (a remote reply, a client's name): control bytes are escaped here, once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "net/log.h"
+#include "reply/safe_text.h"
 
 #define LOG_LINE_MAX 2048
 
@@ -63,8 +65,12 @@ void net_log_use_syslog(bool on)
         openlog("clearmta", LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
-static void emit(const char *text)
+/* Writes one line: text's line ends become spaces and its control bytes "\xHH", so no text
+ * from outside starts a line of its own or reaches a terminal reading the log. */
+static void emit(const char *raw)
 {
+    char text[LOG_LINE_MAX];
+    reply_safe_text_buf(raw, strlen(raw), " ", text, sizeof text);
     if (use_syslog) {
         syslog(LOG_INFO, "%s", text);
         return;

@@ -17,7 +17,8 @@ bool net_log_open_file(const char *path, char *err, size_t errlen);
  * in err (the old file stays in use). */
 bool net_log_reopen(char *err, size_t errlen);
 
-/* Formats and writes one line (a newline is added). Lines over 2 KiB are truncated. */
+/* Formats and writes one line (a newline is added). Lines over 2 KiB are truncated. In every
+ * line written, LF shows as a space and other control bytes as "\xHH" (reply/safe_text.h). */
 void net_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Writes a line that is already formatted; matches the store's logger callback. */

@@ -19,7 +19,8 @@ bool reply_json_string(const char *s, size_t len, reply_json_put *put, void *ctx
             i = run;
             continue;
         }
-        size_t n = reply_utf8_char(u + i, len - i, NULL);
+        uint32_t cp = 0;
+        size_t n = reply_utf8_char(u + i, len - i, &cp);
         if (u[i] == '"' || u[i] == '\\') {
             char esc[2] = {'\\', (char)u[i]};
             ok = put(ctx, esc, 2);
@@ -27,8 +28,9 @@ bool reply_json_string(const char *s, size_t len, reply_json_put *put, void *ctx
             ok = put(ctx, "\\n", 2);
         } else if (u[i] == '\t') {
             ok = put(ctx, "\\t", 2);
-        } else if (u[i] < 0x20 || u[i] == 0x7f) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[u[i] >> 4], hex[u[i] & 0xf]};
+        } else if (u[i] < 0x20 || u[i] == 0x7f || (n == 2 && cp <= 0x9f)) {
+            /* C0, DEL and C1 (U+0080 to U+009F): no terminal showing the JSON obeys them */
+            char esc[6] = {'\\', 'u', '0', '0', hex[(cp >> 4) & 0xf], hex[cp & 0xf]};
             ok = put(ctx, esc, 6);
         } else if (n == 0) {
             ok = put(ctx, "\xef\xbf\xbd", 3); /* U+FFFD for each byte of a broken sequence */

@@ -11,6 +11,7 @@
 #include "server/queue_admin.h"
 #include "net/control.h"
 #include "reply/explain.h"
+#include "reply/safe_text.h"
 
 static const char usage_text[] =
     "usage: clearmta queue list [--json]\n"
@@ -111,6 +112,21 @@ static bool is_pending(const char *state)
 
 /* ---- text -------------------------------------------------------------------------------- */
 
+static bool control_put(void *ctx, const char *p, size_t n)
+{
+    return net_control_write(ctx, p, n);
+}
+
+/* Text from outside (a remote reply, an address, a header) as the terminal may show it: each
+ * further line of a multi-line reply on its own line indented by indent, control bytes as
+ * "\xHH" (reply/safe_text.h). */
+static void text_outside(struct net_control_request *req, const char *s, const char *indent)
+{
+    char newline[32];
+    snprintf(newline, sizeof newline, "\n%s", indent);
+    reply_safe_text(s, strlen(s), newline, control_put, req);
+}
+
 static void text_next_try(struct net_control_request *req, const struct deliver_agent_rcpt_view *rc,
                           int64_t now)
 {
@@ -131,12 +147,17 @@ static void text_next_try(struct net_control_request *req, const struct deliver_
 static void text_rcpt(struct listing *l, const struct deliver_agent_rcpt_view *rc)
 {
     struct net_control_request *req = l->req;
-    net_control_printf(req, "  to <%s>  %s, %u attempt%s", rc->address, rc->state, rc->attempts,
+    net_control_printf(req, "  to <");
+    text_outside(req, rc->address, "");
+    net_control_printf(req, ">  %s, %u attempt%s", rc->state, rc->attempts,
                        rc->attempts == 1 ? "" : "s");
     text_next_try(req, rc, l->now);
     net_control_write(req, "\n", 1);
-    if (rc->last_reply && rc->last_reply[0])
-        net_control_printf(req, "      last reply: %s\n", rc->last_reply);
+    if (rc->last_reply && rc->last_reply[0]) {
+        net_control_printf(req, "      last reply: ");
+        text_outside(req, rc->last_reply, "                  ");
+        net_control_write(req, "\n", 1);
+    }
     struct reply_explanation ex;
     if (!explain_rcpt(rc, &ex))
         return;
@@ -157,11 +178,16 @@ static void text_message(struct listing *l, const struct deliver_agent_msg_view 
     fmt_time(m->arrival, TIME_TEXT, at, sizeof at);
     if (l->messages > 1)
         net_control_write(req, "\n", 1);
-    net_control_printf(req, "%s  %" PRIu64 " bytes  from <%s>%s%s\n", m->id, m->size, m->sender,
-                       m->held ? "  HELD" : "", m->warned ? "  (delay warning sent)" : "");
+    net_control_printf(req, "%s  %" PRIu64 " bytes  from <", m->id, m->size);
+    text_outside(req, m->sender, "");
+    net_control_printf(req, ">%s%s\n", m->held ? "  HELD" : "",
+                       m->warned ? "  (delay warning sent)" : "");
     net_control_printf(req, "  arrived %s (%s ago)\n", at, age);
-    if (m->auth_results[0])
-        net_control_printf(req, "  authentication: %s\n", m->auth_results);
+    if (m->auth_results[0]) {
+        net_control_printf(req, "  authentication: ");
+        text_outside(req, m->auth_results, "");
+        net_control_write(req, "\n", 1);
+    }
     if (m->folder[0])
         net_control_printf(req, "  local copies go to folder %s\n", m->folder);
     for (size_t i = 0; i < m->n_rcpts; i++)
@@ -405,7 +431,9 @@ static void on_destination(void *ctx, const struct deliver_destination *d)
     deliver_destination_describe(d, l->now, line, sizeof line);
     l->n++;
     if (!l->json) {
-        net_control_printf(req, "  %s\n", line);
+        net_control_write(req, "  ", 2);
+        text_outside(req, line, "    "); /* the backoff's reason may quote a reply */
+        net_control_write(req, "\n", 1);
         return;
     }
     bool backing_off = d->backoff_until > l->now;

@@ -11,6 +11,7 @@
 #include "server/server.h"
 #include "policy/recipients.h"
 #include "policy/users.h"
+#include "reply/safe_text.h"
 #include "smtp/received.h"
 #include "base/clock.h"
 
@@ -296,10 +297,9 @@ static enum smtp_verdict on_auth(void *ctx, const char *mechanism,
 {
     struct server_conn *c = ctx;
     struct server *srv = c->srv;
-    size_t n = strnlen(creds->user, sizeof c->auth_user - 1);
-    for (size_t i = 0; i < n; i++) /* the name is the client's: printable for the log */
-        c->auth_user[i] = (creds->user[i] > ' ' && creds->user[i] < 0x7f) ? creds->user[i] : '?';
-    c->auth_user[n] = '\0';
+    /* the name is the client's: shown as reply/safe_text.h makes it */
+    reply_safe_text_buf(creds->user, strlen(creds->user), " ", c->auth_user,
+                        sizeof c->auth_user);
     if (policy_authlimit_blocked(srv->authlimit, c->addr, server_now_ms())) {
         net_log("auth: [%s] user=%s, mechanism=%s, status=refused (too many failures)", c->addr,
                 c->auth_user, mechanism);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reply/safe_text.h"
 #include "smtp/data.h"
 #include "smtp/server_session.h"
 #include "smtp/trace.h"
@@ -69,7 +70,7 @@ struct smtp_server {
     enum reply_id write_failure; /* what data_write said when storage failed */
     bool bdat_refusing;
 
-    char line[64]; /* the command being answered, sanitised, for on_reply */
+    char line[64]; /* the command being answered, for on_reply: reply/safe_text.h */
 
     char *in;
     size_t in_len, in_cap;
@@ -771,12 +772,7 @@ static void remember_line(struct smtp_server *s, const char *line, size_t len)
         if (end)
             len = (size_t)(end - line);
     }
-    size_t n = len < sizeof s->line - 1 ? len : sizeof s->line - 1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)line[i];
-        s->line[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-    }
-    s->line[n] = '\0';
+    reply_safe_text_buf(line, len, " ", s->line, sizeof s->line);
 }
 
 /* RFC 5321 §4.5.3.1.4: 512 octets; MAIL/RCPT carry extension parameters (RFC 3461 allows

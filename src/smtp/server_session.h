@@ -103,7 +103,8 @@ struct smtp_server_callbacks {
     enum smtp_verdict (*auth)(void *ctx, const char *mechanism, const struct smtp_sasl_creds *creds,
                               struct smtp_decision *d);
     /* Every reply the session sends, for logging (optional). line: the command it answers
-     * (NUL-ended, sanitised, may be ""; SASL responses are never shown). */
+     * (NUL-ended, control bytes escaped by reply/safe_text.h, cut at 63 bytes, may be "";
+     * SASL responses are never shown). */
     void (*on_reply)(void *ctx, const char *line, enum reply_id id, const char *detail);
     /* Each change of the session's state, for transcripts and debugging (optional): one line
      * "state OLD -> NEW" (NUL-ended, valid during the call) with the names of the states in

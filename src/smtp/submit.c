@@ -1,5 +1,6 @@
 /* smtp/submit.c — a local program's message made ready for the queue: CRLF lines, recipients
- * from To/Cc/Bcc (RFC 5322 §3.4 address lists, §3.2.2 folding and comments), Bcc removed. */
+ * from To/Cc/Bcc (RFC 5322 §3.4 address lists, §3.2.2 folding and comments), Bcc removed, the
+ * header's end found by the fields themselves (§2.1, obsolete "Name :" fields of §4.5 too). */
 #include <string.h>
 #include <strings.h>
 
@@ -127,16 +128,23 @@ static void address_list(const char *v, size_t n, smtp_submit_rcpt_fn *rcpt, voi
     }
 }
 
-/* The length of the field name when line starts "Name:" (no space before the colon). */
-static size_t field_name(const char *line, size_t n)
+/* The length of the field name when line starts a header field: a name of printable US-ASCII
+ * but ':' (RFC 5322 §2.2 ftext), then the colon, with spaces or tabs between them allowed
+ * (obsolete syntax, §4.5: "Bcc : x" is a Bcc field). *value is where the value starts, past
+ * the colon. 0 when the line starts no field. */
+static size_t field_name(const char *line, size_t n, size_t *value)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (line[i] == ':')
-            return i;
-        if ((unsigned char)line[i] <= ' ' || (unsigned char)line[i] >= 0x7f)
-            return 0;
-    }
-    return 0;
+    size_t i = 0;
+    while (i < n && (unsigned char)line[i] > ' ' && (unsigned char)line[i] < 0x7f &&
+           line[i] != ':')
+        i++;
+    size_t name = i;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    if (name == 0 || i >= n || line[i] != ':')
+        return 0;
+    *value = i + 1;
+    return name;
 }
 
 static bool named(const char *line, size_t name_len, const char *want)
@@ -157,18 +165,45 @@ static size_t field_end(const char *msg, size_t len, size_t at)
     }
 }
 
+static bool blank_line(const char *msg, size_t len, size_t at)
+{
+    return msg[at] == '\n' || (msg[at] == '\r' && at + 1 < len && msg[at + 1] == '\n');
+}
+
+/* Past the "From " lines that open the input (an mbox envelope line, "From sender date", which
+ * is no header field: Postfix's sendmail drops them the same way). "From : x" is a field. */
+static size_t skip_mbox_from(const char *msg, size_t len)
+{
+    size_t at = 0, value;
+    while (len - at > 5 && memcmp(msg + at, "From ", 5) == 0) {
+        const char *nl = memchr(msg + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - msg) + 1 : len;
+        if (field_name(msg + at, end - at, &value) > 0)
+            break;
+        at = end;
+    }
+    return at;
+}
+
 size_t smtp_submit_headers(const char *msg, size_t len, smtp_submit_rcpt_fn *rcpt, void *ctx,
                            char *out, struct smtp_submit_header_info *info)
 {
     memset(info, 0, sizeof *info);
-    size_t at = 0, o = 0;
-    while (at < len && !(msg[at] == '\r' && at + 1 < len && msg[at + 1] == '\n') &&
-           msg[at] != '\n') {
-        size_t end = field_end(msg, len, at);
-        size_t name = field_name(msg + at, end - at);
+    size_t at = skip_mbox_from(msg, len), o = 0;
+    while (at < len && !blank_line(msg, len, at)) {
+        size_t end = field_end(msg, len, at), value = 0;
+        size_t name = field_name(msg + at, end - at, &value);
+        if (name == 0) {
+            /* Neither a field nor a continuation: the body starts here, without the blank
+             * line that separates it from the header (RFC 5322 §2.1, §3.5): add it. */
+            info->header_len = o;
+            memcpy(out + o, "\r\n", 2);
+            memcpy(out + o + 2, msg + at, len - at);
+            return o + 2 + len - at;
+        }
         bool bcc = named(msg + at, name, "bcc");
         if (rcpt && (bcc || named(msg + at, name, "to") || named(msg + at, name, "cc")))
-            address_list(msg + at + name + 1, end - at - name - 1, rcpt, ctx);
+            address_list(msg + at + value, end - at - value, rcpt, ctx);
         info->has_from |= named(msg + at, name, "from");
         info->has_date |= named(msg + at, name, "date");
         info->has_message_id |= named(msg + at, name, "message-id");

@@ -26,7 +26,11 @@ struct smtp_submit_header_info {
 
 /* Reads the header section of a CRLF message (msg, len): reports each To/Cc/Bcc address to
  * rcpt (NULL: none wanted) and copies the message to out without its Bcc fields (out has room
- * for len bytes). Returns the output length. A message without a blank line is all header. */
+ * for len + 2 bytes). Returns the output length. Leading mbox "From " lines (not fields) are
+ * dropped. The header ends at the blank line, or at the first line that is neither a field
+ * ("Name:" or the obsolete "Name :") nor the continuation of one: a blank line is added there,
+ * so a message given without a header keeps its first lines as body. A message of fields only
+ * is all header. */
 size_t smtp_submit_headers(const char *msg, size_t len, smtp_submit_rcpt_fn *rcpt, void *ctx,
                            char *out, struct smtp_submit_header_info *info);
 

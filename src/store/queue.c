@@ -799,9 +799,10 @@ static void queue_log(struct store_queue *q, const char *id, const char *what)
     q->log(q->log_ctx, line);
 }
 
-/* False when the file in queue/ was never acknowledged (its commit marker does not match its
- * bytes: the batch sync did not complete): it is removed. Unreadable files stay for an
- * administrator; the delivery runner leaves them alone too. */
+/* False when the file in queue/ was never acknowledged (its header is not whole on disk, or its
+ * commit marker does not match its bytes: the batch sync did not complete; store_qf_verify
+ * gives the argument): it is removed. Unreadable files stay for an administrator; the
+ * delivery runner leaves them alone too. */
 static bool recover_one(struct store_queue *q, const char *id)
 {
     int fd = openat(q->queue_fd, id, O_RDONLY | O_CLOEXEC);

@@ -719,8 +719,11 @@ bool store_qf_header_end(const char *p, size_t n, size_t *header_len)
     return true;
 }
 
-/* Reads from offset 0 until the blank line, doubling the buffer up to STORE_QF_HEADER_MAX. */
-static enum store_err read_header(int fd, uint64_t file_size, char **out, size_t *hlen)
+/* Reads from offset 0 until the blank line, doubling the buffer up to STORE_QF_HEADER_MAX.
+ * STORE_ERR_CORRUPT with *cut set when the file ends, or a NUL byte comes, before the blank
+ * line: the header is not whole on disk. */
+static enum store_err read_header(int fd, uint64_t file_size, char **out, size_t *hlen,
+                                  bool *cut)
 {
     size_t cap = 4096, have = 0;
     char *buf = NULL;
@@ -735,38 +738,51 @@ static enum store_err read_header(int fd, uint64_t file_size, char **out, size_t
         int e = store_io_pread_all(fd, buf + have, want - have, have);
         if (e != 0) {
             free(buf);
+            *cut = e == ENODATA; /* shorter than its size said a moment ago */
             return e == ENODATA ? STORE_ERR_CORRUPT : store_err_from_errno(e);
         }
         size_t from = have > 0 ? have - 1 : 0;
         have = want;
         size_t rel;
-        if (store_qf_header_end(buf + from, have - from, &rel)) {
+        bool whole = store_qf_header_end(buf + from, have - from, &rel);
+        size_t end = whole ? from + rel : have;
+        if (memchr(buf + from, '\0', end - from) != NULL) {
+            free(buf);
+            *cut = true;
+            return STORE_ERR_CORRUPT;
+        }
+        if (whole) {
             *out = buf;
-            *hlen = from + rel;
+            *hlen = end;
             return STORE_OK;
         }
         if (have == file_size || cap >= STORE_QF_HEADER_MAX) {
             free(buf);
+            *cut = have == file_size;
             return STORE_ERR_CORRUPT;
         }
         cap *= 2;
     }
 }
 
-/* Reads and parses the header; *file_size is the file's length. */
-static enum store_err read_parsed(int fd, struct store_qf *out, uint64_t *file_size)
+/* Reads and parses the header; *file_size is the file's length, *cut as read_header's (an
+ * empty file is cut too). */
+static enum store_err read_parsed(int fd, struct store_qf *out, uint64_t *file_size, bool *cut)
 {
     struct stat st;
     char *buf = NULL;
     size_t hlen = 0;
 
     memset(out, 0, sizeof *out);
+    *cut = false;
     if (fstat(fd, &st) != 0)
         return STORE_ERR_IO;
-    if (st.st_size <= 0)
+    if (st.st_size <= 0) {
+        *cut = true;
         return STORE_ERR_CORRUPT;
+    }
     *file_size = (uint64_t)st.st_size;
-    enum store_err err = read_header(fd, *file_size, &buf, &hlen);
+    enum store_err err = read_header(fd, *file_size, &buf, &hlen, cut);
     if (err != STORE_OK)
         return err;
     err = store_qf_parse(buf, hlen, out);
@@ -777,7 +793,8 @@ static enum store_err read_parsed(int fd, struct store_qf *out, uint64_t *file_s
 enum store_err store_qf_read(int fd, struct store_qf *out)
 {
     uint64_t file_size = 0;
-    enum store_err err = read_parsed(fd, out, &file_size);
+    bool cut;
+    enum store_err err = read_parsed(fd, out, &file_size, &cut);
     if (err == STORE_OK && file_size - out->header_len != out->size) {
         store_qf_free(out);
         return STORE_ERR_CORRUPT;
@@ -807,18 +824,32 @@ static enum store_err hash_body(int fd, uint64_t off, uint64_t size, uint64_t *o
     return e == 0 ? STORE_OK : store_err_from_errno(e);
 }
 
+/* Which files can never have been acknowledged. The writer (store/queue.c) fills a file in
+ * pool/ or tmp/ — header, message, then the seal of size and check in the header — and only
+ * then names it in queue/; the 250 waits for the sync that follows:
+ *   - syncfs mode renames first and syncs once after: a crash before that sync completes can
+ *     leave in queue/ a name whose bytes never all reached the disk — the file shorter than
+ *     written, or blocks never written that read as zeros, the header's first page included;
+ *   - fdatasync mode syncs the file's data before the rename, so its files in queue/ are
+ *     whole; but a start in this mode may find what a crash in syncfs mode left, so the
+ *     reading cannot depend on the mode.
+ * After the 250 a file is only changed by overwriting its fixed-width recipient states in
+ * place with printable bytes (store_qf_set_state): never shortened, never a NUL, never its
+ * blank line. So a header that ends or holds a NUL before its blank line, like a size or check
+ * that does not match the bytes, comes from a commit that never completed: UNSEALED, and
+ * recovery removes it. A whole header that does not parse was written whole by something else
+ * (an edit, a bug): UNREADABLE, kept for inspection. */
 enum store_qf_state store_qf_verify(int fd, enum store_err *err)
 {
     struct store_qf qf;
     uint64_t file_size = 0, sum = 0;
-    struct stat st;
+    bool cut;
 
     *err = STORE_OK;
-    /* Nothing, or no complete header: the writer's bytes never all reached the disk. */
-    if (fstat(fd, &st) == 0 && st.st_size == 0)
-        return STORE_QF_UNSEALED;
-    enum store_err e = read_parsed(fd, &qf, &file_size);
+    enum store_err e = read_parsed(fd, &qf, &file_size, &cut);
     if (e != STORE_OK) {
+        if (cut)
+            return STORE_QF_UNSEALED;
         if (e != STORE_ERR_CORRUPT)
             *err = e;
         return STORE_QF_UNREADABLE;

@@ -122,9 +122,11 @@ void store_qf_free(struct store_qf *qf);
 enum store_qf_state { STORE_QF_COMPLETE, STORE_QF_UNSEALED, STORE_QF_UNREADABLE };
 
 /* Classifies the queue file open on fd: COMPLETE (header parses, size and check match the
- * bytes), UNSEALED (header parses but the size or check does not match: its commit never
- * completed, so it was never acknowledged), UNREADABLE (the header does not parse; left for
- * an administrator). Errors (IO, NOMEM) in *err with UNREADABLE. */
+ * bytes), UNSEALED (its commit never completed, so it was never acknowledged: the header is
+ * not whole — the file ends, or holds a NUL byte, before the blank line — or it parses but the
+ * size or check does not match), UNREADABLE (a whole header that does not parse; left for an
+ * administrator). Errors (IO, NOMEM) in *err with UNREADABLE. The argument is at the
+ * function. */
 enum store_qf_state store_qf_verify(int fd, enum store_err *err);
 
 /* "pending", "sent", "bounced", "deferred". */

@@ -71,12 +71,13 @@ static void h_later(void *ctx, struct net_control_request *req, int argc, char *
     f->pending[f->n_pending++] = req;
 }
 
-/* strings: JSON strings with hostile bytes. */
+/* strings: JSON strings with hostile bytes (C0, DEL, C1, ill-formed UTF-8). */
 static void h_strings(void *ctx, struct net_control_request *req, int argc, char **argv,
                       bool json)
 {
     (void)ctx, (void)argc, (void)argv, (void)json;
-    static const char *const samples[] = {"a\"b\\c", "tab\tnl\ncr\r\x01\x7f", "caf\xc3\xa9",
+    static const char *const samples[] = {"a\"b\\c", "tab\tnl\ncr\r\x01\x7f",
+                                          "caf\xc3\xa9 csi\xc2\x9b nbsp\xc2\xa0",
                                           "bad\xff\xc3", "\xed\xa0\x80", ""};
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
         net_control_json_string(req, samples[i]);
@@ -460,7 +461,7 @@ static void test_json_strings(void **state)
     assert_string_equal(r, "status 0\n"
                            "\"a\\\"b\\\\c\"\n"
                            "\"tab\\tnl\\ncr\\u000d\\u0001\\u007f\"\n"
-                           "\"caf\xc3\xa9\"\n"
+                           "\"caf\xc3\xa9 csi\\u009b nbsp\xc2\xa0\"\n"
                            "\"bad\xef\xbf\xbd\xef\xbf\xbd\"\n"
                            "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"\n"
                            "\"\"\n"

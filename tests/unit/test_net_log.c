@@ -1,5 +1,6 @@
-/* tests/unit/test_net_log.c — the log file (net/log.c): lines appended whole, and after the
- * file was moved away a reopen writes to a new file of the same name, not the moved one. */
+/* tests/unit/test_net_log.c — the log file (net/log.c): lines appended whole, one line per
+ * event whatever control bytes its text holds, and after the file was moved away a reopen
+ * writes to a new file of the same name, not the moved one. */
 #include "unit.h"
 
 #include <stdio.h>
@@ -49,10 +50,36 @@ static void test_reopen_after_rotation(void **state)
     assert_false(net_log_open_file(bad, err, sizeof err));
 }
 
+/* A remote reply of three lines with terminal escapes, logged as it came: one line, no ESC. */
+static void test_outside_text_one_line(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/clearmta-log-XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/clearmta.log", dir);
+    assert_true(net_log_open_file(path, err, sizeof err));
+    net_log("relay: %s; trying the next address",
+            "554 first\n2026-12-06T00:00:00.000Z clearmta: FORGED: status=sent\n"
+            "\x1b[31mRED\x1b[0m\r\x07");
+    net_log_line(NULL, "helo=<\x1b]0;x\x07>");
+    const char *text = slurp(path);
+    assert_non_null(strstr(text, "Z clearmta: relay: 554 first 2026-12-06T00:00:00.000Z "
+                                   "clearmta: FORGED: status=sent \\x1B[31mRED\\x1B[0m"
+                                   "\\x0D\\x07; trying the next address\n"));
+    size_t lines = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 2);
+    assert_non_null(strstr(text, "helo=<\\x1B]0;x\\x07>\n"));
+    assert_null(strchr(text, '\x1b'));
+    unit_tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reopen_after_rotation),
+        cmocka_unit_test(test_outside_text_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

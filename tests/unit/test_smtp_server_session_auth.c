@@ -1118,7 +1118,7 @@ static void test_auth_line_sanitised(void **state)
     check(&(struct transcript){
         .opts = &o, .in = EHLO_IN "AUTH \x1b[2J\x7f\r\n",
         .out = GREETING EHLO_TLS_AUTH UNKNOWN_MECHANISM,
-        .lines = EHLO_LINE "504 [AUTH ?[2J?]\n"});
+        .lines = EHLO_LINE "504 [AUTH \\x1B[2J\\x7F]\n"});
 }
 
 /* An AUTH line refused before do_auth (a stray CR, too long) must not log its initial

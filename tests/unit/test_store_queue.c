@@ -565,7 +565,7 @@ static void write_sealed(struct fx *f, const char *id, const char *body, uint64_
 }
 
 /* Files in queue/ whose sync never completed, as a crash leaves them: removed, not delivered;
- * the sealed one is delivered. */
+ * the sealed one is delivered; an unparseable whole header stays. */
 static void test_recovery_unsealed(void **state)
 {
     struct fx *f = *state;
@@ -579,13 +579,25 @@ static void test_recovery_unsealed(void **state)
     write_sealed(f, "0000000000000A05", "", 0, 0);               /* empty body, no marker */
     write_sealed(f, "0000000000000A06", "Subject: x\r\n\0\0\0\0", n, h); /* zeros */
     write_raw(f->queue_dir, "queue", "0000000000000A07", "");    /* nothing reached the disk */
+    /* cut inside the header; the first page never written (reads as zeros) */
+    write_raw(f->queue_dir, "queue", "0000000000000A08",
+              "clearmta-queue 1\nid 0000000000000A08\narrival 1\nsize 000");
+    write_raw(f->queue_dir, "queue", "0000000000000A09", "");
+    char zeros[256];
+    snprintf(zeros, sizeof zeros, "%s/queue/0000000000000A09", f->queue_dir);
+    assert_int_equal(truncate(zeros, 300), 0);
+    /* a whole header that does not parse: no crash makes one; kept for inspection */
+    write_raw(f->queue_dir, "queue", "0000000000000A0A", "clearmta-queue 1\nbogus line\n\nhi");
     store_queue_close(f->q);
     f->q = NULL;
     open_queue(f, true, STORE_SYNC_SYNCFS);
     wait_delivered(f->q, 1);
-    for (int i = 0; i < 2000 && count_entries(f->queue_dir, "queue") > 0; i++)
+    for (int i = 0; i < 2000 && count_entries(f->queue_dir, "queue") > 1; i++)
         usleep(1000);
-    assert_int_equal(count_entries(f->queue_dir, "queue"), 0);
+    assert_int_equal(count_entries(f->queue_dir, "queue"), 1);
+    char kept[256];
+    snprintf(kept, sizeof kept, "%s/queue/0000000000000A0A", f->queue_dir);
+    assert_int_equal(access(kept, F_OK), 0);
     char bobnew[200];
     snprintf(bobnew, sizeof bobnew, "%s/bob", f->maildir);
     assert_int_equal(count_entries(bobnew, "new"), 1);

@@ -520,6 +520,47 @@ static void test_verify(void **state)
     free(hdr);
 }
 
+/* A header that is not whole on disk (the file ends, or reads zeros, before its blank line)
+ * was never acknowledged; a whole header that does not parse is left for an administrator. */
+static void test_verify_cut_header(void **state)
+{
+    (void)state;
+    struct store_rcpt r[500];
+    char names[500][32];
+    for (size_t i = 0; i < 500; i++) {
+        snprintf(names[i], sizeof names[i], "user%zu@example.test", i);
+        r[i] = (struct store_rcpt){.address = names[i]};
+    }
+    struct store_envelope env = base_env(r, 500);
+    char *hdr;
+    size_t len, off;
+    assert_int_equal(store_qf_format(&env, ID, &hdr, &len, &off), STORE_OK);
+    assert_true(len > 3 * 4096); /* read in several steps */
+    assert_int_equal(verify_file(hdr, 60, "", 0), STORE_QF_UNSEALED);
+    assert_int_equal(verify_file(hdr, 4096, "", 0), STORE_QF_UNSEALED);
+    assert_int_equal(verify_file(hdr, len - 1, "", 0), STORE_QF_UNSEALED); /* no blank line */
+    char *copy = malloc(len);
+    assert_non_null(copy);
+    memset(copy, 0, len); /* nothing of it reached the disk but its length */
+    assert_int_equal(verify_file(copy, len, "body", 4), STORE_QF_UNSEALED);
+    memcpy(copy, hdr, len);
+    memset(copy, 0, 4096); /* the first page never written */
+    assert_int_equal(verify_file(copy, len, "body", 4), STORE_QF_UNSEALED);
+    memcpy(copy, hdr, len);
+    memset(copy + 8192, 0, 4096); /* a page in the middle of the header */
+    assert_int_equal(verify_file(copy, len, "body", 4), STORE_QF_UNSEALED);
+    memcpy(copy, hdr, len);
+    copy[len - 3] = '\0'; /* the last byte before the blank line */
+    assert_int_equal(verify_file(copy, len, "body", 4), STORE_QF_UNSEALED);
+    memcpy(copy, hdr, len);
+    memcpy(copy + 8192, "rcpt\x01", 5); /* whole, but not a queue file's bytes */
+    assert_int_equal(verify_file(copy, len, "body", 4), STORE_QF_UNREADABLE);
+    assert_int_equal(verify_file("clearmta-queue 1\nbogus\n\n", 25, "x", 1),
+                     STORE_QF_UNREADABLE);
+    free(copy);
+    free(hdr);
+}
+
 /* Fuzz find: a 19-digit arrival once overflowed the formatting buffer and cut the header. */
 static void test_large_arrival_round_trips(void **state)
 {
@@ -545,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_large_arrival_round_trips),
         cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_verify_cut_header),
         cmocka_unit_test(test_round_trip_minimal),
         cmocka_unit_test(test_round_trip_full),
         cmocka_unit_test(test_folder_names),
