@@ -57,6 +57,16 @@
  * session holds for unread commands (RFC 2920 lets clients send a whole batch). */
 #define LIMIT_PIPELINE_INPUT (64 * 1024)
 
+/* Reply bytes a session may have waiting to be sent before it stops taking pipelined command
+ * lines (they stay in the bounded input above until the client reads): without it a client that
+ * pipelines short commands and never reads (64 KiB of "HELP") makes a session answer all of
+ * them at once, megabytes of replies held per connection. 16 KiB holds the replies to a whole
+ * pipelined batch of LIMIT_RECIPIENTS_DEFAULT recipients (about 8 KiB with long addresses), so a
+ * client that reads is never paused, and it is the kernel's initial TCP send buffer
+ * (tcp_wmem), which takes it in one write: past it the socket buffers, not our memory, absorb
+ * a flood, and TCP's flow control holds the client back. */
+#define LIMIT_PENDING_OUTPUT (16 * 1024)
+
 /* Seconds a shutting-down server waits for transactions in flight before closing them. */
 #define LIMIT_SHUTDOWN_GRACE 30
 

@@ -945,9 +945,16 @@ static size_t consume(struct smtp_server *s, const char *buf, size_t n)
         }
         if (pos >= n)
             break;
-        if (s->state != ST_DATA && s->state != ST_BDAT && s->commands >= s->command_limit) {
-            s->command_limited = true;
-            break;
+        if (s->state != ST_DATA && s->state != ST_BDAT) {
+            if (s->commands >= s->command_limit) {
+                s->command_limited = true;
+                break;
+            }
+            /* Replies the client has not read yet: the next lines wait in the input until
+             * smtp_server_consume_output() drains them (message content goes on: it is
+             * answered once, at its end). */
+            if (s->out_len - s->out_off >= LIMIT_PENDING_OUTPUT)
+                break;
         }
         size_t used = (s->state == ST_DATA || s->state == ST_BDAT)
                           ? consume_message(s, buf + pos, n - pos)
@@ -1101,13 +1108,16 @@ void smtp_server_consume_output(struct smtp_server *s, size_t n)
     if (n > s->out_len - s->out_off)
         n = s->out_len - s->out_off;
     s->out_off += n;
-    if (s->out_off == s->out_len) {
-        s->out_off = s->out_len = 0;
-        if (s->out_cap > IDLE_BUFFER_KEEP) {
-            free(s->out);
-            s->out = NULL;
-            s->out_cap = 0;
-        }
+    if (s->out_off < s->out_len)
+        return;
+    s->out_off = s->out_len = 0;
+    /* The commands held back while replies waited (LIMIT_PENDING_OUTPUT) are taken now. */
+    if (s->in_len > 0 && !s->closing && s->pending == PEND_NONE)
+        process(s);
+    if (s->out_len == 0 && s->out_cap > IDLE_BUFFER_KEEP) {
+        free(s->out);
+        s->out = NULL;
+        s->out_cap = 0;
     }
 }
 

@@ -139,7 +139,10 @@ void smtp_server_feed(struct smtp_server *s, const char *data, size_t len);
 void smtp_server_resume(struct smtp_server *s, const struct smtp_decision *d);
 bool smtp_server_pending(const struct smtp_server *s);
 
-/* Reply bytes waiting to be sent: a pointer to them and their length; consume what was sent. */
+/* Reply bytes waiting to be sent: a pointer to them and their length; consume what was sent.
+ * Past LIMIT_PENDING_OUTPUT unsent bytes the session takes no more command lines; consuming
+ * the last of its output makes it take the lines it held back, so the output may grow again
+ * (and callbacks run) inside smtp_server_consume_output(): read the output again after it. */
 const char *smtp_server_output(const struct smtp_server *s, size_t *len);
 void smtp_server_consume_output(struct smtp_server *s, size_t n);
 

@@ -243,12 +243,17 @@ static struct smtp_server_opts default_opts(void)
 /* ---- the driver ------------------------------------------------------------------------ */
 
 /* Moves the session's pending output into f->out, as a socket writer would. */
+/* Sends everything, as a client that reads: consuming the output lets the session answer the
+ * commands it held back, so it is read again until none is left. */
 static void drain(struct fake *f)
 {
     size_t n;
     const char *p = smtp_server_output(f->s, &n);
-    text_add(&f->out, p, n);
-    smtp_server_consume_output(f->s, n);
+    while (n > 0) {
+        text_add(&f->out, p, n);
+        smtp_server_consume_output(f->s, n);
+        p = smtp_server_output(f->s, &n);
+    }
 }
 
 /* Gives the held decision to the session, unless the test resumes by hand. */
@@ -1209,6 +1214,91 @@ static void test_input_room_runs_out_while_pending(void **state)
     fake_close(f);
 }
 
+#define HELP_OUT                                                         \
+    "214-2.0.0 clearmta: see RFC 5321; commands:\r\n"                        \
+    "214-2.0.0 HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\r\n"  \
+    "214 2.0.0 'clearmta explain CODE' explains any reply\r\n"
+
+/* A client that pipelines short commands and reads nothing: the session answers until its
+ * unsent replies pass LIMIT_PENDING_OUTPUT and keeps the other lines in its bounded input;
+ * each time the client has read everything, the next lines are answered; in the end every
+ * line got its reply, in order. */
+static void test_unread_replies_stay_bounded(void **state)
+{
+    (void)state;
+    struct script sc = {0};
+    struct smtp_server_opts o = default_opts();
+    struct fake *f = fake_open(&sc, &o);
+    size_t lines = 0;
+    while (smtp_server_input_room(f->s) >= 6) {
+        smtp_server_feed(f->s, "HELP\r\n", 6);
+        lines++;
+    }
+    assert_true(lines > 10000);
+    size_t reply_len = strlen(HELP_OUT), answered = 0, rounds = 0;
+    for (;;) {
+        size_t n;
+        const char *p = smtp_server_output(f->s, &n);
+        if (n == 0)
+            break;
+        assert_true(n <= LIMIT_PENDING_OUTPUT + reply_len);
+        assert_true(smtp_server_memory(f->s) < 3 * LIMIT_PIPELINE_INPUT);
+        assert_int_equal(n % reply_len, 0);
+        for (size_t i = 0; i < n; i += reply_len)
+            assert_memory_equal(p + i, HELP_OUT, reply_len);
+        answered += n / reply_len;
+        /* half of it read: nothing more is answered until the rest is */
+        smtp_server_consume_output(f->s, n / 2);
+        size_t left;
+        (void)smtp_server_output(f->s, &left);
+        assert_int_equal(left, n - n / 2);
+        smtp_server_consume_output(f->s, left);
+        rounds++;
+    }
+    assert_int_equal(answered, lines);
+    assert_true(rounds > 10);
+    assert_int_equal(smtp_server_input_room(f->s), LIMIT_PIPELINE_INPUT);
+    fake_close(f);
+}
+
+static size_t unsent(const struct fake *f)
+{
+    size_t n;
+    (void)smtp_server_output(f->s, &n);
+    return n;
+}
+
+/* Message content is taken while replies wait: only command lines are held back. */
+static void test_message_content_flows_while_replies_wait(void **state)
+{
+    (void)state;
+    struct script sc = {0};
+    struct smtp_server_opts o = default_opts();
+    struct fake *f = fake_open(&sc, &o);
+    /* NOOPs until MAIL, RCPT and DATA are still answered and the 354 passes the mark */
+    static const char noop_out[] = "250 2.0.0 Ok\r\n";
+    size_t target = LIMIT_PENDING_OUTPUT - 1 - strlen(MAIL_OUT ALICE_OUT);
+    smtp_server_feed(f->s, HELO_IN, strlen(HELO_IN));
+    while (unsent(f) + strlen(noop_out) <= target)
+        smtp_server_feed(f->s, "NOOP\r\n", 6);
+    smtp_server_feed(f->s, MAIL_IN ALICE_IN "DATA\r\n", strlen(MAIL_IN ALICE_IN "DATA\r\n"));
+    assert_true(smtp_server_in_data(f->s));
+    assert_true(unsent(f) >= LIMIT_PENDING_OUTPUT);
+    char body[4096];
+    for (size_t i = 0; i < sizeof body; i += 8)
+        memcpy(body + i, "abcdef\r\n", 8);
+    for (int i = 0; i < 64; i++)
+        smtp_server_feed(f->s, body, sizeof body);
+    assert_int_equal(f->stored.len, 64 * sizeof body);
+    smtp_server_feed(f->s, ".\r\nNOOP\r\n", 9);
+    size_t before = f->out.len;
+    drain(f);
+    assert_memory_equal(f->out.p + f->out.len - strlen(QUEUED("QID1") "250 2.0.0 Ok\r\n"),
+                        QUEUED("QID1") "250 2.0.0 Ok\r\n", strlen(QUEUED("QID1") "250 2.0.0 Ok\r\n"));
+    assert_true(f->out.len > before);
+    fake_close(f);
+}
+
 static void test_data_begin_refused(void **state)
 {
     (void)state;
@@ -1719,6 +1809,8 @@ int main(void)
         T(test_all_decisions_pending),
         T(test_pending_data_end_holds_pipelined_quit),
         T(test_input_room_runs_out_while_pending),
+        T(test_unread_replies_stay_bounded),
+        T(test_message_content_flows_while_replies_wait),
         T(test_data_begin_refused),
         T(test_too_many_errors),
         T(test_timeout),
