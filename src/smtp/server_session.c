@@ -791,8 +791,9 @@ static size_t line_limit(const char *line, size_t len)
 }
 
 /* HELO/EHLO names that are not valid domains ("my_host", "DESKTOP_1") are common from real
- * clients, and the name is only recorded (Received:), never trusted: a single token of
- * printable ASCII is accepted; anything else stays a syntax error. */
+ * clients, and the name is only recorded, never trusted: a single token of printable ASCII is
+ * accepted; anything else stays a syntax error. Received: shows such a name only inside its
+ * comment, escaped (smtp/received.c). */
 static bool tolerable_helo(const struct smtp_command *cmd)
 {
     if ((cmd->verb != SMTP_VERB_HELO && cmd->verb != SMTP_VERB_EHLO) || !cmd->arg)

@@ -86,5 +86,49 @@ class HelpFlood(ServerTestCase):
             c.expect("221")
 
 
+def comment_depths(field):
+    """(depth at the end, positions of the ";" outside every comment) of a header field, as an
+    RFC 5322 reader sees it: comments nest, quoted-pairs are skipped."""
+    depth, semicolons, i = 0, [], 0
+    while i < len(field):
+        ch = field[i:i + 1]
+        if depth and ch == b"\\":
+            i += 2
+            continue
+        if ch == b"(":
+            depth += 1
+        elif ch == b")":
+            depth -= 1
+        elif ch == b";" and depth == 0:
+            semicolons.append(i)
+        i += 1
+    return depth, semicolons
+
+
+class ReceivedFrom(ServerTestCase):
+    def test_ehlo_name_cannot_hide_the_rest_of_received(self):
+        srv = self.start_server()
+        c = self.connect(srv)
+        c.ehlo("evil(hidden;x")
+        c.cmd("MAIL FROM:<sender@example.org>")
+        c.expect("250")
+        c.cmd("RCPT TO:<alice@example.test>")
+        c.expect("250")
+        c.cmd("DATA")
+        c.expect("354")
+        c.send(dot_stuff(make_message("t120-helo")))
+        c.expect("250")
+        msg = srv.wait_mail("alice", 1)[0]
+        _rp, received, _rest = split_trace_headers(msg)
+        self.assertTrue(received.startswith(
+            b"Received: from unknown ([127.0.0.1] helo=evil\\(hidden;x)\r\n\tby "
+            b"mx.example.test (clearmta) with ESMTP id "), received)
+        depth, semicolons = comment_depths(received)
+        self.assertEqual(depth, 0, received)
+        self.assertEqual(len(semicolons), 1, received)  # the one before the date
+        self.assertRegex(received[semicolons[0]:], rb"^; \w{3}, \d\d \w{3} \d{4} ")
+        self.assertIn(b"for <alice@example.test>", received[:semicolons[0]])
+
+
 if __name__ == "__main__":
     unittest.main()
