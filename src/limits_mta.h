@@ -31,6 +31,14 @@
 #define LIMIT_RECIPIENTS_DEFAULT 100
 #define LIMIT_RECIPIENTS_MAX 10000
 
+/* RCPTs past the recipient limit in one transaction before each further one counts as an error
+ * (toward max_errors, then 421). A pipelining client legitimately sends more than the limit and
+ * gets 452 for the extra ones (RFC 5321 §4.5.3.1.10), so a 452 is no error at first; without a
+ * bound a client could send RCPTs for ever. 1000, as Postfix's smtpd_recipient_overshoot_limit:
+ * far above any real client's batch. */
+#define LIMIT_RCPT_OVERSHOOT_DEFAULT 1000
+#define LIMIT_RCPT_OVERSHOOT_MAX 1000000
+
 /* Message size: default 10 MiB (SIZE advertised); the bound keeps a size_t count far from
  * overflow and a queue file within what a Maildir reader handles. */
 #define LIMIT_MESSAGE_SIZE_DEFAULT 10485760UL

@@ -118,6 +118,25 @@ static bool counts_as_error(enum reply_id id)
     return row->code >= 500;
 }
 
+static void send_reply(struct smtp_server *s, enum reply_id id, const char *detail);
+
+/* One more error: at max_errors, 421 4.7.0 and close. */
+static void count_error(struct smtp_server *s)
+{
+    if (++s->errors >= s->opts->max_errors)
+        send_reply(s, REPLY_TOO_MANY_ERRORS, s->opts->hostname);
+}
+
+/* Tells the caller how many RCPTs the open transaction refused for a recipient limit. */
+static void report_over_limit(struct smtp_server *s)
+{
+    if (!s->env || s->env->rcpts_over_limit == 0)
+        return;
+    if (s->cb->rcpts_over_limit)
+        s->cb->rcpts_over_limit(s->ctx, s->env->rcpts_over_limit);
+    s->env->rcpts_over_limit = 0;
+}
+
 static void send_reply_lines(struct smtp_server *s, enum reply_id id, const char *detail,
                              const char *const *more, size_t n_more)
 {
@@ -138,10 +157,12 @@ static void send_reply_lines(struct smtp_server *s, enum reply_id id, const char
     }
     if (s->cb->on_reply)
         s->cb->on_reply(s->ctx, s->line, id, detail ? detail : "");
-    if (reply_row_get(id)->code == 421 || id == REPLY_BYE)
+    if (reply_row_get(id)->code == 421 || id == REPLY_BYE) {
         s->closing = true;
-    else if (counts_as_error(id) && ++s->errors >= s->opts->max_errors)
-        send_reply_lines(s, REPLY_TOO_MANY_ERRORS, s->opts->hostname, NULL, 0);
+        report_over_limit(s);
+    } else if (counts_as_error(id)) {
+        count_error(s);
+    }
 }
 
 static void send_reply(struct smtp_server *s, enum reply_id id, const char *detail)
@@ -170,6 +191,7 @@ static void abort_storage(struct smtp_server *s)
 static void transaction_reset(struct smtp_server *s)
 {
     abort_storage(s);
+    report_over_limit(s);
     if (s->env) {
         for (size_t i = 0; i < s->env->n_rcpts; i++)
             rcpt_clear(&s->env->rcpts[i]);
@@ -219,6 +241,15 @@ static void decide_mail(struct smtp_server *s, const struct smtp_decision *d)
     send_reply(s, d->reply, d->detail);
 }
 
+/* A RCPT was refused 452 4.5.3 for a recipient limit. A pipelining client meets the limit in
+ * good faith (RFC 5321 §4.5.3.1.10), so that is no error until rcpt_overshoot of them; each one
+ * past it is. */
+static void refused_over_limit(struct smtp_server *s)
+{
+    if (++s->env->rcpts_over_limit > s->opts->rcpt_overshoot && !s->closing)
+        count_error(s);
+}
+
 static void decide_rcpt(struct smtp_server *s, const struct smtp_decision *d)
 {
     struct smtp_envelope *env = s->env;
@@ -245,6 +276,8 @@ static void decide_rcpt(struct smtp_server *s, const struct smtp_decision *d)
         rcpt_clear(&s->pending_rcpt);
     }
     send_reply(s, d->reply, d->detail);
+    if (d->reply == REPLY_TOO_MANY_RCPTS) /* the caller's own limit (a plan's) */
+        refused_over_limit(s);
 }
 
 static void decide_data_begin(struct smtp_server *s, const struct smtp_decision *d)
@@ -538,6 +571,7 @@ static void do_rcpt(struct smtp_server *s, const struct smtp_command *cmd)
     s->env->rcpt_attempts++;
     if (s->env->n_rcpts >= s->opts->max_recipients) {
         send_reply(s, REPLY_TOO_MANY_RCPTS, NULL);
+        refused_over_limit(s);
         return;
     }
     struct smtp_rcpt *r = &s->pending_rcpt;

@@ -32,6 +32,9 @@ struct smtp_server_opts {
     uint64_t max_message_size; /* SIZE advertised and enforced */
     unsigned max_recipients;   /* RCPT beyond this: 452 4.5.3 */
     unsigned max_errors;       /* protocol errors before 421 4.7.0 and close */
+    /* RCPTs refused 452 4.5.3 in one transaction (past max_recipients, or a caller's own
+     * recipient limit) that are no error; each one past them counts toward max_errors. */
+    unsigned rcpt_overshoot;
     unsigned ext;              /* SMTP_EXT_* offered in EHLO */
     bool bare_lf_normalize;    /* turn bare CR/LF into CRLF instead of rejecting (550 5.6.0) */
     bool soft_bounce;          /* 5xx → 4xx on every reply (testing a configuration) */
@@ -77,6 +80,7 @@ struct smtp_envelope {
     size_t n_rcpts;
     size_t cap_rcpts;
     size_t rcpt_attempts; /* RCPT commands seen, accepted or not */
+    size_t rcpts_over_limit; /* RCPTs refused 452 4.5.3 for a recipient limit, not yet reported */
 };
 
 struct smtp_server_callbacks {
@@ -105,6 +109,10 @@ struct smtp_server_callbacks {
     /* Every reply the session sends, for logging (optional). line: the command it answers
      * (NUL-ended, sanitised, may be ""; SASL responses are never shown). */
     void (*on_reply)(void *ctx, const char *line, enum reply_id id, const char *detail);
+    /* The transaction ends (message, RSET, HELO, STARTTLS, the session's close or end) after
+     * refused RCPTs with 452 4.5.3 for a recipient limit: one call with their number, so
+     * that they make one log line rather than one each (optional). */
+    void (*rcpts_over_limit)(void *ctx, size_t refused);
     /* Each change of the session's state, for transcripts and debugging (optional): one line
      * "state OLD -> NEW" (NUL-ended, valid during the call) with the names of the states in
      * server_session.c: NEED_HELO, READY, MAIL, DATA, BDAT, AUTH, TLS. Called just after the

@@ -11,7 +11,8 @@ import threading
 import time
 import unittest
 
-from harness import Conn, ServerTestCase, make_message, dot_stuff, split_trace_headers
+from harness import (Conn, ServerTestCase, make_message, dot_stuff, split_trace_headers,
+                     wait_until)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 import procs  # noqa: E402  (a process's resident memory, as the benchmarks and soaks read it)
@@ -128,6 +129,46 @@ class ReceivedFrom(ServerTestCase):
         self.assertEqual(len(semicolons), 1, received)  # the one before the date
         self.assertRegex(received[semicolons[0]:], rb"^; \w{3}, \d\d \w{3} \d{4} ")
         self.assertIn(b"for <alice@example.test>", received[:semicolons[0]])
+
+
+class RecipientOvershoot(ServerTestCase):
+    def test_overshoot_ends_the_session_and_is_logged_once(self):
+        # 2 recipients, 30 more answered 452 as no error, then 10 errors (max_errors): the 40th
+        # extra RCPT gets its 452 and the 421 that closes; the server stops reading after it.
+        srv = self.start_server(extra_config=["max_recipients 2", "max_recipients_overshoot 30"])
+        c = self.connect(srv)
+        c.ehlo()
+        c.send(b"MAIL FROM:<sender@example.org>\r\nRCPT TO:<alice@example.test>\r\n"
+               b"RCPT TO:<bob@example.test>\r\n" + b"RCPT TO:<alice@example.test>\r\n" * 100)
+        for _ in range(3):
+            c.expect("250")
+        for _ in range(40):
+            c.expect("452 4.5.3")
+        c.expect("421 4.7.0")
+        self.assertTrue(c.closed())
+        self.assertTrue(wait_until(lambda: "disconnect from" in srv.log(), 10))
+        over = [l for l in srv.log().splitlines() if "too many recipients" in l]
+        self.assertEqual(len(over), 1, over)
+        self.assertIn("reject: RCPT from [127.0.0.1]: 452 4.5.3 Error: too many recipients "
+                      "(40 RCPT refused in this transaction)", over[0])
+
+    def test_within_the_overshoot_the_message_goes_through(self):
+        srv = self.start_server(extra_config=["max_recipients 1"])
+        c = self.connect(srv)
+        c.ehlo()
+        c.send(b"MAIL FROM:<sender@example.org>\r\nRCPT TO:<alice@example.test>\r\n" +
+               b"RCPT TO:<bob@example.test>\r\n" * 50 + b"DATA\r\n")
+        c.expect("250")
+        c.expect("250")
+        for _ in range(50):
+            c.expect("452 4.5.3")
+        c.expect("354")
+        c.send(dot_stuff(make_message("t120-overshoot")))
+        c.expect("250")
+        srv.wait_mail("alice", 1)
+        self.assertTrue(wait_until(
+            lambda: "(50 RCPT refused in this transaction)" in srv.log(), 10), srv.log())
+        self.assertEqual(srv.log().count("too many recipients"), 1)
 
 
 if __name__ == "__main__":

@@ -214,6 +214,11 @@ static void fake_on_reply(void *ctx, const char *line, enum reply_id id, const c
     f->replies++;
 }
 
+static void fake_over_limit(void *ctx, size_t refused)
+{
+    event(ctx, "over_limit %zu", refused);
+}
+
 static const struct smtp_server_callbacks fake_cb = {
     .mail = fake_mail,
     .rcpt = fake_rcpt,
@@ -222,6 +227,7 @@ static const struct smtp_server_callbacks fake_cb = {
     .data_end = fake_data_end,
     .data_abort = fake_abort,
     .on_reply = fake_on_reply,
+    .rcpts_over_limit = fake_over_limit,
 };
 
 static void fake_trace(void *ctx, const char *line)
@@ -900,7 +906,8 @@ static void test_too_many_recipients(void **state)
     static const char tail_in[] = "DATA\r\nSubject: many\r\n\r\nhi\r\n.\r\n";
     static const char tail_out[] = "452 4.5.3 Error: too many recipients\r\n" START_DATA
         QUEUED("QID1");
-    static const char tail_ev[] = "data_begin nrcpt=100\nwrite 21 bytes\ndata_end\n";
+    static const char tail_ev[] =
+        "data_begin nrcpt=100\nwrite 21 bytes\ndata_end\nover_limit 1\n";
     text_add(&in, tail_in, strlen(tail_in));
     text_add(&out, tail_out, strlen(tail_out));
     text_add(&ev, tail_ev, strlen(tail_ev));
@@ -910,6 +917,38 @@ static void test_too_many_recipients(void **state)
     free(in.p);
     free(out.p);
     free(ev.p);
+}
+
+#define TOO_MANY_RCPTS "452 4.5.3 Error: too many recipients\r\n"
+#define TOO_MANY_ERRORS "421 4.7.0 " HOST " Error: too many errors, closing connection\r\n"
+
+/* RCPTs past the limit get 452 and are no error up to rcpt_overshoot of them (a pipelining
+ * client meets the limit in good faith); each one past it is, until max_errors closes the
+ * session. The caller hears of them once, with their number. */
+static void test_rcpt_overshoot_counts_errors_past_its_limit(void **state)
+{
+    (void)state;
+    struct smtp_server_opts o = default_opts();
+    o.max_recipients = 1;
+    o.rcpt_overshoot = 3;
+    o.max_errors = 2;
+    check(&(struct transcript){
+        .has_opts = true, .opts = o,
+        .in = HELO_IN MAIL_IN ALICE_IN BOB_IN BOB_IN BOB_IN BOB_IN BOB_IN BOB_IN,
+        .out = GREETING HELO_OUT MAIL_OUT ALICE_OUT TOO_MANY_RCPTS TOO_MANY_RCPTS TOO_MANY_RCPTS
+            TOO_MANY_RCPTS TOO_MANY_RCPTS TOO_MANY_ERRORS,
+        .events = MAIL_EV ALICE_EV "over_limit 5\n"});
+    /* Within the overshoot: no error, one report when the transaction ends (RSET), a new
+     * count for the next transaction. */
+    o.max_errors = 1;
+    check(&(struct transcript){
+        .has_opts = true, .opts = o,
+        .in = HELO_IN MAIL_IN ALICE_IN BOB_IN BOB_IN BOB_IN "RSET\r\n" MAIL_IN ALICE_IN BOB_IN
+            "RSET\r\n",
+        .out = GREETING HELO_OUT MAIL_OUT ALICE_OUT TOO_MANY_RCPTS TOO_MANY_RCPTS TOO_MANY_RCPTS
+            "250 2.0.0 Reset state\r\n" MAIL_OUT ALICE_OUT TOO_MANY_RCPTS "250 2.0.0 Reset state\r\n",
+        .events = MAIL_EV ALICE_EV "over_limit 3\n" MAIL_EV ALICE_EV "over_limit 1\n",
+        .open = true});
 }
 
 static void test_size_parameter_over_limit(void **state)
@@ -1787,6 +1826,7 @@ int main(void)
         T(test_relay_denied),
         T(test_postmaster_without_domain),
         T(test_too_many_recipients),
+        T(test_rcpt_overshoot_counts_errors_past_its_limit),
         T(test_size_parameter_over_limit),
         T(test_disk_full_at_mail),
         T(test_smtputf8_sender),
