@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "smtp/addr.h"
 #include "smtp/data.h"
 #include "smtp/server_session.h"
 #include "smtp/trace.h"
@@ -250,6 +251,45 @@ static void refused_over_limit(struct smtp_server *s)
         count_error(s);
 }
 
+/* NOTIFY of merged duplicates (RFC 3461 §4.1): every report one of them asked for is sent;
+ * NEVER only when all said it. Absent means failures and delays, as deliver/dsn.c reads it. */
+static unsigned merged_notify(unsigned a, unsigned b)
+{
+    const unsigned absent = SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY;
+    if (a == b || b == SMTP_NOTIFY_NEVER)
+        return a;
+    if (a == SMTP_NOTIFY_NEVER)
+        return b;
+    return (a ? a : absent) | (b ? b : absent);
+}
+
+/* The recipient of the envelope that r would deliver to again: the same local mailbox, or the
+ * same remote mailbox (smtp_addr_same_mailbox); NULL when r is a new one. */
+static struct smtp_rcpt *same_recipient(const struct smtp_envelope *env, const struct smtp_rcpt *r)
+{
+    for (size_t i = 0; i < env->n_rcpts; i++) {
+        struct smtp_rcpt *e = &env->rcpts[i];
+        if (r->mailbox ? e->mailbox && strcmp(e->mailbox, r->mailbox) == 0
+                       : !e->mailbox && smtp_addr_same_mailbox(e->address, r->address))
+            return e;
+    }
+    return NULL;
+}
+
+/* r names a recipient already accepted: one delivery. It keeps the first RCPT's address and
+ * ORCPT (a DSN reports one delivery, under one original recipient; the first ORCPT given if
+ * the first RCPT had none) and the NOTIFY of both (merged_notify). */
+static void merge_recipient(struct smtp_envelope *env, struct smtp_rcpt *into, struct smtp_rcpt *r)
+{
+    into->notify = merged_notify(into->notify, r->notify);
+    if (!into->orcpt) {
+        into->orcpt = r->orcpt;
+        r->orcpt = NULL;
+    }
+    rcpt_clear(r);
+    env->rcpts_merged++;
+}
+
 static void decide_rcpt(struct smtp_server *s, const struct smtp_decision *d)
 {
     struct smtp_envelope *env = s->env;
@@ -257,6 +297,12 @@ static void decide_rcpt(struct smtp_server *s, const struct smtp_decision *d)
         if (d->mailbox[0] != '\0' && !(s->pending_rcpt.mailbox = dup_string(d->mailbox))) {
             rcpt_clear(&s->pending_rcpt);
             send_reply(s, REPLY_INTERNAL_ERROR, NULL);
+            return;
+        }
+        struct smtp_rcpt *same = same_recipient(env, &s->pending_rcpt);
+        if (same) {
+            merge_recipient(env, same, &s->pending_rcpt);
+            send_reply(s, d->reply, d->detail); /* answered as any accepted RCPT */
             return;
         }
         if (env->n_rcpts == env->cap_rcpts) {
@@ -569,7 +615,7 @@ static void do_mail(struct smtp_server *s, const struct smtp_command *cmd)
 static void do_rcpt(struct smtp_server *s, const struct smtp_command *cmd)
 {
     s->env->rcpt_attempts++;
-    if (s->env->n_rcpts >= s->opts->max_recipients) {
+    if (s->env->n_rcpts + s->env->rcpts_merged >= s->opts->max_recipients) {
         send_reply(s, REPLY_TOO_MANY_RCPTS, NULL);
         refused_over_limit(s);
         return;
@@ -1213,7 +1259,7 @@ bool smtp_server_tls(const struct smtp_server *s)
 
 size_t smtp_server_rcpt_count(const struct smtp_server *s)
 {
-    return s->env ? s->env->n_rcpts : 0;
+    return s->env ? s->env->n_rcpts + s->env->rcpts_merged : 0;
 }
 
 uint64_t smtp_server_commands(const struct smtp_server *s)

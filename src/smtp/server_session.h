@@ -76,9 +76,14 @@ struct smtp_envelope {
     bool smtputf8;
     enum smtp_ret ret;
     char envid[LIMIT_ENVID + 1];
+    /* Accepted recipients, one per final mailbox: a RCPT that names a local mailbox already
+     * accepted, or the same remote mailbox (smtp_addr_same_mailbox: domain without case, the
+     * local part unquoted), is answered as any other and merged into the first (its NOTIFY
+     * joins the first's, the first ORCPT stays), so the message is delivered once. */
     struct smtp_rcpt *rcpts;
     size_t n_rcpts;
     size_t cap_rcpts;
+    size_t rcpts_merged;  /* accepted RCPTs merged so (they count toward max_recipients) */
     size_t rcpt_attempts; /* RCPT commands seen, accepted or not */
     size_t rcpts_over_limit; /* RCPTs refused 452 4.5.3 for a recipient limit, not yet reported */
 };
@@ -177,7 +182,7 @@ bool smtp_server_wants_tls(const struct smtp_server *s);
 void smtp_server_tls_started(struct smtp_server *s);
 bool smtp_server_tls(const struct smtp_server *s);
 
-/* Recipients accepted in the open transaction (0 without one). */
+/* RCPTs accepted in the open transaction, merged duplicates included (0 without one). */
 size_t smtp_server_rcpt_count(const struct smtp_server *s);
 
 /* Command lines handled so far (SASL response lines included, message content not): the

@@ -11,8 +11,8 @@ import threading
 import time
 import unittest
 
-from harness import (Conn, ServerTestCase, make_message, dot_stuff, split_trace_headers,
-                     wait_until)
+from harness import (Conn, ServerTestCase, make_message, dot_stuff, send_transaction,
+                     split_trace_headers, wait_until)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 import procs  # noqa: E402  (a process's resident memory, as the benchmarks and soaks read it)
@@ -111,14 +111,9 @@ class ReceivedFrom(ServerTestCase):
         srv = self.start_server()
         c = self.connect(srv)
         c.ehlo("evil(hidden;x")
-        c.cmd("MAIL FROM:<sender@example.org>")
-        c.expect("250")
-        c.cmd("RCPT TO:<alice@example.test>")
-        c.expect("250")
-        c.cmd("DATA")
-        c.expect("354")
-        c.send(dot_stuff(make_message("t120-helo")))
-        c.expect("250")
+        r = send_transaction(c, "sender@example.org", ["alice@example.test"],
+                             make_message("t120-helo"))
+        self.assertEqual(r.code, 250, r.text)
         msg = srv.wait_mail("alice", 1)[0]
         _rp, received, _rest = split_trace_headers(msg)
         self.assertTrue(received.startswith(
@@ -169,6 +164,24 @@ class RecipientOvershoot(ServerTestCase):
         self.assertTrue(wait_until(
             lambda: "(50 RCPT refused in this transaction)" in srv.log(), 10), srv.log())
         self.assertEqual(srv.log().count("too many recipients"), 1)
+
+
+class DuplicateRecipients(ServerTestCase):
+    def test_one_copy_per_mailbox(self):
+        srv = self.start_server()
+        c = self.connect(srv)
+        c.ehlo()
+        rcpts = ("alice@example.test", "ALICE@example.test", '"alice"@example.test',
+                 "alice@EXAMPLE.TEST", "bob@example.test")
+        r = send_transaction(c, "sender@example.org", rcpts, make_message("t120-dup"))
+        self.assertEqual(r.code, 250, r.text)
+        srv.wait_mail("bob", 1)
+        srv.wait_mail("alice", 1)
+        # a second copy would come with the first: give it a moment to show up
+        self.assertFalse(wait_until(lambda: len(srv.maildir_files("alice")) > 1, 1.0))
+        self.assertEqual(len(srv.maildir_files("alice")), 1)
+        self.assertEqual(len(srv.maildir_files("bob")), 1)
+        self.assertRegex(srv.log(), r"nrcpt=2\b")
 
 
 if __name__ == "__main__":

@@ -125,8 +125,8 @@ static enum smtp_verdict fake_mail(void *ctx, const struct smtp_command *cmd,
     return verdict(f, P_MAIL, d);
 }
 
-/* alice, bob and postmaster exist at example.test; other users do not; other domains are
- * somebody else's (no relaying). */
+/* alice, bob and postmaster exist at example.test; other users do not; relay.test is relayed
+ * to (a remote recipient, no mailbox); other domains are somebody else's (no relaying). */
 static enum smtp_verdict fake_rcpt(void *ctx, const struct smtp_command *cmd,
                                    struct smtp_decision *d)
 {
@@ -141,6 +141,12 @@ static enum smtp_verdict fake_rcpt(void *ctx, const struct smtp_command *cmd,
             if (strcmp(p->local, users[i]) == 0)
                 box = users[i];
         d->reply = REPLY_USER_UNKNOWN;
+    } else if (strcasecmp(p->domain, "relay.test") == 0) {
+        set_detail(d, p->mailbox);
+        d->reply = REPLY_RCPT_OK;
+        event(f, "rcpt <%s> remote notify=%u orcpt=%s", p->mailbox, cmd->notify,
+              cmd->orcpt[0] ? cmd->orcpt : "-");
+        return verdict(f, P_RCPT, d);
     } else {
         d->reply = REPLY_RELAY_DENIED;
     }
@@ -894,13 +900,14 @@ static void test_too_many_recipients(void **state)
     text_add(&out, GREETING HELO_OUT MAIL_OUT, strlen(GREETING HELO_OUT MAIL_OUT));
     text_add(&ev, MAIL_EV, strlen(MAIL_EV));
     for (int i = 0; i < 101; i++) {
-        const char *rin = i % 2 ? BOB_IN : ALICE_IN;
-        text_add(&in, rin, strlen(rin));
+        char line[128];
+        int n = snprintf(line, sizeof line, "RCPT TO:<r%d@relay.test>\r\n", i);
+        text_add(&in, line, (size_t)n);
         if (i < 100) {
-            const char *rout = i % 2 ? BOB_OUT : ALICE_OUT;
-            const char *rev = i % 2 ? BOB_EV : ALICE_EV;
-            text_add(&out, rout, strlen(rout));
-            text_add(&ev, rev, strlen(rev));
+            n = snprintf(line, sizeof line, "250 2.1.5 Recipient <r%d@relay.test> OK\r\n", i);
+            text_add(&out, line, (size_t)n);
+            n = snprintf(line, sizeof line, "rcpt <r%d@relay.test> remote notify=0 orcpt=-\n", i);
+            text_add(&ev, line, (size_t)n);
         }
     }
     static const char tail_in[] = "DATA\r\nSubject: many\r\n\r\nhi\r\n.\r\n";
@@ -1335,6 +1342,68 @@ static void test_message_content_flows_while_replies_wait(void **state)
     assert_memory_equal(f->out.p + f->out.len - strlen(QUEUED("QID1") "250 2.0.0 Ok\r\n"),
                         QUEUED("QID1") "250 2.0.0 Ok\r\n", strlen(QUEUED("QID1") "250 2.0.0 Ok\r\n"));
     assert_true(f->out.len > before);
+    fake_close(f);
+}
+
+/* data_begin's view of the envelope: one line per recipient. */
+static enum smtp_verdict envelope_begin(void *ctx, const struct smtp_envelope *env,
+                                        struct smtp_decision *d)
+{
+    struct fake *f = ctx;
+    event(f, "data_begin nrcpt=%zu merged=%zu", env->n_rcpts, env->rcpts_merged);
+    for (size_t i = 0; i < env->n_rcpts; i++)
+        event(f, "  <%s> mailbox=%s notify=%u orcpt=%s", env->rcpts[i].address,
+              env->rcpts[i].mailbox ? env->rcpts[i].mailbox : "-", env->rcpts[i].notify,
+              env->rcpts[i].orcpt ? env->rcpts[i].orcpt : "-");
+    d->reply = REPLY_START_DATA;
+    return SMTP_DECIDED;
+}
+
+/* RCPTs that name a mailbox already accepted are answered 250 and delivered once: local ones
+ * by their mailbox, remote ones by address (domain without case, local part unquoted, its
+ * case kept). The first RCPT's ORCPT stays (or the first one given), NOTIFY joins. */
+static void test_duplicate_recipients_merge(void **state)
+{
+    (void)state;
+    struct script sc = {0};
+    struct smtp_server_opts o = default_opts();
+    struct fake *f = fake_open(&sc, &o);
+    f->cb.data_begin = envelope_begin;
+    static const char *const rcpts[] = {
+        "<alice@example.test>", "<alice@EXAMPLE.TEST>", "<postmaster>",
+        "<postmaster@example.test>", "<r@relay.test> NOTIFY=NEVER",
+        "<r@RELAY.test> NOTIFY=SUCCESS ORCPT=rfc822;r@orig.test",
+        "<\"r\"@relay.test> NOTIFY=DELAY ORCPT=rfc822;other@orig.test", "<R@relay.test>",
+    };
+    feed(f, EHLO_IN MAIL_IN);
+    for (size_t i = 0; i < sizeof rcpts / sizeof rcpts[0]; i++) {
+        char line[160];
+        snprintf(line, sizeof line, "RCPT TO:%s\r\n", rcpts[i]);
+        feed(f, line);
+        assert_int_equal(smtp_server_rcpt_count(f->s), i + 1);
+    }
+    feed(f, "DATA\r\n");
+    const char *ev = text_str(&f->events);
+    const char *begin = strstr(ev, "data_begin");
+    assert_non_null(begin);
+    assert_string_equal(begin,
+                        "data_begin nrcpt=4 merged=4\n"
+                        "  <alice@example.test> mailbox=alice notify=0 orcpt=-\n"
+                        "  <postmaster> mailbox=postmaster notify=0 orcpt=-\n"
+                        "  <r@relay.test> mailbox=- notify=10 orcpt=rfc822;r@orig.test\n"
+                        "  <R@relay.test> mailbox=- notify=0 orcpt=-\n");
+    /* every RCPT was answered as accepted */
+    const char *p = text_str(&f->out);
+    size_t ok = 0;
+    for (const char *q = p; (q = strstr(q, "250 2.1.5 ")) != NULL; q++)
+        ok++;
+    assert_int_equal(ok, sizeof rcpts / sizeof rcpts[0]);
+    fake_close(f);
+    /* merged RCPTs count toward max_recipients as the RCPTs they were */
+    o.max_recipients = 2;
+    f = fake_open(&sc, &o);
+    feed(f, HELO_IN MAIL_IN ALICE_IN ALICE_IN ALICE_IN);
+    expect_out(f, GREETING HELO_OUT MAIL_OUT ALICE_OUT ALICE_OUT TOO_MANY_RCPTS);
     fake_close(f);
 }
 
@@ -1851,6 +1920,7 @@ int main(void)
         T(test_input_room_runs_out_while_pending),
         T(test_unread_replies_stay_bounded),
         T(test_message_content_flows_while_replies_wait),
+        T(test_duplicate_recipients_merge),
         T(test_data_begin_refused),
         T(test_too_many_errors),
         T(test_timeout),
