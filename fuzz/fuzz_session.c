@@ -255,7 +255,8 @@ static void cb_on_reply(void *ctx, const char *line, enum reply_id id, const cha
         CHECK(line[0] == '\0');
     if (f->creds_fresh) /* the reply to the message that carried the password */
         CHECK(line[0] == '\0' ||
-              (strncasecmp(line, "AUTH ", 5) == 0 && strcasecmp(line + 5, f->mechanism) == 0));
+              (strncasecmp(line, "AUTH ", 5) == 0 &&
+               strcasecmp(line + 5 + strspn(line + 5, " "), f->mechanism) == 0));
     f->creds_fresh = false;
     int code = reply_row_get(id)->code;
     /* After the 220 to STARTTLS no command is answered until the handshake: only a timeout

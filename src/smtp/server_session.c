@@ -846,8 +846,11 @@ static void remember_line(struct smtp_server *s, const char *line, size_t len)
 {
     if (len > 5 && strncasecmp(line, "AUTH ", 5) == 0) {
         /* "AUTH PLAIN <initial response>": the response holds the password; keep the verb and
-         * the mechanism only. */
-        const char *end = memchr(line + 5, ' ', len - 5);
+         * the mechanism only (after however many spaces the client put before it). */
+        size_t mech = 5;
+        while (mech < len && line[mech] == ' ')
+            mech++;
+        const char *end = memchr(line + mech, ' ', len - mech);
         if (end)
             len = (size_t)(end - line);
     }
