@@ -156,7 +156,7 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
     }
     free(c->msg_sender);
     c->msg_sender = sender;
-    c->msg_rcpts = env->n_rcpts;
+    c->msg_rcpts = env->n_rcpts + env->rcpts_merged; /* nrcpt=: RCPTs accepted, as answered */
     c->msg_size = 0;
     d->reply = REPLY_START_DATA;
     return SMTP_DECIDED;
