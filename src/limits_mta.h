@@ -31,6 +31,14 @@
 #define LIMIT_RECIPIENTS_DEFAULT 100
 #define LIMIT_RECIPIENTS_MAX 10000
 
+/* RCPTs past the recipient limit in one transaction before each further one counts as an error
+ * (toward max_errors, then 421). A pipelining client legitimately sends more than the limit and
+ * gets 452 for the extra ones (RFC 5321 §4.5.3.1.10), so a 452 is no error at first; without a
+ * bound a client could send RCPTs for ever. 1000, as Postfix's smtpd_recipient_overshoot_limit:
+ * far above any real client's batch. */
+#define LIMIT_RCPT_OVERSHOOT_DEFAULT 1000
+#define LIMIT_RCPT_OVERSHOOT_MAX 1000000
+
 /* Message size: default 10 MiB (SIZE advertised); the bound keeps a size_t count far from
  * overflow and a queue file within what a Maildir reader handles. */
 #define LIMIT_MESSAGE_SIZE_DEFAULT 10485760UL
@@ -56,6 +64,16 @@
 /* Bytes a client may pipeline ahead of our replies before we stop reading: bounds the memory a
  * session holds for unread commands (RFC 2920 lets clients send a whole batch). */
 #define LIMIT_PIPELINE_INPUT (64 * 1024)
+
+/* Reply bytes a session may have waiting to be sent before it stops taking pipelined command
+ * lines (they stay in the bounded input above until the client reads): without it a client that
+ * pipelines short commands and never reads (64 KiB of "HELP") makes a session answer all of
+ * them at once, megabytes of replies held per connection. 16 KiB holds the replies to a whole
+ * pipelined batch of LIMIT_RECIPIENTS_DEFAULT recipients (about 8 KiB with long addresses), so a
+ * client that reads is never paused, and it is the kernel's initial TCP send buffer
+ * (tcp_wmem), which takes it in one write: past it the socket buffers, not our memory, absorb
+ * a flood, and TCP's flow control holds the client back. */
+#define LIMIT_PENDING_OUTPUT (16 * 1024)
 
 /* Seconds a shutting-down server waits for transactions in flight before closing them. */
 #define LIMIT_SHUTDOWN_GRACE 30

@@ -418,6 +418,9 @@ static const struct directive directives[] = {
      .size = true, .min = 1, .max = LIMIT_MESSAGE_SIZE_MAX, .bound = "LIMIT_MESSAGE_SIZE_MAX"},
     {.keyword = "max_recipients", .apply = apply_number, .offset = FIELD(max_recipients),
      .min = 1, .max = LIMIT_RECIPIENTS_MAX, .bound = "LIMIT_RECIPIENTS_MAX"},
+    {.keyword = "max_recipients_overshoot", .apply = apply_number,
+     .offset = FIELD(max_recipients_overshoot), .min = 0, .max = LIMIT_RCPT_OVERSHOOT_MAX,
+     .bound = "LIMIT_RCPT_OVERSHOOT_MAX"},
     {.keyword = "max_connections", .apply = apply_number, .offset = FIELD(max_connections),
      .min = 1, .max = POLICY_CONNECTIONS_MAX, .bound = "POLICY_CONNECTIONS_MAX"},
     {.keyword = "max_connections_per_ip", .apply = apply_number,
@@ -651,6 +654,7 @@ bool policy_config_defaults(struct policy_config *c)
     snprintf(c->maildir_root, sizeof c->maildir_root, "./var/clearmta/maildir");
     c->max_message_size = LIMIT_MESSAGE_SIZE_DEFAULT;
     c->max_recipients = LIMIT_RECIPIENTS_DEFAULT;
+    c->max_recipients_overshoot = LIMIT_RCPT_OVERSHOOT_DEFAULT;
     c->max_connections = LIMIT_CONNECTIONS_DEFAULT;
     c->max_connections_per_ip = LIMIT_CONNECTIONS_PER_IP_DEFAULT;
     c->max_errors = LIMIT_SESSION_ERRORS_DEFAULT;

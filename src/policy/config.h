@@ -343,6 +343,7 @@ struct policy_config {
     size_t n_domains;
     uint64_t max_message_size;
     unsigned max_recipients, max_connections, max_connections_per_ip, max_errors;
+    unsigned max_recipients_overshoot; /* RCPTs past max_recipients before each is an error */
     unsigned timeout_command, timeout_data, shutdown_grace; /* seconds */
     uint64_t min_free_disk;
     bool bare_lf_normalize, soft_bounce, log_syslog;

@@ -15,6 +15,9 @@
 
 /* Reads served from TLS's own buffer in one event, without the socket's readiness. */
 #define TLS_PENDING_READS 8
+/* Checks of the command rate around one flush (server_conn_update): two suffice, the bound only
+ * keeps a loop bounded. */
+#define RATE_ROUNDS 4
 
 static void conn_event(evutil_socket_t fd, short what, void *arg);
 static bool command_rate(struct server_conn *c);
@@ -226,11 +229,18 @@ void server_conn_update(struct server_conn *c)
     server_capacity_memory(c);
     if (c->handshaking && !handshake(c))
         return;
-    if (!c->throttled && smtp_server_command_limited(c->session))
-        command_rate(c); /* a decision resumed into the rate limit: wait for it, then go on */
-    if (!flush(c)) {
-        server_conn_close(c);
-        return;
+    /* A decision resumed, or the output drained (the session then takes the commands it held
+     * back), into the rate limit: wait for it, then go on. Each round either runs commands
+     * (the held input is bounded) or leaves the session throttled, unlimited or closing. */
+    for (int round = 0; round < RATE_ROUNDS; round++) {
+        if (!c->throttled && smtp_server_command_limited(c->session))
+            command_rate(c);
+        if (!flush(c)) {
+            server_conn_close(c);
+            return;
+        }
+        if (c->throttled || !smtp_server_command_limited(c->session))
+            break;
     }
     if (smtp_server_wants_tls(c->session) && !c->io.ssl) {
         if (!start_tls(c)) {

@@ -157,7 +157,7 @@ static enum smtp_verdict on_data_begin(void *ctx, const struct smtp_envelope *en
     }
     free(c->msg_sender);
     c->msg_sender = sender;
-    c->msg_rcpts = env->n_rcpts;
+    c->msg_rcpts = env->n_rcpts + env->rcpts_merged; /* nrcpt=: RCPTs accepted, as answered */
     c->msg_size = 0;
     d->reply = REPLY_START_DATA;
     return SMTP_DECIDED;
@@ -316,18 +316,35 @@ static enum smtp_verdict on_auth(void *ctx, const char *mechanism,
     return SMTP_PENDING;
 }
 
-/* Rejections are logged with the exact reply sent. */
+/* The reply as one line for the log. */
+static int log_text(char *text, size_t cap, enum reply_id id, const char *detail)
+{
+    size_t n = reply_format(text, cap, id, detail, NULL, 0, REPLY_FMT_ENHANCED);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    return (int)n;
+}
+
+/* Rejections are logged with the exact reply sent; RCPTs over a recipient limit once per
+ * transaction (on_rcpts_over_limit). */
 static void on_reply(void *ctx, const char *line, enum reply_id id, const char *detail)
 {
     struct server_conn *c = ctx;
     server_metrics_reply(c, id);
-    if (reply_row_get(id)->code < 400)
+    if (reply_row_get(id)->code < 400 || id == REPLY_TOO_MANY_RCPTS)
         return;
     char text[1024];
-    size_t n = reply_format(text, sizeof text, id, detail, NULL, 0, REPLY_FMT_ENHANCED);
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-        n--;
-    net_log("reject: %s from [%s]: %.*s", line[0] ? line : "-", c->addr, (int)n, text);
+    int n = log_text(text, sizeof text, id, detail);
+    net_log("reject: %s from [%s]: %.*s", line[0] ? line : "-", c->addr, n, text);
+}
+
+static void on_rcpts_over_limit(void *ctx, size_t refused)
+{
+    struct server_conn *c = ctx;
+    char text[128];
+    int n = log_text(text, sizeof text, REPLY_TOO_MANY_RCPTS, NULL);
+    net_log("reject: RCPT from [%s]: %.*s (%zu RCPT refused in this transaction)", c->addr, n,
+            text, refused);
 }
 
 void server_transaction_callbacks(struct smtp_server_callbacks *cb)
@@ -340,6 +357,7 @@ void server_transaction_callbacks(struct smtp_server_callbacks *cb)
     cb->data_abort = on_data_abort;
     cb->auth = on_auth;
     cb->on_reply = on_reply;
+    cb->rcpts_over_limit = on_rcpts_over_limit;
 }
 
 void server_transaction_forget(struct server_conn *c)

@@ -1,6 +1,7 @@
 /* smtp/addr.c — parser for SMTP reverse-/forward-paths and domains: RFC 5321 §4.1.2 (Path,
  * Mailbox, Domain, address-literal §4.1.3, source routes ignored per §4.1.1.3), RFC 6531 §3.3
- * (UTF-8 local parts and U-labels under SMTPUTF8), RFC 5322 §3.2.3 atext. */
+ * (UTF-8 local parts and U-labels under SMTPUTF8), RFC 5322 §3.2.3 atext; and whether two
+ * mailboxes are the same one (duplicate recipients). */
 #include "smtp/addr.h"
 #include "reply/utf8.h"
 
@@ -370,4 +371,48 @@ bool smtp_addr_valid_domain(const char *s, size_t len, bool utf8)
 {
     struct cursor c = {(const unsigned char *)s, len, 0, utf8};
     return scan_domain_or_literal(&c) == SMTP_ADDR_OK && c.pos == len;
+}
+
+/* The characters of a local part with its quoting undone, one at a time. */
+struct local_part {
+    const char *p, *end;
+    bool quoted;
+};
+
+static struct local_part local_part_of(const char *mailbox, const char *at)
+{
+    struct local_part l = {mailbox, at, false};
+    if (at - mailbox >= 2 && mailbox[0] == '"' && at[-1] == '"') {
+        l.p++;
+        l.end--;
+        l.quoted = true;
+    }
+    return l;
+}
+
+/* The next character, or -1 at the end. */
+static int local_part_next(struct local_part *l)
+{
+    if (l->p >= l->end)
+        return -1;
+    if (l->quoted && *l->p == '\\' && l->p + 1 < l->end)
+        l->p++; /* quoted-pairSMTP: the character itself */
+    return (unsigned char)*l->p++;
+}
+
+bool smtp_addr_same_mailbox(const char *a, const char *b)
+{
+    const char *at_a = strrchr(a, '@'), *at_b = strrchr(b, '@');
+    if (!at_a || !at_b) /* "postmaster" alone (RFC 5321 §4.5.1: any case) */
+        return !at_a && !at_b && strcasecmp(a, b) == 0;
+    if (strcasecmp(at_a + 1, at_b + 1) != 0)
+        return false;
+    struct local_part la = local_part_of(a, at_a), lb = local_part_of(b, at_b);
+    for (;;) { /* each step consumes a character of both: bounded by the shorter */
+        int ca = local_part_next(&la), cb = local_part_next(&lb);
+        if (ca != cb)
+            return false;
+        if (ca < 0)
+            return true;
+    }
 }

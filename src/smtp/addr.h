@@ -51,4 +51,10 @@ enum smtp_addr_err smtp_addr_parse_path(const char *s, size_t len, unsigned flag
  * address-literal). utf8 allows U-labels. Returns true when valid. */
 bool smtp_addr_valid_domain(const char *s, size_t len, bool utf8);
 
+/* True when two mailboxes as smtp_path.mailbox holds them ("local@domain", "postmaster") name
+ * the same one: the domain compared without case (RFC 5321 §2.4), the local part exactly
+ * (it may be case-sensitive) once its quoting is undone, as RFC 5321 §4.1.2 makes a
+ * Quoted-string and the Dot-string it quotes one local part: "alice"@x is alice@x. */
+bool smtp_addr_same_mailbox(const char *a, const char *b);
+
 #endif

@@ -2,7 +2,40 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "smtp/addr.h"
 #include "smtp/received.h"
+
+/* RFC 5321 §4.4: the "from" clause is the client's HELO/EHLO name (an Extended-Domain) with its
+ * address in a comment (TCP-info). The session tolerates names that are no domain ("my_host",
+ * any printable token, because real clients send them), and written as they are such names
+ * break the field: "evil(x" opens a comment (RFC 5322 §3.2.2) that swallows the address, "by",
+ * "id", "for" and the ";" before the date (RFC 5322 §3.6.7). So a name goes in as it is only
+ * when it is a domain or an IPv4/IPv6 address literal (a general literal, "[tag:…]", may hold
+ * "(" or ";"); any other name is "unknown", and what the client said follows the address inside
+ * the comment, "(", ")" and "\" as quoted-pairs and anything unprintable as "?": nothing is
+ * lost to a reader, and nothing can end the comment early or reach the rest of the field. */
+static bool plain_name(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 0 && smtp_addr_valid_domain(name, n, false) && strpbrk(name, "()\\;\"") == NULL;
+}
+
+/* " helo=NAME" for the comment: NAME escaped as above, cut to fit cap. */
+static void helo_comment(const char *name, char *out, size_t cap)
+{
+    static const char prefix[] = " helo=";
+    if (cap < sizeof prefix)
+        return;
+    memcpy(out, prefix, sizeof prefix - 1);
+    size_t n = sizeof prefix - 1;
+    for (const char *p = name; *p != '\0' && n + 3 <= cap; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '(' || c == ')' || c == '\\')
+            out[n++] = '\\';
+        out[n++] = (c < 0x21 || c > 0x7e) ? '?' : (char)c;
+    }
+    out[n] = '\0';
+}
 
 /* "ESMTP", "ESMTPSA", "UTF8SMTPS", … */
 static void protocol_name(const struct smtp_received *r, char *out, size_t cap)
@@ -33,18 +66,23 @@ size_t smtp_received_format(char *out, size_t cap, const struct smtp_received *r
     }
     /* RFC 5321 §4.1.3: an IPv6 address literal is tagged "IPv6:". */
     const char *literal_tag = strchr(r->client_addr, ':') ? "IPv6:" : "";
+    bool plain = plain_name(r->helo);
+    char said[2 * LIMIT_DOMAIN + 8] = ""; /* every octet of the longest name escaped */
+    if (!plain && r->helo[0])
+        helo_comment(r->helo, said, sizeof said);
+    const char *from = plain ? r->helo : "unknown";
     int n;
     if (r->for_rcpt)
         n = snprintf(out, cap,
-                     "Received: from %s ([%s%s])\r\n\tby %s (clearmta) with %s id %s\r\n"
+                     "Received: from %s ([%s%s]%s)\r\n\tby %s (clearmta) with %s id %s\r\n"
                      "\tfor <%s>; %s\r\n",
-                     r->helo[0] ? r->helo : "unknown", literal_tag, r->client_addr, r->hostname, proto,
-                     r->queue_id, r->for_rcpt, date);
+                     from, literal_tag, r->client_addr, said, r->hostname, proto, r->queue_id,
+                     r->for_rcpt, date);
     else
         n = snprintf(out, cap,
-                     "Received: from %s ([%s%s])\r\n\tby %s (clearmta) with %s id %s;\r\n\t%s\r\n",
-                     r->helo[0] ? r->helo : "unknown", literal_tag, r->client_addr, r->hostname, proto,
-                     r->queue_id, date);
+                     "Received: from %s ([%s%s]%s)\r\n\tby %s (clearmta) with %s id %s;\r\n\t%s\r\n",
+                     from, literal_tag, r->client_addr, said, r->hostname, proto, r->queue_id,
+                     date);
     if (n < 0 || (size_t)n >= cap)
         return 0;
     return (size_t)n;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "reply/safe_text.h"
+#include "smtp/addr.h"
 #include "smtp/data.h"
 #include "smtp/server_session.h"
 #include "smtp/trace.h"
@@ -119,6 +120,25 @@ static bool counts_as_error(enum reply_id id)
     return row->code >= 500;
 }
 
+static void send_reply(struct smtp_server *s, enum reply_id id, const char *detail);
+
+/* One more error: at max_errors, 421 4.7.0 and close. */
+static void count_error(struct smtp_server *s)
+{
+    if (++s->errors >= s->opts->max_errors)
+        send_reply(s, REPLY_TOO_MANY_ERRORS, s->opts->hostname);
+}
+
+/* Tells the caller how many RCPTs the open transaction refused for a recipient limit. */
+static void report_over_limit(struct smtp_server *s)
+{
+    if (!s->env || s->env->rcpts_over_limit == 0)
+        return;
+    if (s->cb->rcpts_over_limit)
+        s->cb->rcpts_over_limit(s->ctx, s->env->rcpts_over_limit);
+    s->env->rcpts_over_limit = 0;
+}
+
 static void send_reply_lines(struct smtp_server *s, enum reply_id id, const char *detail,
                              const char *const *more, size_t n_more)
 {
@@ -139,10 +159,12 @@ static void send_reply_lines(struct smtp_server *s, enum reply_id id, const char
     }
     if (s->cb->on_reply)
         s->cb->on_reply(s->ctx, s->line, id, detail ? detail : "");
-    if (reply_row_get(id)->code == 421 || id == REPLY_BYE)
+    if (reply_row_get(id)->code == 421 || id == REPLY_BYE) {
         s->closing = true;
-    else if (counts_as_error(id) && ++s->errors >= s->opts->max_errors)
-        send_reply_lines(s, REPLY_TOO_MANY_ERRORS, s->opts->hostname, NULL, 0);
+        report_over_limit(s);
+    } else if (counts_as_error(id)) {
+        count_error(s);
+    }
 }
 
 static void send_reply(struct smtp_server *s, enum reply_id id, const char *detail)
@@ -171,6 +193,7 @@ static void abort_storage(struct smtp_server *s)
 static void transaction_reset(struct smtp_server *s)
 {
     abort_storage(s);
+    report_over_limit(s);
     if (s->env) {
         for (size_t i = 0; i < s->env->n_rcpts; i++)
             rcpt_clear(&s->env->rcpts[i]);
@@ -220,6 +243,54 @@ static void decide_mail(struct smtp_server *s, const struct smtp_decision *d)
     send_reply(s, d->reply, d->detail);
 }
 
+/* A RCPT was refused 452 4.5.3 for a recipient limit. A pipelining client meets the limit in
+ * good faith (RFC 5321 §4.5.3.1.10), so that is no error until rcpt_overshoot of them; each one
+ * past it is. */
+static void refused_over_limit(struct smtp_server *s)
+{
+    if (++s->env->rcpts_over_limit > s->opts->rcpt_overshoot && !s->closing)
+        count_error(s);
+}
+
+/* NOTIFY of merged duplicates (RFC 3461 §4.1): every report one of them asked for is sent;
+ * NEVER only when all said it. Absent means failures and delays, as deliver/dsn.c reads it. */
+static unsigned merged_notify(unsigned a, unsigned b)
+{
+    const unsigned absent = SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY;
+    if (a == b || b == SMTP_NOTIFY_NEVER)
+        return a;
+    if (a == SMTP_NOTIFY_NEVER)
+        return b;
+    return (a ? a : absent) | (b ? b : absent);
+}
+
+/* The recipient of the envelope that r would deliver to again: the same local mailbox, or the
+ * same remote mailbox (smtp_addr_same_mailbox); NULL when r is a new one. */
+static struct smtp_rcpt *same_recipient(const struct smtp_envelope *env, const struct smtp_rcpt *r)
+{
+    for (size_t i = 0; i < env->n_rcpts; i++) {
+        struct smtp_rcpt *e = &env->rcpts[i];
+        if (r->mailbox ? e->mailbox && strcmp(e->mailbox, r->mailbox) == 0
+                       : !e->mailbox && smtp_addr_same_mailbox(e->address, r->address))
+            return e;
+    }
+    return NULL;
+}
+
+/* r names a recipient already accepted: one delivery. It keeps the first RCPT's address and
+ * ORCPT (a DSN reports one delivery, under one original recipient; the first ORCPT given if
+ * the first RCPT had none) and the NOTIFY of both (merged_notify). */
+static void merge_recipient(struct smtp_envelope *env, struct smtp_rcpt *into, struct smtp_rcpt *r)
+{
+    into->notify = merged_notify(into->notify, r->notify);
+    if (!into->orcpt) {
+        into->orcpt = r->orcpt;
+        r->orcpt = NULL;
+    }
+    rcpt_clear(r);
+    env->rcpts_merged++;
+}
+
 static void decide_rcpt(struct smtp_server *s, const struct smtp_decision *d)
 {
     struct smtp_envelope *env = s->env;
@@ -227,6 +298,12 @@ static void decide_rcpt(struct smtp_server *s, const struct smtp_decision *d)
         if (d->mailbox[0] != '\0' && !(s->pending_rcpt.mailbox = dup_string(d->mailbox))) {
             rcpt_clear(&s->pending_rcpt);
             send_reply(s, REPLY_INTERNAL_ERROR, NULL);
+            return;
+        }
+        struct smtp_rcpt *same = same_recipient(env, &s->pending_rcpt);
+        if (same) {
+            merge_recipient(env, same, &s->pending_rcpt);
+            send_reply(s, d->reply, d->detail); /* answered as any accepted RCPT */
             return;
         }
         if (env->n_rcpts == env->cap_rcpts) {
@@ -246,6 +323,8 @@ static void decide_rcpt(struct smtp_server *s, const struct smtp_decision *d)
         rcpt_clear(&s->pending_rcpt);
     }
     send_reply(s, d->reply, d->detail);
+    if (d->reply == REPLY_TOO_MANY_RCPTS) /* the caller's own limit (a plan's) */
+        refused_over_limit(s);
 }
 
 static void decide_data_begin(struct smtp_server *s, const struct smtp_decision *d)
@@ -537,8 +616,9 @@ static void do_mail(struct smtp_server *s, const struct smtp_command *cmd)
 static void do_rcpt(struct smtp_server *s, const struct smtp_command *cmd)
 {
     s->env->rcpt_attempts++;
-    if (s->env->n_rcpts >= s->opts->max_recipients) {
+    if (s->env->n_rcpts + s->env->rcpts_merged >= s->opts->max_recipients) {
         send_reply(s, REPLY_TOO_MANY_RCPTS, NULL);
+        refused_over_limit(s);
         return;
     }
     struct smtp_rcpt *r = &s->pending_rcpt;
@@ -767,8 +847,11 @@ static void remember_line(struct smtp_server *s, const char *line, size_t len)
 {
     if (len > 5 && strncasecmp(line, "AUTH ", 5) == 0) {
         /* "AUTH PLAIN <initial response>": the response holds the password; keep the verb and
-         * the mechanism only. */
-        const char *end = memchr(line + 5, ' ', len - 5);
+         * the mechanism only (after however many spaces the client put before it). */
+        size_t mech = 5;
+        while (mech < len && line[mech] == ' ')
+            mech++;
+        const char *end = memchr(line + mech, ' ', len - mech);
         if (end)
             len = (size_t)(end - line);
     }
@@ -787,8 +870,9 @@ static size_t line_limit(const char *line, size_t len)
 }
 
 /* HELO/EHLO names that are not valid domains ("my_host", "DESKTOP_1") are common from real
- * clients, and the name is only recorded (Received:), never trusted: a single token of
- * printable ASCII is accepted; anything else stays a syntax error. */
+ * clients, and the name is only recorded, never trusted: a single token of printable ASCII is
+ * accepted; anything else stays a syntax error. Received: shows such a name only inside its
+ * comment, escaped (smtp/received.c). */
 static bool tolerable_helo(const struct smtp_command *cmd)
 {
     if ((cmd->verb != SMTP_VERB_HELO && cmd->verb != SMTP_VERB_EHLO) || !cmd->arg)
@@ -941,9 +1025,16 @@ static size_t consume(struct smtp_server *s, const char *buf, size_t n)
         }
         if (pos >= n)
             break;
-        if (s->state != ST_DATA && s->state != ST_BDAT && s->commands >= s->command_limit) {
-            s->command_limited = true;
-            break;
+        if (s->state != ST_DATA && s->state != ST_BDAT) {
+            if (s->commands >= s->command_limit) {
+                s->command_limited = true;
+                break;
+            }
+            /* Replies the client has not read yet: the next lines wait in the input until
+             * smtp_server_consume_output() drains them (message content goes on: it is
+             * answered once, at its end). */
+            if (s->out_len - s->out_off >= LIMIT_PENDING_OUTPUT)
+                break;
         }
         size_t used = (s->state == ST_DATA || s->state == ST_BDAT)
                           ? consume_message(s, buf + pos, n - pos)
@@ -1097,13 +1188,16 @@ void smtp_server_consume_output(struct smtp_server *s, size_t n)
     if (n > s->out_len - s->out_off)
         n = s->out_len - s->out_off;
     s->out_off += n;
-    if (s->out_off == s->out_len) {
-        s->out_off = s->out_len = 0;
-        if (s->out_cap > IDLE_BUFFER_KEEP) {
-            free(s->out);
-            s->out = NULL;
-            s->out_cap = 0;
-        }
+    if (s->out_off < s->out_len)
+        return;
+    s->out_off = s->out_len = 0;
+    /* The commands held back while replies waited (LIMIT_PENDING_OUTPUT) are taken now. */
+    if (s->in_len > 0 && !s->closing && s->pending == PEND_NONE)
+        process(s);
+    if (s->out_len == 0 && s->out_cap > IDLE_BUFFER_KEEP) {
+        free(s->out);
+        s->out = NULL;
+        s->out_cap = 0;
     }
 }
 
@@ -1164,7 +1258,7 @@ bool smtp_server_tls(const struct smtp_server *s)
 
 size_t smtp_server_rcpt_count(const struct smtp_server *s)
 {
-    return s->env ? s->env->n_rcpts : 0;
+    return s->env ? s->env->n_rcpts + s->env->rcpts_merged : 0;
 }
 
 uint64_t smtp_server_commands(const struct smtp_server *s)

@@ -32,6 +32,9 @@ struct smtp_server_opts {
     uint64_t max_message_size; /* SIZE advertised and enforced */
     unsigned max_recipients;   /* RCPT beyond this: 452 4.5.3 */
     unsigned max_errors;       /* protocol errors before 421 4.7.0 and close */
+    /* RCPTs refused 452 4.5.3 in one transaction (past max_recipients, or a caller's own
+     * recipient limit) that are no error; each one past them counts toward max_errors. */
+    unsigned rcpt_overshoot;
     unsigned ext;              /* SMTP_EXT_* offered in EHLO */
     bool bare_lf_normalize;    /* turn bare CR/LF into CRLF instead of rejecting (550 5.6.0) */
     bool soft_bounce;          /* 5xx → 4xx on every reply (testing a configuration) */
@@ -73,10 +76,16 @@ struct smtp_envelope {
     bool smtputf8;
     enum smtp_ret ret;
     char envid[LIMIT_ENVID + 1];
+    /* Accepted recipients, one per final mailbox: a RCPT that names a local mailbox already
+     * accepted, or the same remote mailbox (smtp_addr_same_mailbox: domain without case, the
+     * local part unquoted), is answered as any other and merged into the first (its NOTIFY
+     * joins the first's, the first ORCPT stays), so the message is delivered once. */
     struct smtp_rcpt *rcpts;
     size_t n_rcpts;
     size_t cap_rcpts;
+    size_t rcpts_merged;  /* accepted RCPTs merged so (they count toward max_recipients) */
     size_t rcpt_attempts; /* RCPT commands seen, accepted or not */
+    size_t rcpts_over_limit; /* RCPTs refused 452 4.5.3 for a recipient limit, not yet reported */
 };
 
 struct smtp_server_callbacks {
@@ -106,6 +115,10 @@ struct smtp_server_callbacks {
      * (NUL-ended, control bytes escaped by reply/safe_text.h, cut at 63 bytes, may be "";
      * SASL responses are never shown). */
     void (*on_reply)(void *ctx, const char *line, enum reply_id id, const char *detail);
+    /* The transaction ends (message, RSET, HELO, STARTTLS, the session's close or end) after
+     * refused RCPTs with 452 4.5.3 for a recipient limit: one call with their number, so
+     * that they make one log line rather than one each (optional). */
+    void (*rcpts_over_limit)(void *ctx, size_t refused);
     /* Each change of the session's state, for transcripts and debugging (optional): one line
      * "state OLD -> NEW" (NUL-ended, valid during the call) with the names of the states in
      * server_session.c: NEED_HELO, READY, MAIL, DATA, BDAT, AUTH, TLS. Called just after the
@@ -140,7 +153,10 @@ void smtp_server_feed(struct smtp_server *s, const char *data, size_t len);
 void smtp_server_resume(struct smtp_server *s, const struct smtp_decision *d);
 bool smtp_server_pending(const struct smtp_server *s);
 
-/* Reply bytes waiting to be sent: a pointer to them and their length; consume what was sent. */
+/* Reply bytes waiting to be sent: a pointer to them and their length; consume what was sent.
+ * Past LIMIT_PENDING_OUTPUT unsent bytes the session takes no more command lines; consuming
+ * the last of its output makes it take the lines it held back, so the output may grow again
+ * (and callbacks run) inside smtp_server_consume_output(): read the output again after it. */
 const char *smtp_server_output(const struct smtp_server *s, size_t *len);
 void smtp_server_consume_output(struct smtp_server *s, size_t n);
 
@@ -167,7 +183,7 @@ bool smtp_server_wants_tls(const struct smtp_server *s);
 void smtp_server_tls_started(struct smtp_server *s);
 bool smtp_server_tls(const struct smtp_server *s);
 
-/* Recipients accepted in the open transaction (0 without one). */
+/* RCPTs accepted in the open transaction, merged duplicates included (0 without one). */
 size_t smtp_server_rcpt_count(const struct smtp_server *s);
 
 /* Command lines handled so far (SASL response lines included, message content not): the

@@ -290,6 +290,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_connections, LIMIT_CONNECTIONS_DEFAULT);
     assert_int_equal(c.max_connections_per_ip, LIMIT_CONNECTIONS_PER_IP_DEFAULT);
     assert_int_equal(c.max_errors, LIMIT_SESSION_ERRORS_DEFAULT);
+    assert_int_equal(c.max_recipients_overshoot, LIMIT_RCPT_OVERSHOOT_DEFAULT);
     assert_int_equal(c.timeout_command, LIMIT_TIMEOUT_COMMAND_DEFAULT);
     assert_int_equal(c.timeout_data, LIMIT_TIMEOUT_DATA_DEFAULT);
     assert_int_equal(c.shutdown_grace, LIMIT_SHUTDOWN_GRACE);
@@ -451,6 +452,8 @@ struct bound_case {
 static const struct bound_case bounds[] = {
     {"max_message_size", 1, LIMIT_MESSAGE_SIZE_MAX, CFG(max_message_size), true},
     {"max_recipients", 1, LIMIT_RECIPIENTS_MAX, CFG(max_recipients), false},
+    {"max_recipients_overshoot", 0, LIMIT_RCPT_OVERSHOOT_MAX, CFG(max_recipients_overshoot),
+     false},
     {"max_connections", 1, POLICY_CONNECTIONS_MAX, CFG(max_connections), false},
     {"max_connections_per_ip", 1, POLICY_CONNECTIONS_MAX, CFG(max_connections_per_ip), false},
     {"max_errors", 1, POLICY_ERRORS_MAX, CFG(max_errors), false},

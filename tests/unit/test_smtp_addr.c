@@ -486,12 +486,47 @@ static void test_strerror(void **state)
     }
 }
 
+/* Duplicate recipients: domain without case, local part exact once unquoted. */
+static void test_same_mailbox(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *a, *b;
+        bool same;
+    } cases[] = {
+        {"alice@example.test", "alice@example.test", true},
+        {"alice@example.test", "alice@EXAMPLE.Test", true},
+        {"alice@example.test", "\"alice\"@example.test", true},
+        {"\"alice\"@example.test", "\"al\\ice\"@Example.TEST", true},
+        {"\"a@b\"@example.test", "\"a@b\"@example.test", true},
+        {"\"a b\"@example.test", "\"a\\ b\"@example.test", true},
+        {"postmaster", "PostMaster", true},
+        {"alice@example.test", "ALICE@example.test", false}, /* a local part may be case-sensitive */
+        {"alice@example.test", "alice@example.org", false},
+        {"alice@example.test", "alice2@example.test", false},
+        {"alice2@example.test", "alice@example.test", false},
+        {"\"alice\"@example.test", "\"alice \"@example.test", false},
+        {"\"\\\"\"@example.test", "\"\\\"\"@example.test", true},
+        {"\"\\\"\"@example.test", "\"\\\\\"@example.test", false},
+        {"\"a\"b@example.test", "ab@example.test", false}, /* not one quoted string */
+        {"alice@example.test", "postmaster", false},
+        {"@example.test", "\"\"@example.test", true},
+        {"[192.0.2.1]", "alice@[192.0.2.1]", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (smtp_addr_same_mailbox(cases[i].a, cases[i].b) != cases[i].same ||
+            smtp_addr_same_mailbox(cases[i].b, cases[i].a) != cases[i].same)
+            fail_msg("case %zu: %s vs %s", i, cases[i].a, cases[i].b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_path_table),   cmocka_unit_test(test_path_limits),
         cmocka_unit_test(test_path_fields),  cmocka_unit_test(test_valid_domain),
         cmocka_unit_test(test_valid_domain_limits), cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_same_mailbox),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

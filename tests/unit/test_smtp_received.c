@@ -1,8 +1,10 @@
 /* tests/unit/test_smtp_received.c — the Received: trace header (smtp/received.c): its exact
  * form with one and with many recipients, the protocol names of RFC 3848 and RFC 6531, the
- * IPv6 address literal of RFC 5321 §4.1.3, and a buffer too small. */
+ * IPv6 address literal of RFC 5321 §4.1.3, a buffer too small, and HELO names that are no
+ * domain, which must not break the field. */
 #include "unit.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "smtp/received.h"
@@ -78,6 +80,80 @@ static void test_no_helo_name(void **state)
                       "\tfor <alice@example.test>; Sat, 01 Jan 2000 00:00:00 +0000\r\n");
 }
 
+/* The field as an RFC 5322 reader sees it: comments balanced (quoted-pairs skipped), and the
+ * ";" before the date outside every comment, followed by the date alone. */
+static void expect_sound_field(const char *field, const char *date)
+{
+    int depth = 0;
+    const char *last_semicolon = NULL;
+    for (const char *p = field; *p; p++) {
+        if (depth > 0 && *p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p == '(')
+            depth++;
+        else if (*p == ')')
+            assert_true(--depth >= 0);
+        else if (*p == ';' && depth == 0)
+            last_semicolon = p;
+    }
+    assert_int_equal(depth, 0);
+    assert_non_null(last_semicolon);
+    assert_true(strncmp(last_semicolon + 1, " ", 1) == 0 || strncmp(last_semicolon + 1, "\r\n\t", 3) == 0);
+    assert_non_null(strstr(last_semicolon, date));
+}
+
+/* RFC 5321 §4.4 with RFC 5322 §3.6.7: a name that is no domain or address literal must not
+ * open a comment that hides the address, "by", "id", "for" and the date. */
+static void test_helo_that_is_no_domain(void **state)
+{
+    (void)state;
+    struct smtp_received r = base();
+    r.helo = "evil(hidden;x";
+    expect_header(&r, "Received: from unknown ([192.0.2.1] helo=evil\\(hidden;x)\r\n"
+                      "\tby mx.example.test (clearmta) with ESMTP id QID1\r\n"
+                      "\tfor <alice@example.test>; Tue, 14 Nov 2023 22:13:20 +0000\r\n");
+    r.helo = "my_host";
+    r.for_rcpt = NULL;
+    expect_header(&r, "Received: from unknown ([192.0.2.1] helo=my_host)\r\n"
+                      "\tby mx.example.test (clearmta) with ESMTP id QID1;\r\n"
+                      "\tTue, 14 Nov 2023 22:13:20 +0000\r\n");
+    static const char *const hostile[] = {
+        "evil(hidden;x", "a)b", "x\\", "\\)", "((((", "))))", "a\\(b", "semi;colon",
+        "[tag:a(b;c]", "[tag:a)b]", "\"quoted\"", "tab\there", "ctl\x01", "high\xff",
+    };
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        r = base();
+        r.helo = hostile[i];
+        char out[1024];
+        assert_true(smtp_received_format(out, sizeof out, &r) > 0);
+        assert_true(strncmp(out, "Received: from unknown ([192.0.2.1] helo=", 41) == 0);
+        expect_sound_field(out, "Tue, 14 Nov 2023 22:13:20 +0000");
+        for (const char *p = out; *p; p++) /* one line per CRLF, every octet printable */
+            assert_true((*p >= 0x20 && *p < 0x7f) || (*p == '\t' && p[-1] == '\n') ||
+                        (*p == '\r' && p[1] == '\n') || (*p == '\n' && p[-1] == '\r'));
+    }
+}
+
+/* Domains and IPv4/IPv6 address literals are written as the client gave them. */
+static void test_helo_domain_and_literals_kept(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "client.example.test", "localhost", "[192.0.2.9]", "[IPv6:2001:db8::2]", "xn--bcher-kva.example",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        struct smtp_received r = base();
+        r.helo = names[i];
+        char out[1024], want[512];
+        assert_true(smtp_received_format(out, sizeof out, &r) > 0);
+        snprintf(want, sizeof want, "Received: from %s ([192.0.2.1])\r\n", names[i]);
+        assert_true(strncmp(out, want, strlen(want)) == 0);
+        expect_sound_field(out, "Tue, 14 Nov 2023 22:13:20 +0000");
+    }
+}
+
 /* RFC 3848 (ESMTP, ESMTPA, ESMTPS, ESMTPSA) and RFC 6531 §3.7.3 (UTF8SMTP…). */
 static void test_protocol_names(void **state)
 {
@@ -138,7 +214,8 @@ static void test_long_names(void **state)
 {
     (void)state;
     char helo[256], rcpt[257];
-    memset(helo, 'h', sizeof helo - 1);
+    for (size_t i = 0; i < sizeof helo - 1; i++) /* four labels of 63: the longest domain */
+        helo[i] = i % 64 == 63 ? '.' : 'h';
     helo[sizeof helo - 1] = '\0';
     memset(rcpt, 'r', sizeof rcpt - 1);
     rcpt[100] = '@';
@@ -149,6 +226,7 @@ static void test_long_names(void **state)
     char out[1024];
     size_t n = smtp_received_format(out, sizeof out, &r);
     assert_true(n > 512);
+    assert_true(strncmp(out + strlen("Received: from "), helo, strlen(helo)) == 0);
     assert_int_equal(strlen(out), n);
     for (size_t i = 0; i < n; i++)
         if (out[i] == '\n')
@@ -167,6 +245,8 @@ int main(void)
         cmocka_unit_test(test_ipv6_client),
         cmocka_unit_test(test_buffer_too_small),
         cmocka_unit_test(test_long_names),
+        cmocka_unit_test(test_helo_that_is_no_domain),
+        cmocka_unit_test(test_helo_domain_and_literals_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

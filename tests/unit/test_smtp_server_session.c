@@ -126,8 +126,8 @@ static enum smtp_verdict fake_mail(void *ctx, const struct smtp_command *cmd,
     return verdict(f, P_MAIL, d);
 }
 
-/* alice, bob and postmaster exist at example.test; other users do not; other domains are
- * somebody else's (no relaying). */
+/* alice, bob and postmaster exist at example.test; other users do not; relay.test is relayed
+ * to (a remote recipient, no mailbox); other domains are somebody else's (no relaying). */
 static enum smtp_verdict fake_rcpt(void *ctx, const struct smtp_command *cmd,
                                    struct smtp_decision *d)
 {
@@ -142,6 +142,12 @@ static enum smtp_verdict fake_rcpt(void *ctx, const struct smtp_command *cmd,
             if (strcmp(p->local, users[i]) == 0)
                 box = users[i];
         d->reply = REPLY_USER_UNKNOWN;
+    } else if (strcasecmp(p->domain, "relay.test") == 0) {
+        set_detail(d, p->mailbox);
+        d->reply = REPLY_RCPT_OK;
+        event(f, "rcpt <%s> remote notify=%u orcpt=%s", p->mailbox, cmd->notify,
+              cmd->orcpt[0] ? cmd->orcpt : "-");
+        return verdict(f, P_RCPT, d);
     } else {
         d->reply = REPLY_RELAY_DENIED;
     }
@@ -216,6 +222,11 @@ static void fake_on_reply(void *ctx, const char *line, enum reply_id id, const c
     f->replies++;
 }
 
+static void fake_over_limit(void *ctx, size_t refused)
+{
+    event(ctx, "over_limit %zu", refused);
+}
+
 static const struct smtp_server_callbacks fake_cb = {
     .mail = fake_mail,
     .rcpt = fake_rcpt,
@@ -224,6 +235,7 @@ static const struct smtp_server_callbacks fake_cb = {
     .data_end = fake_data_end,
     .data_abort = fake_abort,
     .on_reply = fake_on_reply,
+    .rcpts_over_limit = fake_over_limit,
 };
 
 static void fake_trace(void *ctx, const char *line)
@@ -245,12 +257,17 @@ static struct smtp_server_opts default_opts(void)
 /* ---- the driver ------------------------------------------------------------------------ */
 
 /* Moves the session's pending output into f->out, as a socket writer would. */
+/* Sends everything, as a client that reads: consuming the output lets the session answer the
+ * commands it held back, so it is read again until none is left. */
 static void drain(struct fake *f)
 {
     size_t n;
     const char *p = smtp_server_output(f->s, &n);
-    text_add(&f->out, p, n);
-    smtp_server_consume_output(f->s, n);
+    while (n > 0) {
+        text_add(&f->out, p, n);
+        smtp_server_consume_output(f->s, n);
+        p = smtp_server_output(f->s, &n);
+    }
 }
 
 /* Gives the held decision to the session, unless the test resumes by hand. */
@@ -885,19 +902,21 @@ static void test_too_many_recipients(void **state)
     text_add(&out, GREETING HELO_OUT MAIL_OUT, strlen(GREETING HELO_OUT MAIL_OUT));
     text_add(&ev, MAIL_EV, strlen(MAIL_EV));
     for (int i = 0; i < 101; i++) {
-        const char *rin = i % 2 ? BOB_IN : ALICE_IN;
-        text_add(&in, rin, strlen(rin));
+        char line[128];
+        int n = snprintf(line, sizeof line, "RCPT TO:<r%d@relay.test>\r\n", i);
+        text_add(&in, line, (size_t)n);
         if (i < 100) {
-            const char *rout = i % 2 ? BOB_OUT : ALICE_OUT;
-            const char *rev = i % 2 ? BOB_EV : ALICE_EV;
-            text_add(&out, rout, strlen(rout));
-            text_add(&ev, rev, strlen(rev));
+            n = snprintf(line, sizeof line, "250 2.1.5 Recipient <r%d@relay.test> OK\r\n", i);
+            text_add(&out, line, (size_t)n);
+            n = snprintf(line, sizeof line, "rcpt <r%d@relay.test> remote notify=0 orcpt=-\n", i);
+            text_add(&ev, line, (size_t)n);
         }
     }
     static const char tail_in[] = "DATA\r\nSubject: many\r\n\r\nhi\r\n.\r\n";
     static const char tail_out[] = "452 4.5.3 Error: too many recipients\r\n" START_DATA
         QUEUED("QID1");
-    static const char tail_ev[] = "data_begin nrcpt=100\nwrite 21 bytes\ndata_end\n";
+    static const char tail_ev[] =
+        "data_begin nrcpt=100\nwrite 21 bytes\ndata_end\nover_limit 1\n";
     text_add(&in, tail_in, strlen(tail_in));
     text_add(&out, tail_out, strlen(tail_out));
     text_add(&ev, tail_ev, strlen(tail_ev));
@@ -907,6 +926,38 @@ static void test_too_many_recipients(void **state)
     free(in.p);
     free(out.p);
     free(ev.p);
+}
+
+#define TOO_MANY_RCPTS "452 4.5.3 Error: too many recipients\r\n"
+#define TOO_MANY_ERRORS "421 4.7.0 " HOST " Error: too many errors, closing connection\r\n"
+
+/* RCPTs past the limit get 452 and are no error up to rcpt_overshoot of them (a pipelining
+ * client meets the limit in good faith); each one past it is, until max_errors closes the
+ * session. The caller hears of them once, with their number. */
+static void test_rcpt_overshoot_counts_errors_past_its_limit(void **state)
+{
+    (void)state;
+    struct smtp_server_opts o = default_opts();
+    o.max_recipients = 1;
+    o.rcpt_overshoot = 3;
+    o.max_errors = 2;
+    check(&(struct transcript){
+        .has_opts = true, .opts = o,
+        .in = HELO_IN MAIL_IN ALICE_IN BOB_IN BOB_IN BOB_IN BOB_IN BOB_IN BOB_IN,
+        .out = GREETING HELO_OUT MAIL_OUT ALICE_OUT TOO_MANY_RCPTS TOO_MANY_RCPTS TOO_MANY_RCPTS
+            TOO_MANY_RCPTS TOO_MANY_RCPTS TOO_MANY_ERRORS,
+        .events = MAIL_EV ALICE_EV "over_limit 5\n"});
+    /* Within the overshoot: no error, one report when the transaction ends (RSET), a new
+     * count for the next transaction. */
+    o.max_errors = 1;
+    check(&(struct transcript){
+        .has_opts = true, .opts = o,
+        .in = HELO_IN MAIL_IN ALICE_IN BOB_IN BOB_IN BOB_IN "RSET\r\n" MAIL_IN ALICE_IN BOB_IN
+            "RSET\r\n",
+        .out = GREETING HELO_OUT MAIL_OUT ALICE_OUT TOO_MANY_RCPTS TOO_MANY_RCPTS TOO_MANY_RCPTS
+            "250 2.0.0 Reset state\r\n" MAIL_OUT ALICE_OUT TOO_MANY_RCPTS "250 2.0.0 Reset state\r\n",
+        .events = MAIL_EV ALICE_EV "over_limit 3\n" MAIL_EV ALICE_EV "over_limit 1\n",
+        .open = true});
 }
 
 static void test_size_parameter_over_limit(void **state)
@@ -1208,6 +1259,153 @@ static void test_input_room_runs_out_while_pending(void **state)
     assert_int_equal(f->out.len, strlen(GREETING HELO_OUT MAIL_OUT ALICE_OUT) +
                                      (LIMIT_PIPELINE_INPUT / 6) * strlen("250 2.0.0 Ok\r\n"));
     assert_int_equal(smtp_server_input_room(f->s), LIMIT_PIPELINE_INPUT - LIMIT_PIPELINE_INPUT % 6);
+    fake_close(f);
+}
+
+#define HELP_OUT                                                         \
+    "214-2.0.0 clearmta: see RFC 5321; commands:\r\n"                        \
+    "214-2.0.0 HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\r\n"  \
+    "214 2.0.0 'clearmta explain CODE' explains any reply\r\n"
+
+/* A client that pipelines short commands and reads nothing: the session answers until its
+ * unsent replies pass LIMIT_PENDING_OUTPUT and keeps the other lines in its bounded input;
+ * each time the client has read everything, the next lines are answered; in the end every
+ * line got its reply, in order. */
+static void test_unread_replies_stay_bounded(void **state)
+{
+    (void)state;
+    struct script sc = {0};
+    struct smtp_server_opts o = default_opts();
+    struct fake *f = fake_open(&sc, &o);
+    size_t lines = 0;
+    while (smtp_server_input_room(f->s) >= 6) {
+        smtp_server_feed(f->s, "HELP\r\n", 6);
+        lines++;
+    }
+    assert_true(lines > 10000);
+    size_t reply_len = strlen(HELP_OUT), answered = 0, rounds = 0;
+    for (;;) {
+        size_t n;
+        const char *p = smtp_server_output(f->s, &n);
+        if (n == 0)
+            break;
+        assert_true(n <= LIMIT_PENDING_OUTPUT + reply_len);
+        assert_true(smtp_server_memory(f->s) < 3 * LIMIT_PIPELINE_INPUT);
+        assert_int_equal(n % reply_len, 0);
+        for (size_t i = 0; i < n; i += reply_len)
+            assert_memory_equal(p + i, HELP_OUT, reply_len);
+        answered += n / reply_len;
+        /* half of it read: nothing more is answered until the rest is */
+        smtp_server_consume_output(f->s, n / 2);
+        size_t left;
+        (void)smtp_server_output(f->s, &left);
+        assert_int_equal(left, n - n / 2);
+        smtp_server_consume_output(f->s, left);
+        rounds++;
+    }
+    assert_int_equal(answered, lines);
+    assert_true(rounds > 10);
+    assert_int_equal(smtp_server_input_room(f->s), LIMIT_PIPELINE_INPUT);
+    fake_close(f);
+}
+
+static size_t unsent(const struct fake *f)
+{
+    size_t n;
+    (void)smtp_server_output(f->s, &n);
+    return n;
+}
+
+/* Message content is taken while replies wait: only command lines are held back. */
+static void test_message_content_flows_while_replies_wait(void **state)
+{
+    (void)state;
+    struct script sc = {0};
+    struct smtp_server_opts o = default_opts();
+    struct fake *f = fake_open(&sc, &o);
+    /* NOOPs until MAIL, RCPT and DATA are still answered and the 354 passes the mark */
+    static const char noop_out[] = "250 2.0.0 Ok\r\n";
+    size_t target = LIMIT_PENDING_OUTPUT - 1 - strlen(MAIL_OUT ALICE_OUT);
+    smtp_server_feed(f->s, HELO_IN, strlen(HELO_IN));
+    while (unsent(f) + strlen(noop_out) <= target)
+        smtp_server_feed(f->s, "NOOP\r\n", 6);
+    smtp_server_feed(f->s, MAIL_IN ALICE_IN "DATA\r\n", strlen(MAIL_IN ALICE_IN "DATA\r\n"));
+    assert_true(smtp_server_in_data(f->s));
+    assert_true(unsent(f) >= LIMIT_PENDING_OUTPUT);
+    char body[4096];
+    for (size_t i = 0; i < sizeof body; i += 8)
+        memcpy(body + i, "abcdef\r\n", 8);
+    for (int i = 0; i < 64; i++)
+        smtp_server_feed(f->s, body, sizeof body);
+    assert_int_equal(f->stored.len, 64 * sizeof body);
+    smtp_server_feed(f->s, ".\r\nNOOP\r\n", 9);
+    size_t before = f->out.len;
+    drain(f);
+    assert_memory_equal(f->out.p + f->out.len - strlen(QUEUED("QID1") "250 2.0.0 Ok\r\n"),
+                        QUEUED("QID1") "250 2.0.0 Ok\r\n", strlen(QUEUED("QID1") "250 2.0.0 Ok\r\n"));
+    assert_true(f->out.len > before);
+    fake_close(f);
+}
+
+/* data_begin's view of the envelope: one line per recipient. */
+static enum smtp_verdict envelope_begin(void *ctx, const struct smtp_envelope *env,
+                                        struct smtp_decision *d)
+{
+    struct fake *f = ctx;
+    event(f, "data_begin nrcpt=%zu merged=%zu", env->n_rcpts, env->rcpts_merged);
+    for (size_t i = 0; i < env->n_rcpts; i++)
+        event(f, "  <%s> mailbox=%s notify=%u orcpt=%s", env->rcpts[i].address,
+              env->rcpts[i].mailbox ? env->rcpts[i].mailbox : "-", env->rcpts[i].notify,
+              env->rcpts[i].orcpt ? env->rcpts[i].orcpt : "-");
+    d->reply = REPLY_START_DATA;
+    return SMTP_DECIDED;
+}
+
+/* RCPTs that name a mailbox already accepted are answered 250 and delivered once: local ones
+ * by their mailbox, remote ones by address (domain without case, local part unquoted, its
+ * case kept). The first RCPT's ORCPT stays (or the first one given), NOTIFY joins. */
+static void test_duplicate_recipients_merge(void **state)
+{
+    (void)state;
+    struct script sc = {0};
+    struct smtp_server_opts o = default_opts();
+    struct fake *f = fake_open(&sc, &o);
+    f->cb.data_begin = envelope_begin;
+    static const char *const rcpts[] = {
+        "<alice@example.test>", "<alice@EXAMPLE.TEST>", "<postmaster>",
+        "<postmaster@example.test>", "<r@relay.test> NOTIFY=NEVER",
+        "<r@RELAY.test> NOTIFY=SUCCESS ORCPT=rfc822;r@orig.test",
+        "<\"r\"@relay.test> NOTIFY=DELAY ORCPT=rfc822;other@orig.test", "<R@relay.test>",
+    };
+    feed(f, EHLO_IN MAIL_IN);
+    for (size_t i = 0; i < sizeof rcpts / sizeof rcpts[0]; i++) {
+        char line[160];
+        snprintf(line, sizeof line, "RCPT TO:%s\r\n", rcpts[i]);
+        feed(f, line);
+        assert_int_equal(smtp_server_rcpt_count(f->s), i + 1);
+    }
+    feed(f, "DATA\r\n");
+    const char *ev = text_str(&f->events);
+    const char *begin = strstr(ev, "data_begin");
+    assert_non_null(begin);
+    assert_string_equal(begin,
+                        "data_begin nrcpt=4 merged=4\n"
+                        "  <alice@example.test> mailbox=alice notify=0 orcpt=-\n"
+                        "  <postmaster> mailbox=postmaster notify=0 orcpt=-\n"
+                        "  <r@relay.test> mailbox=- notify=10 orcpt=rfc822;r@orig.test\n"
+                        "  <R@relay.test> mailbox=- notify=0 orcpt=-\n");
+    /* every RCPT was answered as accepted */
+    const char *p = text_str(&f->out);
+    size_t ok = 0;
+    for (const char *q = p; (q = strstr(q, "250 2.1.5 ")) != NULL; q++)
+        ok++;
+    assert_int_equal(ok, sizeof rcpts / sizeof rcpts[0]);
+    fake_close(f);
+    /* merged RCPTs count toward max_recipients as the RCPTs they were */
+    o.max_recipients = 2;
+    f = fake_open(&sc, &o);
+    feed(f, HELO_IN MAIL_IN ALICE_IN ALICE_IN ALICE_IN);
+    expect_out(f, GREETING HELO_OUT MAIL_OUT ALICE_OUT ALICE_OUT TOO_MANY_RCPTS);
     fake_close(f);
 }
 
@@ -1699,6 +1897,7 @@ int main(void)
         T(test_relay_denied),
         T(test_postmaster_without_domain),
         T(test_too_many_recipients),
+        T(test_rcpt_overshoot_counts_errors_past_its_limit),
         T(test_size_parameter_over_limit),
         T(test_disk_full_at_mail),
         T(test_smtputf8_sender),
@@ -1721,6 +1920,9 @@ int main(void)
         T(test_all_decisions_pending),
         T(test_pending_data_end_holds_pipelined_quit),
         T(test_input_room_runs_out_while_pending),
+        T(test_unread_replies_stay_bounded),
+        T(test_message_content_flows_while_replies_wait),
+        T(test_duplicate_recipients_merge),
         T(test_data_begin_refused),
         T(test_too_many_errors),
         T(test_timeout),

@@ -798,6 +798,12 @@ static void test_auth_plain_initial_response(void **state)
         .opts = &o, .in = EHLO_IN "AUTH plain " PLAIN_ALICE "\r\n",
         .out = GREETING EHLO_TLS_AUTH AUTH_OK, .events = AUTH_ALICE_EV, .user = "alice",
         .lines = EHLO_LINE "235 [AUTH plain]\n"});
+    /* spaces before the mechanism: the log still ends with it, before the response (a fuzz
+     * find: the line kept was "AUTH ") */
+    check(&(struct transcript){
+        .opts = &o, .in = EHLO_IN "AUTH   PLAIN " PLAIN_ALICE "\r\n",
+        .out = GREETING EHLO_TLS_AUTH AUTH_OK, .events = AUTH_ALICE_EV, .user = "alice",
+        .lines = EHLO_LINE "235 [AUTH   PLAIN]\n"});
 }
 
 static void test_auth_plain_challenge(void **state)
