@@ -92,4 +92,5 @@ if [ -n "${CONTRACT_MAX_CONNECTIONS:-}" ]; then
     esac
     printf 'max_connections %s\n' "$CONTRACT_MAX_CONNECTIONS" >>"$conf"
 fi
+chmod 644 "$conf" # whatever the umask: a config others may write is refused
 exec "$bin" serve -c "$conf"

@@ -6,11 +6,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "net/log.h"
+#include "net/owned_file.h"
 #include "reply/safe_text.h"
 
 #define LOG_LINE_MAX 2048
@@ -21,21 +23,44 @@ static bool use_syslog;
 static int log_fd = STDERR_FILENO;
 static char log_path[4096];
 
+static uid_t log_owner; /* besides root, the one owner a log file may have */
+
+/* Opens path for appending without following a symlink, and keeps it only when it is a
+ * regular file with one name, owned by root or log_owner and not writable by others: root
+ * opens it before the privilege drop, often in a directory others may write to, where a
+ * planted symlink or hard link would have root append to a file of someone else's choosing. */
 static int open_log(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-    if (fd < 0)
-        snprintf(err, errlen, "log file %s: %s", path, strerror(errno));
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
+                            O_NONBLOCK, 0640);
+    struct stat st;
+    if (fd < 0) {
+        int e = errno; /* a planted link may also read as EACCES (fs.protected_regular) */
+        bool link = e == ELOOP || (lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+        snprintf(err, errlen, "log file %s: %s%s", path, strerror(e),
+                 link ? " (a symbolic link: name the file itself)" : "");
+        return -1;
+    }
+    const char *why = fstat(fd, &st) != 0 ? strerror(errno)
+                                           : net_owned_file_problem(&st, log_owner);
+    if (why == NULL && (st.st_mode & S_IWOTH))
+        why = "writable by others (chmod o-w)";
+    if (why) {
+        snprintf(err, errlen, "log file %s refused: %s", path, why);
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
-bool net_log_open_file(const char *path, char *err, size_t errlen)
+bool net_log_open_file(const char *path, uid_t owner, char *err, size_t errlen)
 {
     size_t n = strlen(path);
     if (n >= sizeof log_path) {
         snprintf(err, errlen, "log file path too long");
         return false;
     }
+    log_owner = owner;
     int fd = open_log(path, err, errlen);
     if (fd < 0)
         return false;

@@ -329,7 +329,8 @@ static void apply_user(struct loader *ld, const struct directive *d, struct curs
 
 /* ---- files ---- */
 
-char *policy_conf_read_file(const char *path, size_t *len, char *err, size_t errcap)
+char *policy_conf_read_file(const char *path, mode_t forbidden, size_t *len, char *err,
+                            size_t errcap)
 {
     /* O_NONBLOCK: opening a FIFO must not hang the loader; regular files ignore it. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -347,6 +348,8 @@ char *policy_conf_read_file(const char *path, size_t *len, char *err, size_t err
         snprintf(err, errcap, "not a regular file");
         goto fail;
     }
+    if (!policy_file_mode_ok(path, st.st_mode, forbidden, err, errcap))
+        goto fail;
     if (st.st_size > (off_t)POLICY_CONFIG_FILE_MAX) {
         snprintf(err, errcap, "larger than %u bytes", POLICY_CONFIG_FILE_MAX);
         goto fail;
@@ -727,9 +730,10 @@ size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
 
 size_t policy_config_load(const char *path, struct policy_config *c, struct policy_problems *p)
 {
-    char err[160];
+    char err[POLICY_PATH_CAP + 160];
     size_t len;
-    char *data = policy_conf_read_file(path, &len, err, sizeof err);
+    /* It names the files root opens: no one else may write it. */
+    char *data = policy_conf_read_file(path, POLICY_MODE_TRUSTED, &len, err, sizeof err);
     if (data != NULL) {
         size_t n = policy_config_load_buffer(path, data, len, c, p);
         free(data);

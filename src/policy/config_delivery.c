@@ -210,21 +210,14 @@ static bool parse_credentials(const char *data, size_t len, struct policy_relayh
  * others may not read it (0600 or 0640), as it holds a password in clear. */
 static bool load_credentials(struct loader *ld, const char *path, struct policy_relayhost *rh)
 {
-    char err[160];
-    struct stat st;
+    char err[POLICY_PATH_CAP + 160];
     size_t len;
     if (!policy_conf_resolve_path(ld->config_name, path, rh->auth_file, sizeof rh->auth_file)) {
         policy_conf_problem(ld, "relayhost: auth path is longer than %u bytes",
                 POLICY_PATH_CAP - 1);
         return false;
     }
-    if (stat(rh->auth_file, &st) == 0 && (st.st_mode & 0027) != 0) {
-        policy_conf_problem(ld,
-                "relayhost: auth file '%s' is open to others (mode %03o; use chmod 600)",
-                policy_conf_show(rh->auth_file).s, (unsigned)(st.st_mode & 0777));
-        return false;
-    }
-    char *data = policy_conf_read_file(rh->auth_file, &len, err, sizeof err);
+    char *data = policy_conf_read_file(rh->auth_file, POLICY_MODE_SECRET, &len, err, sizeof err);
     if (data == NULL) {
         policy_conf_problem(ld, "relayhost: auth file '%s': %s", policy_conf_show(rh->auth_file).s,
                 err);

@@ -83,7 +83,7 @@ static void load_users_file(struct loader *ld, struct pending_domain *pd, const 
         policy_conf_problem(ld, "users-file: path is longer than %u bytes", POLICY_PATH_CAP - 1);
         return;
     }
-    char *data = policy_conf_read_file(full, &len, err, sizeof err);
+    char *data = policy_conf_read_file(full, 0, &len, err, sizeof err);
     if (data == NULL) {
         policy_conf_problem(ld, "users-file '%s': %s", policy_conf_show(full).s, err);
         return;
@@ -217,13 +217,14 @@ static void users_file_problem(void *ctx, unsigned line, const char *message)
 
 void policy_domains_users_file(struct loader *ld, const struct directive *d, struct cursor *cur)
 {
-    char err[160];
+    char err[POLICY_PATH_CAP + 160];
     size_t len;
     policy_conf_apply_file(ld, d, cur);
     const char *path = ld->c->users_file;
     if (path[0] == '\0')
         return;
-    char *data = policy_conf_read_file(path, &len, err, sizeof err);
+    /* Password hashes help offline guessing, and an account owns sender addresses. */
+    char *data = policy_conf_read_file(path, POLICY_MODE_SECRET, &len, err, sizeof err);
     if (data == NULL) {
         policy_conf_problem(ld, "users_file '%s': %s", policy_conf_show(path).s, err);
         return;

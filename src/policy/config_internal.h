@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "policy/config.h"
+#include "policy/file_mode.h"
 
 /* A domain line as read, before lines for the same domain are merged (config.c). */
 struct pending_domain {
@@ -101,8 +102,10 @@ bool policy_conf_hostname_valid(const char *s);
 bool policy_conf_canonical_ip(const char *s, char *out, size_t cap);
 
 /* Reads a whole regular file of at most POLICY_CONFIG_FILE_MAX bytes into a buffer the caller
- * frees. On failure returns NULL with the reason in err; errno goes no further. */
-char *policy_conf_read_file(const char *path, size_t *len, char *err, size_t errcap);
+ * frees, refusing it when its mode has a forbidden bit (policy/file_mode.h; 0: any mode). On
+ * failure returns NULL with the reason in err; errno goes no further. */
+char *policy_conf_read_file(const char *path, mode_t forbidden, size_t *len, char *err,
+                            size_t errcap);
 
 /* A relative path (users files, credentials, certificates) is relative to the directory of the
  * config file; false when the result does not fit in cap bytes. */

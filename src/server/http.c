@@ -26,6 +26,7 @@
 #include "net/listener.h"
 #include "net/log.h"
 #include "net/peer_uid.h"
+#include "policy/file_mode.h"
 #include "reply/json.h"
 #include "smtp/sasl.h"
 #include "server/console_assets.h"
@@ -324,8 +325,9 @@ static bool read_token(struct server_http *h, const char *path)
             close(fd);
         return false;
     }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        net_log("error: http_password_file %s: readable by others (chmod 600)", path);
+    char why[POLICY_PATH_CAP + 160];
+    if (!policy_file_mode_ok(path, st.st_mode, POLICY_MODE_SECRET, why, sizeof why)) {
+        net_log("error: http_password_file %s: %s", path, why);
         close(fd);
         return false;
     }

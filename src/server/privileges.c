@@ -126,23 +126,21 @@ bool server_privileges_prepare(const struct policy_config *cfg, bool embedded,
            check_dir(p, cfg->maildir_root);
 }
 
-bool server_privileges_own_tls(const struct policy_config *cfg,
-                               const struct server_privileges *p)
+struct net_tls_owner server_privileges_tls_owner(const struct server_privileges *p)
 {
-    if (!p->drop || cfg->tls_cert[0] != '\0')
-        return true; /* configured keys stay as the administrator made them (root-only is fine) */
-    static const char *const leaves[] = {"tls", "tls/cert.pem", "tls/key.pem"};
-    for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
-        char path[POLICY_PATH_CAP + 16];
-        int n = snprintf(path, sizeof path, "%s/%s", cfg->data_dir, leaves[i]);
-        if (n < 0 || (size_t)n >= sizeof path)
-            return false;
-        if (lchown(path, p->uid, p->gid) != 0 && errno != ENOENT) {
-            net_log("fatal: cannot give %s to %s: %s", path, p->name, strerror(errno));
-            return false;
-        }
-    }
-    return true;
+    if (!p->drop)
+        return (struct net_tls_owner){.uid = geteuid(), .gid = getegid(), .give = false};
+    return (struct net_tls_owner){.uid = p->uid, .gid = p->gid, .give = true};
+}
+
+uid_t server_privileges_log_owner(const struct policy_config *cfg)
+{
+    if (geteuid() != 0)
+        return geteuid();
+    char buf[4096];
+    struct passwd pw, *res = NULL;
+    const char *name = cfg->run_user[0] ? cfg->run_user : POLICY_DEFAULT_RUN_USER;
+    return getpwnam_r(name, &pw, buf, sizeof buf, &res) == 0 && res ? pw.pw_uid : 0;
 }
 
 bool server_privileges_drop(const struct server_privileges *p)

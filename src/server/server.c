@@ -181,12 +181,13 @@ static bool open_queue(struct server *srv)
 }
 
 /* TLS is optional for a plain MX: without it STARTTLS gets 454 4.7.0 and is not offered. */
-static bool open_tls(struct server *srv)
+static bool open_tls(struct server *srv, const struct server_privileges *priv)
 {
     const struct policy_config *cfg = srv->cfg;
     char err[512];
-    srv->tls_ctx = net_tls_context(cfg->tls_cert, cfg->tls_key, cfg->data_dir, cfg->hostname, err,
-                                   sizeof err);
+    struct net_tls_owner owner = server_privileges_tls_owner(priv);
+    srv->tls_ctx = net_tls_context(cfg->tls_cert, cfg->tls_key, cfg->data_dir, cfg->hostname,
+                                   &owner, err, sizeof err);
     if (!srv->tls_ctx)
         net_log("warning: TLS unavailable: %s", err);
     return true;
@@ -267,8 +268,8 @@ static bool setup(struct server *srv)
     /* Keys and privileged ports need root; everything that makes files or threads comes after
      * the drop, so that all of it belongs to the configured user. */
     struct server_privileges priv;
-    if (!server_privileges_prepare(cfg, srv->config_path == NULL, &priv) || !open_tls(srv) || !server_signing_open(srv) ||
-        !server_privileges_own_tls(cfg, &priv) || !open_listeners(srv) ||
+    if (!server_privileges_prepare(cfg, srv->config_path == NULL, &priv) ||
+        !open_tls(srv, &priv) || !server_signing_open(srv) || !open_listeners(srv) ||
         !server_http_open(srv) || !server_privileges_drop(&priv))
         return false;
     return open_queue(srv) && open_auth(srv) && open_agent(srv) && server_limits_open(srv) &&
@@ -324,7 +325,8 @@ int server_run_file(const char *path, const struct policy_config *cfg)
     srv->config_path = path;
     net_log_use_syslog(cfg->log_syslog);
     char err[512];
-    if (cfg->log_file[0] && !net_log_open_file(cfg->log_file, err, sizeof err)) {
+    if (cfg->log_file[0] &&
+        !net_log_open_file(cfg->log_file, server_privileges_log_owner(cfg), err, sizeof err)) {
         net_log("fatal: %s", err);
         free(srv);
         return 1;

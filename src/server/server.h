@@ -12,6 +12,7 @@
 
 #include "auth/dkim_sign.h"
 #include "deliver/agent.h"
+#include "net/tls.h"
 #include "net/transport.h"
 #include "policy/authcheck.h"
 #include "policy/authlimit.h"
@@ -166,9 +167,13 @@ struct server_privileges {
  * user means "try it out as whoever started it", as `make run` does, with a warning. */
 bool server_privileges_prepare(const struct policy_config *cfg, bool embedded,
                                struct server_privileges *p);
-/* After TLS is set up: the self-signed pair generated in data_dir goes to the user. */
-bool server_privileges_own_tls(const struct policy_config *cfg,
-                               const struct server_privileges *p);
+/* Who the self-signed pair in <data_dir>/tls may belong to, and is given to when the server
+ * drops root: the user (or, without a drop, whoever runs the server). */
+struct net_tls_owner server_privileges_tls_owner(const struct server_privileges *p);
+/* Besides root, the one owner the log file may have (before the user is looked up): the
+ * configured user when started as root (root alone when there is no such user), else
+ * whoever runs the server. */
+uid_t server_privileges_log_owner(const struct policy_config *cfg);
 /* After the listeners are bound: clears supplementary groups, sets all gids then all uids of
  * the process (every thread) to the user's and checks that root cannot be regained. */
 bool server_privileges_drop(const struct server_privileges *p);

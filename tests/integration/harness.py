@@ -151,9 +151,15 @@ class Server:
             return list(self.argv)
         if self.extra_config is None:
             return ["sh", CONTRACT_SCRIPT, str(self.mx_port), str(self.sub_port), self.data_dir]
+        self.write_config()
+        return [BIN, "serve", "-c", self.conf_path]
+
+    def write_config(self):
+        """The config file, 0644 whatever the umask: the server refuses one that group or
+        others may write."""
         with open(self.conf_path, "w") as f:
             f.write(contract_config(self.mx_port, self.sub_port, self.data_dir, self.extra_config))
-        return [BIN, "serve", "-c", self.conf_path]
+        os.chmod(self.conf_path, 0o644)
 
     def start(self, wait=True):
         if not os.path.exists(BIN):
@@ -209,8 +215,7 @@ class Server:
     def rewrite_config(self, extra):
         """Writes the config file anew with extra lines (as start does), for a reload."""
         self.extra_config = list(extra)
-        with open(self.conf_path, "w") as f:
-            f.write(contract_config(self.mx_port, self.sub_port, self.data_dir, self.extra_config))
+        self.write_config()
 
     def reload(self, count):
         """SIGHUP; True once the log holds count reload outcomes (applied or refused)."""

@@ -974,7 +974,7 @@ static void test_required_verify_defers_on_a_bad_certificate(void **state)
     struct fx *f = *state;
     struct tls_fake t = {.lfd = socket(AF_INET, SOCK_STREAM, 0)};
     char err[256];
-    t.ctx = net_tls_context("", "", f->dir, "wrong.example", err, sizeof err);
+    t.ctx = net_tls_context("", "", f->dir, "wrong.example", NULL, err, sizeof err);
     assert_non_null(t.ctx);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof sa;

@@ -23,7 +23,7 @@ static char dir[64];
 static SSL_CTX *server_ctx(void)
 {
     char err[256];
-    SSL_CTX *s = net_tls_context("", "", dir, "mx.example.test", err, sizeof err);
+    SSL_CTX *s = net_tls_context("", "", dir, "mx.example.test", NULL, err, sizeof err);
     if (s == NULL)
         fail_msg("%s", err);
     SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_SERVER);

@@ -1723,6 +1723,14 @@ static void write_file(const char *name, const char *text)
     fclose(f);
 }
 
+static void write_secret(const char *name, const char *text, mode_t mode)
+{
+    char path[256];
+    write_file(name, text);
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
 static int make_tmpdir(void **state)
 {
     (void)state;
@@ -1805,8 +1813,8 @@ static void test_users_file_auth(void **state)
 {
     (void)state;
     struct policy_config c;
-    write_file("auth-users", "# AUTH users\nalice:" ALICE_HASH "\nbob:" ALICE_HASH
-                             ":bob@example.test\n");
+    write_secret("auth-users", "# AUTH users\nalice:" ALICE_HASH "\nbob:" ALICE_HASH
+                               ":bob@example.test\n", 0640);
     write_file("auth.conf", "domain example.test users alice bob\nusers_file auth-users\n");
     size_t n = load_path("auth.conf", &c);
     if (n != 0)
@@ -1829,7 +1837,7 @@ static void test_plan_user_users_file(void **state)
 {
     (void)state;
     struct policy_config c;
-    write_file("plan-users", "alice:" ALICE_HASH "\n");
+    write_secret("plan-users", "alice:" ALICE_HASH "\n", 0600);
     write_file("plan.conf", "plan p messages=1/hour\nplan_user ALICE p\nplan_user bob p\n"
                             "users_file plan-users\n");
     assert_int_equal(load_path("plan.conf", &c), 1);
@@ -1841,8 +1849,8 @@ static void test_users_file_auth_problems(void **state)
 {
     (void)state;
     struct policy_config c;
-    write_file("auth-bad", "alice:" ALICE_HASH "\nbob:$1$md5$xxxxxxxxxxxxxxxxxxxxxx\n"
-                           "carol\nalice:" ALICE_HASH "\n");
+    write_secret("auth-bad", "alice:" ALICE_HASH "\nbob:$1$md5$xxxxxxxxxxxxxxxxxxxxxx\n"
+                             "carol\nalice:" ALICE_HASH "\n", 0600);
     write_file("auth-bad.conf", "max_errors 2\nusers_file auth-bad\nmax_errors 3\n"
                                 "tls_cert x.pem\n");
     size_t n = load_path("auth-bad.conf", &c);
@@ -1875,12 +1883,43 @@ static void test_users_file_auth_problems(void **state)
     expect_contains(load_one_problem("users_file", 1), "exactly one value");
 }
 
-static void write_secret(const char *name, const char *text, mode_t mode)
+/* The users file holds password hashes and decides who owns sender addresses: group or others
+ * may not write it and others may not read it; the config file names what root opens: group
+ * or others may not write it. Each refusal names the file, its mode and the chmod to run. */
+static void test_open_modes_refused(void **state)
 {
+    (void)state;
+    struct policy_config c;
     char path[256];
-    write_file(name, text);
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    assert_int_equal(chmod(path, mode), 0);
+    static const mode_t users_bad[] = {0644, 0604, 0620, 0602};
+    write_file("modes.conf", "domain example.test users alice\nusers_file modes-users\n");
+    for (size_t i = 0; i < sizeof users_bad / sizeof users_bad[0]; i++) {
+        write_secret("modes-users", "alice:" ALICE_HASH "\n", users_bad[i]);
+        assert_int_equal(load_path("modes.conf", &c), 1);
+        snprintf(path, sizeof path, "users_file '%s/modes-users': open to others (mode %04o",
+                 tmpdir, (unsigned)users_bad[i]);
+        expect_contains(problems.items[0].message, path);
+        snprintf(path, sizeof path, "run: chmod 600 %s/modes-users", tmpdir);
+        expect_contains(problems.items[0].message, path);
+        assert_null(c.users);
+        policy_config_free(&c);
+    }
+    write_secret("modes-users", "alice:" ALICE_HASH "\n", 0640);
+    assert_int_equal(load_path("modes.conf", &c), 0);
+    policy_config_free(&c);
+
+    static const mode_t conf_bad[] = {0664, 0646, 0666};
+    for (size_t i = 0; i < sizeof conf_bad / sizeof conf_bad[0]; i++) {
+        write_secret("modes.conf", "domain example.test users alice\n", conf_bad[i]);
+        assert_int_equal(load_path("modes.conf", &c), 1);
+        snprintf(path, sizeof path, "run: chmod go-w %s/modes.conf", tmpdir);
+        expect_contains(problems.items[0].message, path);
+        expect_contains(problems.items[0].message, "group or others may write it");
+        policy_config_free(&c);
+    }
+    write_secret("modes.conf", "domain example.test users alice\n", 0644);
+    assert_int_equal(load_path("modes.conf", &c), 0);
+    policy_config_free(&c);
 }
 
 /* The credentials file is relative to the config file and must not be open to others. */
@@ -2034,6 +2073,7 @@ int main(void)
         cmocka_unit_test(test_users_file_auth),
         cmocka_unit_test(test_users_file_auth_problems),
         cmocka_unit_test(test_plan_user_users_file),
+        cmocka_unit_test(test_open_modes_refused),
         cmocka_unit_test(test_relayhost_auth_file),
         cmocka_unit_test(test_missing_config_file),
         cmocka_unit_test(test_example_config),
