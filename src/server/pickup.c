@@ -181,7 +181,7 @@ static void scan(struct server_pickup *pk)
         return;
     int dir_fd = store_maildrop_open_dir(pk->srv->cfg->queue_dir);
     if (dir_fd < 0)
-        return; /* no maildrop yet: sendmail makes it */
+        return; /* no maildrop: made at start; a warning said why it could not be */
     int list_fd = dup(dir_fd);
     DIR *d = list_fd >= 0 ? fdopendir(list_fd) : NULL;
     if (!d) {
@@ -257,6 +257,9 @@ bool server_pickup_open(struct server *srv)
     pk->srv = srv;
     pk->dir_fd = -1;
     srv->pickup = pk;
+    char err[512];
+    if (!store_maildrop_make(srv->cfg->queue_dir, err, sizeof err))
+        net_log("warning: pickup: %s", err);
     struct timeval every = {.tv_sec = SERVER_PICKUP_INTERVAL_S};
     pk->timer = event_new(srv->base, -1, EV_PERSIST, on_timer, pk);
     pk->again = event_new(srv->base, -1, 0, on_timer, pk);

@@ -162,7 +162,8 @@ static int make_dir(const char *queue_dir, bool *readable, char *err, size_t err
         return -1;
     }
     int fd = open_for_drop(q, readable);
-    if (fd < 0 && errno == ENOENT && mkdirat(q, STORE_MAILDROP_DIR, 0700) == 0) {
+    bool missing = fd < 0 && errno == ENOENT;
+    if (missing && mkdirat(q, STORE_MAILDROP_DIR, 0700) == 0) {
         fd = openat(q, STORE_MAILDROP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         *readable = fd >= 0;
         if (fd >= 0 && !settle_new_dir(q, fd)) {
@@ -173,10 +174,21 @@ static int make_dir(const char *queue_dir, bool *readable, char *err, size_t err
         }
     }
     if (fd < 0)
-        snprintf(err, errlen, "cannot open %s/%s: %s", queue_dir, STORE_MAILDROP_DIR,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot %s %s/%s: %s%s", missing ? "make" : "open", queue_dir,
+                 STORE_MAILDROP_DIR, strerror(errno),
+                 missing ? " (the server makes it when it starts, make install too)" : "");
     close(q);
     return fd;
+}
+
+bool store_maildrop_make(const char *queue_dir, char *err, size_t errlen)
+{
+    bool readable;
+    int fd = make_dir(queue_dir, &readable, err, errlen);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
 }
 
 static bool put(int fd, const char *p, size_t n)

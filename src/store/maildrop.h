@@ -51,6 +51,10 @@ enum store_err store_maildrop_write(const char *queue_dir, const char *sender,
                                     size_t len, char *name, size_t namecap, char *err,
                                     size_t errlen);
 
+/* Makes <queue_dir>/maildrop when missing, as store_maildrop_write does; the server calls it
+ * at start, so that no local user's sendmail has to. False with a line in err. */
+bool store_maildrop_make(const char *queue_dir, char *err, size_t errlen);
+
 /* Opens <queue_dir>/maildrop for reading (O_DIRECTORY, neither it nor queue_dir followed
  * through a symbolic link); -1 (errno set) when it does not exist or cannot be opened. */
 int store_maildrop_open_dir(const char *queue_dir);

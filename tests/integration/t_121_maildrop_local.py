@@ -7,7 +7,8 @@ memory. Root's sendmail follows no symbolic link the server's account planted at
 or queue/, and changes no directory there. An ordinary user's sendmail works with a 0600
 users_file and relayhost auth= file in the config; refused the control socket (0600), mailq and
 sendmail -q say it needs root (EX_NOPERM) instead of "not running", sendmail -v says the server
-picks the message up within 2 s, and it does. A server dropping to nobody refuses a data
+picks the message up within 2 s, and it does. The server makes the maildrop at start; a user's
+sendmail that finds none and may not make it says so. A server dropping to nobody refuses a data
 directory whose queue/ is a symbolic link. The uid switches need root (skipped otherwise,
 saying why)."""
 import os
@@ -155,12 +156,28 @@ for i in range(60):
                                  "relayhost [127.0.0.1]:%d tls=required auth=%s"
                                  % (harness.free_ports(1)[0], creds)]
         self.srv.command()
+        queue = os.path.join(self.data, "queue")
+        os.makedirs(queue, 0o711)
+        for d in (self.data, queue):
+            os.chmod(d, 0o711)
+        os.chmod(self.work, 0o755)
+        os.chmod(self.srv.conf_path, 0o644)
+        # No maildrop yet, and this user may not make it: said plainly.
+        p = self.sendmail(["alice"], b"Subject: early\n\nx\n", uid=OTHER_UID)
+        self.assertEqual(p.returncode, EX_TEMPFAIL, p.stderr)
+        self.assertIn(b"the server makes it when it starts", p.stderr)
         md = self.open_to_local_users()
         p = self.sendmail(["alice"], b"Subject: cron\n\nfrom an ordinary user\n",
                           uid=OTHER_UID)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertNotIn(b"users_file", p.stderr)
         self.assertEqual(len([n for n in os.listdir(md) if n.startswith("D")]), 1)
+
+    def test_server_makes_the_maildrop(self):
+        srv = self.srv.start()
+        st = os.stat(os.path.join(self.data, "queue", "maildrop"))
+        self.assertEqual(st.st_mode & 0o7777, 0o1733)
+        self.assertNotIn("warning: pickup", srv.log())
 
     @unittest.skipUnless(ROOT, "needs root: runs mailq and sendmail as another uid (4242)")
     def test_control_socket_refused_is_not_down(self):
