@@ -39,10 +39,16 @@ void cli_print_outside(const char *label, const char *s, size_t len, const char 
 struct policy_config;
 int cli_sendmail(int argc, char **argv);
 int cli_mailq(int argc, char **argv);
-/* Drops one message into the maildrop and tells a running server (*running: it answered). */
+/* Whether a running server was told of a new maildrop file. */
+enum cli_poke {
+    CLI_POKE_DONE,      /* it answered: it picks the file up now */
+    CLI_POKE_DENIED,    /* the control socket is not this user's: picked up at the next tick */
+    CLI_POKE_NO_SERVER, /* none runs: picked up when it starts */
+};
+/* Drops one message into the maildrop and tells a running server (*poke: how that went). */
 int cli_sendmail_drop(const struct policy_config *cfg, const char *sender, char **rcpts,
                       size_t n, const char *msg, size_t len, char *name, size_t namecap,
-                      bool *running);
+                      enum cli_poke *poke);
 /* sendmail_smtp.c: sendmail -bs, an SMTP dialog on stdin/stdout. */
 int cli_sendmail_smtp(const struct policy_config *cfg, bool verbose);
 

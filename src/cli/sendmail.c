@@ -151,7 +151,9 @@ static int load_config(const char *path, struct policy_config *cfg)
     memset(&problems, 0, sizeof problems);
     if (!path && access(DEFAULT_CONFIG, F_OK) == 0)
         path = DEFAULT_CONFIG;
-    size_t bad = path ? policy_config_load(path, cfg, &problems)
+    /* A client load: an ordinary user may not read the AUTH users_file or relayhost
+     * passwords, and sendmail has no use for them. */
+    size_t bad = path ? policy_config_load_client(path, cfg, &problems)
                       : (policy_config_defaults(cfg) ? 0 : 1);
     if (bad == 0)
         return EX_OK;
@@ -169,13 +171,22 @@ static int control_path(const struct policy_config *cfg, char *path, size_t cap)
 }
 
 /* Tells a running server to pick up now; when none runs, it does at start. */
-static bool poke(const struct policy_config *cfg)
+static enum cli_poke poke(const struct policy_config *cfg)
 {
     char path[POLICY_PATH_CAP + 32], err[256];
     char *argv[] = {"pickup", NULL};
     if (control_path(cfg, path, sizeof path) < 0)
-        return false;
-    return net_control_call(path, 1, argv, -1, -1, POKE_TIMEOUT_MS, err, sizeof err) == 0;
+        return CLI_POKE_NO_SERVER;
+    int st = net_control_call(path, 1, argv, -1, -1, POKE_TIMEOUT_MS, err, sizeof err);
+    return st == 0 ? CLI_POKE_DONE
+                   : st == NET_CONTROL_DENIED ? CLI_POKE_DENIED : CLI_POKE_NO_SERVER;
+}
+
+/* The control socket is root's and the server's user's: said the same way everywhere. */
+static void say_denied(const char *who, const char *what)
+{
+    fprintf(stderr, "%s: %s needs root or the server's user: the control socket is theirs "
+            "alone\n", who, what);
 }
 
 /* A bare local name ("root", as cron writes it) is a local user: qualified with the host name
@@ -277,12 +288,19 @@ static int drop(const struct policy_config *cfg, const struct opts *o, const cha
                 struct rcpt_list *l, const char *msg, size_t len)
 {
     char name[STORE_MAILDROP_NAME_CAP];
-    bool running = false;
-    int rc = cli_sendmail_drop(cfg, sender, l->v, l->n, msg, len, name, sizeof name, &running);
-    if (rc == EX_OK && o->verbose)
-        fprintf(stderr, "sendmail: queued as maildrop/%s; %s\n", name,
-                running ? "the server picks it up now" : "the server is not running: it "
-                                                         "picks it up when it starts");
+    enum cli_poke how = CLI_POKE_NO_SERVER;
+    int rc = cli_sendmail_drop(cfg, sender, l->v, l->n, msg, len, name, sizeof name, &how);
+    if (rc != EX_OK || !o->verbose)
+        return rc;
+    if (how == CLI_POKE_DONE)
+        fprintf(stderr, "sendmail: queued as maildrop/%s; the server picks it up now\n", name);
+    else if (how == CLI_POKE_DENIED)
+        fprintf(stderr, "sendmail: queued as maildrop/%s; the control socket is for root and "
+                "the server's user, so the server picks it up from the maildrop within %d "
+                "s\n", name, SERVER_PICKUP_INTERVAL_S);
+    else
+        fprintf(stderr, "sendmail: queued as maildrop/%s; the server is not running: it picks "
+                "it up when it starts\n", name);
     return rc;
 }
 
@@ -380,11 +398,19 @@ static int print_queue(const struct policy_config *cfg)
     char path[POLICY_PATH_CAP + 32], err[256];
     char *argv[] = {"queue", "list", NULL};
     fflush(stdout);
-    if (control_path(cfg, path, sizeof path) == 0 &&
-        net_control_call(path, 2, argv, STDOUT_FILENO, STDERR_FILENO, 60000, err,
-                         sizeof err) >= 0)
+    int st = control_path(cfg, path, sizeof path) < 0
+                 ? -1
+                 : net_control_call(path, 2, argv, STDOUT_FILENO, STDERR_FILENO, 60000, err,
+                                    sizeof err);
+    if (st >= 0)
         return EX_OK;
+    if (st == NET_CONTROL_DENIED) { /* the queue holds every user's addresses */
+        say_denied("mailq", "listing the queue");
+        return EX_NOPERM;
+    }
     printf("mailq: the mail server is not running; messages waiting for it to start:\n");
+    /* The pickup's own bound: a file any local user left costs no more memory than a message. */
+    size_t max_bytes = (size_t)cfg->max_message_size + STORE_MAILDROP_ENVELOPE_MAX;
     int dir = store_maildrop_open_dir(cfg->queue_dir);
     int list = dir >= 0 ? dup(dir) : -1;
     DIR *d = list >= 0 ? fdopendir(list) : NULL;
@@ -393,7 +419,7 @@ static int print_queue(const struct policy_config *cfg)
     while (d && (de = readdir(d)) != NULL) {
         struct store_maildrop_msg m;
         if (!store_maildrop_is_name(de->d_name) ||
-            store_maildrop_read(dir, de->d_name, SIZE_MAX / 2, &m) != STORE_OK)
+            store_maildrop_read(dir, de->d_name, max_bytes, &m, NULL) != STORE_OK)
             continue;
         printf("%s  %zu bytes  from <", de->d_name, m.body_len);
         cli_print_outside("", m.sender, strlen(m.sender), ">\n");
@@ -421,6 +447,10 @@ static int flush_queue(const struct policy_config *cfg)
                  ? -1
                  : net_control_call(path, 2, argv, STDOUT_FILENO, STDERR_FILENO, 60000, err,
                                     sizeof err);
+    if (st == NET_CONTROL_DENIED) {
+        say_denied("sendmail", "-q (flushing the queue)");
+        return EX_NOPERM;
+    }
     if (st < 0) {
         fprintf(stderr, "sendmail: the mail server is not running: %s\n", err);
         return EX_UNAVAILABLE;
@@ -471,7 +501,7 @@ int cli_mailq(int argc, char **argv)
 
 int cli_sendmail_drop(const struct policy_config *cfg, const char *sender, char **rcpts,
                       size_t n, const char *msg, size_t len, char *name, size_t namecap,
-                      bool *running)
+                      enum cli_poke *how)
 {
     char err[512];
     enum store_err e = store_maildrop_write(cfg->queue_dir, sender, (const char *const *)rcpts,
@@ -480,6 +510,6 @@ int cli_sendmail_drop(const struct policy_config *cfg, const char *sender, char 
         fprintf(stderr, "sendmail: %s\n", err);
         return e == STORE_ERR_INVALID ? EX_DATAERR : EX_TEMPFAIL;
     }
-    *running = poke(cfg);
+    *how = poke(cfg);
     return EX_OK;
 }

@@ -97,11 +97,11 @@ static enum smtp_verdict on_data_end(void *ctx, struct smtp_decision *d)
 {
     struct pipe_session *p = ctx;
     char name[STORE_MAILDROP_NAME_CAP];
-    bool running;
+    enum cli_poke poke;
     d->reply = REPLY_STORE_FAILED;
     if (!p->failed && cli_sendmail_drop(p->cfg, p->sender, p->rcpts, p->n_rcpts,
                                         p->msg ? p->msg : "", p->len, name, sizeof name,
-                                        &running) == EX_OK) {
+                                        &poke) == EX_OK) {
         d->reply = REPLY_QUEUED;
         smtp_decision_set_detail(d, name);
     }

@@ -82,6 +82,11 @@ static int connect_control(const char *path, const struct timespec *deadline, ch
             continue;
         }
         close(fd);
+        if (e == EACCES || e == EPERM) {
+            snprintf(errbuf, errlen, "control socket %s: %s (it is for root and the server's "
+                     "user)", path, strerror(e));
+            return NET_CONTROL_DENIED;
+        }
         if (e == ENOENT || e == ECONNREFUSED)
             snprintf(errbuf, errlen, "no clearmta server is running (no control socket at %s)",
                      path);
@@ -129,7 +134,7 @@ int net_control_call(const char *path, int argc, char **argv, int out_fd, int er
     }
     int fd = connect_control(path, &deadline, errbuf, errlen);
     if (fd < 0)
-        return -1;
+        return fd; /* -1, or NET_CONTROL_DENIED */
     int status = -1;
     const char *fail = NULL;
     for (size_t off = 0; off < len && !fail;) {

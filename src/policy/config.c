@@ -705,11 +705,13 @@ void policy_config_free(struct policy_config *c)
     policy_limits_free(c);
 }
 
-size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
-                                 struct policy_config *c, struct policy_problems *p)
+/* Loads data; a client load (bool client) opens no file that holds a secret. */
+static size_t load_buffer(const char *name, const char *data, size_t len, bool client,
+                          struct policy_config *c, struct policy_problems *p)
 {
     unsigned set_line[N_DIRECTIVES] = {0};
-    struct loader ld = {.c = c, .p = p, .config_name = name, .file = name, .set_line = set_line};
+    struct loader ld = {.c = c, .p = p, .config_name = name, .file = name, .set_line = set_line,
+                        .client = client};
     if (p != NULL) {
         p->count = 0;
         p->dropped = 0;
@@ -728,20 +730,38 @@ size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
     return ld.problems;
 }
 
-size_t policy_config_load(const char *path, struct policy_config *c, struct policy_problems *p)
+size_t policy_config_load_buffer(const char *name, const char *data, size_t len,
+                                 struct policy_config *c, struct policy_problems *p)
+{
+    return load_buffer(name, data, len, false, c, p);
+}
+
+static size_t load_file(const char *path, bool client, struct policy_config *c,
+                        struct policy_problems *p)
 {
     char err[POLICY_PATH_CAP + 160];
     size_t len;
     /* It names the files root opens: no one else may write it. */
     char *data = policy_conf_read_file(path, POLICY_MODE_TRUSTED, &len, err, sizeof err);
     if (data != NULL) {
-        size_t n = policy_config_load_buffer(path, data, len, c, p);
+        size_t n = load_buffer(path, data, len, client, c, p);
         free(data);
         return n;
     }
     /* Still leave c holding the defaults, so callers handle both outcomes the same way. */
-    size_t n = policy_config_load_buffer(path, "", 0, c, p);
+    size_t n = load_buffer(path, "", 0, client, c, p);
     struct loader ld = {.c = c, .p = p, .file = path};
     policy_conf_problem(&ld, "%s", err);
     return n + ld.problems;
+}
+
+size_t policy_config_load(const char *path, struct policy_config *c, struct policy_problems *p)
+{
+    return load_file(path, false, c, p);
+}
+
+size_t policy_config_load_client(const char *path, struct policy_config *c,
+                                 struct policy_problems *p)
+{
+    return load_file(path, true, c, p);
 }

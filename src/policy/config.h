@@ -422,6 +422,13 @@ bool policy_config_defaults(struct policy_config *c);
  * reported, not just the first. Whatever the result, c must be released with policy_config_free. */
 size_t policy_config_load(const char *path, struct policy_config *c, struct policy_problems *p);
 
+/* As policy_config_load, for a local client (sendmail, mailq) that may run as any user: the
+ * files that hold secrets, the AUTH users_file and relayhost auth= files, are never opened
+ * (users stays NULL, the relayhost has no credentials); everything else is read and checked
+ * as the server does. Such a config is never one to serve with. */
+size_t policy_config_load_client(const char *path, struct policy_config *c,
+                                 struct policy_problems *p);
+
 /* As policy_config_load, from memory: name labels problems and anchors relative users-file
  * paths (its directory part). data need not be NUL-terminated. */
 size_t policy_config_load_buffer(const char *name, const char *data, size_t len,

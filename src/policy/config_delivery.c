@@ -217,6 +217,8 @@ static bool load_credentials(struct loader *ld, const char *path, struct policy_
                 POLICY_PATH_CAP - 1);
         return false;
     }
+    if (ld->client) /* a client never relays: the password stays where it is */
+        return true;
     char *data = policy_conf_read_file(rh->auth_file, POLICY_MODE_SECRET, &len, err, sizeof err);
     if (data == NULL) {
         policy_conf_problem(ld, "relayhost: auth file '%s': %s", policy_conf_show(rh->auth_file).s,

@@ -221,7 +221,7 @@ void policy_domains_users_file(struct loader *ld, const struct directive *d, str
     size_t len;
     policy_conf_apply_file(ld, d, cur);
     const char *path = ld->c->users_file;
-    if (path[0] == '\0')
+    if (path[0] == '\0' || ld->client) /* a client has no use for passwords */
         return;
     /* Password hashes help offline guessing, and an account owns sender addresses. */
     char *data = policy_conf_read_file(path, POLICY_MODE_SECRET, &len, err, sizeof err);

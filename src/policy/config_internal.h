@@ -54,6 +54,7 @@ struct loader {
     struct pending_domain *domains;
     size_t n_domains, cap_domains;
     struct pending_limits limits;
+    bool client;             /* policy_config_load_client: no file holding a secret is opened */
 };
 
 /* "N/PERIOD" (bytes: SIZE/PERIOD, SIZE with k/M/G), N in 1..max; PERIOD "second", "minute",

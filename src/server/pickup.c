@@ -1,6 +1,9 @@
 /* server/pickup.c — moves what `clearmta sendmail` left in the maildrop into the queue: at
- * start, every PICKUP_INTERVAL_S seconds and when sendmail asks ("pickup" on the control
- * socket). One file at a time; a file goes only once its message is durable in the queue. */
+ * start, every SERVER_PICKUP_INTERVAL_S seconds and when sendmail asks ("pickup" on the control
+ * socket). One file at a time; a file goes only once its message is durable in the queue.
+ * Any local user may write the maildrop, so one scan is bounded (PICKUP_SCAN_FILES files,
+ * PICKUP_SCAN_BYTES bytes read) and what is no message is settled once (set aside or
+ * removed), never read again at every scan. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,16 +23,17 @@
 #include "store/maildrop.h"
 #include "base/clock.h"
 
-/* A message dropped while the server ran but its poke was lost (or dropped just as the server
- * started) waits at most this long. */
-#define PICKUP_INTERVAL_S 2
-
-/* Room for an envelope of LIMIT_RECIPIENTS_MAX recipients on top of the message. */
-#define ENVELOPE_MAX ((size_t)LIMIT_RECIPIENTS_MAX * (LIMIT_PATH + 5) + 64)
+/* One scan looks at most at this many maildrop entries and stops reading once it has read
+ * this many bytes (a single file may take it past, up to max_message_size and an envelope):
+ * the event loop is never held long. The rest waits for the next scan, at once when this one
+ * settled something, else at the next tick. */
+#define PICKUP_SCAN_FILES 64
+#define PICKUP_SCAN_BYTES ((size_t)4 << 20)
 
 struct server_pickup {
     struct server *srv;
     struct event *timer;
+    struct event *again;                   /* the rest of a scan cut short by its bounds */
     bool busy;                             /* a message is being committed */
     char name[STORE_MAILDROP_NAME_CAP];    /* its maildrop file */
     int dir_fd;                            /* the maildrop dir of the file in flight */
@@ -54,15 +58,18 @@ enum policy_rcpt_result server_pickup_classify(const struct policy_config *cfg,
     return policy_rcpt_lookup(cfg, p.local, p.is_postmaster ? "" : p.domain, mailbox, cap);
 }
 
-/* A file that is no message stays for the administrator under a name pickup skips. */
+/* A file that is no message stays for the administrator under a name pickup skips, or goes
+ * when that name is taken: either way it is read once. */
 static void set_aside(int dir_fd, const char *name, const char *why)
 {
-    char bad[STORE_MAILDROP_NAME_CAP + 8];
-    snprintf(bad, sizeof bad, "bad-%s", name);
-    if (renameat(dir_fd, name, dir_fd, bad) != 0)
-        net_log("pickup: %s: %s; cannot set it aside: %s", name, why, strerror(errno));
+    char kept[STORE_MAILDROP_NAME_CAP + 8];
+    if (!store_maildrop_set_aside(dir_fd, name, kept, sizeof kept))
+        net_log("pickup: %s: %s; cannot set it aside or remove it: %s", name, why,
+                strerror(errno));
+    else if (kept[0] != '\0')
+        net_log("pickup: %s: %s; kept as maildrop/%s", name, why, kept);
     else
-        net_log("pickup: %s: %s; kept as maildrop/%s", name, why, bad);
+        net_log("pickup: %s: %s; removed (maildrop/bad-%s is taken)", name, why, name);
 }
 
 static void scan(struct server_pickup *pk);
@@ -167,14 +174,14 @@ out:
     return ok;
 }
 
-/* The next complete maildrop file, if any, into the queue. */
+/* The next complete maildrop file, if any, into the queue, within one scan's bounds. */
 static void scan(struct server_pickup *pk)
 {
     if (pk->busy || !pk->srv->queue)
         return;
     int dir_fd = store_maildrop_open_dir(pk->srv->cfg->queue_dir);
     if (dir_fd < 0)
-        return; /* no maildrop yet: sendmail makes it */
+        return; /* no maildrop: made at start; a warning said why it could not be */
     int list_fd = dup(dir_fd);
     DIR *d = list_fd >= 0 ? fdopendir(list_fd) : NULL;
     if (!d) {
@@ -184,18 +191,30 @@ static void scan(struct server_pickup *pk)
         return;
     }
     struct dirent *de;
-    bool started = false;
+    bool started = false, settled = false;
+    size_t files = 0, bytes = 0;
     while (!started && (de = readdir(d)) != NULL) {
         if (!store_maildrop_is_name(de->d_name))
             continue;
+        if (files == PICKUP_SCAN_FILES || bytes >= PICKUP_SCAN_BYTES) {
+            if (settled) /* the rest next, once the loop has served everyone else */
+                event_active(pk->again, EV_TIMEOUT, 0);
+            break;
+        }
+        files++;
         struct store_maildrop_msg m;
+        size_t cost;
         memcpy(pk->name, de->d_name, strlen(de->d_name) + 1); /* 33 bytes: checked above */
         pk->dir_fd = dir_fd;
         enum store_err e = store_maildrop_read(dir_fd, de->d_name,
-                                               pk->srv->cfg->max_message_size + ENVELOPE_MAX, &m);
+                                               pk->srv->cfg->max_message_size +
+                                                   STORE_MAILDROP_ENVELOPE_MAX,
+                                               &m, &cost);
+        bytes += cost;
         if (e == STORE_ERR_CORRUPT || e == STORE_ERR_INVALID) {
             set_aside(dir_fd, de->d_name,
                       e == STORE_ERR_CORRUPT ? "not a maildrop file" : "message too large");
+            settled = true;
             continue;
         }
         if (e != STORE_OK) {
@@ -203,6 +222,7 @@ static void scan(struct server_pickup *pk)
             continue;
         }
         started = enqueue(pk, &m);
+        settled = true;
         store_maildrop_msg_free(&m);
     }
     closedir(d);
@@ -237,9 +257,13 @@ bool server_pickup_open(struct server *srv)
     pk->srv = srv;
     pk->dir_fd = -1;
     srv->pickup = pk;
-    struct timeval every = {.tv_sec = PICKUP_INTERVAL_S};
+    char err[512];
+    if (!store_maildrop_make(srv->cfg->queue_dir, err, sizeof err))
+        net_log("warning: pickup: %s", err);
+    struct timeval every = {.tv_sec = SERVER_PICKUP_INTERVAL_S};
     pk->timer = event_new(srv->base, -1, EV_PERSIST, on_timer, pk);
-    if (!pk->timer || evtimer_add(pk->timer, &every) < 0)
+    pk->again = event_new(srv->base, -1, 0, on_timer, pk);
+    if (!pk->timer || !pk->again || evtimer_add(pk->timer, &every) < 0)
         return false;
     if (srv->control && !net_control_register(srv->control, "pickup", on_pickup_command, pk))
         net_log("warning: control socket: cannot register the pickup command");
@@ -254,6 +278,8 @@ void server_pickup_close(struct server *srv)
         return;
     if (pk->timer)
         event_free(pk->timer);
+    if (pk->again)
+        event_free(pk->again);
     if (pk->dir_fd >= 0)
         close(pk->dir_fd);
     free(pk);

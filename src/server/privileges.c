@@ -3,6 +3,7 @@
  * and after the listeners and keys are open every id is dropped for good. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -45,45 +46,66 @@ static bool owned(const struct server_privileges *p, const char *path, const str
     return false;
 }
 
+/* A directory, never through a symbolic link at its last component: the user it is checked
+ * for may own its parent, and root must not be led elsewhere. */
+static int open_dir(const char *dir)
+{
+    return open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* Makes dir for the user: made by path, then given away through a descriptor, and only when
+ * the directory opened is root's (the one just made, not one swapped in). */
+static bool make_dir_for(const struct server_privileges *p, const char *dir)
+{
+    int e = store_io_mkdirs(dir, 0750), fd = -1;
+    struct stat st;
+    if (e == 0 && (fd = open_dir(dir)) < 0)
+        e = errno;
+    if (e == 0 && fstat(fd, &st) != 0)
+        e = errno;
+    if (e == 0 && st.st_uid != geteuid())
+        e = EPERM;
+    if (e == 0 && fchown(fd, p->uid, p->gid) != 0)
+        e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (e != 0)
+        net_log("fatal: cannot create %s for %s: %s", dir, p->name, strerror(e));
+    return e == 0;
+}
+
 /* dir and the entries directly in it must belong to the user: a root-owned queue/ or tls/ left
- * by a run as root would make the server fail later, after it dropped the means to fix it. */
+ * by a run as root would make the server fail later, after it dropped the means to fix it.
+ * Everything is looked at through the directory's descriptor, never by path. */
 static bool check_dir(const struct server_privileges *p, const char *dir)
 {
     struct stat st;
-    if (lstat(dir, &st) != 0) {
-        if (errno != ENOENT) {
-            net_log("fatal: %s: %s", dir, strerror(errno));
-            return false;
-        }
-        int e = store_io_mkdirs(dir, 0750);
-        if (e == 0 && chown(dir, p->uid, p->gid) != 0)
-            e = errno;
-        if (e != 0) {
-            net_log("fatal: cannot create %s for %s: %s", dir, p->name, strerror(e));
-            return false;
-        }
-        return true;
-    }
-    if (!owned(p, dir, &st))
+    int fd = open_dir(dir);
+    if (fd < 0 && errno == ENOENT)
+        return make_dir_for(p, dir);
+    if (fd < 0) {
+        int e = errno; /* a link opened O_DIRECTORY|O_NOFOLLOW fails ENOTDIR or ELOOP */
+        bool link = lstat(dir, &st) == 0 && S_ISLNK(st.st_mode);
+        net_log("fatal: %s: %s", dir,
+                link ? "a symbolic link (name the directory itself)" : strerror(e));
         return false;
-    DIR *d = opendir(dir);
-    if (!d) {
-        net_log("fatal: %s: %s", dir, strerror(errno));
+    }
+    DIR *d = NULL;
+    if (fstat(fd, &st) != 0 || !owned(p, dir, &st) || !(d = fdopendir(fd))) {
+        close(fd);
         return false;
     }
     bool ok = true;
     struct dirent *de;
     while (ok && (de = readdir(d)) != NULL) {
-        char path[POLICY_PATH_CAP + 256];
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        int n = snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st) != 0)
-            continue; /* gone or unnameable: the store reports what it cannot use */
+        if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue; /* gone: the store reports what it cannot use */
         if (st.st_uid != p->uid) {
-            net_log("fatal: %s belongs to uid %u, not to %s (uid %u); run: chown -R %s:%s %s",
-                    path, (unsigned)st.st_uid, p->name, (unsigned)p->uid, p->name, p->group,
-                    dir);
+            net_log("fatal: %s/%s belongs to uid %u, not to %s (uid %u); run: chown -R %s:%s %s",
+                    dir, de->d_name, (unsigned)st.st_uid, p->name, (unsigned)p->uid, p->name,
+                    p->group, dir);
             ok = false;
         }
     }

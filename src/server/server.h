@@ -178,6 +178,10 @@ uid_t server_privileges_log_owner(const struct policy_config *cfg);
  * the process (every thread) to the user's and checks that root cannot be regained. */
 bool server_privileges_drop(const struct server_privileges *p);
 
+/* A message dropped while the server ran but its poke was lost (or could not be sent: the
+ * control socket is not every user's) waits at most this long. */
+#define SERVER_PICKUP_INTERVAL_S 2
+
 /* pickup.c: messages clearmta sendmail left in <queue_dir>/maildrop go into the queue. open
  * (after the queue, agent and control socket) picks up what is there and then polls; close
  * after the queue is closed (its commits call back). */

@@ -102,56 +102,93 @@ bool store_maildrop_is_name(const char *name)
     return true;
 }
 
-int store_maildrop_open_dir(const char *queue_dir)
+/* queue_dir itself, never through a symbolic link at its last component: O_PATH, which serves
+ * the *at calls even where the caller may only search it (0711). */
+static int open_queue_dir(const char *queue_dir)
 {
-    char path[4200];
-    int n = snprintf(path, sizeof path, "%s/%s", queue_dir, STORE_MAILDROP_DIR);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return -1;
-    return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return open(queue_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-/* Makes <queue_dir>/maildrop when missing: 01733 so that any local user may drop a file but
- * none may list or take another's; owned like the queue directory, whose owner (the server)
- * must be able to remove what root dropped. */
+int store_maildrop_open_dir(const char *queue_dir)
+{
+    int q = open_queue_dir(queue_dir);
+    if (q < 0)
+        return -1;
+    int fd = openat(q, STORE_MAILDROP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    close(q);
+    errno = e;
+    return fd;
+}
+
 /* The maildrop for writing: a user other than its owner may not read it (01733), so it is
  * then opened O_PATH, which serves openat and renameat; *readable says whether it can be
  * fsynced too. */
-static int open_for_drop(const char *queue_dir, bool *readable)
+static int open_for_drop(int q, bool *readable)
 {
-    int fd = store_maildrop_open_dir(queue_dir);
+    int fd = openat(q, STORE_MAILDROP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     *readable = fd >= 0;
-    if (fd < 0 && errno == EACCES) {
-        char path[4200];
-        int n = snprintf(path, sizeof path, "%s/%s", queue_dir, STORE_MAILDROP_DIR);
-        if (n > 0 && (size_t)n < sizeof path)
-            fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    }
+    if (fd < 0 && errno == EACCES)
+        fd = openat(q, STORE_MAILDROP_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     return fd;
 }
 
+/* Gives the maildrop just made in q its mode, 01733 (any local user may drop a file, none may
+ * list or take another's), and q's owner, whose server must remove what root dropped. All on
+ * descriptors, and only on a directory this process owns: one swapped in after mkdirat is
+ * refused, never changed. */
+static bool settle_new_dir(int q, int fd)
+{
+    struct stat qst, st;
+    if (fstat(q, &qst) != 0 || fstat(fd, &st) != 0)
+        return false;
+    if (st.st_uid != geteuid()) {
+        errno = EPERM;
+        return false;
+    }
+    if (fchmod(fd, 01733) != 0)
+        return false;
+    return geteuid() != 0 || fchown(fd, qst.st_uid, qst.st_gid) == 0;
+}
+
+/* Opens the maildrop for writing, making it when missing (see store_maildrop_write). */
 static int make_dir(const char *queue_dir, bool *readable, char *err, size_t errlen)
 {
-    int fd = open_for_drop(queue_dir, readable);
-    if (fd >= 0)
-        return fd;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", queue_dir, STORE_MAILDROP_DIR);
-    int e = store_io_mkdirs(path, 0700);
-    struct stat st;
-    if (e == 0 && chmod(path, 01733) != 0)
-        e = errno;
-    if (e == 0 && geteuid() == 0 && stat(queue_dir, &st) == 0 &&
-        chown(path, st.st_uid, st.st_gid) != 0)
-        e = errno;
-    if (e != 0) {
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(e));
+    int q = open_queue_dir(queue_dir);
+    if (q < 0 && errno == ENOENT && store_io_mkdirs(queue_dir, 0700) == 0)
+        q = open_queue_dir(queue_dir);
+    if (q < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", queue_dir, strerror(errno));
         return -1;
     }
-    fd = open_for_drop(queue_dir, readable);
+    int fd = open_for_drop(q, readable);
+    bool missing = fd < 0 && errno == ENOENT;
+    if (missing && mkdirat(q, STORE_MAILDROP_DIR, 0700) == 0) {
+        fd = openat(q, STORE_MAILDROP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        *readable = fd >= 0;
+        if (fd >= 0 && !settle_new_dir(q, fd)) {
+            int e = errno;
+            close(fd);
+            fd = -1;
+            errno = e;
+        }
+    }
     if (fd < 0)
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot %s %s/%s: %s%s", missing ? "make" : "open", queue_dir,
+                 STORE_MAILDROP_DIR, strerror(errno),
+                 missing ? " (the server makes it when it starts, make install too)" : "");
+    close(q);
     return fd;
+}
+
+bool store_maildrop_make(const char *queue_dir, char *err, size_t errlen)
+{
+    bool readable;
+    int fd = make_dir(queue_dir, &readable, err, errlen);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
 }
 
 static bool put(int fd, const char *p, size_t n)
@@ -237,38 +274,77 @@ tempfail:
     return status;
 }
 
+/* Why name in dir_fd could not be opened: something lstat says is no regular file (a socket:
+ * ENXIO), a symbolic link or a file its writer made unreadable is never a message. */
+static enum store_err open_failure(int dir_fd, const char *name, int e)
+{
+    struct stat st;
+    if (e == ELOOP || e == EACCES || e == ENXIO)
+        return STORE_ERR_CORRUPT;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+        return STORE_ERR_CORRUPT;
+    return STORE_ERR_IO;
+}
+
+/* Reads exactly n bytes of fd into buf; false on an error or a file shorter than that. */
+static bool read_exactly(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
 enum store_err store_maildrop_read(int dir_fd, const char *name, size_t max_bytes,
-                                   struct store_maildrop_msg *m)
+                                   struct store_maildrop_msg *m, size_t *bytes_read)
 {
     memset(m, 0, sizeof *m);
+    if (bytes_read)
+        *bytes_read = 0;
     int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) /* a symbolic link, or a file its writer made unreadable: never a message */
-        return errno == ELOOP || errno == EACCES ? STORE_ERR_CORRUPT : STORE_ERR_IO;
+    if (fd < 0)
+        return open_failure(dir_fd, name, errno);
     struct stat st;
     enum store_err status = STORE_ERR_IO;
     char *buf = NULL;
     if (fstat(fd, &st) != 0)
         goto out;
-    /* A link to someone else's file, a FIFO or a device is not a message. */
+    /* A link to someone else's file, a FIFO, a directory or a device is not a message. */
     status = STORE_ERR_CORRUPT;
     if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
         goto out;
     status = STORE_ERR_INVALID;
     if ((uint64_t)st.st_size > max_bytes)
         goto out;
-    size_t size = (size_t)st.st_size, got = 0;
+    size_t size = (size_t)st.st_size, head = sizeof magic; /* the magic and its LF */
+    status = STORE_ERR_CORRUPT;
+    if (size < head)
+        goto out;
+    /* The first line first: a file that is no maildrop file costs a few bytes, not its size. */
+    char first[sizeof magic];
+    status = STORE_ERR_IO;
+    if (!read_exactly(fd, first, head))
+        goto out;
+    if (bytes_read)
+        *bytes_read = head;
+    status = STORE_ERR_CORRUPT;
+    if (memcmp(first, magic, head - 1) != 0 || first[head - 1] != '\n')
+        goto out;
     status = STORE_ERR_NOMEM;
     if (!(buf = malloc(size + 1)))
         goto out;
+    memcpy(buf, first, head);
     status = STORE_ERR_IO;
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            goto out;
-        got += (size_t)r;
-    }
+    if (!read_exactly(fd, buf + head, size - head))
+        goto out;
+    if (bytes_read)
+        *bytes_read = size;
     buf[size] = '\0';
     status = STORE_ERR_CORRUPT;
     if (!store_maildrop_parse(buf, size, m))
@@ -281,6 +357,19 @@ out:
     free(buf);
     close(fd);
     return status;
+}
+
+bool store_maildrop_set_aside(int dir_fd, const char *name, char *kept, size_t keptcap)
+{
+    int n = snprintf(kept, keptcap, "bad-%s", name);
+    if (n > 0 && (size_t)n < keptcap &&
+        renameat2(dir_fd, name, dir_fd, kept, RENAME_NOREPLACE) == 0)
+        return true;
+    if (keptcap > 0)
+        kept[0] = '\0';
+    if (unlinkat(dir_fd, name, 0) == 0)
+        return true;
+    return (errno == EISDIR || errno == EPERM) && unlinkat(dir_fd, name, AT_REMOVEDIR) == 0;
 }
 
 void store_maildrop_msg_free(struct store_maildrop_msg *m)

@@ -1845,6 +1845,35 @@ static void test_plan_user_users_file(void **state)
     policy_config_free(&c);
 }
 
+/* sendmail's load, as any local user: the AUTH users_file and a relayhost's auth= file are
+ * never opened (missing here: the server's load reports both), the rest is read as always. */
+static void test_client_load_opens_no_secret(void **state)
+{
+    (void)state;
+    struct policy_config c;
+    write_file("client-users", "alice\n");
+    write_file("client.conf", "domain example.test users-file client-users\n"
+                              "users_file missing-auth-users\n"
+                              "relayhost [127.0.0.1]:25 tls=required auth=missing-auth\n"
+                              "plan p messages=1/hour\nplan_user alice p\n"
+                              "max_message_size 1000000\n");
+    assert_int_equal(load_path("client.conf", &c), 2);
+    expect_contains(problems.items[0].message, "cannot open");
+    expect_contains(problems.items[1].message, "cannot open");
+    policy_config_free(&c);
+    char path[256];
+    snprintf(path, sizeof path, "%s/client.conf", tmpdir);
+    size_t n = policy_config_load_client(path, &c, &problems);
+    if (n != 0)
+        fail_msg("%s:%u: %s", problems.items[0].file, problems.items[0].line,
+                 problems.items[0].message);
+    assert_null(c.users);
+    assert_int_equal(domain(&c, "example.test")->n_users, 1);
+    assert_int_equal(c.max_message_size, 1000000);
+    assert_string_equal(c.relayhost.auth_password, "");
+    policy_config_free(&c);
+}
+
 static void test_users_file_auth_problems(void **state)
 {
     (void)state;
@@ -2074,6 +2103,7 @@ int main(void)
         cmocka_unit_test(test_users_file_auth_problems),
         cmocka_unit_test(test_plan_user_users_file),
         cmocka_unit_test(test_open_modes_refused),
+        cmocka_unit_test(test_client_load_opens_no_secret),
         cmocka_unit_test(test_relayhost_auth_file),
         cmocka_unit_test(test_missing_config_file),
         cmocka_unit_test(test_example_config),
