@@ -286,8 +286,9 @@ void deliver_agent_dest_release(struct delivery *d);
 /* Gives back one connection of destination dest (a connection no delivery holds). */
 void deliver_agent_slot_release(struct deliver_agent *a, const char *dest);
 /* As many waiters for dst as may connect now try again, from the loop (not from inside the
- * caller); all of them while it backs off, so they defer. After a connection is given back,
- * and after a success that may have raised the destination's concurrency. */
+ * caller); all of them while it backs off, so they defer. When every outbound connection is
+ * taken, all of dst's waiters wait for a place given back instead. After a connection is
+ * given back, and after a success that may have raised the destination's concurrency. */
 void deliver_agent_wake_waiters(struct deliver_agent *a, const struct deliver_destination *dst);
 /* The first delivery waiting for a connection to dest, taken off the list, or NULL. */
 struct delivery *deliver_agent_take_waiter(struct deliver_agent *a, const char *dest);

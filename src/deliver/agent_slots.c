@@ -152,7 +152,8 @@ static void wake(struct deliver_agent *a, struct delivery *w, bool reserve)
     event_active(w->wake, EV_TIMEOUT, 0);
 }
 
-/* w waits on for a global place: its destination has room, the agent has none. */
+/* w waits on for a global place: its destination has room, the agent has none. Only a
+ * given-back place wakes it then, as none of its destination's connections may be open. */
 static void wait_global(struct deliver_agent *a, struct delivery *w)
 {
     if (w->waiting_global)
@@ -176,11 +177,15 @@ void deliver_agent_wake_waiters(struct deliver_agent *a, const struct deliver_de
             wake(a, w, false); /* to defer */
             continue;
         }
-        room--;
         if (global == 0) {
+            /* Every one of them, not only as many as dst has room for: dst may have no
+             * connection open nor coming, and then nothing else would ever wake those
+             * beyond its room. A place given back wakes one whose destination may connect
+             * (neediest_waiter), so the rest wait on while dst is full. */
             wait_global(a, w);
             continue;
         }
+        room--;
         global--;
         wake(a, w, true);
     }

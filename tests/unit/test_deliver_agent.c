@@ -5,7 +5,8 @@
  * one delay warning (durable), "relayed" success reports (peer without DSN) or NOTIFY passed
  * on (peer with DSN), "delivered" reports from the local runner's hook, relay host rate
  * pacing, DNS failures of a next hop; a destination that never answers holding nobody else's
- * messages. */
+ * messages; under the global cap, a destination left without connections keeping its
+ * waiters. */
 #include "unit.h"
 #include "tmpdir.h"
 
@@ -157,9 +158,9 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
     say(s, "220 fake.test ESMTP\r\n");
 }
 
-static void fake_start(struct fx *f)
+/* A scripted server on a port of its own, in base's loop. */
+static void fake_listen(struct event_base *base, struct fake *s)
 {
-    struct fake *s = &f->srv;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof sa;
     s->cfd = -1;
@@ -169,8 +170,13 @@ static void fake_start(struct fx *f)
     assert_int_equal(listen(s->lfd, 8), 0);
     assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&sa, &len), 0);
     s->port = ntohs(sa.sin_port);
-    s->lev = event_new(f->base, s->lfd, EV_READ | EV_PERSIST, on_accept, s);
+    s->lev = event_new(base, s->lfd, EV_READ | EV_PERSIST, on_accept, s);
     event_add(s->lev, NULL);
+}
+
+static void fake_start(struct fx *f)
+{
+    fake_listen(f->base, &f->srv);
 }
 
 static void fake_stop(struct fake *s)
@@ -901,6 +907,50 @@ static void test_a_silent_destination_does_not_hold_the_others(void **state)
     close(silent);
 }
 
+/* One outbound connection in all (max_outbound_connections 1), one per destination, and
+ * two destinations A and B whose messages wait in turn: A1 holds the place; A2 and A3 wait
+ * for A, B1 and B2 for the place. When A1's connection closes, its place goes to B1 (B holds
+ * none) and A's room to A2: A3 waits on with no connection of A open nor coming, and must
+ * still be counted as waiting for the place (agent_slots.c): a waiter for its destination
+ * with none of its connections open nor coming is what the testing build's check of the
+ * waiters aborts on. Every message arrives, each over its own destination's connection. */
+static void test_a_destination_left_without_connections_keeps_its_waiters(void **state)
+{
+    struct fx *f = *state;
+    struct fake b = {0};
+    fake_listen(f->base, &b);
+    char route[128];
+    snprintf(route, sizeof route, "route b.example smtp:[127.0.0.1]:%u tls=none\n", b.port);
+    configure(f, route);
+    struct deliver_agent_opts o = {.base = f->base, .queue = f->q, .log = log_line,
+                                   .log_ctx = f};
+    deliver_agent_opts_from_config(&o, &f->cfg);
+    o.destination.concurrency_start = o.destination.concurrency_max = 1;
+    o.max_connections = 1;
+    char err[256];
+    f->a = deliver_agent_new(&o, err, sizeof err);
+    assert_non_null(f->a);
+    const char *to_a[] = {"carol@remote.example"}, *to_b[] = {"x@b.example"};
+    const char *const *order[] = {to_a, to_a, to_b, to_b, to_a}; /* A1 A2 B1 B2 A3 */
+    enum { N = sizeof order / sizeof order[0] };
+    char id[N][STORE_ID_LEN + 1];
+    for (size_t i = 0; i < N; i++)
+        queue_message(f, "alice@example.test", order[i], 1, id[i]);
+    for (size_t i = 0; i < N; i++) /* no loop in between: their attempts start in this order */
+        assert_true(deliver_agent_submit(f->a, id[i]));
+    for (int i = 0; i < 500 && count_in_log(f, "status=sent") < N; i++)
+        run_for(f, 10);
+    assert_int_equal(count_in_log(f, "to=<carol@remote.example>, relay=127.0.0.1"), 3);
+    assert_int_equal(count_in_log(f, "to=<x@b.example>, relay=127.0.0.1"), 2);
+    assert_int_equal(count_in_log(f, "status=sent"), N);
+    assert_null(strstr(f->log, "status=deferred"));
+    assert_int_equal(f->srv.transactions, 3);
+    assert_int_equal(b.transactions, 2);
+    deliver_agent_free(f->a); /* before b goes */
+    f->a = NULL;
+    fake_stop(&b);
+}
+
 static void test_messages_per_connection_cap_opens_a_new_one(void **state)
 {
     struct fx *f = *state;
@@ -1412,6 +1462,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_messages_per_connection_cap_opens_a_new_one, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_more_messages_than_waiters_all_go, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_destination_left_without_connections_keeps_its_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_silent_destination_does_not_hold_the_others,
                                         setup, teardown),
     };
