@@ -22,7 +22,9 @@ CROWD = CONNECTIONS_MAX + 36
 
 
 def connections(pid, port):
-    """The TCP connections to port that process pid holds a descriptor of (not its listener)."""
+    """The TCP connections to port that process pid holds a descriptor of (not its listener),
+    counted by inode: the kernel writes /proc/net/tcp a page at a time, and sockets opened or
+    closed meanwhile (by tests running beside this one) can make it show an entry twice."""
     inodes = set()
     fd_dir = "/proc/%d/fd" % pid
     for name in os.listdir(fd_dir):
@@ -32,15 +34,15 @@ def connections(pid, port):
             continue  # closed meanwhile
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    n = 0
+    held = set()
     for table in ("tcp", "tcp6"):
         with open("/proc/%d/net/%s" % (pid, table)) as f:
             for line in f.readlines()[1:]:
                 fields = line.split()
                 local_port = int(fields[1].rsplit(":", 1)[1], 16)
                 if local_port == port and fields[3] != "0A" and fields[9] in inodes:
-                    n += 1
-    return n
+                    held.add(fields[9])
+    return len(held)
 
 
 class ConnectionBound(ServerTestCase):
