@@ -1,7 +1,8 @@
 /* fuzz/fuzz_data.c — libFuzzer target for the DATA/BDAT body reader (smtp/data.c). The first
  * byte picks mode, flags, size limit, emit failure and a split pattern; the rest is the wire.
  * Checks: fed whole, in pieces and octet by octet give identical results, equal to a plain
- * whole-buffer reference reading of the rules; consumed <= n; the end is a real <CRLF>.<CRLF>. */
+ * whole-buffer reference reading of the rules; consumed <= n; the end is a real <CRLF>.<CRLF>;
+ * the Received: count (smtp/hops.c) equals a line-by-line reference count of the stored text. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -131,12 +132,37 @@ static size_t reference(const char *p, size_t n, unsigned flags, bool bdat, char
     return m;
 }
 
+/* Received: fields in the header of the stored text, read line by line: a line that is empty
+ * (or a lone CR) ends the header; a line counts when it starts with "received" in any case,
+ * then blanks, then a colon. Written independently of the counter's state machine. */
+static unsigned reference_hops(const char *t, size_t m)
+{
+    static const char name[] = "received";
+    unsigned count = 0;
+    size_t at = 0;
+    while (at < m) {
+        const char *lf = memchr(t + at, '\n', m - at);
+        size_t end = lf ? (size_t)(lf - t) : m, len = end - at;
+        if (lf && (len == 0 || (len == 1 && t[at] == '\r')))
+            break;
+        size_t k = 0;
+        while (k < 8 && k < len && (t[at + k] | 0x20) == name[k])
+            k++;
+        while (k == 8 && len > 8 && (t[at + 8] == ' ' || t[at + 8] == '\t'))
+            at++, len--;
+        if (k == 8 && len > 8 && t[at + 8] == ':')
+            count++;
+        at = end + 1;
+    }
+    return count;
+}
+
 static bool same(const struct outcome *a, const struct outcome *b)
 {
     return a->consumed == b->consumed && a->r.size == b->r.size &&
            a->r.too_big == b->r.too_big && a->r.bare_lf == b->r.bare_lf &&
            a->r.nul == b->r.nul && a->r.emit_failed == b->r.emit_failed &&
-           a->r.done == b->r.done;
+           a->r.done == b->r.done && a->r.hops.count == b->r.hops.count;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -162,6 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     want.r.too_big = m > limit;
     size_t stored = want.r.too_big ? (size_t)limit : m;
     want.r.emit_failed = fail_after != 0 && stored > fail_after;
+    want.r.hops.count = reference_hops(ref, m);
 
     const unsigned pieces[3] = { 0, 1, piece };
     for (int j = 0; j < 3; j++) {

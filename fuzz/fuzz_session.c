@@ -391,6 +391,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .max_message_size = (opts & OPT_SMALL) ? 64 : 10485760,
         .max_recipients = (opts & OPT_SMALL) ? 3 : 100,
         .max_errors = (opts & OPT_SMALL) ? 4 : 10,
+        .max_hops = (opts & OPT_SMALL) ? 1 : 100,
         .max_messages_per_session = (opts & OPT_SMALL) ? 2 : 0,
         .ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 | SMTP_EXT_DSN |
                SMTP_EXT_CHUNKING,

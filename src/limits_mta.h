@@ -30,6 +30,10 @@
 /* RFC 5321 §4.5.3.1.8 requires accepting at least 100 recipients. */
 #define LIMIT_RECIPIENTS_DEFAULT 100
 #define LIMIT_RECIPIENTS_MAX 10000
+/* Received: fields a message may carry (max_hops): RFC 5321 §6.3 advises at least 100. */
+#define LIMIT_HOPS_DEFAULT 100
+#define LIMIT_HOPS_MIN 10
+#define LIMIT_HOPS_MAX 1000
 
 /* RCPTs past the recipient limit in one transaction before each further one counts as an error
  * (toward max_errors, then 421). A pipelining client legitimately sends more than the limit and

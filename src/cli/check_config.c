@@ -262,6 +262,7 @@ static void print_summary(const char *source, const struct policy_config *c)
     printf("%-24s %s\n", "maildir_root", c->maildir_root);
     printf("%-24s %llu\n", "max_message_size", (unsigned long long)c->max_message_size);
     printf("%-24s %u\n", "max_recipients", c->max_recipients);
+    printf("%-24s %u\n", "max_hops", c->max_hops);
     printf("%-24s %u\n", "max_connections", c->max_connections);
     printf("%-24s %u\n", "max_connections_per_ip", c->max_connections_per_ip);
     printf("%-24s %u\n", "max_errors", c->max_errors);

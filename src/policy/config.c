@@ -424,6 +424,8 @@ static const struct directive directives[] = {
     {.keyword = "max_recipients_overshoot", .apply = apply_number,
      .offset = FIELD(max_recipients_overshoot), .min = 0, .max = LIMIT_RCPT_OVERSHOOT_MAX,
      .bound = "LIMIT_RCPT_OVERSHOOT_MAX"},
+    {.keyword = "max_hops", .apply = apply_number, .offset = FIELD(max_hops),
+     .min = LIMIT_HOPS_MIN, .max = LIMIT_HOPS_MAX, .bound = "LIMIT_HOPS_MAX"},
     {.keyword = "max_connections", .apply = apply_number, .offset = FIELD(max_connections),
      .min = 1, .max = POLICY_CONNECTIONS_MAX, .bound = "POLICY_CONNECTIONS_MAX"},
     {.keyword = "max_connections_per_ip", .apply = apply_number,
@@ -658,6 +660,7 @@ bool policy_config_defaults(struct policy_config *c)
     c->max_message_size = LIMIT_MESSAGE_SIZE_DEFAULT;
     c->max_recipients = LIMIT_RECIPIENTS_DEFAULT;
     c->max_recipients_overshoot = LIMIT_RCPT_OVERSHOOT_DEFAULT;
+    c->max_hops = LIMIT_HOPS_DEFAULT;
     c->max_connections = LIMIT_CONNECTIONS_DEFAULT;
     c->max_connections_per_ip = LIMIT_CONNECTIONS_PER_IP_DEFAULT;
     c->max_errors = LIMIT_SESSION_ERRORS_DEFAULT;

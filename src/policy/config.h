@@ -344,6 +344,7 @@ struct policy_config {
     uint64_t max_message_size;
     unsigned max_recipients, max_connections, max_connections_per_ip, max_errors;
     unsigned max_recipients_overshoot; /* RCPTs past max_recipients before each is an error */
+    unsigned max_hops; /* Received: fields over this: 554 5.4.6 (loop detection) */
     unsigned timeout_command, timeout_data, shutdown_grace; /* seconds */
     uint64_t min_free_disk;
     bool bare_lf_normalize, soft_bounce, log_syslog;

@@ -74,9 +74,11 @@ void smtp_data_init(struct smtp_data_reader *r, uint64_t limit, unsigned flags)
     r->limit = limit;
     r->flags = flags;
     r->state = AT_LINE_START;
+    smtp_hops_init(&r->hops);
 }
 
-/* Counts len stored octets and emits those that fit under the limit. Emitting exactly up to the
+/* Counts len stored octets (and the Received: fields among them) and emits those that fit
+ * under the limit. Emitting exactly up to the
  * limit (not "the whole run or nothing") keeps the output independent of how input was split. */
 static void output(struct scan *s, const char *data, size_t len)
 {
@@ -86,6 +88,7 @@ static void output(struct scan *s, const char *data, size_t len)
 
     if (len == 0)
         return;
+    smtp_hops_feed(&r->hops, data, len);
     /* saturate rather than wrap: a wrapped count would look small again */
     r->size = (uint64_t)len > UINT64_MAX - r->size ? UINT64_MAX : r->size + len;
     if (r->size > r->limit)

@@ -1,13 +1,16 @@
 /* smtp/data.h — message data on the wire, both ways: the DATA and BDAT body reader (dot-unstuffing,
  * end only at <CRLF>.<CRLF>, bare CR/LF and NUL detection, size accounting) and the sender's
  * dot-stuffer. RFC 5321 §4.1.1.4, §4.5.2, §2.3.8; RFC 3030. Bare LF or CR never ends or splits
- * a message (SMTP smuggling). */
+ * a message (SMTP smuggling). The Received: fields of the header are counted on the way
+ * (smtp/hops.h). */
 #ifndef CLEARMTA_SMTP_DATA_H
 #define CLEARMTA_SMTP_DATA_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "smtp/hops.h"
 
 /* Receives message bytes (unstuffed, CRLF line ends); returns 0, or non-zero to record a write
  * failure (the reader then stops emitting but still consumes to the end of the message). */
@@ -25,6 +28,7 @@ struct smtp_data_reader {
     bool bare_lf;       /* a bare LF or bare CR was seen (and not normalised) */
     bool nul;           /* a NUL octet was seen */
     bool emit_failed;   /* emit returned non-zero */
+    struct smtp_hops hops; /* Received: fields of the header section (loop detection) */
     bool done;          /* DATA: the terminating <CRLF>.<CRLF> was consumed; BDAT: the last
                            chunk was fed. Further input is then ignored. */
     /* private state: position in the line (data.c) and "the last octet was a CR" */

@@ -430,9 +430,14 @@ static void finish_message(struct smtp_server *s)
         refusal = REPLY_SIZE_EXCEEDED;
     else if (r->emit_failed)
         refusal = s->write_failure;
+    else if (s->opts->max_hops > 0 && r->hops.count > s->opts->max_hops)
+        refusal = REPLY_TOO_MANY_HOPS;
     if (refusal != REPLY_OK) {
+        char hops[80];
+        snprintf(hops, sizeof hops, "%u Received: fields, the limit is %u", r->hops.count,
+                 s->opts->max_hops);
         transaction_reset(s);
-        send_reply(s, refusal, NULL);
+        send_reply(s, refusal, refusal == REPLY_TOO_MANY_HOPS ? hops : NULL);
         return;
     }
     struct smtp_decision d;

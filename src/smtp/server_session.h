@@ -32,6 +32,7 @@ struct smtp_server_opts {
     uint64_t max_message_size; /* SIZE advertised and enforced */
     unsigned max_recipients;   /* RCPT beyond this: 452 4.5.3 */
     unsigned max_errors;       /* protocol errors before 421 4.7.0 and close */
+    unsigned max_hops;         /* more Received: fields: 554 5.4.6 at the end (0: not counted) */
     /* RCPTs refused 452 4.5.3 in one transaction (past max_recipients, or a caller's own
      * recipient limit) that are no error; each one past them counts toward max_errors. */
     unsigned rcpt_overshoot;

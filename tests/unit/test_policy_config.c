@@ -291,6 +291,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_connections_per_ip, LIMIT_CONNECTIONS_PER_IP_DEFAULT);
     assert_int_equal(c.max_errors, LIMIT_SESSION_ERRORS_DEFAULT);
     assert_int_equal(c.max_recipients_overshoot, LIMIT_RCPT_OVERSHOOT_DEFAULT);
+    assert_int_equal(c.max_hops, LIMIT_HOPS_DEFAULT);
     assert_int_equal(c.timeout_command, LIMIT_TIMEOUT_COMMAND_DEFAULT);
     assert_int_equal(c.timeout_data, LIMIT_TIMEOUT_DATA_DEFAULT);
     assert_int_equal(c.shutdown_grace, LIMIT_SHUTDOWN_GRACE);
@@ -457,6 +458,7 @@ static const struct bound_case bounds[] = {
     {"max_connections", 1, POLICY_CONNECTIONS_MAX, CFG(max_connections), false},
     {"max_connections_per_ip", 1, POLICY_CONNECTIONS_MAX, CFG(max_connections_per_ip), false},
     {"max_errors", 1, POLICY_ERRORS_MAX, CFG(max_errors), false},
+    {"max_hops", LIMIT_HOPS_MIN, LIMIT_HOPS_MAX, CFG(max_hops), false},
     {"timeout_command", 1, POLICY_TIMEOUT_MAX, CFG(timeout_command), false},
     {"timeout_data", 1, POLICY_TIMEOUT_MAX, CFG(timeout_data), false},
     {"min_free_disk", 0, POLICY_MIN_FREE_DISK_MAX, CFG(min_free_disk), true},

@@ -1574,6 +1574,39 @@ static void test_bdat_single_last_chunk(void **state)
         .out = CHUNKED_OUT QUEUED("QID1") "250 2.0.0 Ok\r\n", .open = true});
 }
 
+/* Loop detection: at max_hops Received: fields the message is queued, one more and it is
+ * refused 554 5.4.6 at its end and aborted (the body's Received: line never counts). */
+#define HOPS_TRACE "Received: from a\r\nRECEIVED: from b\r\n\tby c\r\nReceived-SPF: pass\r\n"
+#define HOPS_BODY "\r\nReceived: body\r\n.\r\n"
+#define TOO_MANY_HOPS "554 5.4.6 Error: too many hops (3 Received: fields, the limit is 2): " \
+                      "this message is probably in a mail loop\r\n"
+
+static void test_hops_at_limit_queued(void **state)
+{
+    (void)state;
+    struct transcript t = {
+        .in = TXN_IN HOPS_TRACE HOPS_BODY "QUIT\r\n", .has_opts = true,
+        .out = TXN_OUT QUEUED("QID1") BYE};
+    t.opts = default_opts();
+    t.opts.max_hops = 2;
+    check(&t);
+}
+
+static void test_hops_over_limit_refused(void **state)
+{
+    (void)state;
+    struct transcript t = {
+        .in = TXN_IN "Received: x\r\n" HOPS_TRACE HOPS_BODY BOB_IN, .has_opts = true,
+        .open = true, .out = TXN_OUT TOO_MANY_HOPS NEED_MAIL};
+    t.opts = default_opts();
+    t.opts.max_hops = 2;
+    check(&t);
+    t.in = CHUNKED_IN "BDAT 13\r\nReceived: x\r\nBDAT 81 LAST\r\n" HOPS_TRACE
+           "\r\nReceived: body\r\n" BOB_IN;
+    t.out = CHUNKED_OUT "250 2.0.0 13 octets received\r\n" TOO_MANY_HOPS NEED_MAIL;
+    check(&t);
+}
+
 /* RFC 3030 §2: a refused BDAT's octets are still read, and never taken as commands. */
 static void test_bdat_without_mail(void **state)
 {
@@ -1932,6 +1965,8 @@ int main(void)
         T(test_on_reply_sees_command),
         T(test_bdat_chunks),
         T(test_bdat_single_last_chunk),
+        T(test_hops_at_limit_queued),
+        T(test_hops_over_limit_refused),
         T(test_bdat_without_mail),
         T(test_bdat_without_rcpt),
         T(test_bdat_then_data),
