@@ -1076,6 +1076,9 @@ void store_queue_stats(struct store_queue *q, struct store_stats *out)
     out->pool_misses = atomic_load(&q->pool_misses);
     out->direct = atomic_load(&q->direct_msgs);
     out->delivered = atomic_load(&q->direct_rcpts);
+    pthread_mutex_lock(&q->mu);
+    out->pool_ready = q->pool_len;
+    pthread_mutex_unlock(&q->mu);
     pthread_mutex_lock(&q->local_mu);
     if (q->local != NULL)
         store_local_stats(q->local, out);

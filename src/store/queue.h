@@ -123,6 +123,7 @@ struct store_stats {
     uint64_t commit_batches;  /* batches handled by the sync thread */
     uint64_t commit_syncs;    /* sync calls (syncfs/fdatasync/fsync) made for commits */
     uint64_t pool_misses;     /* messages whose tmp file was created inline (pool empty) */
+    uint64_t pool_ready;      /* empty files in pool/ ready to be taken now */
     uint64_t direct;          /* messages written once, straight into Maildirs */
     uint64_t delivered;       /* local recipients delivered into a Maildir (both ways) */
     uint64_t deferred;        /* local delivery attempts that failed (retried later) */

@@ -168,10 +168,18 @@ static int count_files(const char *dir, const char *sub, char *name, size_t cap)
 }
 
 /* Until the pool thread made its first files: the message then takes one. */
+/* Waits until the pool thread has handed over an empty file (its file in pool/ exists a moment
+ * before the queue can take it). */
 static void wait_pool(struct fx *f)
 {
-    for (int i = 0; i < 500 && count_files(f->queue_dir, "pool", NULL, 0) == 0; i++)
+    struct store_stats s = {0};
+    for (int i = 0; i < 3000; i++) {
+        store_queue_stats(f->q, &s);
+        if (s.pool_ready > 0)
+            return;
         usleep(10000);
+    }
+    fail_msg("the pool thread made no file in 30 s");
 }
 
 static void assert_file_bytes(const char *path)
