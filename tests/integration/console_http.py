@@ -6,8 +6,8 @@ import os
 import re
 import sys
 
-from harness import (ServerTestCase, dot_stuff, free_ports, login, make_message,
-                     send_transaction, starttls)
+from harness import (PORT_TRIES, PortTaken, ServerTestCase, dot_stuff, free_ports, login,
+                     make_message, send_transaction, starttls)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from smtp_test_server import SMTPTestServer  # noqa: E402
@@ -68,12 +68,16 @@ class ConsoleCase(ServerTestCase):
     """A contract server with the console on self.http_port."""
 
     def start_console(self, env=None):
-        # One call for all three: ports picked apart may repeat (each pick frees its socket).
-        mx_port, sub_port, self.http_port = free_ports(3)
-        e = {"CONTRACT_HTTP": str(self.http_port)}
-        e.update(env or {})
-        srv = self.start_server(env=e, ports=(mx_port, sub_port))
-        return srv
+        for attempt in range(1, PORT_TRIES + 1):
+            # One call for all three: ports picked apart may repeat (each pick frees its socket).
+            mx_port, sub_port, self.http_port = free_ports(3)
+            e = {"CONTRACT_HTTP": str(self.http_port)}
+            e.update(env or {})
+            try:
+                return self.start_server(env=e, ports=(mx_port, sub_port))
+            except PortTaken:
+                if attempt == PORT_TRIES:
+                    raise
 
     def start_relayed_console(self, relay_reply=None):
         """A console server relaying to a test SMTP server that answers every RCPT with

@@ -70,6 +70,14 @@ def free_ports(n=1):
             s.close()
 
 
+class PortTaken(AssertionError):
+    """The server could not listen: a port free when picked was taken meanwhile (by a server
+    or client of a test running beside, which bound port 0 without port slots)."""
+
+
+PORT_TRIES = 3  # starts with fresh ports when the picked ones were taken meanwhile
+
+
 def port_is_free(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -190,8 +198,10 @@ class Server:
         last = None
         while time.monotonic() < deadline:
             if not self.running():
-                raise AssertionError("server exited with %r before accepting on port %d:\n%s"
-                                     % (self.proc.returncode, port, self.log()))
+                log = self.log()
+                failure = PortTaken if "Address already in use" in log else AssertionError
+                raise failure("server exited with %r before accepting on port %d:\n%s"
+                              % (self.proc.returncode, port, log))
             try:
                 c = Conn(port, timeout=max(0.5, deadline - time.monotonic()))
             except OSError as e:
@@ -638,11 +648,16 @@ class ServerTestCase(unittest.TestCase):
 
     def start_server(self, extra_config=None, env=None, data_dir=None, work_dir=None,
                      wait=True, **kw):
-        data_dir = data_dir or self.mkdtemp()
-        srv = Server(data_dir, work_dir=work_dir, extra_config=extra_config, env=env, **kw)
-        self.addCleanup(self._finish_server, srv)
-        srv.start(wait=wait)
-        return srv
+        for attempt in range(1, PORT_TRIES + 1):
+            srv = Server(data_dir or self.mkdtemp(), work_dir=work_dir,
+                         extra_config=extra_config, env=env, **kw)
+            self.addCleanup(self._finish_server, srv)
+            try:
+                srv.start(wait=wait)
+                return srv
+            except PortTaken:
+                if "ports" in kw or attempt == PORT_TRIES:
+                    raise  # the caller's own ports: only the caller can pick others
 
     def restart_server(self, srv, wait=True):
         """Starts srv again (same ports, dirs and config) after it stopped; the cleanup that
