@@ -850,15 +850,22 @@ static enum reply_id sequence_refusal(const struct smtp_server *s, enum smtp_ver
 
 static void remember_line(struct smtp_server *s, const char *line, size_t len)
 {
+    char auth[sizeof s->line];
     if (len > 5 && strncasecmp(line, "AUTH ", 5) == 0) {
         /* "AUTH PLAIN <initial response>": the response holds the password; keep the verb and
-         * the mechanism only (after however many spaces the client put before it). */
+         * the mechanism only, one space between them however many the client put (hundreds
+         * would push the mechanism out of the remembered line). */
         size_t mech = 5;
         while (mech < len && line[mech] == ' ')
             mech++;
         const char *end = memchr(line + mech, ' ', len - mech);
-        if (end)
-            len = (size_t)(end - line);
+        size_t mech_len = (end ? (size_t)(end - line) : len) - mech;
+        if (mech_len > sizeof auth - 5)
+            mech_len = sizeof auth - 5;
+        memcpy(auth, line, 5);
+        memcpy(auth + 5, line + mech, mech_len);
+        line = auth;
+        len = 5 + mech_len;
     }
     reply_safe_text_buf(line, len, " ", s->line, sizeof s->line);
 }
